@@ -1,0 +1,46 @@
+//! Library errors. Problems with individual articles are not errors (see `problem`); these are
+//! the failures that stop an operation.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Why indexing or opening the index failed.
+#[derive(Debug, Error)]
+pub enum IndexError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("content folder {} does not exist or is not a folder", .0.display())]
+    MissingContent(PathBuf),
+    #[error("index folder {} is in use by another kbsearch process (a running `kbsearch serve`?); stop it or let it reindex", .0.display())]
+    Locked(PathBuf),
+    #[error("index {} cannot be used: {reason}; run `kbsearch index` to rebuild it", path.display())]
+    Unusable { path: PathBuf, reason: String },
+    #[error("{} is not an index generation folder", .0.display())]
+    BadGeneration(PathBuf),
+    #[error("tantivy: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+}
+
+/// Why a search could not run.
+#[derive(Debug, Error)]
+pub enum SearchError {
+    #[error("the query is empty: type a few words, an error code or a message")]
+    EmptyQuery,
+    #[error("the query has only common words (like `the`, `to`, `is`) or symbols: add a more specific word")]
+    OnlyCommonWords,
+    #[error("the query is {chars} characters long; the limit is {limit}")]
+    QueryTooLong { chars: usize, limit: usize },
+    #[error("unknown {parameter} `{value}`: expected one of {expected}")]
+    BadFilter {
+        parameter: &'static str,
+        value: String,
+        expected: String,
+    },
+    #[error("tantivy: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+}

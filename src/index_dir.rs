@@ -1,0 +1,209 @@
+//! The index folder: where generations of the tantivy index live and which one is current.
+//!
+//! ```text
+//! index/
+//!   CURRENT                 name of the live generation, replaced atomically
+//!   gen-1-1732617000123/    a complete tantivy index (schema version 1)
+//! ```
+//!
+//! A rebuild writes a new generation beside the live one and switches `CURRENT` only when it is
+//! complete, so readers never see a half-built index. The index is derived data: anything that
+//! cannot be opened (missing, corrupt, another schema version) is rebuilt from the content folder.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tantivy::Index;
+use tracing::{info, warn};
+
+use crate::error::IndexError;
+use crate::schema::{KbSchema, SCHEMA_VERSION};
+
+const CURRENT_FILE: &str = "CURRENT";
+const GENERATION_PREFIX: &str = "gen-";
+
+/// What every commit records in tantivy's `meta.json` payload.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CommitPayload {
+    pub schema_version: u32,
+    /// Unix seconds of the commit.
+    pub committed_at: i64,
+}
+
+impl CommitPayload {
+    pub fn now() -> Self {
+        CommitPayload {
+            schema_version: SCHEMA_VERSION,
+            committed_at: chrono::Utc::now().timestamp(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("payload serializes")
+    }
+}
+
+/// An open generation of the index.
+pub struct OpenIndex {
+    pub index: Index,
+    pub dir: PathBuf,
+    /// Payload of the last commit, if any commit happened.
+    pub payload: Option<CommitPayload>,
+}
+
+/// Why the current generation was not usable, for the rebuild log line.
+#[derive(Debug)]
+pub enum Unusable {
+    Missing,
+    Unreadable(String),
+    OtherSchema { found: Option<u32> },
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::Missing => write!(f, "no index yet"),
+            Unusable::Unreadable(reason) => write!(f, "index cannot be read: {reason}"),
+            Unusable::OtherSchema { found: Some(v) } => {
+                write!(f, "index has schema version {v}, this build needs {SCHEMA_VERSION}")
+            }
+            Unusable::OtherSchema { found: None } => {
+                write!(f, "index has no schema version, this build needs {SCHEMA_VERSION}")
+            }
+        }
+    }
+}
+
+/// The index folder and its generations.
+pub struct IndexDir {
+    root: PathBuf,
+}
+
+impl IndexDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        IndexDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn io_error(path: &Path, source: std::io::Error) -> IndexError {
+        IndexError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Opens the current generation, or says why it cannot be used.
+    pub fn open_current(&self) -> Result<OpenIndex, Unusable> {
+        let current_file = self.root.join(CURRENT_FILE);
+        let name = match std::fs::read_to_string(&current_file) {
+            Ok(name) => name.trim().to_string(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(Unusable::Missing),
+            Err(err) => return Err(Unusable::Unreadable(format!("{}: {err}", current_file.display()))),
+        };
+        let dir = self.root.join(&name);
+        let index = Index::open_in_dir(&dir)
+            .map_err(|err| Unusable::Unreadable(format!("{}: {err}", dir.display())))?;
+        let metas = index
+            .load_metas()
+            .map_err(|err| Unusable::Unreadable(format!("{}: {err}", dir.display())))?;
+        let payload: Option<CommitPayload> = metas
+            .payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok());
+        let found = payload.as_ref().map(|p| p.schema_version);
+        if found != Some(SCHEMA_VERSION) {
+            return Err(Unusable::OtherSchema { found });
+        }
+        if index.schema() != KbSchema::new().schema {
+            return Err(Unusable::OtherSchema { found });
+        }
+        KbSchema::register_analyzers(&index);
+        Ok(OpenIndex {
+            index,
+            dir,
+            payload,
+        })
+    }
+
+    /// Opens the current generation, or logs why not and returns `None` so the caller rebuilds.
+    pub fn open_or_explain(&self) -> Option<OpenIndex> {
+        match self.open_current() {
+            Ok(open) => Some(open),
+            Err(Unusable::Missing) => {
+                info!(index = %self.root.display(), "no index yet, building it from the content folder");
+                None
+            }
+            Err(reason) => {
+                warn!(index = %self.root.display(), "{reason}; rebuilding from the content folder");
+                None
+            }
+        }
+    }
+
+    /// Creates an empty generation beside the live one.
+    pub fn create_generation(&self) -> Result<OpenIndex, IndexError> {
+        std::fs::create_dir_all(&self.root).map_err(|e| Self::io_error(&self.root, e))?;
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        let mut name = format!("{GENERATION_PREFIX}{SCHEMA_VERSION}-{millis}");
+        let mut suffix = 0;
+        while self.root.join(&name).exists() {
+            suffix += 1;
+            name = format!("{GENERATION_PREFIX}{SCHEMA_VERSION}-{millis}-{suffix}");
+        }
+        let dir = self.root.join(&name);
+        std::fs::create_dir_all(&dir).map_err(|e| Self::io_error(&dir, e))?;
+        let index = Index::create_in_dir(&dir, KbSchema::new().schema)?;
+        KbSchema::register_analyzers(&index);
+        Ok(OpenIndex {
+            index,
+            dir,
+            payload: None,
+        })
+    }
+
+    /// Makes `generation` the current one (atomic rename of `CURRENT`) and removes the others.
+    pub fn activate(&self, generation: &Path) -> Result<(), IndexError> {
+        let name = generation
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| IndexError::BadGeneration(generation.to_path_buf()))?;
+        let tmp = self.root.join(format!("{CURRENT_FILE}.tmp"));
+        {
+            let mut file = std::fs::File::create(&tmp).map_err(|e| Self::io_error(&tmp, e))?;
+            file.write_all(name.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| Self::io_error(&tmp, e))?;
+        }
+        let current = self.root.join(CURRENT_FILE);
+        std::fs::rename(&tmp, &current).map_err(|e| Self::io_error(&current, e))?;
+        if let Ok(dir) = std::fs::File::open(&self.root) {
+            // Makes the rename durable; not every platform supports syncing a directory.
+            let _ = dir.sync_all();
+        }
+        self.remove_other_generations(name);
+        Ok(())
+    }
+
+    fn remove_other_generations(&self, keep: &str) {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(GENERATION_PREFIX) && name != keep {
+                if let Err(err) = std::fs::remove_dir_all(entry.path()) {
+                    warn!(path = %entry.path().display(), "cannot remove old index generation: {err}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! kbsearch: search for a support knowledge base kept as a folder of markdown articles.
+//!
+//! Data flows one way through the modules:
+//!
+//! ```text
+//! scan ──▶ front_matter + markdown ──▶ article ──▶ schema ──▶ indexer ──▶ index_dir (generations)
+//!                                                                            │
+//!                          query ──▶ search (analysis, synonyms, products) ◀─┘
+//! ```
+//!
+//! - [`scan`] lists the article files of the content folder and reads them within limits.
+//! - [`front_matter`] splits off and parses the YAML or TOML block; [`markdown`] extracts text,
+//!   code, headings with anchors, and links; [`article`] turns both into an [`article::Article`],
+//!   reporting [`problem::Problem`]s.
+//! - [`products`] and [`synonyms`] load the catalog and synonym groups that sit beside the articles.
+//! - [`analysis`] defines how text becomes terms; [`schema`] how an article becomes a document.
+//! - [`indexer`] brings the index in line with the folder; [`index_dir`] keeps its generations.
+//! - [`query`] reads what a customer types; [`search`] ranks, filters and highlights.
+//! - [`check`] reports every problem of a folder; [`eval`] measures ranking quality.
+
+pub mod analysis;
+pub mod article;
+pub mod check;
+pub mod error;
+pub mod eval;
+pub mod front_matter;
+pub mod index_dir;
+pub mod indexer;
+pub mod markdown;
+pub mod problem;
+pub mod products;
+pub mod query;
+pub mod scan;
+pub mod schema;
+pub mod search;
+pub mod synonyms;

@@ -1,0 +1,168 @@
+//! The tantivy schema: which article fields are searched, filtered, sorted or only stored, and
+//! how an [`Article`] becomes a document. The schema carries a version; an index written with
+//! another version is rebuilt rather than read.
+
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions,
+};
+use tantivy::{DateTime, Index, TantivyDocument};
+
+use crate::analysis::{self, INDEX_ANALYZER};
+use crate::article::Article;
+
+/// Bump when fields, analysis or document building change: older indexes are then rebuilt.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Handles to every field of the schema.
+#[derive(Debug, Clone)]
+pub struct KbSchema {
+    pub schema: Schema,
+    pub id: Field,
+    pub path: Field,
+    pub title: Field,
+    pub headings: Field,
+    pub keywords: Field,
+    pub body: Field,
+    pub code: Field,
+    pub kind: Field,
+    pub product: Field,
+    pub versions: Field,
+    pub tags: Field,
+    pub visibility: Field,
+    pub status: Field,
+    pub updated: Field,
+    pub summary: Field,
+    /// JSON of the headings with anchors and body offsets, for deep links.
+    pub sections: Field,
+    /// JSON of the links, images and ranking queries, for checks and the preview.
+    pub extras: Field,
+    pub fingerprint: Field,
+}
+
+impl Default for KbSchema {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KbSchema {
+    pub fn new() -> Self {
+        let mut builder = Schema::builder();
+        let text = |stored: bool| {
+            let indexing = TextFieldIndexing::default()
+                .set_tokenizer(INDEX_ANALYZER)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+            let options = TextOptions::default().set_indexing_options(indexing);
+            if stored { options.set_stored() } else { options }
+        };
+        let keyword = STRING | STORED | FAST;
+        let id = builder.add_text_field("id", keyword.clone());
+        let path = builder.add_text_field("path", keyword.clone());
+        let title = builder.add_text_field("title", text(true));
+        let headings = builder.add_text_field("headings", text(true));
+        let keywords = builder.add_text_field("keywords", text(true));
+        let body = builder.add_text_field("body", text(true));
+        let code = builder.add_text_field("code", text(false));
+        let kind = builder.add_text_field("type", keyword.clone());
+        let product = builder.add_text_field("product", keyword.clone());
+        let versions = builder.add_text_field("versions", keyword.clone());
+        let tags = builder.add_text_field("tags", keyword.clone());
+        let visibility = builder.add_text_field("visibility", keyword.clone());
+        let status = builder.add_text_field("status", keyword);
+        let updated = builder.add_date_field("updated", INDEXED | STORED | FAST);
+        let summary = builder.add_text_field("summary", STORED);
+        let sections = builder.add_text_field("sections", STORED);
+        let extras = builder.add_text_field("extras", STORED);
+        let fingerprint = builder.add_u64_field("fingerprint", INDEXED | STORED | FAST);
+        KbSchema {
+            schema: builder.build(),
+            id,
+            path,
+            title,
+            headings,
+            keywords,
+            body,
+            code,
+            kind,
+            product,
+            versions,
+            tags,
+            visibility,
+            status,
+            updated,
+            summary,
+            sections,
+            extras,
+            fingerprint,
+        }
+    }
+
+    /// The full-text fields, with the boost each gets at query time.
+    pub fn text_fields(&self) -> [(Field, f32); 5] {
+        [
+            (self.title, 3.0),
+            (self.headings, 1.5),
+            (self.keywords, 2.0),
+            (self.body, 1.0),
+            (self.code, 0.8),
+        ]
+    }
+
+    /// Registers the analyzers the schema names; needed on every index opened or created.
+    pub fn register_analyzers(index: &Index) {
+        index
+            .tokenizers()
+            .register(INDEX_ANALYZER, analysis::index_analyzer());
+    }
+
+    /// Builds the document stored for `article`, tagged with its file's `fingerprint`.
+    pub fn document(&self, article: &Article, fingerprint: u64) -> TantivyDocument {
+        let mut doc = TantivyDocument::default();
+        doc.add_text(self.id, &article.id);
+        doc.add_text(self.path, &article.path);
+        doc.add_text(self.title, &article.title);
+        let headings: Vec<&str> = article.headings.iter().map(|h| h.text.as_str()).collect();
+        doc.add_text(self.headings, headings.join("\n"));
+        let mut keywords = article.keywords.join("\n");
+        for tag in &article.tags {
+            keywords.push('\n');
+            keywords.push_str(tag);
+        }
+        doc.add_text(self.keywords, keywords);
+        doc.add_text(self.body, &article.text);
+        doc.add_text(self.code, &article.code);
+        doc.add_text(self.kind, article.kind.as_str());
+        if let Some(product) = &article.product {
+            doc.add_text(self.product, product);
+        }
+        for version in &article.versions {
+            doc.add_text(self.versions, version);
+        }
+        for tag in &article.tags {
+            doc.add_text(self.tags, tag);
+        }
+        doc.add_text(self.visibility, article.visibility.as_str());
+        doc.add_text(self.status, article.status.as_str());
+        let updated = article
+            .updated
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists on every day")
+            .and_utc()
+            .timestamp();
+        doc.add_date(self.updated, DateTime::from_timestamp_secs(updated));
+        doc.add_text(self.summary, &article.summary);
+        doc.add_text(
+            self.sections,
+            serde_json::to_string(&article.headings).expect("headings serialize to JSON"),
+        );
+        let extras = serde_json::json!({
+            "links": article.links,
+            "images": article.images,
+            "queries": article.queries,
+        });
+        doc.add_text(self.extras, extras.to_string());
+        doc.add_u64(self.fingerprint, fingerprint);
+        doc
+    }
+}

@@ -15,6 +15,16 @@ use tantivy::tokenizer::{
 /// Tokenizer name registered on the index for every full-text field.
 pub const INDEX_ANALYZER: &str = "kb_en";
 
+/// Words too common to search for: Lucene's English list, plus the question words, pronouns and
+/// auxiliaries customers type in questions ("how do I ...", "what's new in ...").
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
+    "they", "this", "to", "was", "will", "with", // Lucene
+    "what", "how", "why", "where", "which", "who", "do", "does", "did", "can", "i", "me", "my",
+    "we", "our", "you", "your",
+];
+
 /// Longest token kept; longer ones are hashes or base64 noise.
 const MAX_TOKEN_CHARS: usize = 64;
 
@@ -65,6 +75,9 @@ impl KbTokenizer {
                 }
                 break;
             }
+            // English possessive and contraction endings (`server's`, `what's`, `can't`) belong to
+            // the word before them and are dropped rather than searched as `s` or `t`.
+            skip_clitic(text, &mut chars);
             let compound = &text[start..end];
             let parts: Vec<(usize, &str)> = compound
                 .split(is_connector)
@@ -87,6 +100,24 @@ impl KbTokenizer {
             position += parts.len();
         }
         tokens
+    }
+}
+
+/// Consumes `'s`, `'t` (straight or curly apostrophe) when they end a word.
+fn skip_clitic(text: &str, chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>) {
+    let Some(&(offset, apostrophe)) = chars.peek() else {
+        return;
+    };
+    if apostrophe != '\'' && apostrophe != '’' {
+        return;
+    }
+    let rest = &text[offset + apostrophe.len_utf8()..];
+    let mut after = rest.chars();
+    let ending = after.next();
+    let word_ends = after.next().is_none_or(|c| !c.is_alphanumeric());
+    if matches!(ending, Some('s' | 'S' | 't' | 'T')) && word_ends {
+        chars.next();
+        chars.next();
     }
 }
 
@@ -138,7 +169,7 @@ fn analyzer(tokenizer: KbTokenizer) -> TextAnalyzer {
         .filter(RemoveLongFilter::limit(MAX_TOKEN_CHARS))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
-        .filter(StopWordFilter::new(Language::English).expect("tantivy ships English stop words"))
+        .filter(StopWordFilter::remove(STOP_WORDS.iter().map(|w| w.to_string())))
         .filter(Stemmer::new(Language::English))
         .build()
 }
@@ -209,5 +240,12 @@ mod tests {
         let mut query = query_analyzer();
         let words: Vec<String> = texts(&mut query, "data-mover e.g. 🙂 foo:(").into_iter().map(|t| t.0).collect();
         assert_eq!(words, ["data", "mover", "e", "g", "foo"]);
+    }
+
+    #[test]
+    fn possessives_and_question_words_are_not_searched() {
+        let mut query = query_analyzer();
+        let words: Vec<String> = texts(&mut query, "What's new in the server’s console? can't").into_iter().map(|t| t.0).collect();
+        assert_eq!(words, ["new", "server", "consol"]);
     }
 }

@@ -1,0 +1,478 @@
+//! Ranking quality, measured. Two kinds of judged collections go through the very schema and
+//! query path customers use:
+//!
+//! - public BEIR collections (`corpus.jsonl`, `queries.jsonl`, `qrels.tsv`), to compare with
+//!   published baselines; a TREC run can be written so `score_run.py` checks our numbers;
+//! - the knowledge base's own `judgments.tsv` (query, article id, grade 0-3).
+//!
+//! Metrics follow trec_eval as `bench/score_run.py` does: nDCG@10 with graded gains and the ideal
+//! ranking built from all judged grades, Recall@10/@100 and MRR@10 over relevant (grade ≥ 1)
+//! documents, averaged over every judged query with a relevant document.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::article::{Article, ArticleType, Status, Visibility};
+use crate::error::{IndexError, SearchError};
+use crate::index_dir::IndexDir;
+use crate::indexer::{self, IndexOptions};
+use crate::products::Catalog;
+use crate::schema::KbSchema;
+use crate::search::{KbSearcher, SearchRequest};
+use crate::synonyms::Synonyms;
+
+/// Depth of the ranking that is scored (Recall@100 needs 100).
+const RUN_DEPTH: usize = 100;
+
+/// Why an evaluation could not run.
+#[derive(Debug, Error)]
+pub enum EvalError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    BadLine {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Search(#[from] SearchError),
+    #[error("tantivy: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+}
+
+/// Mean metrics over the judged queries.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Metrics {
+    #[serde(rename = "ndcg@10")]
+    pub ndcg_10: f64,
+    #[serde(rename = "recall@10")]
+    pub recall_10: f64,
+    #[serde(rename = "recall@100")]
+    pub recall_100: f64,
+    #[serde(rename = "mrr@10")]
+    pub mrr_10: f64,
+    pub queries: usize,
+    pub queries_with_results: usize,
+}
+
+/// Metrics of one query, for finding the ones that rank badly.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryMetrics {
+    pub query_id: String,
+    pub query: String,
+    #[serde(rename = "ndcg@10")]
+    pub ndcg_10: f64,
+    #[serde(rename = "recall@10")]
+    pub recall_10: f64,
+    #[serde(rename = "recall@100")]
+    pub recall_100: f64,
+    #[serde(rename = "mrr@10")]
+    pub mrr_10: f64,
+    /// The top results, for reading why a query failed.
+    pub top: Vec<String>,
+}
+
+/// Everything an evaluation produced.
+#[derive(Debug, Serialize)]
+pub struct EvalReport {
+    pub collection: String,
+    pub documents: u64,
+    pub metrics: Metrics,
+    pub per_query: Vec<QueryMetrics>,
+    pub seconds: f64,
+}
+
+/// Judged grades: query id → document id → grade.
+pub type Qrels = HashMap<String, HashMap<String, u32>>;
+
+/// Scores one query's ranking against its judgments.
+fn score_query(judged: &HashMap<String, u32>, ranking: &[String]) -> (f64, f64, f64, f64) {
+    let relevant: HashMap<&str, u32> = judged
+        .iter()
+        .filter(|(_, g)| **g >= 1)
+        .map(|(d, g)| (d.as_str(), *g))
+        .collect();
+    let gain = |doc: &String| f64::from(relevant.get(doc.as_str()).copied().unwrap_or(0));
+    let dcg: f64 = ranking
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, d)| gain(d) / (i as f64 + 2.0).log2())
+        .sum();
+    let mut ideal: Vec<u32> = relevant.values().copied().collect();
+    ideal.sort_unstable_by(|a, b| b.cmp(a));
+    let idcg: f64 = ideal
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, g)| f64::from(*g) / (i as f64 + 2.0).log2())
+        .sum();
+    let found = |depth: usize| {
+        ranking
+            .iter()
+            .take(depth)
+            .filter(|d| relevant.contains_key(d.as_str()))
+            .count() as f64
+            / relevant.len() as f64
+    };
+    let mrr = ranking
+        .iter()
+        .take(10)
+        .position(|d| relevant.contains_key(d.as_str()))
+        .map_or(0.0, |i| 1.0 / (i as f64 + 1.0));
+    let ndcg = if idcg > 0.0 { dcg / idcg } else { 0.0 };
+    (ndcg, found(10), found(100), mrr)
+}
+
+/// Scores rankings (query id → document ids, best first) against `qrels`.
+pub fn evaluate(
+    qrels: &Qrels,
+    rankings: &HashMap<String, Vec<String>>,
+    query_texts: &HashMap<String, String>,
+) -> (Metrics, Vec<QueryMetrics>) {
+    let mut per_query = Vec::new();
+    let mut ids: Vec<&String> = qrels.keys().collect();
+    ids.sort();
+    for query_id in ids {
+        let judged = &qrels[query_id];
+        if !judged.values().any(|g| *g >= 1) {
+            continue;
+        }
+        let ranking = rankings.get(query_id).map(Vec::as_slice).unwrap_or_default();
+        let (ndcg_10, recall_10, recall_100, mrr_10) = score_query(judged, ranking);
+        per_query.push(QueryMetrics {
+            query_id: query_id.clone(),
+            query: query_texts.get(query_id).cloned().unwrap_or_default(),
+            ndcg_10,
+            recall_10,
+            recall_100,
+            mrr_10,
+            top: ranking.iter().take(5).cloned().collect(),
+        });
+    }
+    let n = per_query.len().max(1) as f64;
+    let mean = |f: fn(&QueryMetrics) -> f64| per_query.iter().map(f).sum::<f64>() / n;
+    let metrics = Metrics {
+        ndcg_10: mean(|q| q.ndcg_10),
+        recall_10: mean(|q| q.recall_10),
+        recall_100: mean(|q| q.recall_100),
+        mrr_10: mean(|q| q.mrr_10),
+        queries: per_query.len(),
+        queries_with_results: per_query
+            .iter()
+            .filter(|q| rankings.get(&q.query_id).is_some_and(|r| !r.is_empty()))
+            .count(),
+    };
+    (metrics, per_query)
+}
+
+fn open_lines(path: &Path) -> Result<impl Iterator<Item = (usize, std::io::Result<String>)>, EvalError> {
+    let file = std::fs::File::open(path).map_err(|source| EvalError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(BufReader::new(file)
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line)))
+}
+
+fn read_line(path: &Path, line: std::io::Result<String>) -> Result<String, EvalError> {
+    line.map_err(|source| EvalError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[derive(Deserialize)]
+struct BeirDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct BeirQuery {
+    #[serde(rename = "_id")]
+    id: String,
+    text: String,
+}
+
+fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, EvalError> {
+    let mut items = Vec::new();
+    for (number, line) in open_lines(path)? {
+        let line = read_line(path, line)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let item = serde_json::from_str(&line).map_err(|err| EvalError::BadLine {
+            path: path.to_path_buf(),
+            line: number,
+            message: err.to_string(),
+        })?;
+        items.push(item);
+    }
+    Ok(items)
+}
+
+/// Reads BEIR qrels (`query-id<TAB>corpus-id<TAB>score` with a header) or TREC qrels.
+pub fn read_qrels(path: &Path) -> Result<Qrels, EvalError> {
+    let mut qrels: Qrels = HashMap::new();
+    for (number, line) in open_lines(path)? {
+        let line = read_line(path, line)?;
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let (query, doc, grade) = match parts.as_slice() {
+            [] => continue,
+            [q, d, g] | [q, _, d, g] => (*q, *d, *g),
+            _ => {
+                return Err(EvalError::BadLine {
+                    path: path.to_path_buf(),
+                    line: number,
+                    message: "expected `query-id corpus-id score`".to_string(),
+                });
+            }
+        };
+        let Ok(grade) = grade.parse::<f64>() else {
+            if number == 1 {
+                continue;
+            }
+            return Err(EvalError::BadLine {
+                path: path.to_path_buf(),
+                line: number,
+                message: format!("grade `{grade}` is not a number"),
+            });
+        };
+        qrels
+            .entry(query.to_string())
+            .or_default()
+            .insert(doc.to_string(), grade.max(0.0) as u32);
+    }
+    Ok(qrels)
+}
+
+/// A BEIR document as an article: title and text, public, for all versions.
+fn beir_article(doc: BeirDoc) -> Article {
+    Article {
+        path: doc.id.clone(),
+        id: doc.id,
+        title: doc.title,
+        kind: ArticleType::Kb,
+        product: None,
+        versions: vec![crate::article::ALL_VERSIONS.to_string()],
+        tags: Vec::new(),
+        visibility: Visibility::Public,
+        status: Status::Published,
+        updated: NaiveDate::default(),
+        summary: String::new(),
+        keywords: Vec::new(),
+        queries: Vec::new(),
+        text: doc.text,
+        code: String::new(),
+        headings: Vec::new(),
+        links: Vec::new(),
+        images: Vec::new(),
+    }
+}
+
+/// Runs every query and returns query id → ranked document ids.
+fn run_queries(
+    searcher: &KbSearcher,
+    queries: &[(String, String)],
+    audience: Visibility,
+    progress: &ProgressBar,
+) -> Result<HashMap<String, Vec<String>>, EvalError> {
+    progress.set_length(queries.len() as u64);
+    progress.set_message("querying");
+    let mut rankings = HashMap::new();
+    for (id, text) in queries {
+        let mut request = SearchRequest::new(text.clone());
+        request.limit = RUN_DEPTH;
+        request.audience = audience;
+        let ranking = match searcher.search(&request) {
+            Ok(results) => results.hits.into_iter().map(|h| h.id).collect(),
+            Err(SearchError::EmptyQuery | SearchError::OnlyCommonWords) => Vec::new(),
+            Err(err) => return Err(err.into()),
+        };
+        rankings.insert(id.clone(), ranking);
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok(rankings)
+}
+
+/// Writes rankings as a TREC run. Scores encode kbsearch's order (rank 1 scores highest), so any
+/// trec_eval-style scorer sees exactly the ranking kbsearch returned.
+pub fn write_run(path: &Path, rankings: &HashMap<String, Vec<String>>) -> Result<(), EvalError> {
+    let io = |source| EvalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    let ordered: BTreeMap<&String, &Vec<String>> = rankings.iter().collect();
+    for (query, docs) in ordered {
+        for (rank, doc) in docs.iter().enumerate() {
+            let score = (RUN_DEPTH - rank) as f64;
+            writeln!(out, "{query} Q0 {doc} {} {score:.1} kbsearch", rank + 1).map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)
+}
+
+/// Indexes a BEIR collection into a temporary index and scores its queries.
+pub fn eval_beir(
+    corpus: &Path,
+    queries: &Path,
+    qrels: &Path,
+    run_out: Option<&Path>,
+    progress: &ProgressBar,
+) -> Result<EvalReport, EvalError> {
+    let started = std::time::Instant::now();
+    let qrels = read_qrels(qrels)?;
+    let queries: Vec<BeirQuery> = read_jsonl(queries)?;
+    let docs: Vec<BeirDoc> = read_jsonl(corpus)?;
+    let tmp = tempfile::tempdir().map_err(|source| EvalError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let open = IndexDir::new(tmp.path()).create_generation()?;
+    let schema = KbSchema::new();
+    let mut writer = indexer::open_writer(&open, 2)?;
+    progress.set_length(docs.len() as u64);
+    progress.set_message("indexing");
+    for doc in docs {
+        writer.add_document(schema.document(&beir_article(doc), 0))?;
+        progress.inc(1);
+    }
+    indexer::commit(&mut writer)?;
+    drop(writer);
+    let searcher = KbSearcher::new(&open.index, Synonyms::default(), Catalog::default())?;
+    let documents = searcher.reader().searcher().num_docs();
+    let judged: Vec<(String, String)> = queries
+        .into_iter()
+        .filter(|q| qrels.contains_key(&q.id))
+        .map(|q| (q.id, q.text))
+        .collect();
+    let rankings = run_queries(&searcher, &judged, Visibility::Internal, progress)?;
+    if let Some(path) = run_out {
+        write_run(path, &rankings)?;
+    }
+    let texts = judged.into_iter().collect();
+    let (metrics, per_query) = evaluate(&qrels, &rankings, &texts);
+    Ok(EvalReport {
+        collection: corpus.display().to_string(),
+        documents,
+        metrics,
+        per_query,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Reads `judgments.tsv`: a header, then `query<TAB>article id<TAB>grade` lines.
+pub fn read_judgments(path: &Path) -> Result<Vec<(String, String, u32)>, EvalError> {
+    let mut judgments = Vec::new();
+    for (number, line) in open_lines(path)? {
+        let line = read_line(path, line)?;
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let parts: Vec<&str> = line.split('\t').map(str::trim).collect();
+        let [query, id, grade] = parts.as_slice() else {
+            return Err(EvalError::BadLine {
+                path: path.to_path_buf(),
+                line: number,
+                message: "expected `query<TAB>article id<TAB>grade`".to_string(),
+            });
+        };
+        match grade.parse::<u32>() {
+            Ok(grade) if grade <= 3 => judgments.push((query.to_string(), id.to_string(), grade)),
+            _ if number == 1 => continue,
+            _ => {
+                return Err(EvalError::BadLine {
+                    path: path.to_path_buf(),
+                    line: number,
+                    message: format!("grade `{grade}` is not 0, 1, 2 or 3"),
+                });
+            }
+        }
+    }
+    Ok(judgments)
+}
+
+/// Indexes the knowledge base into a temporary index and scores its hand-made judgments, as a
+/// registered customer sees the portal.
+pub fn eval_judgments(kb_root: &Path, judgments: &Path, progress: &ProgressBar) -> Result<EvalReport, EvalError> {
+    let started = std::time::Instant::now();
+    let judgments = read_judgments(judgments)?;
+    let tmp = tempfile::tempdir().map_err(|source| EvalError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let options = IndexOptions::new(kb_root, tmp.path());
+    indexer::refresh(&options, &ProgressBar::hidden())?;
+    let searcher = KbSearcher::open(tmp.path(), kb_root)?;
+    let documents = searcher.reader().searcher().num_docs();
+    let mut qrels: Qrels = HashMap::new();
+    let mut queries: Vec<(String, String)> = Vec::new();
+    for (query, id, grade) in judgments {
+        if !qrels.contains_key(&query) {
+            queries.push((query.clone(), query.clone()));
+        }
+        qrels.entry(query).or_default().insert(id, grade);
+    }
+    let rankings = run_queries(&searcher, &queries, Visibility::Customer, progress)?;
+    let texts = queries.into_iter().collect();
+    let (metrics, per_query) = evaluate(&qrels, &rankings, &texts);
+    Ok(EvalReport {
+        collection: kb_root.display().to_string(),
+        documents,
+        metrics,
+        per_query,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_match_trec_eval_definitions() {
+        let mut qrels: Qrels = HashMap::new();
+        qrels.insert("q".into(), HashMap::from([("a".into(), 2), ("b".into(), 1), ("z".into(), 0)]));
+        let rankings = HashMap::from([("q".to_string(), vec!["x".to_string(), "a".to_string(), "y".to_string()])]);
+        let (metrics, _) = evaluate(&qrels, &rankings, &HashMap::new());
+        let dcg = 2.0 / 3f64.log2();
+        let idcg = 2.0 + 1.0 / 3f64.log2();
+        assert!((metrics.ndcg_10 - dcg / idcg).abs() < 1e-9);
+        assert!((metrics.recall_10 - 0.5).abs() < 1e-9);
+        assert!((metrics.mrr_10 - 0.5).abs() < 1e-9);
+        assert_eq!(metrics.queries, 1);
+    }
+
+    #[test]
+    fn unanswered_queries_count_as_zero() {
+        let mut qrels: Qrels = HashMap::new();
+        qrels.insert("q1".into(), HashMap::from([("a".into(), 1)]));
+        qrels.insert("q2".into(), HashMap::from([("b".into(), 1)]));
+        let rankings = HashMap::from([("q1".to_string(), vec!["a".to_string()])]);
+        let (metrics, _) = evaluate(&qrels, &rankings, &HashMap::new());
+        assert!((metrics.mrr_10 - 0.5).abs() < 1e-9);
+        assert_eq!(metrics.queries_with_results, 1);
+    }
+}

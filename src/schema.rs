@@ -14,6 +14,10 @@ use crate::article::Article;
 /// Bump when fields, analysis or document building change: older indexes are then rebuilt.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// How many times the title is counted in [`KbSchema::all`]: a BM25F-style title weight
+/// (tuned on SciFact train and `kb/judgments.tsv`; see `benches/README.md`).
+const TITLE_REPEAT: usize = 2;
+
 /// Handles to every field of the schema.
 #[derive(Debug, Clone)]
 pub struct KbSchema {
@@ -23,8 +27,11 @@ pub struct KbSchema {
     pub title: Field,
     pub headings: Field,
     pub keywords: Field,
+    /// Body text, stored for snippets; indexed only so snippets know which words matched.
     pub body: Field,
-    pub code: Field,
+    /// Everything searchable in one field (title repeated, headings, keywords, body, code):
+    /// one BM25 over the whole article ranks better than a sum of per-field BM25s.
+    pub all: Field,
     pub kind: Field,
     pub product: Field,
     pub versions: Field,
@@ -49,21 +56,22 @@ impl Default for KbSchema {
 impl KbSchema {
     pub fn new() -> Self {
         let mut builder = Schema::builder();
-        let text = |stored: bool| {
+        let text = |stored: bool, record: IndexRecordOption| {
             let indexing = TextFieldIndexing::default()
                 .set_tokenizer(INDEX_ANALYZER)
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+                .set_index_option(record);
             let options = TextOptions::default().set_indexing_options(indexing);
             if stored { options.set_stored() } else { options }
         };
+        let positions = IndexRecordOption::WithFreqsAndPositions;
         let keyword = STRING | STORED | FAST;
         let id = builder.add_text_field("id", keyword.clone());
         let path = builder.add_text_field("path", keyword.clone());
-        let title = builder.add_text_field("title", text(true));
-        let headings = builder.add_text_field("headings", text(true));
-        let keywords = builder.add_text_field("keywords", text(true));
-        let body = builder.add_text_field("body", text(true));
-        let code = builder.add_text_field("code", text(false));
+        let title = builder.add_text_field("title", text(true, positions));
+        let headings = builder.add_text_field("headings", text(true, positions));
+        let keywords = builder.add_text_field("keywords", text(true, positions));
+        let body = builder.add_text_field("body", text(true, IndexRecordOption::Basic));
+        let all = builder.add_text_field("all", text(false, positions));
         let kind = builder.add_text_field("type", keyword.clone());
         let product = builder.add_text_field("product", keyword.clone());
         let versions = builder.add_text_field("versions", keyword.clone());
@@ -83,7 +91,7 @@ impl KbSchema {
             headings,
             keywords,
             body,
-            code,
+            all,
             kind,
             product,
             versions,
@@ -98,14 +106,14 @@ impl KbSchema {
         }
     }
 
-    /// The full-text fields, with the boost each gets at query time.
-    pub fn text_fields(&self) -> [(Field, f32); 5] {
+    /// The fields a query is scored on, with their boosts: the whole article, plus extra weight
+    /// where the words are in the title, a heading or a curated keyword.
+    pub fn scoring_fields(&self) -> [(Field, f32); 4] {
         [
-            (self.title, 3.0),
-            (self.headings, 1.5),
-            (self.keywords, 2.0),
-            (self.body, 1.0),
-            (self.code, 0.8),
+            (self.all, 1.0),
+            (self.title, 0.1),
+            (self.headings, 0.2),
+            (self.keywords, 0.5),
         ]
     }
 
@@ -129,9 +137,15 @@ impl KbSchema {
             keywords.push('\n');
             keywords.push_str(tag);
         }
+        for _ in 0..TITLE_REPEAT {
+            doc.add_text(self.all, &article.title);
+        }
+        doc.add_text(self.all, headings.join("\n"));
+        doc.add_text(self.all, &keywords);
+        doc.add_text(self.all, &article.text);
+        doc.add_text(self.all, &article.code);
         doc.add_text(self.keywords, keywords);
         doc.add_text(self.body, &article.text);
-        doc.add_text(self.code, &article.code);
         doc.add_text(self.kind, article.kind.as_str());
         if let Some(product) = &article.product {
             doc.add_text(self.product, product);

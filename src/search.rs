@@ -74,7 +74,7 @@ impl SearchRequest {
 }
 
 /// A piece of text with the byte ranges that matched the query.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Highlighted {
     pub text: String,
     pub ranges: Vec<Range<usize>>,
@@ -88,7 +88,12 @@ impl Highlighted {
 
     /// Terminal text with matches in bold yellow.
     pub fn to_ansi(&self) -> String {
-        self.render(|s, out| out.push_str(s), "\x1b[1;33m", "\x1b[0m")
+        self.render_marked("\x1b[1;33m", "\x1b[0m")
+    }
+
+    /// Plain text with matches between `open` and `close`.
+    pub fn render_marked(&self, open: &str, close: &str) -> String {
+        self.render(|s, out| out.push_str(s), open, close)
     }
 
     fn render(&self, mut push: impl FnMut(&str, &mut String), open: &str, close: &str) -> String {
@@ -103,6 +108,17 @@ impl Highlighted {
         }
         push(&self.text[at..], &mut out);
         out
+    }
+}
+
+impl Serialize for Highlighted {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("Highlighted", 3)?;
+        out.serialize_field("text", &self.text)?;
+        out.serialize_field("html", &self.to_html())?;
+        out.serialize_field("ranges", &self.ranges)?;
+        out.end()
     }
 }
 
@@ -148,6 +164,8 @@ struct BuiltQuery {
     /// One query per concept (word, phrase or synonym group) the customer asked for.
     concepts: Vec<Box<dyn Query>>,
     exclusions: Vec<Box<dyn Query>>,
+    /// The same words on the body field: only their terms are used, to highlight snippets.
+    highlight: Vec<Box<dyn Query>>,
 }
 
 /// Searches one index with the content folder's synonyms and catalog.
@@ -255,7 +273,8 @@ impl KbSearcher {
         }
         let page: Vec<(f32, DocAddress)> = scored.into_iter().skip(request.offset).take(request.limit).collect();
 
-        let mut snippets = SnippetGenerator::create(&searcher, &*any_concept, self.schema.body)?;
+        let highlight = BooleanQuery::union(built.highlight);
+        let mut snippets = SnippetGenerator::create(&searcher, &highlight, self.schema.body)?;
         snippets.set_max_num_chars(SNIPPET_CHARS);
         let hits = page
             .into_iter()
@@ -272,12 +291,13 @@ impl KbSearcher {
     fn build(&self, user_query: &UserQuery) -> BuiltQuery {
         let mut analyzer = analysis::query_analyzer();
         let mut concepts = Vec::new();
+        let mut highlight = Vec::new();
         let positive: Vec<&query::Clause> = user_query.positive().collect();
         let mut index = 0;
         while index < positive.len() {
             let clause = positive[index];
             if clause.phrase {
-                concepts.extend(self.text_query(&mut analyzer, &clause.text));
+                concepts.extend(self.text_query(&mut analyzer, &clause.text, &mut highlight));
                 index += 1;
                 continue;
             }
@@ -298,13 +318,19 @@ impl KbSearcher {
                     .map_or((1, &[][..]), |(len, alts)| (len, alts));
                 let original = words[at..at + len].join(" ");
                 let mut variants: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-                if let Some(query) = self.text_query(&mut analyzer, &original) {
+                if let Some(query) = self.text_query(&mut analyzer, &original, &mut highlight) {
                     variants.push((Occur::Should, query));
                 }
                 for alternative in alternatives {
-                    if let Some(query) = self.text_query(&mut analyzer, &alternative.join(" ")) {
+                    if let Some(query) = self.text_query(&mut analyzer, &alternative.join(" "), &mut highlight) {
                         variants.push((Occur::Should, Box::new(BoostQuery::new(query, SYNONYM_WEIGHT))));
                     }
+                }
+                // A short version (`7.8`) also finds the release it names (`7.8.0`).
+                if let Some(release) = self.release_named(&original)
+                    && let Some(query) = self.text_query(&mut analyzer, &release, &mut highlight)
+                {
+                    variants.push((Occur::Should, query));
                 }
                 match variants.len() {
                     0 => {}
@@ -315,26 +341,47 @@ impl KbSearcher {
             }
             index = run_end;
         }
+        let mut not_highlighted = Vec::new();
         let exclusions = user_query
             .negative()
-            .filter_map(|clause| self.text_query(&mut analyzer, &clause.text))
+            .filter_map(|clause| self.text_query(&mut analyzer, &clause.text, &mut not_highlighted))
             .collect();
         BuiltQuery {
             concepts,
             exclusions,
+            highlight,
         }
     }
 
+    /// The catalog version a version-like word stands for, when it is spelled differently.
+    fn release_named(&self, word: &str) -> Option<String> {
+        let looks_like_version = word.trim_start_matches(['v', 'V']).starts_with(|c: char| c.is_ascii_digit())
+            && word.contains('.');
+        if !looks_like_version {
+            return None;
+        }
+        self.catalog
+            .canonical_version(None, word)
+            .filter(|release| release != word)
+    }
+
     /// Matches `text` (a word, or several words as a phrase) in every full-text field, each with
-    /// its boost. `None` when the text has no searchable terms (only stop words or symbols).
-    fn text_query(&self, analyzer: &mut TextAnalyzer, text: &str) -> Option<Box<dyn Query>> {
+    /// its boost, and adds its body-field form to `highlight`. `None` when the text has no
+    /// searchable terms (only stop words or symbols).
+    fn text_query(
+        &self,
+        analyzer: &mut TextAnalyzer,
+        text: &str,
+        highlight: &mut Vec<Box<dyn Query>>,
+    ) -> Option<Box<dyn Query>> {
         let tokens = analysis::analyze(analyzer, text);
         if tokens.is_empty() {
             return None;
         }
+        highlight.push(field_query(self.schema.body, &tokens));
         let per_field: Vec<(Occur, Box<dyn Query>)> = self
             .schema
-            .text_fields()
+            .scoring_fields()
             .into_iter()
             .map(|(field, boost)| {
                 let query = field_query(field, &tokens);

@@ -1,0 +1,368 @@
+//! The `kbsearch` command: a thin layer that reads flags, calls the library and prints.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use tracing_subscriber::EnvFilter;
+
+use kbsearch::article::{ArticleType, Visibility};
+use kbsearch::check;
+use kbsearch::eval::{self, EvalReport};
+use kbsearch::index_dir::IndexDir;
+use kbsearch::indexer::{self, IndexOptions, IndexReport};
+use kbsearch::scan::DEFAULT_MAX_FILE_BYTES;
+use kbsearch::search::{KbSearcher, SearchRequest, SearchResults};
+
+#[derive(Parser)]
+#[command(name = "kbsearch", version, about = "Search for a support knowledge base kept as markdown")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the index, or bring it in line with the content folder.
+    Index(IndexArgs),
+    /// Search the index and print ranked, highlighted hits.
+    Search(SearchArgs),
+    /// List every problem of the content folder; exits 1 when there are errors.
+    Check(CheckArgs),
+    /// Measure ranking quality on judged queries.
+    Eval(EvalArgs),
+}
+
+#[derive(Args, Clone)]
+struct Paths {
+    /// Content folder of markdown articles.
+    #[arg(long, default_value = "kb", env = "KBSEARCH_KB")]
+    kb: PathBuf,
+    /// Index folder (derived; safe to delete).
+    #[arg(long, default_value = "index", env = "KBSEARCH_INDEX")]
+    index: PathBuf,
+    /// Largest article file read, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_FILE_BYTES, env = "KBSEARCH_MAX_FILE_BYTES")]
+    max_file_bytes: u64,
+}
+
+impl Paths {
+    fn index_options(&self) -> IndexOptions {
+        IndexOptions {
+            max_file_bytes: self.max_file_bytes,
+            ..IndexOptions::new(&self.kb, &self.index)
+        }
+    }
+}
+
+#[derive(Args)]
+struct IndexArgs {
+    #[command(flatten)]
+    paths: Paths,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Who the search is for: decides which visibility levels are shown.
+#[derive(Clone, Copy, ValueEnum)]
+enum Role {
+    Anonymous,
+    Customer,
+    Agent,
+}
+
+impl Role {
+    fn audience(self) -> Visibility {
+        match self {
+            Role::Anonymous => Visibility::Public,
+            Role::Customer => Visibility::Customer,
+            Role::Agent => Visibility::Internal,
+        }
+    }
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    /// What to search for: words, "a phrase", -excluded.
+    query: String,
+    #[command(flatten)]
+    paths: Paths,
+    /// Only this type (kb, help, release-note); repeat for several.
+    #[arg(long = "type", value_name = "TYPE")]
+    types: Vec<String>,
+    #[arg(long)]
+    product: Option<String>,
+    /// Only articles for this version (or for all versions).
+    #[arg(long)]
+    version: Option<String>,
+    /// Only articles with this tag; repeat for several (any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    #[arg(long, default_value_t = 10)]
+    limit: usize,
+    /// Page of results, from 1.
+    #[arg(long, default_value_t = 1)]
+    page: usize,
+    /// Whose view to search with: the CLI defaults to support staff, who see everything.
+    #[arg(long, value_enum, default_value_t = Role::Agent)]
+    role: Role,
+    /// Include drafts.
+    #[arg(long)]
+    drafts: bool,
+    /// Print results as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Content folder of markdown articles.
+    #[arg(long, default_value = "kb", env = "KBSEARCH_KB")]
+    kb: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Largest article file read, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_FILE_BYTES, env = "KBSEARCH_MAX_FILE_BYTES")]
+    max_file_bytes: u64,
+}
+
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("collection").required(true).args(["corpus", "judgments"]))]
+struct EvalArgs {
+    /// BEIR corpus (`corpus.jsonl`); needs --queries and --qrels.
+    #[arg(long, requires_all = ["queries", "qrels"])]
+    corpus: Option<PathBuf>,
+    /// BEIR queries (`queries-<split>.jsonl`).
+    #[arg(long)]
+    queries: Option<PathBuf>,
+    /// BEIR qrels (`qrels-<split>.tsv`).
+    #[arg(long)]
+    qrels: Option<PathBuf>,
+    /// Write the ranking as a TREC run, for checking with `score_run.py`.
+    #[arg(long)]
+    run_out: Option<PathBuf>,
+    /// The knowledge base's judgments (`kb/judgments.tsv`).
+    #[arg(long)]
+    judgments: Option<PathBuf>,
+    /// Content folder the judgments refer to.
+    #[arg(long, default_value = "kb")]
+    kb: PathBuf,
+    /// Also list the worst queries (nDCG@10 below this).
+    #[arg(long)]
+    show_below: Option<f64>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Index(args) => run_index(args),
+        Command::Search(args) => run_search(args),
+        Command::Check(args) => run_check(args),
+        Command::Eval(args) => run_eval(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A progress bar on stderr; indicatif hides it when stderr is not a terminal.
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg:10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .expect("the template is valid")
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn run_index(args: IndexArgs) -> Result<ExitCode> {
+    let options = args.paths.index_options();
+    let report = indexer::refresh(&options, &progress_bar())
+        .with_context(|| format!("indexing {}", options.kb_root.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_index_report(&report, &options);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_index_report(report: &IndexReport, options: &IndexOptions) {
+    for problem in &report.problems {
+        eprintln!("{problem}");
+    }
+    let action = if report.rebuilt { "built" } else { "refreshed" };
+    println!(
+        "index {action} in {:.2}s: {} articles searchable ({} added, {} updated, {} deleted, {} unchanged, {} skipped) from {} files in {}",
+        report.elapsed.as_secs_f64(),
+        report.documents,
+        report.added,
+        report.updated,
+        report.deleted,
+        report.unchanged,
+        report.skipped,
+        report.files_seen,
+        options.kb_root.display(),
+    );
+    let errors = report.problems.iter().filter(|p| p.is_error()).count();
+    if !report.problems.is_empty() {
+        println!(
+            "{errors} errors, {} warnings (listed above; `kbsearch check` lists all)",
+            report.problems.len() - errors
+        );
+    }
+}
+
+fn run_search(args: SearchArgs) -> Result<ExitCode> {
+    let paths = &args.paths;
+    if IndexDir::new(&paths.index).open_current().is_err() {
+        indexer::refresh(&paths.index_options(), &progress_bar())
+            .with_context(|| format!("building the index from {}", paths.kb.display()))?;
+    }
+    let searcher = KbSearcher::open(&paths.index, &paths.kb)?;
+    let types = args
+        .types
+        .iter()
+        .map(|t| t.parse::<ArticleType>().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()
+        .context("--type")?;
+    let request = SearchRequest {
+        types,
+        product: args.product.clone(),
+        version: args.version.clone(),
+        tags: args.tags.clone(),
+        audience: args.role.audience(),
+        include_drafts: args.drafts,
+        limit: args.limit,
+        offset: args.limit * args.page.saturating_sub(1),
+        ..SearchRequest::new(args.query.clone())
+    };
+    let results = searcher.search(&request)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print_results(&results, &request);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_results(results: &SearchResults, request: &SearchRequest) {
+    for notice in &results.notices {
+        eprintln!("note: {notice}");
+    }
+    if results.hits.is_empty() {
+        println!("no articles match `{}`", request.query);
+        return;
+    }
+    let terminal = std::io::stdout().is_terminal();
+    for (rank, hit) in results.hits.iter().enumerate() {
+        let section = hit
+            .section
+            .as_ref()
+            .map(|s| format!(" · #{} ({})", s.anchor, s.heading))
+            .unwrap_or_default();
+        let flags = match (hit.visibility.as_str(), hit.status.as_str()) {
+            ("public", "published") => String::new(),
+            (visibility, "published") => format!(" [{visibility}]"),
+            (visibility, status) => format!(" [{visibility}, {status}]"),
+        };
+        println!("{:>2}. {}{flags}", request.offset + rank + 1, hit.title);
+        println!(
+            "    {} · {} · versions {} · score {:.2}{section}",
+            hit.id,
+            hit.kind,
+            hit.versions.join(", "),
+            hit.score
+        );
+        let snippet = if terminal {
+            hit.snippet.to_ansi()
+        } else {
+            hit.snippet.render_marked("**", "**")
+        };
+        let snippet = snippet.split_whitespace().collect::<Vec<_>>().join(" ");
+        println!("    {snippet}\n");
+    }
+    let shown_to = request.offset + results.hits.len();
+    println!("{}-{} of {} articles", request.offset + 1, shown_to, results.total);
+}
+
+fn run_check(args: CheckArgs) -> Result<ExitCode> {
+    anyhow::ensure!(args.kb.is_dir(), "content folder {} does not exist", args.kb.display());
+    let report = check::check_folder(&args.kb, args.max_file_bytes);
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Text => {
+            for problem in &report.problems {
+                println!("{problem}");
+            }
+            println!(
+                "{} files, {} articles indexable, {} errors, {} warnings",
+                report.files, report.articles, report.errors, report.warnings
+            );
+        }
+    }
+    Ok(if report.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_eval(args: EvalArgs) -> Result<ExitCode> {
+    let progress = progress_bar();
+    let report = match (&args.corpus, &args.judgments) {
+        (Some(corpus), _) => {
+            let queries = args.queries.as_deref().context("--queries is required with --corpus")?;
+            let qrels = args.qrels.as_deref().context("--qrels is required with --corpus")?;
+            eval::eval_beir(corpus, queries, qrels, args.run_out.as_deref(), &progress)?
+        }
+        (None, Some(judgments)) => eval::eval_judgments(&args.kb, judgments, &progress)?,
+        (None, None) => anyhow::bail!("give --corpus/--queries/--qrels or --judgments"),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_eval(&report, args.show_below);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_eval(report: &EvalReport, show_below: Option<f64>) {
+    let m = &report.metrics;
+    println!(
+        "{}: {} documents, {} judged queries ({} with results), {:.1}s",
+        report.collection, report.documents, m.queries, m.queries_with_results, report.seconds
+    );
+    println!(
+        "nDCG@10 {:.4}  Recall@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}",
+        m.ndcg_10, m.recall_10, m.recall_100, m.mrr_10
+    );
+    if let Some(threshold) = show_below {
+        for q in report.per_query.iter().filter(|q| q.ndcg_10 < threshold) {
+            println!("  {:.3}  {}  →  {}", q.ndcg_10, q.query, q.top.join(", "));
+        }
+    }
+}

@@ -59,6 +59,8 @@ pub enum Unusable {
     Missing,
     Unreadable(String),
     OtherSchema { found: Option<u32> },
+    /// Same version number, different fields: a development build changed the schema.
+    SchemaChanged,
 }
 
 impl std::fmt::Display for Unusable {
@@ -72,6 +74,7 @@ impl std::fmt::Display for Unusable {
             Unusable::OtherSchema { found: None } => {
                 write!(f, "index has no schema version, this build needs {SCHEMA_VERSION}")
             }
+            Unusable::SchemaChanged => write!(f, "index fields differ from this build's schema"),
         }
     }
 }
@@ -120,7 +123,7 @@ impl IndexDir {
             return Err(Unusable::OtherSchema { found });
         }
         if index.schema() != KbSchema::new().schema {
-            return Err(Unusable::OtherSchema { found });
+            return Err(Unusable::SchemaChanged);
         }
         KbSchema::register_analyzers(&index);
         Ok(OpenIndex {

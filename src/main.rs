@@ -1,6 +1,8 @@
 //! The `kbsearch` command: a thin layer that reads flags, calls the library and prints.
 
-use std::io::IsTerminal;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -186,6 +188,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes command output to stdout; a closed pipe (`kbsearch check | head`) ends output quietly.
+fn emit(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// A progress bar on stderr; indicatif hides it when stderr is not a terminal.
 fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
@@ -203,19 +214,21 @@ fn run_index(args: IndexArgs) -> Result<ExitCode> {
     let report = indexer::refresh(&options, &progress_bar())
         .with_context(|| format!("indexing {}", options.kb_root.display()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        print_index_report(&report, &options);
+        for problem in &report.problems {
+            eprintln!("{problem}");
+        }
+        emit(&index_summary(&report, &options))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_index_report(report: &IndexReport, options: &IndexOptions) {
-    for problem in &report.problems {
-        eprintln!("{problem}");
-    }
+fn index_summary(report: &IndexReport, options: &IndexOptions) -> String {
+    let mut out = String::new();
     let action = if report.rebuilt { "built" } else { "refreshed" };
-    println!(
+    let _ = writeln!(
+        out,
         "index {action} in {:.2}s: {} articles searchable ({} added, {} updated, {} deleted, {} unchanged, {} skipped) from {} files in {}",
         report.elapsed.as_secs_f64(),
         report.documents,
@@ -229,11 +242,13 @@ fn print_index_report(report: &IndexReport, options: &IndexOptions) {
     );
     let errors = report.problems.iter().filter(|p| p.is_error()).count();
     if !report.problems.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "{errors} errors, {} warnings (listed above; `kbsearch check` lists all)",
             report.problems.len() - errors
         );
     }
+    out
 }
 
 fn run_search(args: SearchArgs) -> Result<ExitCode> {
@@ -262,20 +277,21 @@ fn run_search(args: SearchArgs) -> Result<ExitCode> {
     };
     let results = searcher.search(&request)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&results)?))?;
     } else {
-        print_results(&results, &request);
+        for notice in &results.notices {
+            eprintln!("note: {notice}");
+        }
+        emit(&format_results(&results, &request))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_results(results: &SearchResults, request: &SearchRequest) {
-    for notice in &results.notices {
-        eprintln!("note: {notice}");
-    }
+fn format_results(results: &SearchResults, request: &SearchRequest) -> String {
+    let mut out = String::new();
     if results.hits.is_empty() {
-        println!("no articles match `{}`", request.query);
-        return;
+        let _ = writeln!(out, "no articles match `{}`", request.query);
+        return out;
     }
     let terminal = std::io::stdout().is_terminal();
     for (rank, hit) in results.hits.iter().enumerate() {
@@ -289,8 +305,9 @@ fn print_results(results: &SearchResults, request: &SearchRequest) {
             (visibility, "published") => format!(" [{visibility}]"),
             (visibility, status) => format!(" [{visibility}, {status}]"),
         };
-        println!("{:>2}. {}{flags}", request.offset + rank + 1, hit.title);
-        println!(
+        let _ = writeln!(out, "{:>2}. {}{flags}", request.offset + rank + 1, hit.title);
+        let _ = writeln!(
+            out,
             "    {} · {} · versions {} · score {:.2}{section}",
             hit.id,
             hit.kind,
@@ -303,32 +320,52 @@ fn print_results(results: &SearchResults, request: &SearchRequest) {
             hit.snippet.render_marked("**", "**")
         };
         let snippet = snippet.split_whitespace().collect::<Vec<_>>().join(" ");
-        println!("    {snippet}\n");
+        let _ = writeln!(out, "    {snippet}\n");
     }
     let shown_to = request.offset + results.hits.len();
-    println!("{}-{} of {} articles", request.offset + 1, shown_to, results.total);
+    let _ = writeln!(out, "{}-{} of {} articles", request.offset + 1, shown_to, results.total);
+    out
 }
 
 fn run_check(args: CheckArgs) -> Result<ExitCode> {
     anyhow::ensure!(args.kb.is_dir(), "content folder {} does not exist", args.kb.display());
     let report = check::check_folder(&args.kb, args.max_file_bytes);
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Text => {
-            for problem in &report.problems {
-                println!("{problem}");
-            }
-            println!(
-                "{} files, {} articles indexable, {} errors, {} warnings",
-                report.files, report.articles, report.errors, report.warnings
-            );
-        }
+        Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
+        Format::Text => emit(&format_check(&report))?,
     }
     Ok(if report.has_errors() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Problems one per line, then the most frequent kinds, then the counts.
+fn format_check(report: &check::CheckReport) -> String {
+    let mut out = String::new();
+    for problem in &report.problems {
+        let _ = writeln!(out, "{problem}");
+    }
+    let mut kinds: HashMap<(&str, bool), usize> = HashMap::new();
+    for problem in &report.problems {
+        *kinds.entry((problem.message.as_str(), problem.is_error())).or_default() += 1;
+    }
+    let mut repeated: Vec<_> = kinds.into_iter().filter(|(_, n)| *n > 1).collect();
+    repeated.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    if !repeated.is_empty() {
+        let _ = writeln!(out, "\nmost frequent:");
+        for ((message, is_error), count) in repeated.into_iter().take(10) {
+            let severity = if is_error { "error" } else { "warning" };
+            let _ = writeln!(out, "  {count:>5} × {severity}: {message}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} files, {} articles indexable, {} errors, {} warnings",
+        report.files, report.articles, report.errors, report.warnings
+    );
+    out
 }
 
 fn run_eval(args: EvalArgs) -> Result<ExitCode> {
@@ -343,26 +380,30 @@ fn run_eval(args: EvalArgs) -> Result<ExitCode> {
         (None, None) => anyhow::bail!("give --corpus/--queries/--qrels or --judgments"),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        print_eval(&report, args.show_below);
+        emit(&format_eval(&report, args.show_below))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_eval(report: &EvalReport, show_below: Option<f64>) {
+fn format_eval(report: &EvalReport, show_below: Option<f64>) -> String {
+    let mut out = String::new();
     let m = &report.metrics;
-    println!(
+    let _ = writeln!(
+        out,
         "{}: {} documents, {} judged queries ({} with results), {:.1}s",
         report.collection, report.documents, m.queries, m.queries_with_results, report.seconds
     );
-    println!(
+    let _ = writeln!(
+        out,
         "nDCG@10 {:.4}  Recall@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}",
         m.ndcg_10, m.recall_10, m.recall_100, m.mrr_10
     );
     if let Some(threshold) = show_below {
         for q in report.per_query.iter().filter(|q| q.ndcg_10 < threshold) {
-            println!("  {:.3}  {}  →  {}", q.ndcg_10, q.query, q.top.join(", "));
+            let _ = writeln!(out, "  {:.3}  {}  →  {}", q.ndcg_10, q.query, q.top.join(", "));
         }
     }
+    out
 }

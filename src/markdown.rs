@@ -248,6 +248,11 @@ pub fn extract(body: &str, first_line: usize) -> Extract {
                     line: file_line(range.start),
                 });
             }
+            // Block boundaries separate words: `**fixes**` followed by a nested list item must
+            // not read as `fixesMaintain`.
+            Event::Start(Tag::Item | Tag::List(_) | Tag::TableCell | Tag::BlockQuote(_)) => {
+                push_text(&mut sink, &mut out, &mut paragraph, "\n");
+            }
             Event::End(
                 TagEnd::Item
                 | TagEnd::TableCell
@@ -305,6 +310,12 @@ mod tests {
         assert_eq!(extract.links[0].target, "other.md#fix");
         assert_eq!(extract.links[0].line, 5 + 9);
         assert_eq!(extract.images[0].target, "img/a.png");
+    }
+
+    #[test]
+    fn nested_list_items_do_not_glue_words() {
+        let extract = extract("- **Record fixes**\n    - Maintain a log\n", 1);
+        assert!(extract.text.contains("fixes\n"), "{:?}", extract.text);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::analysis::{self, INDEX_ANALYZER};
 use crate::article::Article;
 
 /// Bump when fields, analysis or document building change: older indexes are then rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How many times the title is counted in [`KbSchema::all`]: a BM25F-style title weight
 /// (tuned on SciFact train and `kb/judgments.tsv`; see `benches/README.md`).
@@ -27,7 +27,7 @@ pub struct KbSchema {
     pub title: Field,
     pub headings: Field,
     pub keywords: Field,
-    /// Body text, stored for snippets; indexed only so snippets know which words matched.
+    /// Body text, stored for snippets (it is searched through [`KbSchema::all`]).
     pub body: Field,
     /// Everything searchable in one field (title repeated, headings, keywords, body, code):
     /// one BM25 over the whole article ranks better than a sum of per-field BM25s.
@@ -70,7 +70,7 @@ impl KbSchema {
         let title = builder.add_text_field("title", text(true, positions));
         let headings = builder.add_text_field("headings", text(true, positions));
         let keywords = builder.add_text_field("keywords", text(true, positions));
-        let body = builder.add_text_field("body", text(true, IndexRecordOption::Basic));
+        let body = builder.add_text_field("body", STORED);
         let all = builder.add_text_field("all", text(false, positions));
         let kind = builder.add_text_field("type", keyword.clone());
         let product = builder.add_text_field("product", keyword.clone());

@@ -8,6 +8,7 @@
 //!
 //! Filters (type, product, version, tags, visibility, status) restrict without scoring.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
@@ -164,8 +165,8 @@ struct BuiltQuery {
     /// One query per concept (word, phrase or synonym group) the customer asked for.
     concepts: Vec<Box<dyn Query>>,
     exclusions: Vec<Box<dyn Query>>,
-    /// The same words on the body field: only their terms are used, to highlight snippets.
-    highlight: Vec<Box<dyn Query>>,
+    /// Every analysed term the customer asked for (synonyms included), to highlight snippets.
+    highlight: Vec<String>,
 }
 
 /// Searches one index with the content folder's synonyms and catalog.
@@ -273,9 +274,7 @@ impl KbSearcher {
         }
         let page: Vec<(f32, DocAddress)> = scored.into_iter().skip(request.offset).take(request.limit).collect();
 
-        let highlight = BooleanQuery::union(built.highlight);
-        let mut snippets = SnippetGenerator::create(&searcher, &highlight, self.schema.body)?;
-        snippets.set_max_num_chars(SNIPPET_CHARS);
+        let snippets = self.snippet_generator(&searcher, &built.highlight)?;
         let hits = page
             .into_iter()
             .map(|(score, address)| self.hit(&searcher, &snippets, score, address))
@@ -372,13 +371,13 @@ impl KbSearcher {
         &self,
         analyzer: &mut TextAnalyzer,
         text: &str,
-        highlight: &mut Vec<Box<dyn Query>>,
+        highlight: &mut Vec<String>,
     ) -> Option<Box<dyn Query>> {
         let tokens = analysis::analyze(analyzer, text);
         if tokens.is_empty() {
             return None;
         }
-        highlight.push(field_query(self.schema.body, &tokens));
+        highlight.extend(tokens.iter().map(|t| t.text.clone()));
         let per_field: Vec<(Occur, Box<dyn Query>)> = self
             .schema
             .scoring_fields()
@@ -390,6 +389,20 @@ impl KbSearcher {
             })
             .collect();
         Some(Box::new(BooleanQuery::new(per_field)))
+    }
+
+    /// Highlights `terms` in body text. The body is stored, not indexed: terms are weighted by
+    /// their rarity in the `all` field, which contains the body.
+    fn snippet_generator(&self, searcher: &Searcher, terms: &[String]) -> Result<SnippetGenerator, SearchError> {
+        let mut weights = BTreeMap::new();
+        for term in terms {
+            let doc_freq = searcher.doc_freq(&Term::from_field_text(self.schema.all, term))?;
+            if doc_freq > 0 {
+                weights.insert(term.clone(), 1.0 / (1.0 + doc_freq as f32));
+            }
+        }
+        let analyzer = searcher.index().tokenizer_for_field(self.schema.all)?;
+        Ok(SnippetGenerator::new(weights, analyzer, self.schema.body, SNIPPET_CHARS))
     }
 
     /// Filter clauses: they restrict the matches and add nothing to the score.

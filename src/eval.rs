@@ -304,6 +304,7 @@ fn run_queries(
         let mut request = SearchRequest::new(text.clone());
         request.limit = RUN_DEPTH;
         request.audience = audience;
+        request.snippets = false;
         let ranking = match searcher.search(&request) {
             Ok(results) => results.hits.into_iter().map(|h| h.id).collect(),
             Err(SearchError::EmptyQuery | SearchError::OnlyCommonWords) => Vec::new(),

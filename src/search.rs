@@ -8,7 +8,7 @@
 //!
 //! Filters (type, product, version, tags, visibility, status) restrict without scoring.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
 
@@ -19,7 +19,7 @@ use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Value};
-use tantivy::snippet::SnippetGenerator;
+use tantivy::snippet::{Snippet, SnippetGenerator};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
@@ -56,6 +56,8 @@ pub struct SearchRequest {
     pub include_drafts: bool,
     pub limit: usize,
     pub offset: usize,
+    /// Build highlighted snippets; ranking-only callers (evaluation) skip them.
+    pub snippets: bool,
 }
 
 impl SearchRequest {
@@ -70,6 +72,7 @@ impl SearchRequest {
             include_drafts: false,
             limit: 10,
             offset: 0,
+            snippets: true,
         }
     }
 }
@@ -251,33 +254,39 @@ impl KbSearcher {
             let every_concept: Box<dyn Query> = Box::new(BooleanQuery::intersection(
                 built.concepts.iter().map(|q| q.box_clone()).collect(),
             ));
-            let full = restrict(vec![(Occur::Must, every_concept.box_clone())]);
+            let full = restrict(vec![(Occur::Must, every_concept)]);
             let (full_hits, full_count) = searcher.search(
                 &*full,
                 &(TopDocs::with_limit(wanted.max(1)).order_by_score(), Count),
             )?;
-            scored.extend(full_hits);
-            if scored.len() < wanted {
-                let partial = restrict(vec![
-                    (Occur::Must, any_concept.box_clone()),
-                    (Occur::MustNot, every_concept),
-                ]);
-                let rest = wanted - full_count.min(wanted);
-                let partial_hits = searcher.search(
-                    &*partial,
-                    &TopDocs::with_limit(rest.max(1)).order_by_score(),
+            // Fewer full matches than wanted means all of them are in `full_hits`: the partial
+            // tier is every match that is not one of them. (A `MustNot` of the intersection would
+            // say the same, but trips tantivy's backward-seek assertion with phrase clauses.)
+            if full_hits.len() < wanted {
+                let full_set: HashSet<DocAddress> = full_hits.iter().map(|(_, a)| *a).collect();
+                let rest = wanted - full_hits.len();
+                let any_hits = searcher.search(
+                    &*matching,
+                    &TopDocs::with_limit(rest + full_count).order_by_score(),
                 )?;
-                scored.extend(partial_hits.into_iter().take(rest));
+                scored.extend(full_hits);
+                scored.extend(any_hits.into_iter().filter(|(_, a)| !full_set.contains(a)).take(rest));
+            } else {
+                scored.extend(full_hits);
             }
         } else {
             scored = searcher.search(&*matching, &TopDocs::with_limit(wanted.max(1)).order_by_score())?;
         }
         let page: Vec<(f32, DocAddress)> = scored.into_iter().skip(request.offset).take(request.limit).collect();
 
-        let snippets = self.snippet_generator(&searcher, &built.highlight)?;
+        let snippets = if request.snippets {
+            Some(self.snippet_generator(&searcher, &built.highlight)?)
+        } else {
+            None
+        };
         let hits = page
             .into_iter()
-            .map(|(score, address)| self.hit(&searcher, &snippets, score, address))
+            .map(|(score, address)| self.hit(&searcher, snippets.as_ref(), score, address))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SearchResults {
             total,
@@ -458,7 +467,7 @@ impl KbSearcher {
     fn hit(
         &self,
         searcher: &Searcher,
-        snippets: &SnippetGenerator,
+        snippets: Option<&SnippetGenerator>,
         score: f32,
         address: DocAddress,
     ) -> Result<Hit, SearchError> {
@@ -477,12 +486,14 @@ impl KbSearcher {
         };
         let body = text(schema.body);
         let summary = text(schema.summary);
-        let mut snippet = snippets.snippet(&body);
+        let mut snippet = snippets.map_or_else(Snippet::empty, |generator| generator.snippet(&body));
         let sections: Vec<Heading> = serde_json::from_str(&text(schema.sections)).unwrap_or_default();
         let section = if snippet.is_empty() {
             None
         } else {
-            let start = snippet.fragment_range().start;
+            // The section holding the first highlighted word, not where the fragment starts.
+            let first_match = snippet.highlighted().iter().map(|r| r.start).min().unwrap_or(0);
+            let start = snippet.fragment_range().start + first_match;
             sections
                 .iter()
                 .rev()

@@ -1,0 +1,60 @@
+//! The repository's own sample knowledge base: clean, well ranked, and internal articles stay
+//! internal.
+
+mod common;
+
+use common::sample_kb;
+use indicatif::ProgressBar;
+use kbsearch::article::Visibility;
+use kbsearch::check::check_folder;
+use kbsearch::eval::eval_judgments;
+use kbsearch::indexer::{self, IndexOptions};
+use kbsearch::scan::DEFAULT_MAX_FILE_BYTES;
+use kbsearch::search::{KbSearcher, SearchRequest};
+
+#[test]
+fn the_sample_kb_has_no_problems() {
+    let report = check_folder(&sample_kb(), DEFAULT_MAX_FILE_BYTES);
+    assert!(report.problems.is_empty(), "{:#?}", report.problems);
+    assert!(report.articles >= 60, "{} articles", report.articles);
+}
+
+fn sample_searcher() -> (tempfile::TempDir, KbSearcher) {
+    let tmp = tempfile::tempdir().unwrap();
+    let options = IndexOptions::new(sample_kb(), tmp.path());
+    indexer::refresh(&options, &ProgressBar::hidden()).unwrap();
+    let searcher = KbSearcher::open(tmp.path(), &sample_kb()).unwrap();
+    (tmp, searcher)
+}
+
+#[test]
+fn the_demo_query_finds_the_access_denied_article_first() {
+    let (_tmp, searcher) = sample_searcher();
+    let results = searcher.search(&SearchRequest::new("smb share access denied")).unwrap();
+    assert_eq!(results.hits[0].id, "smb-share-access-denied-0x80070005");
+    assert!(results.hits[0].snippet.to_html().contains("<mark>"));
+}
+
+#[test]
+fn internal_words_never_reach_customers() {
+    let (_tmp, searcher) = sample_searcher();
+    for word in ["quokkaflow", "marmotdump", "DEF-88213", "orcawatch"] {
+        for audience in [Visibility::Public, Visibility::Customer] {
+            let mut request = SearchRequest::new(word);
+            request.audience = audience;
+            let results = searcher.search(&request).unwrap();
+            assert_eq!(results.total, 0, "{word} leaked to {audience}");
+        }
+        let mut agent = SearchRequest::new(word);
+        agent.audience = Visibility::Internal;
+        assert!(searcher.search(&agent).unwrap().total > 0, "{word} is in an internal article");
+    }
+}
+
+#[test]
+fn the_hand_judged_queries_rank_well() {
+    let kb = sample_kb();
+    let report = eval_judgments(&kb, &kb.join("judgments.tsv"), &ProgressBar::hidden()).unwrap();
+    assert!(report.metrics.queries >= 40, "{} judged queries", report.metrics.queries);
+    assert!(report.metrics.ndcg_10 >= 0.85, "nDCG@10 {:.4}", report.metrics.ndcg_10);
+}

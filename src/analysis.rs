@@ -169,7 +169,9 @@ fn analyzer(tokenizer: KbTokenizer) -> TextAnalyzer {
         .filter(RemoveLongFilter::limit(MAX_TOKEN_CHARS))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
-        .filter(StopWordFilter::remove(STOP_WORDS.iter().map(|w| w.to_string())))
+        .filter(StopWordFilter::remove(
+            STOP_WORDS.iter().map(|w| w.to_string()),
+        ))
         .filter(Stemmer::new(Language::English))
         .build()
 }
@@ -219,9 +221,18 @@ mod tests {
     fn codes_and_versions_stay_whole_at_query_time() {
         let mut query = query_analyzer();
         assert_eq!(texts(&mut query, "7.8.0"), [("7.8.0".to_string(), 0)]);
-        assert_eq!(texts(&mut query, "ERR_SHARE_LOCKED"), [("err_share_lock".to_string(), 0)]);
-        assert_eq!(texts(&mut query, "0x80070005"), [("0x80070005".to_string(), 0)]);
-        assert_eq!(texts(&mut query, "SXE-4012 error")[1], ("error".to_string(), 2));
+        assert_eq!(
+            texts(&mut query, "ERR_SHARE_LOCKED"),
+            [("err_share_lock".to_string(), 0)]
+        );
+        assert_eq!(
+            texts(&mut query, "0x80070005"),
+            [("0x80070005".to_string(), 0)]
+        );
+        assert_eq!(
+            texts(&mut query, "SXE-4012 error")[1],
+            ("error".to_string(), 2)
+        );
     }
 
     #[test]
@@ -238,14 +249,20 @@ mod tests {
     #[test]
     fn plain_hyphenated_words_split() {
         let mut query = query_analyzer();
-        let words: Vec<String> = texts(&mut query, "data-mover e.g. 🙂 foo:(").into_iter().map(|t| t.0).collect();
+        let words: Vec<String> = texts(&mut query, "data-mover e.g. 🙂 foo:(")
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
         assert_eq!(words, ["data", "mover", "e", "g", "foo"]);
     }
 
     #[test]
     fn possessives_and_question_words_are_not_searched() {
         let mut query = query_analyzer();
-        let words: Vec<String> = texts(&mut query, "What's new in the server’s console? can't").into_iter().map(|t| t.0).collect();
+        let words: Vec<String> = texts(&mut query, "What's new in the server’s console? can't")
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
         assert_eq!(words, ["new", "server", "consol"]);
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::front_matter::{self, FrontMatter};
 use crate::markdown::{self, Heading, Reference};
-use crate::problem::{Problem, line_of_offset};
+use crate::problem::Problem;
 use crate::products::Catalog;
 
 /// Which part of the portal an article belongs to.
@@ -81,8 +81,18 @@ pub const ALL_VERSIONS: &str = "all";
 
 /// Front matter keys this version understands, with the aliases other site generators use.
 pub const KNOWN_KEYS: &[&str] = &[
-    "id", "title", "type", "product", "versions", "tags", "visibility", "status", "updated",
-    "summary", "keywords", "queries",
+    "id",
+    "title",
+    "type",
+    "product",
+    "versions",
+    "tags",
+    "visibility",
+    "status",
+    "updated",
+    "summary",
+    "keywords",
+    "queries",
 ];
 const ALIASES: &[(&str, &str)] = &[
     ("description", "summary"),
@@ -213,9 +223,7 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn build(mut self, source: &SourceFile<'_>, extract: markdown::Extract) -> Parsed {
         self.warn_unknown_keys();
-        let id = self
-            .string("id")
-            .unwrap_or_else(|| id_from_path(self.path));
+        let id = self.string("id").unwrap_or_else(|| id_from_path(self.path));
         self.check_id(&id);
         let title = match self.string("title") {
             Some(title) if !title.trim().is_empty() => Some(title.trim().to_string()),
@@ -227,7 +235,9 @@ impl Builder<'_> {
                 "no title: add `title:` to the front matter or start the body with a `# Heading`",
             );
         }
-        let kind = self.keyword("type").unwrap_or_else(|| type_from_path(self.path));
+        let kind = self
+            .keyword("type")
+            .unwrap_or_else(|| type_from_path(self.path));
         let visibility = self.keyword("visibility").unwrap_or(Visibility::Public);
         let status = self.keyword("status").unwrap_or(Status::Published);
         let product = self
@@ -299,7 +309,8 @@ impl Builder<'_> {
 
     fn warning(&mut self, key: &str, message: impl Into<String>) {
         let line = self.line(key);
-        self.problems.push(Problem::warning(self.path, line, message));
+        self.problems
+            .push(Problem::warning(self.path, line, message));
     }
 
     fn warn_unknown_keys(&mut self) {
@@ -325,7 +336,10 @@ impl Builder<'_> {
         match scalar_text(&value) {
             Some(text) => Some(text),
             None => {
-                self.error(key, format!("`{key}` must be a single value, not a list or map"));
+                self.error(
+                    key,
+                    format!("`{key}` must be a single value, not a list or map"),
+                );
                 None
             }
         }
@@ -391,7 +405,10 @@ impl Builder<'_> {
             && !catalog.products.is_empty()
             && catalog.product(name).is_none()
         {
-            self.warning("product", format!("product `{name}` is not in products.toml"));
+            self.warning(
+                "product",
+                format!("product `{name}` is not in products.toml"),
+            );
         }
     }
 
@@ -430,7 +447,11 @@ impl Builder<'_> {
         match parse_date(&text) {
             Some(date) => date,
             None => {
-                let key = if self.value("updated").is_some() { "updated" } else { "date" };
+                let key = if self.value("updated").is_some() {
+                    "updated"
+                } else {
+                    "date"
+                };
                 self.warning(
                     key,
                     format!("date `{text}` is not YYYY-MM-DD; using the file's modification time"),
@@ -473,9 +494,4 @@ fn truncate_chars(text: &str, max: usize) -> String {
         Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
         None => text.to_string(),
     }
-}
-
-/// The 1-based line of `needle` in `text`, for problems found after parsing.
-pub fn line_of(text: &str, needle: &str) -> Option<usize> {
-    text.find(needle).map(|offset| line_of_offset(text, offset))
 }

@@ -8,11 +8,10 @@ use thiserror::Error;
 /// Why indexing or opening the index failed.
 #[derive(Debug, Error)]
 pub enum IndexError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("content folder {} does not exist or is not a folder", .0.display())]
     MissingContent(PathBuf),
@@ -31,10 +30,10 @@ pub enum IndexError {
 pub enum SearchError {
     #[error("the query is empty: type a few words, an error code or a message")]
     EmptyQuery,
-    #[error("the query has only common words (like `the`, `to`, `is`) or symbols: add a more specific word")]
+    #[error(
+        "the query has only common words (like `the`, `to`, `is`) or symbols: add a more specific word"
+    )]
     OnlyCommonWords,
-    #[error("the query is {chars} characters long; the limit is {limit}")]
-    QueryTooLong { chars: usize, limit: usize },
     #[error("unknown {parameter} `{value}`: expected one of {expected}")]
     BadFilter {
         parameter: &'static str,

@@ -33,11 +33,10 @@ const RUN_DEPTH: usize = 100;
 /// Why an evaluation could not run.
 #[derive(Debug, Error)]
 pub enum EvalError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}:{line}: {message}", path.display())]
     BadLine {
@@ -151,7 +150,10 @@ pub fn evaluate(
         if !judged.values().any(|g| *g >= 1) {
             continue;
         }
-        let ranking = rankings.get(query_id).map(Vec::as_slice).unwrap_or_default();
+        let ranking = rankings
+            .get(query_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let (ndcg_10, recall_10, recall_100, mrr_10) = score_query(judged, ranking);
         per_query.push(QueryMetrics {
             query_id: query_id.clone(),
@@ -179,10 +181,12 @@ pub fn evaluate(
     (metrics, per_query)
 }
 
-fn open_lines(path: &Path) -> Result<impl Iterator<Item = (usize, std::io::Result<String>)>, EvalError> {
-    let file = std::fs::File::open(path).map_err(|source| EvalError::Io {
+fn open_lines(
+    path: &Path,
+) -> Result<impl Iterator<Item = (usize, std::io::Result<String>)>, EvalError> {
+    let file = std::fs::File::open(path).map_err(|error| EvalError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     Ok(BufReader::new(file)
         .lines()
@@ -191,9 +195,9 @@ fn open_lines(path: &Path) -> Result<impl Iterator<Item = (usize, std::io::Resul
 }
 
 fn read_line(path: &Path, line: std::io::Result<String>) -> Result<String, EvalError> {
-    line.map_err(|source| EvalError::Io {
+    line.map_err(|error| EvalError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -320,9 +324,9 @@ fn run_queries(
 /// Writes rankings as a TREC run. Scores encode kbsearch's order (rank 1 scores highest), so any
 /// trec_eval-style scorer sees exactly the ranking kbsearch returned.
 pub fn write_run(path: &Path, rankings: &HashMap<String, Vec<String>>) -> Result<(), EvalError> {
-    let io = |source| EvalError::Io {
+    let io = |error| EvalError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
     let ordered: BTreeMap<&String, &Vec<String>> = rankings.iter().collect();
@@ -347,9 +351,9 @@ pub fn eval_beir(
     let qrels = read_qrels(qrels)?;
     let queries: Vec<BeirQuery> = read_jsonl(queries)?;
     let docs: Vec<BeirDoc> = read_jsonl(corpus)?;
-    let tmp = tempfile::tempdir().map_err(|source| EvalError::Io {
+    let tmp = tempfile::tempdir().map_err(|error| EvalError::Io {
         path: std::env::temp_dir(),
-        source,
+        error,
     })?;
     let open = IndexDir::new(tmp.path()).create_generation()?;
     let schema = KbSchema::new();
@@ -417,12 +421,16 @@ pub fn read_judgments(path: &Path) -> Result<Vec<(String, String, u32)>, EvalErr
 
 /// Indexes the knowledge base into a temporary index and scores its hand-made judgments, as a
 /// registered customer sees the portal.
-pub fn eval_judgments(kb_root: &Path, judgments: &Path, progress: &ProgressBar) -> Result<EvalReport, EvalError> {
+pub fn eval_judgments(
+    kb_root: &Path,
+    judgments: &Path,
+    progress: &ProgressBar,
+) -> Result<EvalReport, EvalError> {
     let started = std::time::Instant::now();
     let judgments = read_judgments(judgments)?;
-    let tmp = tempfile::tempdir().map_err(|source| EvalError::Io {
+    let tmp = tempfile::tempdir().map_err(|error| EvalError::Io {
         path: std::env::temp_dir(),
-        source,
+        error,
     })?;
     let options = IndexOptions::new(kb_root, tmp.path());
     indexer::refresh(&options, &ProgressBar::hidden())?;
@@ -455,8 +463,14 @@ mod tests {
     #[test]
     fn metrics_match_trec_eval_definitions() {
         let mut qrels: Qrels = HashMap::new();
-        qrels.insert("q".into(), HashMap::from([("a".into(), 2), ("b".into(), 1), ("z".into(), 0)]));
-        let rankings = HashMap::from([("q".to_string(), vec!["x".to_string(), "a".to_string(), "y".to_string()])]);
+        qrels.insert(
+            "q".into(),
+            HashMap::from([("a".into(), 2), ("b".into(), 1), ("z".into(), 0)]),
+        );
+        let rankings = HashMap::from([(
+            "q".to_string(),
+            vec!["x".to_string(), "a".to_string(), "y".to_string()],
+        )]);
         let (metrics, _) = evaluate(&qrels, &rankings, &HashMap::new());
         let dcg = 2.0 / 3f64.log2();
         let idcg = 2.0 + 1.0 / 3f64.log2();

@@ -35,7 +35,9 @@ pub struct Split<'a> {
 /// Why a front matter block could not be read.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum FrontMatterError {
-    #[error("front matter opened with `{delimiter}` on line 1 is never closed: add a `{delimiter}` line after the last key")]
+    #[error(
+        "front matter opened with `{delimiter}` on line 1 is never closed: add a `{delimiter}` line after the last key"
+    )]
     Unclosed { delimiter: &'static str },
     #[error("front matter does not parse as {format}: {message}")]
     Syntax {
@@ -94,7 +96,9 @@ pub fn split(text: &str) -> Result<Split<'_>, FrontMatterError> {
     let mut offset = first_line_end;
     let mut line_number = 2;
     while offset < text.len() {
-        let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i + 1);
+        let line_end = text[offset..]
+            .find('\n')
+            .map_or(text.len(), |i| offset + i + 1);
         let line = bare_line(&text[offset..line_end]);
         let closes = line == delimiter || (format == Format::Yaml && line == "...");
         if closes {
@@ -112,7 +116,11 @@ pub fn split(text: &str) -> Result<Split<'_>, FrontMatterError> {
 }
 
 /// Parses the front matter text of a [`Split`] into keys and values.
-pub fn parse(format: Format, text: &str, first_line: usize) -> Result<FrontMatter, FrontMatterError> {
+pub fn parse(
+    format: Format,
+    text: &str,
+    first_line: usize,
+) -> Result<FrontMatter, FrontMatterError> {
     let value = match format {
         Format::Yaml => parse_yaml(text, first_line)?,
         Format::Toml => parse_toml(text, first_line)?,
@@ -121,7 +129,11 @@ pub fn parse(format: Format, text: &str, first_line: usize) -> Result<FrontMatte
         Value::Object(map) => map,
         Value::Null => Map::new(),
         Value::Array(_) => return Err(FrontMatterError::NotAMapping { found: "a list" }),
-        _ => return Err(FrontMatterError::NotAMapping { found: "a single value" }),
+        _ => {
+            return Err(FrontMatterError::NotAMapping {
+                found: "a single value",
+            });
+        }
     };
     Ok(FrontMatter {
         fields,

@@ -58,7 +58,9 @@ pub struct OpenIndex {
 pub enum Unusable {
     Missing,
     Unreadable(String),
-    OtherSchema { found: Option<u32> },
+    OtherSchema {
+        found: Option<u32>,
+    },
     /// Same version number, different fields: a development build changed the schema.
     SchemaChanged,
 }
@@ -69,10 +71,16 @@ impl std::fmt::Display for Unusable {
             Unusable::Missing => write!(f, "no index yet"),
             Unusable::Unreadable(reason) => write!(f, "index cannot be read: {reason}"),
             Unusable::OtherSchema { found: Some(v) } => {
-                write!(f, "index has schema version {v}, this build needs {SCHEMA_VERSION}")
+                write!(
+                    f,
+                    "index has schema version {v}, this build needs {SCHEMA_VERSION}"
+                )
             }
             Unusable::OtherSchema { found: None } => {
-                write!(f, "index has no schema version, this build needs {SCHEMA_VERSION}")
+                write!(
+                    f,
+                    "index has no schema version, this build needs {SCHEMA_VERSION}"
+                )
             }
             Unusable::SchemaChanged => write!(f, "index fields differ from this build's schema"),
         }
@@ -93,10 +101,10 @@ impl IndexDir {
         &self.root
     }
 
-    fn io_error(path: &Path, source: std::io::Error) -> IndexError {
+    fn io_error(path: &Path, error: std::io::Error) -> IndexError {
         IndexError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
 
@@ -105,8 +113,15 @@ impl IndexDir {
         let current_file = self.root.join(CURRENT_FILE);
         let name = match std::fs::read_to_string(&current_file) {
             Ok(name) => name.trim().to_string(),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(Unusable::Missing),
-            Err(err) => return Err(Unusable::Unreadable(format!("{}: {err}", current_file.display()))),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Unusable::Missing);
+            }
+            Err(err) => {
+                return Err(Unusable::Unreadable(format!(
+                    "{}: {err}",
+                    current_file.display()
+                )));
+            }
         };
         let dir = self.root.join(&name);
         let index = Index::open_in_dir(&dir)
@@ -202,10 +217,11 @@ impl IndexDir {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with(GENERATION_PREFIX) && name != keep {
-                if let Err(err) = std::fs::remove_dir_all(entry.path()) {
-                    warn!(path = %entry.path().display(), "cannot remove old index generation: {err}");
-                }
+            if name.starts_with(GENERATION_PREFIX)
+                && name != keep
+                && let Err(err) = std::fs::remove_dir_all(entry.path())
+            {
+                warn!(path = %entry.path().display(), "cannot remove old index generation: {err}");
             }
         }
     }

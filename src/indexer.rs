@@ -96,10 +96,19 @@ fn indexed_files(open: &OpenIndex) -> Result<HashMap<String, Indexed>, IndexErro
             let (Some(path_ord), Some(id_ord)) = (path_ord, id_ord) else {
                 continue;
             };
-            paths.ord_to_str(path_ord, &mut path).map_err(tantivy::TantivyError::from)?;
-            ids.ord_to_str(id_ord, &mut id).map_err(tantivy::TantivyError::from)?;
+            paths
+                .ord_to_str(path_ord, &mut path)
+                .map_err(tantivy::TantivyError::from)?;
+            ids.ord_to_str(id_ord, &mut id)
+                .map_err(tantivy::TantivyError::from)?;
             let fingerprint = fingerprints.first(doc).unwrap_or_default();
-            files.insert(path.clone(), Indexed { id: id.clone(), fingerprint });
+            files.insert(
+                path.clone(),
+                Indexed {
+                    id: id.clone(),
+                    fingerprint,
+                },
+            );
         }
     }
     Ok(files)
@@ -112,7 +121,11 @@ fn fingerprint(catalog_hash: &[u8; 32], bytes: &[u8]) -> u64 {
     hasher.update(catalog_hash);
     hasher.update(bytes);
     let digest = hasher.finalize();
-    u64::from_le_bytes(digest.as_bytes()[..8].try_into().expect("a blake3 digest has 32 bytes"))
+    u64::from_le_bytes(
+        digest.as_bytes()[..8]
+            .try_into()
+            .expect("a blake3 digest has 32 bytes"),
+    )
 }
 
 fn catalog_hash(kb_root: &Path) -> [u8; 32] {
@@ -125,7 +138,9 @@ pub fn open_writer(open: &OpenIndex, threads: usize) -> Result<IndexWriter, Inde
     open.index
         .writer_with_num_threads(threads, threads * WRITER_BUDGET_PER_THREAD)
         .map_err(|err| match err {
-            TantivyError::LockFailure(LockError::LockBusy, _) => IndexError::Locked(open.dir.clone()),
+            TantivyError::LockFailure(LockError::LockBusy, _) => {
+                IndexError::Locked(open.dir.clone())
+            }
             other => IndexError::Tantivy(other),
         })
 }
@@ -148,7 +163,7 @@ struct Examined {
 enum Outcome {
     Unchanged,
     Unreadable(Problem),
-    Parsed(article::Parsed),
+    Parsed(Box<article::Parsed>),
 }
 
 fn examine(
@@ -185,7 +200,7 @@ fn examine(
     Examined {
         entry,
         fingerprint,
-        outcome: Outcome::Parsed(parsed),
+        outcome: Outcome::Parsed(Box::new(parsed)),
     }
 }
 
@@ -201,7 +216,9 @@ pub fn refresh(opts: &IndexOptions, progress: &ProgressBar) -> Result<IndexRepor
         Some(open) => (open, false),
         None => (index_dir.create_generation()?, true),
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
     let mut writer = open_writer(&open, threads)?;
     let mut report = IndexReport {
         rebuilt,
@@ -325,7 +342,7 @@ fn apply_one(
             report.skipped += 1;
             return Ok(());
         }
-        Outcome::Parsed(parsed) => parsed,
+        Outcome::Parsed(parsed) => *parsed,
     };
     report.problems.extend(parsed.problems);
     let Some(article) = parsed.article else {

@@ -21,7 +21,11 @@ use kbsearch::scan::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::search::{KbSearcher, SearchRequest, SearchResults};
 
 #[derive(Parser)]
-#[command(name = "kbsearch", version, about = "Search for a support knowledge base kept as markdown")]
+#[command(
+    name = "kbsearch",
+    version,
+    about = "Search for a support knowledge base kept as markdown"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -169,7 +173,9 @@ struct EvalArgs {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -191,7 +197,10 @@ fn main() -> ExitCode {
 /// Writes command output to stdout; a closed pipe (`kbsearch check | head`) ends output quietly.
 fn emit(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
@@ -201,9 +210,11 @@ fn emit(text: &str) -> Result<()> {
 fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg:10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
-            .expect("the template is valid")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} {msg:10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+        )
+        .expect("the template is valid")
+        .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
@@ -305,7 +316,12 @@ fn format_results(results: &SearchResults, request: &SearchRequest) -> String {
             (visibility, "published") => format!(" [{visibility}]"),
             (visibility, status) => format!(" [{visibility}, {status}]"),
         };
-        let _ = writeln!(out, "{:>2}. {}{flags}", request.offset + rank + 1, hit.title);
+        let _ = writeln!(
+            out,
+            "{:>2}. {}{flags}",
+            request.offset + rank + 1,
+            hit.title
+        );
         let _ = writeln!(
             out,
             "    {} · {} · versions {} · score {:.2}{section}",
@@ -323,12 +339,22 @@ fn format_results(results: &SearchResults, request: &SearchRequest) -> String {
         let _ = writeln!(out, "    {snippet}\n");
     }
     let shown_to = request.offset + results.hits.len();
-    let _ = writeln!(out, "{}-{} of {} articles", request.offset + 1, shown_to, results.total);
+    let _ = writeln!(
+        out,
+        "{}-{} of {} articles",
+        request.offset + 1,
+        shown_to,
+        results.total
+    );
     out
 }
 
 fn run_check(args: CheckArgs) -> Result<ExitCode> {
-    anyhow::ensure!(args.kb.is_dir(), "content folder {} does not exist", args.kb.display());
+    anyhow::ensure!(
+        args.kb.is_dir(),
+        "content folder {} does not exist",
+        args.kb.display()
+    );
     let report = check::check_folder(&args.kb, args.max_file_bytes);
     match args.format {
         Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
@@ -349,7 +375,9 @@ fn format_check(report: &check::CheckReport) -> String {
     }
     let mut kinds: HashMap<(&str, bool), usize> = HashMap::new();
     for problem in &report.problems {
-        *kinds.entry((problem.message.as_str(), problem.is_error())).or_default() += 1;
+        *kinds
+            .entry((problem.message.as_str(), problem.is_error()))
+            .or_default() += 1;
     }
     let mut repeated: Vec<_> = kinds.into_iter().filter(|(_, n)| *n > 1).collect();
     repeated.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -372,8 +400,14 @@ fn run_eval(args: EvalArgs) -> Result<ExitCode> {
     let progress = progress_bar();
     let report = match (&args.corpus, &args.judgments) {
         (Some(corpus), _) => {
-            let queries = args.queries.as_deref().context("--queries is required with --corpus")?;
-            let qrels = args.qrels.as_deref().context("--qrels is required with --corpus")?;
+            let queries = args
+                .queries
+                .as_deref()
+                .context("--queries is required with --corpus")?;
+            let qrels = args
+                .qrels
+                .as_deref()
+                .context("--qrels is required with --corpus")?;
             eval::eval_beir(corpus, queries, qrels, args.run_out.as_deref(), &progress)?
         }
         (None, Some(judgments)) => eval::eval_judgments(&args.kb, judgments, &progress)?,
@@ -402,7 +436,13 @@ fn format_eval(report: &EvalReport, show_below: Option<f64>) -> String {
     );
     if let Some(threshold) = show_below {
         for q in report.per_query.iter().filter(|q| q.ndcg_10 < threshold) {
-            let _ = writeln!(out, "  {:.3}  {}  →  {}", q.ndcg_10, q.query, q.top.join(", "));
+            let _ = writeln!(
+                out,
+                "  {:.3}  {}  →  {}",
+                q.ndcg_10,
+                q.query,
+                q.top.join(", ")
+            );
         }
     }
     out

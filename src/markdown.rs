@@ -93,8 +93,9 @@ impl AnchorAllocator {
 /// Parses `body` and gives every heading its anchor (an explicit `{#id}` wins, else the slug of
 /// its text, de-duplicated). Both the indexer and the page renderer read events from here.
 pub fn anchored_events(body: &str) -> Vec<(Event<'_>, Range<usize>)> {
-    let mut events: Vec<(Event<'_>, Range<usize>)> =
-        Parser::new_ext(body, options()).into_offset_iter().collect();
+    let mut events: Vec<(Event<'_>, Range<usize>)> = Parser::new_ext(body, options())
+        .into_offset_iter()
+        .collect();
     let mut anchors = AnchorAllocator::default();
     let mut index = 0;
     while index < events.len() {
@@ -220,10 +221,8 @@ pub fn extract(body: &str, first_line: usize) -> Extract {
                 out.code.push('\n');
                 sink = Sink::Body;
             }
-            Event::Start(Tag::Paragraph) => {
-                if out.first_paragraph.is_none() {
-                    paragraph = Some(String::new());
-                }
+            Event::Start(Tag::Paragraph) if out.first_paragraph.is_none() => {
+                paragraph = Some(String::new());
             }
             Event::End(TagEnd::Paragraph) => {
                 if let Some(text) = paragraph.take() {
@@ -234,13 +233,13 @@ pub fn extract(body: &str, first_line: usize) -> Extract {
                 }
                 out.text.push('\n');
             }
-            Event::Start(Tag::Link { dest_url, .. }) => {
-                if !is_external(&dest_url) && !dest_url.is_empty() {
-                    out.links.push(Reference {
-                        target: dest_url.to_string(),
-                        line: file_line(range.start),
-                    });
-                }
+            Event::Start(Tag::Link { dest_url, .. })
+                if !is_external(&dest_url) && !dest_url.is_empty() =>
+            {
+                out.links.push(Reference {
+                    target: dest_url.to_string(),
+                    line: file_line(range.start),
+                });
             }
             Event::Start(Tag::Image { dest_url, .. }) => {
                 out.images.push(Reference {
@@ -293,7 +292,10 @@ mod tests {
 
     #[test]
     fn duplicate_headings_get_numbered_anchors() {
-        let extract = extract("# Title\n\n## Steps\n\nA\n\n## Steps\n\nB\n\n## Über `x` {#custom}\n", 1);
+        let extract = extract(
+            "# Title\n\n## Steps\n\nA\n\n## Steps\n\nB\n\n## Über `x` {#custom}\n",
+            1,
+        );
         let anchors: Vec<&str> = extract.headings.iter().map(|h| h.anchor.as_str()).collect();
         assert_eq!(anchors, ["title", "steps", "steps-1", "custom"]);
     }
@@ -305,7 +307,10 @@ mod tests {
         assert!(extract.text.contains("First ERR_X para.\nline two."));
         assert!(!extract.text.contains("0x80070005"));
         assert!(extract.code.contains("ERROR 0x80070005"));
-        assert_eq!(extract.first_paragraph.as_deref(), Some("First ERR_X para. line two."));
+        assert_eq!(
+            extract.first_paragraph.as_deref(),
+            Some("First ERR_X para. line two.")
+        );
         assert_eq!(extract.links.len(), 1);
         assert_eq!(extract.links[0].target, "other.md#fix");
         assert_eq!(extract.links[0].line, 5 + 9);

@@ -36,7 +36,11 @@ impl Problem {
         }
     }
 
-    pub fn warning(path: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> Self {
+    pub fn warning(
+        path: impl Into<String>,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         Problem {
             path: path.into(),
             line,
@@ -78,5 +82,9 @@ pub fn sort_problems(problems: &mut [Problem]) {
 /// The 1-based line of a byte offset in `text`.
 pub fn line_of_offset(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }

@@ -55,7 +55,11 @@ pub struct Catalog {
 }
 
 fn to_naive(date: &toml::value::Date) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(i32::from(date.year), u32::from(date.month), u32::from(date.day))
+    NaiveDate::from_ymd_opt(
+        i32::from(date.year),
+        u32::from(date.month),
+        u32::from(date.day),
+    )
 }
 
 impl Catalog {
@@ -83,7 +87,11 @@ impl Catalog {
     pub fn parse(text: &str) -> Result<Catalog, Problem> {
         let file: ProductsFile = toml::from_str(text).map_err(|err| {
             let line = err.span().map(|span| line_of_offset(text, span.start));
-            Problem::error(PRODUCTS_FILE, line, format!("does not parse: {}", err.message()))
+            Problem::error(
+                PRODUCTS_FILE,
+                line,
+                format!("does not parse: {}", err.message()),
+            )
         })?;
         Ok(Catalog {
             products: file.products,
@@ -176,8 +184,14 @@ support_ends = 2017-05-31
     #[test]
     fn short_versions_map_to_catalog_spelling() {
         let catalog = Catalog::parse(SAMPLE).unwrap();
-        assert_eq!(catalog.canonical_version(None, "7.7").as_deref(), Some("7.7.0"));
-        assert_eq!(catalog.canonical_version(None, "v7.8.0").as_deref(), Some("7.8.0"));
+        assert_eq!(
+            catalog.canonical_version(None, "7.7").as_deref(),
+            Some("7.7.0")
+        );
+        assert_eq!(
+            catalog.canonical_version(None, "v7.8.0").as_deref(),
+            Some("7.8.0")
+        );
         assert_eq!(catalog.canonical_version(None, "7.9"), None);
         assert_eq!(catalog.default_product(), Some("StorageX"));
     }
@@ -186,11 +200,26 @@ support_ends = 2017-05-31
     fn support_status_follows_the_dates() {
         let catalog = Catalog::parse(SAMPLE).unwrap();
         let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        assert_eq!(catalog.support_status("7.7.0", day("2017-05-31")), SupportStatus::Supported);
-        assert_eq!(catalog.support_status("7.7.0", day("2017-06-01")), SupportStatus::EndOfSupport);
-        assert_eq!(catalog.support_status("7.8.0", day("2026-11-26")), SupportStatus::Supported);
-        assert_eq!(catalog.support_status("7.8.0", day("2016-01-01")), SupportStatus::Unreleased);
-        assert_eq!(catalog.support_status("1.0", day("2016-01-01")), SupportStatus::Unknown);
+        assert_eq!(
+            catalog.support_status("7.7.0", day("2017-05-31")),
+            SupportStatus::Supported
+        );
+        assert_eq!(
+            catalog.support_status("7.7.0", day("2017-06-01")),
+            SupportStatus::EndOfSupport
+        );
+        assert_eq!(
+            catalog.support_status("7.8.0", day("2026-11-26")),
+            SupportStatus::Supported
+        );
+        assert_eq!(
+            catalog.support_status("7.8.0", day("2016-01-01")),
+            SupportStatus::Unreleased
+        );
+        assert_eq!(
+            catalog.support_status("1.0", day("2016-01-01")),
+            SupportStatus::Unknown
+        );
     }
 
     #[test]

@@ -51,7 +51,8 @@ pub fn parse(input: &str, max_clauses: usize) -> UserQuery {
         let phrase = chars.next_if_eq(&'"').is_some();
         let mut text = String::new();
         while let Some(&c) = chars.peek() {
-            if (phrase && c == '"') || (!phrase && (c.is_whitespace() || c == '"')) {
+            let ends_clause = c == '"' || (!phrase && c.is_whitespace());
+            if ends_clause {
                 break;
             }
             text.push(c);
@@ -107,7 +108,10 @@ mod tests {
     fn odd_input_never_fails() {
         assert!(parse("", 8).clauses.is_empty());
         assert!(parse(" - + \"\" ", 8).clauses.is_empty());
-        assert_eq!(parse("\"unbalanced quote", 8).clauses, [clause("unbalanced quote", true, false)]);
+        assert_eq!(
+            parse("\"unbalanced quote", 8).clauses,
+            [clause("unbalanced quote", true, false)]
+        );
         let long = "word ".repeat(1000);
         let query = parse(&long, 64);
         assert_eq!(query.clauses.len(), 64);

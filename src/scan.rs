@@ -105,7 +105,11 @@ pub fn walk(kb_root: &Path) -> (Vec<FileEntry>, Vec<Problem>) {
                 size: metadata.len(),
                 modified: metadata.modified().ok().map(DateTime::<Utc>::from),
             }),
-            Err(err) => problems.push(Problem::error(rel_path, None, format!("cannot read: {err}"))),
+            Err(err) => problems.push(Problem::error(
+                rel_path,
+                None,
+                format!("cannot read: {err}"),
+            )),
         }
     }
     (entries, problems)

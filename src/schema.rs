@@ -3,8 +3,7 @@
 //! another version is rebuilt rather than read.
 
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
-    TextOptions,
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::{DateTime, Index, TantivyDocument};
 
@@ -61,7 +60,11 @@ impl KbSchema {
                 .set_tokenizer(INDEX_ANALYZER)
                 .set_index_option(record);
             let options = TextOptions::default().set_indexing_options(indexing);
-            if stored { options.set_stored() } else { options }
+            if stored {
+                options.set_stored()
+            } else {
+                options
+            }
         };
         let positions = IndexRecordOption::WithFreqsAndPositions;
         let keyword = STRING | STORED | FAST;

@@ -87,7 +87,13 @@ pub struct Highlighted {
 impl Highlighted {
     /// HTML with matches in `<mark>` and everything else escaped.
     pub fn to_html(&self) -> String {
-        self.render(|s, out| pulldown_cmark_escape::escape_html(out, s).expect("writing to a String cannot fail"), "<mark>", "</mark>")
+        self.render(
+            |s, out| {
+                pulldown_cmark_escape::escape_html(out, s).expect("writing to a String cannot fail")
+            },
+            "<mark>",
+            "</mark>",
+        )
     }
 
     /// Terminal text with matches in bold yellow.
@@ -184,18 +190,23 @@ impl KbSearcher {
     /// Opens the current index generation under `index_root`; synonyms and products come from
     /// `kb_root`.
     pub fn open(index_root: &Path, kb_root: &Path) -> Result<KbSearcher, IndexError> {
-        let open = IndexDir::new(index_root)
-            .open_current()
-            .map_err(|reason| IndexError::Unusable {
-                path: index_root.to_path_buf(),
-                reason: reason.to_string(),
-            })?;
+        let open =
+            IndexDir::new(index_root)
+                .open_current()
+                .map_err(|reason| IndexError::Unusable {
+                    path: index_root.to_path_buf(),
+                    reason: reason.to_string(),
+                })?;
         let (synonyms, _) = Synonyms::load(kb_root);
         let (catalog, _) = Catalog::load(kb_root);
         KbSearcher::new(&open.index, synonyms, catalog)
     }
 
-    pub fn new(index: &Index, synonyms: Synonyms, catalog: Catalog) -> Result<KbSearcher, IndexError> {
+    pub fn new(
+        index: &Index,
+        synonyms: Synonyms,
+        catalog: Catalog,
+    ) -> Result<KbSearcher, IndexError> {
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -221,7 +232,9 @@ impl KbSearcher {
         let user_query = query::parse(&request.query, MAX_CLAUSES);
         let mut notices = Vec::new();
         if user_query.truncated {
-            notices.push(format!("the query was shortened to its first {MAX_CLAUSES} words"));
+            notices.push(format!(
+                "the query was shortened to its first {MAX_CLAUSES} words"
+            ));
         }
         if user_query.positive().next().is_none() {
             return Err(SearchError::EmptyQuery);
@@ -270,14 +283,26 @@ impl KbSearcher {
                     &TopDocs::with_limit(rest + full_count).order_by_score(),
                 )?;
                 scored.extend(full_hits);
-                scored.extend(any_hits.into_iter().filter(|(_, a)| !full_set.contains(a)).take(rest));
+                scored.extend(
+                    any_hits
+                        .into_iter()
+                        .filter(|(_, a)| !full_set.contains(a))
+                        .take(rest),
+                );
             } else {
                 scored.extend(full_hits);
             }
         } else {
-            scored = searcher.search(&*matching, &TopDocs::with_limit(wanted.max(1)).order_by_score())?;
+            scored = searcher.search(
+                &*matching,
+                &TopDocs::with_limit(wanted.max(1)).order_by_score(),
+            )?;
         }
-        let page: Vec<(f32, DocAddress)> = scored.into_iter().skip(request.offset).take(request.limit).collect();
+        let page: Vec<(f32, DocAddress)> = scored
+            .into_iter()
+            .skip(request.offset)
+            .take(request.limit)
+            .collect();
 
         let snippets = if request.snippets {
             Some(self.snippet_generator(&searcher, &built.highlight)?)
@@ -330,8 +355,13 @@ impl KbSearcher {
                     variants.push((Occur::Should, query));
                 }
                 for alternative in alternatives {
-                    if let Some(query) = self.text_query(&mut analyzer, &alternative.join(" "), &mut highlight) {
-                        variants.push((Occur::Should, Box::new(BoostQuery::new(query, SYNONYM_WEIGHT))));
+                    if let Some(query) =
+                        self.text_query(&mut analyzer, &alternative.join(" "), &mut highlight)
+                    {
+                        variants.push((
+                            Occur::Should,
+                            Box::new(BoostQuery::new(query, SYNONYM_WEIGHT)),
+                        ));
                     }
                 }
                 // A short version (`7.8`) also finds the release it names (`7.8.0`).
@@ -363,7 +393,9 @@ impl KbSearcher {
 
     /// The catalog version a version-like word stands for, when it is spelled differently.
     fn release_named(&self, word: &str) -> Option<String> {
-        let looks_like_version = word.trim_start_matches(['v', 'V']).starts_with(|c: char| c.is_ascii_digit())
+        let looks_like_version = word
+            .trim_start_matches(['v', 'V'])
+            .starts_with(|c: char| c.is_ascii_digit())
             && word.contains('.');
         if !looks_like_version {
             return None;
@@ -402,7 +434,11 @@ impl KbSearcher {
 
     /// Highlights `terms` in body text. The body is stored, not indexed: terms are weighted by
     /// their rarity in the `all` field, which contains the body.
-    fn snippet_generator(&self, searcher: &Searcher, terms: &[String]) -> Result<SnippetGenerator, SearchError> {
+    fn snippet_generator(
+        &self,
+        searcher: &Searcher,
+        terms: &[String],
+    ) -> Result<SnippetGenerator, SearchError> {
         let mut weights = BTreeMap::new();
         for term in terms {
             let doc_freq = searcher.doc_freq(&Term::from_field_text(self.schema.all, term))?;
@@ -411,7 +447,12 @@ impl KbSearcher {
             }
         }
         let analyzer = searcher.index().tokenizer_for_field(self.schema.all)?;
-        Ok(SnippetGenerator::new(weights, analyzer, self.schema.body, SNIPPET_CHARS))
+        Ok(SnippetGenerator::new(
+            weights,
+            analyzer,
+            self.schema.body,
+            SNIPPET_CHARS,
+        ))
     }
 
     /// Filter clauses: they restrict the matches and add nothing to the score.
@@ -451,7 +492,11 @@ impl KbSearcher {
     }
 
     /// The catalog spelling of a version filter; unknown versions are an error when a catalog exists.
-    pub fn canonical_version(&self, product: Option<&str>, version: &str) -> Result<String, SearchError> {
+    pub fn canonical_version(
+        &self,
+        product: Option<&str>,
+        version: &str,
+    ) -> Result<String, SearchError> {
         if self.catalog.products.is_empty() {
             return Ok(version.trim().to_string());
         }
@@ -486,13 +531,20 @@ impl KbSearcher {
         };
         let body = text(schema.body);
         let summary = text(schema.summary);
-        let mut snippet = snippets.map_or_else(Snippet::empty, |generator| generator.snippet(&body));
-        let sections: Vec<Heading> = serde_json::from_str(&text(schema.sections)).unwrap_or_default();
+        let mut snippet =
+            snippets.map_or_else(Snippet::empty, |generator| generator.snippet(&body));
+        let sections: Vec<Heading> =
+            serde_json::from_str(&text(schema.sections)).unwrap_or_default();
         let section = if snippet.is_empty() {
             None
         } else {
             // The section holding the first highlighted word, not where the fragment starts.
-            let first_match = snippet.highlighted().iter().map(|r| r.start).min().unwrap_or(0);
+            let first_match = snippet
+                .highlighted()
+                .iter()
+                .map(|r| r.start)
+                .min()
+                .unwrap_or(0);
             let start = snippet.fragment_range().start + first_match;
             sections
                 .iter()
@@ -525,7 +577,10 @@ impl KbSearcher {
             title: text(schema.title),
             kind: text(schema.kind),
             path: text(schema.path),
-            product: doc.get_first(schema.product).and_then(|v| v.as_str()).map(str::to_string),
+            product: doc
+                .get_first(schema.product)
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
             versions: all(schema.versions),
             tags: all(schema.tags),
             visibility: text(schema.visibility),
@@ -563,5 +618,8 @@ fn any_of(field: Field, values: &[&str]) -> Box<dyn Query> {
             (Occur::Should, query)
         })
         .collect();
-    Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(terms)), 0.0))
+    Box::new(ConstScoreQuery::new(
+        Box::new(BooleanQuery::new(terms)),
+        0.0,
+    ))
 }

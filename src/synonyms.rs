@@ -58,7 +58,11 @@ impl Synonyms {
     pub fn parse(text: &str) -> Result<Synonyms, Problem> {
         let file: SynonymsFile = toml::from_str(text).map_err(|err| {
             let line = err.span().map(|span| line_of_offset(text, span.start));
-            Problem::error(SYNONYMS_FILE, line, format!("does not parse: {}", err.message()))
+            Problem::error(
+                SYNONYMS_FILE,
+                line,
+                format!("does not parse: {}", err.message()),
+            )
         })?;
         Ok(Synonyms::from_groups(&file.groups))
     }
@@ -111,7 +115,10 @@ mod tests {
             "groups = [[\"smb\", \"cifs\"], [\"data mover\", \"replication agent\", \"dm\"]]",
         )
         .unwrap();
-        let words: Vec<String> = ["restart", "data", "mover"].iter().map(|s| s.to_string()).collect();
+        let words: Vec<String> = ["restart", "data", "mover"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let (len, alternatives) = synonyms.match_at(&words, 1).unwrap();
         assert_eq!(len, 2);
         assert!(alternatives.contains(&vec!["dm".to_string()]));

@@ -10,7 +10,12 @@ use kbsearch::problem::{Problem, Severity};
 /// A fixture with one good article, so each test can show good files survive.
 fn kb_with_good_article() -> Kb {
     let kb = Kb::new();
-    kb.article("articles/good.md", "Good article about zebrafinch", "", "Body of the good article.");
+    kb.article(
+        "articles/good.md",
+        "Good article about zebrafinch",
+        "",
+        "Body of the good article.",
+    );
     kb
 }
 
@@ -19,18 +24,29 @@ fn problems_for<'a>(problems: &'a [Problem], path: &str) -> Vec<&'a Problem> {
 }
 
 fn assert_good_article_indexed(kb: &Kb) {
-    assert_eq!(kb.ids("zebrafinch"), ["articles/good"], "the good article stays searchable");
+    assert_eq!(
+        kb.ids("zebrafinch"),
+        ["articles/good"],
+        "the good article stays searchable"
+    );
 }
 
 #[test]
 fn front_matter_that_does_not_parse_is_an_error_with_its_line() {
     let kb = kb_with_good_article();
-    kb.write("articles/bad.md", "---\ntitle: Bad\ntags: [smb, nfs\nversions: all\n---\n# Bad\n\nquagga text\n");
+    kb.write(
+        "articles/bad.md",
+        "---\ntitle: Bad\ntags: [smb, nfs\nversions: all\n---\n# Bad\n\nquagga text\n",
+    );
     let report = kb.index();
     let problems = problems_for(&report.problems, "articles/bad.md");
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].severity, Severity::Error);
-    assert!(problems[0].message.contains("does not parse as YAML"), "{}", problems[0].message);
+    assert!(
+        problems[0].message.contains("does not parse as YAML"),
+        "{}",
+        problems[0].message
+    );
     let line = problems[0].line.expect("a line");
     assert!((3..=5).contains(&line), "line {line}");
     assert!(kb.ids("quagga").is_empty());
@@ -51,7 +67,12 @@ fn unclosed_front_matter_is_an_error_on_line_one() {
 #[test]
 fn unknown_keys_are_warnings_and_the_article_is_indexed() {
     let kb = kb_with_good_article();
-    kb.article("articles/extra.md", "Extra keys okapi", "ms.date: 09/24/2021\nauthor: someone\n", "text");
+    kb.article(
+        "articles/extra.md",
+        "Extra keys okapi",
+        "ms.date: 09/24/2021\nauthor: someone\n",
+        "text",
+    );
     let report = kb.index();
     let problems = problems_for(&report.problems, "articles/extra.md");
     assert_eq!(problems.len(), 2, "{problems:?}");
@@ -64,7 +85,10 @@ fn unknown_keys_are_warnings_and_the_article_is_indexed() {
 #[test]
 fn missing_title_falls_back_to_the_first_heading() {
     let kb = kb_with_good_article();
-    kb.write("articles/h1.md", "---\ntags: [x]\n---\nIntro line.\n\n# Heading title ibex\n\ntext\n");
+    kb.write(
+        "articles/h1.md",
+        "---\ntags: [x]\n---\nIntro line.\n\n# Heading title ibex\n\ntext\n",
+    );
     let report = kb.index();
     assert!(problems_for(&report.problems, "articles/h1.md").is_empty());
     let hits = kb.search("ibex").hits;
@@ -74,7 +98,10 @@ fn missing_title_falls_back_to_the_first_heading() {
 #[test]
 fn no_title_and_no_heading_is_an_error() {
     let kb = kb_with_good_article();
-    kb.write("articles/untitled.md", "---\ntags: [x]\n---\nJust a paragraph about a tapir.\n\n## Only a level two heading\n");
+    kb.write(
+        "articles/untitled.md",
+        "---\ntags: [x]\n---\nJust a paragraph about a tapir.\n\n## Only a level two heading\n",
+    );
     let report = kb.index();
     let problems = problems_for(&report.problems, "articles/untitled.md");
     assert_eq!(problems.len(), 1, "{problems:?}");
@@ -86,7 +113,10 @@ fn no_title_and_no_heading_is_an_error() {
 #[test]
 fn non_utf8_file_is_an_error_with_its_line() {
     let kb = kb_with_good_article();
-    kb.write("articles/latin1.md", b"---\ntitle: Caf\xe9\n---\n# x\n".as_slice());
+    kb.write(
+        "articles/latin1.md",
+        b"---\ntitle: Caf\xe9\n---\n# x\n".as_slice(),
+    );
     let report = kb.index();
     let problems = problems_for(&report.problems, "articles/latin1.md");
     assert_eq!(problems.len(), 1);
@@ -104,13 +134,21 @@ fn file_over_the_size_limit_is_skipped_and_the_limit_is_configurable() {
     let report = kb.index();
     let problems = problems_for(&report.problems, "articles/big.md");
     assert_eq!(problems.len(), 1);
-    assert!(problems[0].message.contains("over the limit of 1024 bytes"), "{}", problems[0].message);
+    assert!(
+        problems[0].message.contains("over the limit of 1024 bytes"),
+        "{}",
+        problems[0].message
+    );
     assert!(kb.ids("lemming").is_empty());
     assert_good_article_indexed(&kb);
 
     kb.max_file_bytes = 1024 * 1024;
     kb.index();
-    assert_eq!(kb.ids("lemming"), ["articles/big"], "a larger limit admits the file");
+    assert_eq!(
+        kb.ids("lemming"),
+        ["articles/big"],
+        "a larger limit admits the file"
+    );
 }
 
 #[test]
@@ -121,7 +159,11 @@ fn duplicate_ids_keep_the_first_file_and_report_the_second() {
     let report = kb.index();
     let problems = problems_for(&report.problems, "articles/b.md");
     assert_eq!(problems.len(), 1);
-    assert!(problems[0].message.contains("duplicate id `same-id`: already used by articles/a.md"));
+    assert!(
+        problems[0]
+            .message
+            .contains("duplicate id `same-id`: already used by articles/a.md")
+    );
     let hits = kb.search("narwhal").hits;
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].title, "First narwhal");
@@ -133,15 +175,28 @@ fn duplicate_ids_keep_the_first_file_and_report_the_second() {
 #[test]
 fn unknown_version_is_a_warning_and_the_article_is_indexed() {
     let kb = kb_with_good_article();
-    kb.article("articles/v.md", "Version wombat", "versions: [\"7.7\", \"9.9\"]\n", "text");
+    kb.article(
+        "articles/v.md",
+        "Version wombat",
+        "versions: [\"7.7\", \"9.9\"]\n",
+        "text",
+    );
     let report = kb.index();
     let problems = problems_for(&report.problems, "articles/v.md");
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].severity, Severity::Warning);
-    assert!(problems[0].message.contains("`9.9` is not in products.toml"));
+    assert!(
+        problems[0]
+            .message
+            .contains("`9.9` is not in products.toml")
+    );
     assert_eq!(problems[0].line, Some(3));
     let hit = &kb.search("wombat").hits[0];
-    assert_eq!(hit.versions, ["7.7.0", "9.9"], "7.7 is normalised to the catalog's 7.7.0");
+    assert_eq!(
+        hit.versions,
+        ["7.7.0", "9.9"],
+        "7.7 is normalised to the catalog's 7.7.0"
+    );
 }
 
 #[test]
@@ -175,21 +230,38 @@ fn thematic_break_in_the_body_does_not_swallow_text() {
 #[test]
 fn a_visibility_typo_is_an_error_never_a_public_article() {
     let kb = kb_with_good_article();
-    kb.article("articles/secret.md", "Secret pangolin", "visibility: interal\n", "internal only");
+    kb.article(
+        "articles/secret.md",
+        "Secret pangolin",
+        "visibility: interal\n",
+        "internal only",
+    );
     let report = kb.index();
     let problems = problems_for(&report.problems, "articles/secret.md");
     assert_eq!(problems.len(), 1);
-    assert!(problems[0].message.contains("`interal` is not one of: public, customer, internal"));
+    assert!(
+        problems[0]
+            .message
+            .contains("`interal` is not one of: public, customer, internal")
+    );
     assert!(kb.ids("pangolin").is_empty());
 }
 
 #[test]
 fn a_wrongly_typed_key_is_an_error_naming_the_key() {
     let kb = kb_with_good_article();
-    kb.write("articles/typed.md", "---\ntitle: [a, b]\n---\n# T\n\nbody\n");
+    kb.write(
+        "articles/typed.md",
+        "---\ntitle: [a, b]\n---\n# T\n\nbody\n",
+    );
     let report = kb.index();
     let problems = problems_for(&report.problems, "articles/typed.md");
-    assert!(problems[0].message.contains("`title` must be a single value"), "{problems:?}");
+    assert!(
+        problems[0]
+            .message
+            .contains("`title` must be a single value"),
+        "{problems:?}"
+    );
     assert_eq!(problems[0].line, Some(2));
 }
 

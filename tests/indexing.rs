@@ -9,13 +9,26 @@ use kbsearch::index_dir::IndexDir;
 #[test]
 fn reindexing_never_duplicates_and_unchanged_files_are_skipped() {
     let kb = Kb::new();
-    kb.article("articles/a.md", "Cutover with open files", "", "ERR_SHARE_LOCKED appears.");
+    kb.article(
+        "articles/a.md",
+        "Cutover with open files",
+        "",
+        "ERR_SHARE_LOCKED appears.",
+    );
     let first = kb.index();
     assert!(first.rebuilt);
     assert_eq!((first.added, first.documents), (1, 1));
     let second = kb.index();
     assert!(!second.rebuilt);
-    assert_eq!((second.unchanged, second.added, second.updated, second.documents), (1, 0, 0, 1));
+    assert_eq!(
+        (
+            second.unchanged,
+            second.added,
+            second.updated,
+            second.documents
+        ),
+        (1, 0, 0, 1)
+    );
     assert_eq!(kb.search("ERR_SHARE_LOCKED").total, 1);
 }
 
@@ -50,9 +63,23 @@ fn a_file_that_turns_invalid_keeps_its_last_good_version_until_fixed_or_deleted(
     kb.index();
     kb.write("articles/a.md", "---\ntitle: [broken\n---\nhalf-saved\n");
     let report = kb.index();
-    assert!(report.problems.iter().any(|p| p.is_error() && p.path == "articles/a.md"));
-    assert!(report.problems.iter().any(|p| p.message.contains("last good version")));
-    assert_eq!(kb.ids("marmoset"), ["articles/a"], "the last good version is still served");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.is_error() && p.path == "articles/a.md")
+    );
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("last good version"))
+    );
+    assert_eq!(
+        kb.ids("marmoset"),
+        ["articles/a"],
+        "the last good version is still served"
+    );
 
     kb.article("articles/a.md", "Fixed version", "", "fixed meerkat");
     kb.index();
@@ -72,7 +99,11 @@ fn changing_an_id_frees_the_old_one() {
     kb.article("articles/a.md", "A", "id: second\n", "aardvark");
     kb.article("articles/b.md", "B", "id: first\n", "bonobo");
     let report = kb.index();
-    assert!(report.problems.iter().all(|p| !p.is_error()), "{:?}", report.problems);
+    assert!(
+        report.problems.iter().all(|p| !p.is_error()),
+        "{:?}",
+        report.problems
+    );
     assert_eq!(kb.ids("aardvark"), ["second"]);
     assert_eq!(kb.ids("bonobo"), ["first"]);
 }
@@ -85,7 +116,12 @@ fn type_comes_from_the_folder_unless_front_matter_says_otherwise() {
     kb.article("release-notes/c.md", "Notes llama", "", "x");
     kb.article("help/d.md", "Override llama", "type: kb\n", "x");
     kb.index();
-    let mut kinds: Vec<(String, String)> = kb.search("llama").hits.into_iter().map(|h| (h.id, h.kind)).collect();
+    let mut kinds: Vec<(String, String)> = kb
+        .search("llama")
+        .hits
+        .into_iter()
+        .map(|h| (h.id, h.kind))
+        .collect();
     kinds.sort();
     assert_eq!(
         kinds,
@@ -107,7 +143,10 @@ fn toml_front_matter_and_crlf_line_endings_are_read() {
     let hit = &kb.search("tarsier").hits[0];
     assert_eq!(hit.title, "Toml tarsier");
     assert_eq!(hit.tags, ["nfs"]);
-    assert_eq!(hit.updated.map(|d| d.to_string()).as_deref(), Some("2016-09-01"));
+    assert_eq!(
+        hit.updated.map(|d| d.to_string()).as_deref(),
+        Some("2016-09-01")
+    );
 }
 
 #[test]
@@ -143,7 +182,11 @@ fn an_index_of_another_schema_version_is_rebuilt() {
     let report = kb.index();
     assert!(report.rebuilt);
     assert_eq!(kb.ids("ocelot"), ["articles/a"]);
-    assert_ne!(IndexDir::new(&kb.index).open_current().expect("open").dir, dir, "a new generation");
+    assert_ne!(
+        IndexDir::new(&kb.index).open_current().expect("open").dir,
+        dir,
+        "a new generation"
+    );
     assert!(!dir.exists(), "the old generation is removed");
 }
 

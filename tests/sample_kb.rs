@@ -30,7 +30,9 @@ fn sample_searcher() -> (tempfile::TempDir, KbSearcher) {
 #[test]
 fn the_demo_query_finds_the_access_denied_article_first() {
     let (_tmp, searcher) = sample_searcher();
-    let results = searcher.search(&SearchRequest::new("smb share access denied")).unwrap();
+    let results = searcher
+        .search(&SearchRequest::new("smb share access denied"))
+        .unwrap();
     assert_eq!(results.hits[0].id, "smb-share-access-denied-0x80070005");
     assert!(results.hits[0].snippet.to_html().contains("<mark>"));
 }
@@ -47,7 +49,10 @@ fn internal_words_never_reach_customers() {
         }
         let mut agent = SearchRequest::new(word);
         agent.audience = Visibility::Internal;
-        assert!(searcher.search(&agent).unwrap().total > 0, "{word} is in an internal article");
+        assert!(
+            searcher.search(&agent).unwrap().total > 0,
+            "{word} is in an internal article"
+        );
     }
 }
 
@@ -55,6 +60,14 @@ fn internal_words_never_reach_customers() {
 fn the_hand_judged_queries_rank_well() {
     let kb = sample_kb();
     let report = eval_judgments(&kb, &kb.join("judgments.tsv"), &ProgressBar::hidden()).unwrap();
-    assert!(report.metrics.queries >= 40, "{} judged queries", report.metrics.queries);
-    assert!(report.metrics.ndcg_10 >= 0.85, "nDCG@10 {:.4}", report.metrics.ndcg_10);
+    assert!(
+        report.metrics.queries >= 40,
+        "{} judged queries",
+        report.metrics.queries
+    );
+    assert!(
+        report.metrics.ndcg_10 >= 0.85,
+        "nDCG@10 {:.4}",
+        report.metrics.ndcg_10
+    );
 }

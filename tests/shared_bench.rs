@@ -18,24 +18,58 @@ fn the_real_kb_indexes_with_warnings_only_and_every_file_accounted_for() {
     let Some(bench) = shared_bench() else { return };
     let realkb = bench.join("realkb/mskb");
     let check = check_folder(&realkb, DEFAULT_MAX_FILE_BYTES);
-    assert_eq!(check.errors, 0, "{:#?}", check.problems.iter().filter(|p| p.is_error()).collect::<Vec<_>>());
-    assert!(check.warnings > 0, "unknown keys such as ms.date are reported");
-    assert!(check.problems.iter().all(|p| p.line.is_some()), "every warning names its line");
+    assert_eq!(
+        check.errors,
+        0,
+        "{:#?}",
+        check
+            .problems
+            .iter()
+            .filter(|p| p.is_error())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        check.warnings > 0,
+        "unknown keys such as ms.date are reported"
+    );
+    assert!(
+        check.problems.iter().all(|p| p.line.is_some()),
+        "every warning names its line"
+    );
 
     let tmp = tempfile::tempdir().unwrap();
-    let report = indexer::refresh(&IndexOptions::new(&realkb, tmp.path()), &ProgressBar::hidden()).unwrap();
-    assert_eq!(report.documents as usize + report.skipped, report.files_seen, "indexed or reported");
+    let report = indexer::refresh(
+        &IndexOptions::new(&realkb, tmp.path()),
+        &ProgressBar::hidden(),
+    )
+    .unwrap();
+    assert_eq!(
+        report.documents as usize + report.skipped,
+        report.files_seen,
+        "indexed or reported"
+    );
     assert_eq!(report.skipped, 0);
 
     let searcher = KbSearcher::open(tmp.path(), &realkb).unwrap();
-    for query in ["backup fails 0x80070005", "DFSR event 2213", "\\\\server\\share access denied", "[!NOTE]", "vssadmin list writers"] {
+    for query in [
+        "backup fails 0x80070005",
+        "DFSR event 2213",
+        "\\\\server\\share access denied",
+        "[!NOTE]",
+        "vssadmin list writers",
+    ] {
         let mut request = SearchRequest::new(query);
         request.audience = Visibility::Internal;
         let results = searcher.search(&request).unwrap();
         assert!(results.total > 0, "{query}");
     }
-    let top = searcher.search(&SearchRequest::new("backup fails 0x80070005")).unwrap();
-    assert_eq!(top.hits[0].id, "articles/backup-and-storage/cannot-back-up-server-error-0x80070005");
+    let top = searcher
+        .search(&SearchRequest::new("backup fails 0x80070005"))
+        .unwrap();
+    assert_eq!(
+        top.hits[0].id,
+        "articles/backup-and-storage/cannot-back-up-server-error-0x80070005"
+    );
 }
 
 #[test]
@@ -53,5 +87,9 @@ fn scifact_train_reaches_the_bm25_baseline() {
     let metrics = &report.metrics;
     assert_eq!(metrics.queries, 809);
     assert!(metrics.ndcg_10 >= 0.69, "nDCG@10 {:.4}", metrics.ndcg_10);
-    assert!(metrics.recall_100 >= 0.92, "Recall@100 {:.4}", metrics.recall_100);
+    assert!(
+        metrics.recall_100 >= 0.92,
+        "Recall@100 {:.4}",
+        metrics.recall_100
+    );
 }

@@ -116,6 +116,9 @@ pub fn shared_bench() -> Option<PathBuf> {
         "{} is missing, and CI is set: the benchmark material must be present",
         bench.display()
     );
-    eprintln!("skipped: {} is missing (benchmark material lives beside the checkout)", bench.display());
+    eprintln!(
+        "skipped: {} is missing (benchmark material lives beside the checkout)",
+        bench.display()
+    );
     None
 }

@@ -366,9 +366,12 @@ fn apply_one(
         owners.remove(&previous.id);
     }
     owners.insert(article.id.clone(), path.clone());
-    // Upsert: delete by path and by id, then add, in the same commit.
-    writer.delete_term(Term::from_field_text(schema.path, &path));
-    writer.delete_term(Term::from_field_text(schema.id, &article.id));
+    // Upsert: delete the file's previous document, then add, in the same commit. A new file
+    // needs no delete: its id is free (checked above) and its path was not indexed. Skipping it
+    // matters for full builds, where tantivy keeps every queued delete in memory until commit.
+    if previous.is_some() {
+        writer.delete_term(Term::from_field_text(schema.path, &path));
+    }
     let doc: TantivyDocument = schema.document(&article, item.fingerprint);
     writer.add_document(doc)?;
     if previous.is_some() {

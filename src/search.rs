@@ -181,6 +181,8 @@ struct BuiltQuery {
 /// Searches one index with the content folder's synonyms and catalog.
 pub struct KbSearcher {
     reader: IndexReader,
+    /// Built once: the stop-word set and stemmer are not free to construct.
+    query_analyzer: TextAnalyzer,
     schema: KbSchema,
     synonyms: Synonyms,
     catalog: Catalog,
@@ -213,6 +215,7 @@ impl KbSearcher {
             .try_into()?;
         Ok(KbSearcher {
             reader,
+            query_analyzer: analysis::query_analyzer(),
             schema: KbSchema::new(),
             synonyms,
             catalog,
@@ -322,7 +325,7 @@ impl KbSearcher {
 
     /// Builds one query per concept and one per exclusion.
     fn build(&self, user_query: &UserQuery) -> BuiltQuery {
-        let mut analyzer = analysis::query_analyzer();
+        let mut analyzer = self.query_analyzer.clone();
         let mut concepts = Vec::new();
         let mut highlight = Vec::new();
         let positive: Vec<&query::Clause> = user_query.positive().collect();

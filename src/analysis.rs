@@ -25,6 +25,9 @@ const STOP_WORDS: &[&str] = &[
     "we", "our", "you", "your",
 ];
 
+/// Tokenizer name of the unstemmed vocabulary field.
+pub const VOCAB_ANALYZER: &str = "kb_vocab";
+
 /// Longest token kept; longer ones are hashes or base64 noise.
 const MAX_TOKEN_CHARS: usize = 64;
 
@@ -184,6 +187,21 @@ pub fn index_analyzer() -> TextAnalyzer {
 /// The analyzer for query text: the same filters, compounds kept whole.
 pub fn query_analyzer() -> TextAnalyzer {
     analyzer(KbTokenizer::for_query())
+}
+
+/// The analyzer of the vocabulary: words and compounds as written, lowercased and folded, so
+/// completions and corrections can be shown to people.
+pub fn vocab_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(KbTokenizer::for_query())
+        .filter(RemoveLongFilter::limit(MAX_TOKEN_CHARS))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .build()
+}
+
+/// True for words that are never typo-corrected or completed: numbers, versions, codes.
+pub fn is_code_like(word: &str) -> bool {
+    word.chars().any(|c| c.is_ascii_digit() || c == '_')
 }
 
 /// A term of analysed query text and its position.

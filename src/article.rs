@@ -122,6 +122,8 @@ pub struct Article {
     pub summary: String,
     pub keywords: Vec<String>,
     pub queries: Vec<String>,
+    /// The markdown body as written (front matter removed), for rendering.
+    pub markdown: String,
     /// Plain text of the body, without headings and code blocks.
     pub text: String,
     pub code: String,
@@ -209,7 +211,7 @@ pub fn parse(source: &SourceFile<'_>, ctx: &ParseContext<'_>) -> Parsed {
         problems: Vec::new(),
         ctx,
     }
-    .build(source, extract)
+    .build(source, split.body, extract)
 }
 
 /// Turns front matter values into article fields, recording problems as it goes.
@@ -221,7 +223,7 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn build(mut self, source: &SourceFile<'_>, extract: markdown::Extract) -> Parsed {
+    fn build(mut self, source: &SourceFile<'_>, body: &str, extract: markdown::Extract) -> Parsed {
         self.warn_unknown_keys();
         let id = self.string("id").unwrap_or_else(|| id_from_path(self.path));
         self.check_id(&id);
@@ -288,6 +290,7 @@ impl Builder<'_> {
                 summary,
                 keywords,
                 queries,
+                markdown: body.to_string(),
                 text: extract.text,
                 code: extract.code,
                 headings,

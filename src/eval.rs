@@ -286,6 +286,7 @@ fn beir_article(doc: BeirDoc) -> Article {
         summary: String::new(),
         keywords: Vec::new(),
         queries: Vec::new(),
+        markdown: String::new(),
         text: doc.text,
         code: String::new(),
         headings: Vec::new(),

@@ -21,6 +21,7 @@
 pub mod analysis;
 pub mod article;
 pub mod check;
+pub mod config;
 pub mod error;
 pub mod eval;
 pub mod front_matter;

@@ -7,11 +7,11 @@ use tantivy::schema::{
 };
 use tantivy::{DateTime, Index, TantivyDocument};
 
-use crate::analysis::{self, INDEX_ANALYZER};
+use crate::analysis::{self, INDEX_ANALYZER, VOCAB_ANALYZER};
 use crate::article::Article;
 
 /// Bump when fields, analysis or document building change: older indexes are then rebuilt.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How many times the title is counted in [`KbSchema::all`]: a BM25F-style title weight
 /// (tuned on SciFact train and `kb/judgments.tsv`; see `benches/README.md`).
@@ -31,6 +31,11 @@ pub struct KbSchema {
     /// Everything searchable in one field (title repeated, headings, keywords, body, code):
     /// one BM25 over the whole article ranks better than a sum of per-field BM25s.
     pub all: Field,
+    /// Every word as written (lowercased, not stemmed), indexed for its term dictionary only:
+    /// the source of typo corrections, prefix completions and suggestions.
+    pub vocab: Field,
+    /// The markdown body, stored so article pages render the indexed (last good) version.
+    pub markdown: Field,
     pub kind: Field,
     pub product: Field,
     pub versions: Field,
@@ -75,6 +80,11 @@ impl KbSchema {
         let keywords = builder.add_text_field("keywords", text(true, positions));
         let body = builder.add_text_field("body", STORED);
         let all = builder.add_text_field("all", text(false, positions));
+        let vocab_indexing = TextFieldIndexing::default()
+            .set_tokenizer(VOCAB_ANALYZER)
+            .set_index_option(IndexRecordOption::Basic);
+        let vocab = builder.add_text_field("vocab", TextOptions::default().set_indexing_options(vocab_indexing));
+        let markdown = builder.add_text_field("markdown", STORED);
         let kind = builder.add_text_field("type", keyword.clone());
         let product = builder.add_text_field("product", keyword.clone());
         let versions = builder.add_text_field("versions", keyword.clone());
@@ -95,6 +105,8 @@ impl KbSchema {
             keywords,
             body,
             all,
+            vocab,
+            markdown,
             kind,
             product,
             versions,
@@ -125,6 +137,9 @@ impl KbSchema {
         index
             .tokenizers()
             .register(INDEX_ANALYZER, analysis::index_analyzer());
+        index
+            .tokenizers()
+            .register(VOCAB_ANALYZER, analysis::vocab_analyzer());
     }
 
     /// Builds the document stored for `article`, tagged with its file's `fingerprint`.
@@ -147,8 +162,13 @@ impl KbSchema {
         doc.add_text(self.all, &keywords);
         doc.add_text(self.all, &article.text);
         doc.add_text(self.all, &article.code);
+        doc.add_text(self.vocab, &article.title);
+        doc.add_text(self.vocab, headings.join("\n"));
+        doc.add_text(self.vocab, &keywords);
+        doc.add_text(self.vocab, &article.text);
         doc.add_text(self.keywords, keywords);
         doc.add_text(self.body, &article.text);
+        doc.add_text(self.markdown, &article.markdown);
         doc.add_text(self.kind, article.kind.as_str());
         if let Some(product) = &article.product {
             doc.add_text(self.product, product);

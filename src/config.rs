@@ -1,0 +1,297 @@
+//! Configuration: one typed struct with defaults, read from `kbsearch.toml` (or `--config FILE`),
+//! then `KBSEARCH_*` environment variables, then command-line flags, and validated once at
+//! start-up with errors that name the bad key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::problem::line_of_offset;
+use crate::scan::DEFAULT_MAX_FILE_BYTES;
+
+/// The file read from the working directory when no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "kbsearch.toml";
+
+/// Who holds an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A registered customer: sees public and customer articles.
+    Customer,
+    /// Support staff: sees internal articles, status and analytics.
+    Agent,
+}
+
+/// One API key, sent as `Authorization: Bearer <key>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    pub key: String,
+    pub role: Role,
+    /// Who the key was issued to, for the logs.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Limits that protect the service from expensive requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Longest `q` accepted, in characters.
+    pub max_query_chars: usize,
+    /// Largest `per_page`.
+    pub max_per_page: usize,
+    /// Deepest result reachable by paging (`page * per_page`).
+    pub max_result_depth: usize,
+    /// Seconds before a request is answered with 503.
+    pub request_timeout_secs: u64,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_query_chars: 1_000,
+            max_per_page: 50,
+            max_result_depth: 1_000,
+            request_timeout_secs: 10,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Everything `kbsearch serve` needs to know.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Content folder of markdown articles.
+    pub kb: PathBuf,
+    /// Index folder (derived).
+    pub index: PathBuf,
+    /// Folder for events and analytics.
+    pub data: PathBuf,
+    /// Address to listen on.
+    pub bind: String,
+    /// Largest article file read, in bytes.
+    pub max_file_bytes: u64,
+    pub limits: Limits,
+    pub keys: Vec<ApiKey>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            kb: PathBuf::from("kb"),
+            index: PathBuf::from("index"),
+            data: PathBuf::from("data"),
+            bind: "127.0.0.1:8080".to_string(),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            limits: Limits::default(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{}: {error}", path.display())]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Parse {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// Values given on the command line; `None` keeps the file or environment value.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub kb: Option<PathBuf>,
+    pub index: Option<PathBuf>,
+    pub data: Option<PathBuf>,
+    pub bind: Option<String>,
+    pub max_file_bytes: Option<u64>,
+}
+
+impl Config {
+    /// Loads the configuration: `file` (or `kbsearch.toml` when present), then the environment,
+    /// then `overrides`, then validates.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let default_file = Path::new(DEFAULT_CONFIG_FILE);
+        let mut config = match file {
+            Some(path) => Config::from_file(path)?,
+            None if default_file.is_file() => Config::from_file(default_file)?,
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.apply(overrides);
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: path.to_path_buf(),
+            line: err.span().map(|span| line_of_offset(text, span.start)),
+            message: err.message().to_string(),
+        })
+    }
+
+    /// Applies `KBSEARCH_*` variables read through `lookup`.
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(value) = lookup("KBSEARCH_KB") {
+            self.kb = PathBuf::from(value);
+        }
+        if let Some(value) = lookup("KBSEARCH_INDEX") {
+            self.index = PathBuf::from(value);
+        }
+        if let Some(value) = lookup("KBSEARCH_DATA") {
+            self.data = PathBuf::from(value);
+        }
+        if let Some(value) = lookup("KBSEARCH_BIND") {
+            self.bind = value;
+        }
+        if let Some(value) = lookup("KBSEARCH_MAX_FILE_BYTES") {
+            self.max_file_bytes = value.trim().parse().map_err(|_| ConfigError::Env {
+                name: "KBSEARCH_MAX_FILE_BYTES".to_string(),
+                message: format!("`{value}` is not a number of bytes"),
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn apply(&mut self, overrides: &Overrides) {
+        if let Some(kb) = &overrides.kb {
+            self.kb = kb.clone();
+        }
+        if let Some(index) = &overrides.index {
+            self.index = index.clone();
+        }
+        if let Some(data) = &overrides.data {
+            self.data = data.clone();
+        }
+        if let Some(bind) = &overrides.bind {
+            self.bind = bind.clone();
+        }
+        if let Some(max) = overrides.max_file_bytes {
+            self.max_file_bytes = max;
+        }
+    }
+
+    /// Checks every value once, naming the key at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_string(),
+            message,
+        };
+        self.bind
+            .parse::<SocketAddr>()
+            .map_err(|_| invalid("bind", format!("`{}` is not an address like 127.0.0.1:8080", self.bind)))?;
+        if self.max_file_bytes == 0 {
+            return Err(invalid("max_file_bytes", "must be more than 0".to_string()));
+        }
+        let limits = &self.limits;
+        for (key, value) in [
+            ("limits.max_query_chars", limits.max_query_chars),
+            ("limits.max_per_page", limits.max_per_page),
+            ("limits.max_result_depth", limits.max_result_depth),
+            ("limits.max_body_bytes", limits.max_body_bytes),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be more than 0".to_string()));
+            }
+        }
+        if limits.request_timeout_secs == 0 {
+            return Err(invalid("limits.request_timeout_secs", "must be more than 0".to_string()));
+        }
+        for (index, key) in self.keys.iter().enumerate() {
+            if key.key.trim().len() < 16 {
+                return Err(invalid(
+                    &format!("keys[{index}].key"),
+                    "must be at least 16 characters (use a random token)".to_string(),
+                ));
+            }
+            if self.keys[..index].iter().any(|other| other.key == key.key) {
+                return Err(invalid(&format!("keys[{index}].key"), "is used twice".to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The role of a bearer key, if it is configured.
+    pub fn role_of(&self, key: &str) -> Option<Role> {
+        self.keys.iter().find(|k| k.key == key).map(|k| k.role)
+    }
+
+    pub fn bind_addr(&self) -> SocketAddr {
+        self.bind.parse().expect("validated at load time")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_the_sample_kb_locally() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.bind_addr().ip().to_string(), "127.0.0.1");
+        assert_eq!(config.kb, PathBuf::from("kb"));
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let mut config = Config::parse(
+            "kb = \"docs\"\nbind = \"127.0.0.1:9000\"\n[[keys]]\nkey = \"0123456789abcdef\"\nrole = \"agent\"\n",
+            Path::new("kbsearch.toml"),
+        )
+        .unwrap();
+        config
+            .apply_env(|name| (name == "KBSEARCH_BIND").then(|| "127.0.0.1:9001".to_string()))
+            .unwrap();
+        config.apply(&Overrides {
+            kb: Some("flag-kb".into()),
+            ..Overrides::default()
+        });
+        config.validate().unwrap();
+        assert_eq!(config.kb, PathBuf::from("flag-kb"));
+        assert_eq!(config.bind, "127.0.0.1:9001");
+        assert_eq!(config.role_of("0123456789abcdef"), Some(Role::Agent));
+        assert_eq!(config.role_of("nope"), None);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let unknown = Config::parse("kb = \"a\"\nbnd = \"x\"\n", Path::new("k.toml")).unwrap_err();
+        assert!(unknown.to_string().starts_with("k.toml:2: unknown field `bnd`"), "{unknown}");
+        let role = Config::parse("[[keys]]\nkey = \"0123456789abcdef\"\nrole = \"admin\"\n", Path::new("k.toml")).unwrap_err();
+        assert!(role.to_string().contains("k.toml:3"), "{role}");
+        let mut config = Config::default();
+        config.bind = "localhost".into();
+        assert_eq!(config.validate().unwrap_err().to_string(), "config key `bind`: `localhost` is not an address like 127.0.0.1:8080");
+        let mut short = Config::default();
+        short.keys.push(ApiKey { key: "abc".into(), role: Role::Customer, name: None });
+        assert!(short.validate().unwrap_err().to_string().starts_with("config key `keys[0].key`"));
+        let mut env = Config::default();
+        let err = env.apply_env(|n| (n == "KBSEARCH_MAX_FILE_BYTES").then(|| "lots".into())).unwrap_err();
+        assert!(err.to_string().contains("KBSEARCH_MAX_FILE_BYTES"));
+    }
+}

@@ -99,7 +99,10 @@ impl Default for Config {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("{}: {error}", path.display())]
-    Read { path: PathBuf, error: std::io::Error },
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
     Parse {
         path: PathBuf,
@@ -155,7 +158,10 @@ impl Config {
     }
 
     /// Applies `KBSEARCH_*` variables read through `lookup`.
-    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
         if let Some(value) = lookup("KBSEARCH_KB") {
             self.kb = PathBuf::from(value);
         }
@@ -201,9 +207,12 @@ impl Config {
             key: key.to_string(),
             message,
         };
-        self.bind
-            .parse::<SocketAddr>()
-            .map_err(|_| invalid("bind", format!("`{}` is not an address like 127.0.0.1:8080", self.bind)))?;
+        self.bind.parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                "bind",
+                format!("`{}` is not an address like 127.0.0.1:8080", self.bind),
+            )
+        })?;
         if self.max_file_bytes == 0 {
             return Err(invalid("max_file_bytes", "must be more than 0".to_string()));
         }
@@ -219,7 +228,10 @@ impl Config {
             }
         }
         if limits.request_timeout_secs == 0 {
-            return Err(invalid("limits.request_timeout_secs", "must be more than 0".to_string()));
+            return Err(invalid(
+                "limits.request_timeout_secs",
+                "must be more than 0".to_string(),
+            ));
         }
         for (index, key) in self.keys.iter().enumerate() {
             if key.key.trim().len() < 16 {
@@ -229,7 +241,10 @@ impl Config {
                 ));
             }
             if self.keys[..index].iter().any(|other| other.key == key.key) {
-                return Err(invalid(&format!("keys[{index}].key"), "is used twice".to_string()));
+                return Err(invalid(
+                    &format!("keys[{index}].key"),
+                    "is used twice".to_string(),
+                ));
             }
         }
         Ok(())
@@ -281,17 +296,43 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let unknown = Config::parse("kb = \"a\"\nbnd = \"x\"\n", Path::new("k.toml")).unwrap_err();
-        assert!(unknown.to_string().starts_with("k.toml:2: unknown field `bnd`"), "{unknown}");
-        let role = Config::parse("[[keys]]\nkey = \"0123456789abcdef\"\nrole = \"admin\"\n", Path::new("k.toml")).unwrap_err();
+        assert!(
+            unknown
+                .to_string()
+                .starts_with("k.toml:2: unknown field `bnd`"),
+            "{unknown}"
+        );
+        let role = Config::parse(
+            "[[keys]]\nkey = \"0123456789abcdef\"\nrole = \"admin\"\n",
+            Path::new("k.toml"),
+        )
+        .unwrap_err();
         assert!(role.to_string().contains("k.toml:3"), "{role}");
-        let mut config = Config::default();
-        config.bind = "localhost".into();
-        assert_eq!(config.validate().unwrap_err().to_string(), "config key `bind`: `localhost` is not an address like 127.0.0.1:8080");
+        let config = Config {
+            bind: "localhost".into(),
+            ..Config::default()
+        };
+        assert_eq!(
+            config.validate().unwrap_err().to_string(),
+            "config key `bind`: `localhost` is not an address like 127.0.0.1:8080"
+        );
         let mut short = Config::default();
-        short.keys.push(ApiKey { key: "abc".into(), role: Role::Customer, name: None });
-        assert!(short.validate().unwrap_err().to_string().starts_with("config key `keys[0].key`"));
+        short.keys.push(ApiKey {
+            key: "abc".into(),
+            role: Role::Customer,
+            name: None,
+        });
+        assert!(
+            short
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("config key `keys[0].key`")
+        );
         let mut env = Config::default();
-        let err = env.apply_env(|n| (n == "KBSEARCH_MAX_FILE_BYTES").then(|| "lots".into())).unwrap_err();
+        let err = env
+            .apply_env(|n| (n == "KBSEARCH_MAX_FILE_BYTES").then(|| "lots".into()))
+            .unwrap_err();
         assert!(err.to_string().contains("KBSEARCH_MAX_FILE_BYTES"));
     }
 }

@@ -8,7 +8,7 @@ use tantivy::schema::{
 use tantivy::{DateTime, Index, TantivyDocument};
 
 use crate::analysis::{self, INDEX_ANALYZER, VOCAB_ANALYZER};
-use crate::article::Article;
+use crate::article::{Article, Status, Visibility};
 
 /// Bump when fields, analysis or document building change: older indexes are then rebuilt.
 pub const SCHEMA_VERSION: u32 = 3;
@@ -34,6 +34,9 @@ pub struct KbSchema {
     /// Every word as written (lowercased, not stemmed), indexed for its term dictionary only:
     /// the source of typo corrections, prefix completions and suggestions.
     pub vocab: Field,
+    /// Title, headings and keywords of published articles, per audience that may see them
+    /// (indexed by `Visibility as usize`): suggestions come from here and never leak.
+    pub suggest: [Field; 3],
     /// The markdown body, stored so article pages render the indexed (last good) version.
     pub markdown: Field,
     pub kind: Field,
@@ -75,7 +78,7 @@ impl KbSchema {
         let keyword = STRING | STORED | FAST;
         let id = builder.add_text_field("id", keyword.clone());
         let path = builder.add_text_field("path", keyword.clone());
-        let title = builder.add_text_field("title", text(true, positions));
+        let title = builder.add_text_field("title", text(true, positions).set_fast("raw"));
         let headings = builder.add_text_field("headings", text(true, positions));
         let keywords = builder.add_text_field("keywords", text(true, positions));
         let body = builder.add_text_field("body", STORED);
@@ -83,7 +86,16 @@ impl KbSchema {
         let vocab_indexing = TextFieldIndexing::default()
             .set_tokenizer(VOCAB_ANALYZER)
             .set_index_option(IndexRecordOption::Basic);
-        let vocab = builder.add_text_field("vocab", TextOptions::default().set_indexing_options(vocab_indexing));
+        let vocab = builder.add_text_field(
+            "vocab",
+            TextOptions::default().set_indexing_options(vocab_indexing),
+        );
+        let suggest = ["suggest_public", "suggest_customer", "suggest_internal"].map(|name| {
+            let indexing = TextFieldIndexing::default()
+                .set_tokenizer(VOCAB_ANALYZER)
+                .set_index_option(IndexRecordOption::Basic);
+            builder.add_text_field(name, TextOptions::default().set_indexing_options(indexing))
+        });
         let markdown = builder.add_text_field("markdown", STORED);
         let kind = builder.add_text_field("type", keyword.clone());
         let product = builder.add_text_field("product", keyword.clone());
@@ -106,6 +118,7 @@ impl KbSchema {
             body,
             all,
             vocab,
+            suggest,
             markdown,
             kind,
             product,
@@ -166,6 +179,14 @@ impl KbSchema {
         doc.add_text(self.vocab, headings.join("\n"));
         doc.add_text(self.vocab, &keywords);
         doc.add_text(self.vocab, &article.text);
+        if article.status == Status::Published {
+            for audience in Visibility::ALL.iter().filter(|a| **a >= article.visibility) {
+                let field = self.suggest[*audience as usize];
+                doc.add_text(field, &article.title);
+                doc.add_text(field, headings.join("\n"));
+                doc.add_text(field, &keywords);
+            }
+        }
         doc.add_text(self.keywords, keywords);
         doc.add_text(self.body, &article.text);
         doc.add_text(self.markdown, &article.markdown);

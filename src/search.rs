@@ -1,35 +1,42 @@
-//! Search: turns a customer's query and filters into a tantivy query, runs it, and shapes the hits
-//! with highlighted snippets and deep links to the best section.
+//! Search: turns a customer's query and filters into a tantivy query, runs it, and shapes the
+//! results: hits with highlighted snippets and deep links, facet counts, a spelling suggestion.
 //!
 //! Ranking, in order of precedence:
-//! 1. articles that match every query word (or a synonym of it) come before those matching some;
-//! 2. within each tier, BM25 over title, headings, keywords, body and code, each field boosted;
-//! 3. synonyms from `synonyms.toml` count as the word, at a lower weight.
+//! 1. for short queries, articles matching every query word (or a synonym, correction or
+//!    completion of it) come before those matching some;
+//! 2. BM25 over the whole article, plus small boosts for words in the title, headings, keywords;
+//! 3. synonyms, typo corrections and completions of the last word count less than the word typed;
+//! 4. a small bonus for articles about the version asked for, and for articles that are not only
+//!    about versions past their end of general support.
 //!
 //! Filters (type, product, version, tags, visibility, status) restrict without scoring.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, Utc};
 use serde::Serialize;
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::snippet::{Snippet, SnippetGenerator};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{
+    DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
+};
 
-use crate::analysis::{self, QueryToken};
+use crate::analysis::{self, QueryToken, is_code_like};
 use crate::article::{ALL_VERSIONS, ArticleType, Status, Visibility};
 use crate::error::{IndexError, SearchError};
+use crate::facets::{FacetCollector, Facets, sorted};
 use crate::index_dir::IndexDir;
+use crate::lexicon::{self, Lexicon, Suggestion};
 use crate::markdown::Heading;
-use crate::products::Catalog;
-use crate::query::{self, UserQuery};
+use crate::products::{Catalog, SupportStatus};
+use crate::query::{self, Clause, UserQuery};
 use crate::schema::KbSchema;
 use crate::synonyms::Synonyms;
 
@@ -40,8 +47,27 @@ pub const MAX_CLAUSES: usize = 64;
 const MAX_TIERED_CONCEPTS: usize = 6;
 /// Weight of a synonym relative to the word the customer typed.
 const SYNONYM_WEIGHT: f32 = 0.8;
+/// Weight of a typo correction or a completion of the last word: below any exact match.
+const EXPANSION_WEIGHT: f32 = 0.5;
+/// Corrections tried for a word the index does not know.
+const MAX_CORRECTIONS: usize = 3;
+/// Completions tried for the last word, for search-as-you-type.
+const MAX_COMPLETIONS: usize = 5;
+/// Score bonus for an article about the version asked for (BM25 scores are typically 5-30).
+const VERSION_BONUS: f32 = 1.5;
+/// Score bonus for articles not only about versions past their end of general support.
+const SUPPORTED_BONUS: f32 = 1.0;
 /// Length of a snippet in characters.
 const SNIPPET_CHARS: usize = 220;
+
+/// How results are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    Relevance,
+    /// Most recently updated first.
+    Updated,
+}
 
 /// What to search for and what the caller may see.
 #[derive(Debug, Clone)]
@@ -56,8 +82,11 @@ pub struct SearchRequest {
     pub include_drafts: bool,
     pub limit: usize,
     pub offset: usize,
+    pub sort: SortOrder,
     /// Build highlighted snippets; ranking-only callers (evaluation) skip them.
     pub snippets: bool,
+    /// Count facets and look for a better spelling (the portal needs them, the CLI does not).
+    pub facets: bool,
 }
 
 impl SearchRequest {
@@ -72,7 +101,9 @@ impl SearchRequest {
             include_drafts: false,
             limit: 10,
             offset: 0,
+            sort: SortOrder::Relevance,
             snippets: true,
+            facets: false,
         }
     }
 }
@@ -139,6 +170,13 @@ pub struct SectionRef {
     pub anchor: String,
 }
 
+/// Where one version of an article stands in its lifecycle.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionSupport {
+    pub version: String,
+    pub status: SupportStatus,
+}
+
 /// One search result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Hit {
@@ -149,6 +187,10 @@ pub struct Hit {
     pub path: String,
     pub product: Option<String>,
     pub versions: Vec<String>,
+    /// Support status of each version the article is for.
+    pub support: Vec<VersionSupport>,
+    /// True when every version the article is for is past its end of general support.
+    pub end_of_support: bool,
     pub tags: Vec<String>,
     pub visibility: String,
     pub status: String,
@@ -165,8 +207,34 @@ pub struct SearchResults {
     /// Articles matching the query and filters, over all pages.
     pub total: usize,
     pub hits: Vec<Hit>,
+    /// Counts per facet value over all matches, each ignoring its own filter.
+    pub facets: Option<Facets>,
+    /// A better-spelled query that has results, when the query had unknown words.
+    pub did_you_mean: Option<String>,
     /// Things the caller should know, such as a shortened query.
     pub notices: Vec<String>,
+}
+
+/// An article as stored in the index, for article pages and the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredArticle {
+    pub id: String,
+    pub title: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub path: String,
+    pub product: Option<String>,
+    pub versions: Vec<String>,
+    pub support: Vec<VersionSupport>,
+    pub end_of_support: bool,
+    pub tags: Vec<String>,
+    pub visibility: String,
+    pub status: String,
+    pub updated: Option<NaiveDate>,
+    pub summary: String,
+    pub sections: Vec<Heading>,
+    /// The markdown body of the indexed (last good) version.
+    pub markdown: String,
 }
 
 /// The pieces of a built query.
@@ -174,8 +242,47 @@ struct BuiltQuery {
     /// One query per concept (word, phrase or synonym group) the customer asked for.
     concepts: Vec<Box<dyn Query>>,
     exclusions: Vec<Box<dyn Query>>,
-    /// Every analysed term the customer asked for (synonyms included), to highlight snippets.
+    /// Every analysed term the customer asked for, expansions included, to highlight snippets.
     highlight: Vec<String>,
+    /// Unknown words and their best correction, for "did you mean".
+    corrections: HashMap<String, String>,
+}
+
+/// Reads stored fields of one document.
+struct Stored<'a> {
+    doc: &'a TantivyDocument,
+}
+
+impl Stored<'_> {
+    fn text(&self, field: Field) -> String {
+        self.doc
+            .get_first(field)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn optional(&self, field: Field) -> Option<String> {
+        self.doc
+            .get_first(field)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    }
+
+    fn all(&self, field: Field) -> Vec<String> {
+        self.doc
+            .get_all(field)
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    }
+
+    fn date(&self, field: Field) -> Option<NaiveDate> {
+        self.doc
+            .get_first(field)
+            .and_then(|v| v.as_datetime())
+            .and_then(|d| chrono::DateTime::from_timestamp(d.into_timestamp_secs(), 0))
+            .map(|d| d.date_naive())
+    }
 }
 
 /// Searches one index with the content folder's synonyms and catalog.
@@ -183,9 +290,11 @@ pub struct KbSearcher {
     reader: IndexReader,
     /// Built once: the stop-word set and stemmer are not free to construct.
     query_analyzer: TextAnalyzer,
+    vocab_analyzer: TextAnalyzer,
     schema: KbSchema,
     synonyms: Synonyms,
     catalog: Catalog,
+    lexicon: Lexicon,
 }
 
 impl KbSearcher {
@@ -209,16 +318,20 @@ impl KbSearcher {
         synonyms: Synonyms,
         catalog: Catalog,
     ) -> Result<KbSearcher, IndexError> {
-        let reader = index
+        let reader: IndexReader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
+        let schema = KbSchema::new();
+        let lexicon = Lexicon::build(&reader.searcher(), &schema)?;
         Ok(KbSearcher {
             reader,
             query_analyzer: analysis::query_analyzer(),
-            schema: KbSchema::new(),
+            vocab_analyzer: analysis::vocab_analyzer(),
+            schema,
             synonyms,
             catalog,
+            lexicon,
         })
     }
 
@@ -228,6 +341,11 @@ impl KbSearcher {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// Number of searchable documents (all visibilities and statuses).
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
     }
 
     /// Runs `request` and returns one page of hits.
@@ -242,39 +360,53 @@ impl KbSearcher {
         if user_query.positive().next().is_none() {
             return Err(SearchError::EmptyQuery);
         }
-        let built = self.build(&user_query);
+        let searcher = self.reader.searcher();
+        let built = self.build(&searcher, &user_query, true);
         if built.concepts.is_empty() {
             return Err(SearchError::OnlyCommonWords);
         }
         let filters = self.filters(request)?;
-        let searcher = self.reader.searcher();
         let any_concept: Box<dyn Query> = Box::new(BooleanQuery::union(
             built.concepts.iter().map(|q| q.box_clone()).collect(),
         ));
-        let restrict = |mut clauses: Vec<(Occur, Box<dyn Query>)>| -> Box<dyn Query> {
-            for filter in &filters {
-                clauses.push((Occur::Must, filter.box_clone()));
+        let bonuses = self.bonuses(request)?;
+        let restrict = |core: Box<dyn Query>, skip: Option<FilterKind>| -> Box<dyn Query> {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, core)];
+            for (kind, filter) in &filters {
+                if Some(*kind) != skip {
+                    clauses.push((Occur::Must, filter.box_clone()));
+                }
             }
             for exclusion in &built.exclusions {
                 clauses.push((Occur::MustNot, exclusion.box_clone()));
             }
+            for bonus in &bonuses {
+                clauses.push((Occur::Should, bonus.box_clone()));
+            }
             Box::new(BooleanQuery::new(clauses))
         };
-        let matching = restrict(vec![(Occur::Must, any_concept.box_clone())]);
-        let total = searcher.search(&*matching, &Count)?;
+        let matching = restrict(any_concept.box_clone(), None);
+        let (total, facets) =
+            self.count_and_facets(&searcher, request, &matching, &any_concept, &restrict)?;
 
         let wanted = request.offset + request.limit;
-        let mut scored: Vec<(f32, DocAddress)> = Vec::new();
-        let tiered = (2..=MAX_TIERED_CONCEPTS).contains(&built.concepts.len());
-        if tiered {
+        let tiered = request.sort == SortOrder::Relevance
+            && (2..=MAX_TIERED_CONCEPTS).contains(&built.concepts.len());
+        let scored: Vec<(f32, DocAddress)> = if request.sort == SortOrder::Updated {
+            let by_date = TopDocs::with_limit(wanted.max(1))
+                .order_by_fast_field::<tantivy::DateTime>("updated", Order::Desc);
+            searcher
+                .search(&*matching, &by_date)?
+                .into_iter()
+                .map(|(_, address)| (0.0, address))
+                .collect()
+        } else if tiered {
             let every_concept: Box<dyn Query> = Box::new(BooleanQuery::intersection(
                 built.concepts.iter().map(|q| q.box_clone()).collect(),
             ));
-            let full = restrict(vec![(Occur::Must, every_concept)]);
-            let (full_hits, full_count) = searcher.search(
-                &*full,
-                &(TopDocs::with_limit(wanted.max(1)).order_by_score(), Count),
-            )?;
+            let full = restrict(every_concept, None);
+            let full_hits =
+                searcher.search(&*full, &TopDocs::with_limit(wanted.max(1)).order_by_score())?;
             // Fewer full matches than wanted means all of them are in `full_hits`: the partial
             // tier is every match that is not one of them. (A `MustNot` of the intersection would
             // say the same, but trips tantivy's backward-seek assertion with phrase clauses.)
@@ -283,24 +415,22 @@ impl KbSearcher {
                 let rest = wanted - full_hits.len();
                 let any_hits = searcher.search(
                     &*matching,
-                    &TopDocs::with_limit(rest + full_count).order_by_score(),
+                    &TopDocs::with_limit(rest + full_hits.len()).order_by_score(),
                 )?;
-                scored.extend(full_hits);
-                scored.extend(
-                    any_hits
-                        .into_iter()
-                        .filter(|(_, a)| !full_set.contains(a))
-                        .take(rest),
-                );
+                let partial = any_hits
+                    .into_iter()
+                    .filter(|(_, a)| !full_set.contains(a))
+                    .take(rest);
+                full_hits.into_iter().chain(partial).collect()
             } else {
-                scored.extend(full_hits);
+                full_hits
             }
         } else {
-            scored = searcher.search(
+            searcher.search(
                 &*matching,
                 &TopDocs::with_limit(wanted.max(1)).order_by_score(),
-            )?;
-        }
+            )?
+        };
         let page: Vec<(f32, DocAddress)> = scored
             .into_iter()
             .skip(request.offset)
@@ -316,24 +446,97 @@ impl KbSearcher {
             .into_iter()
             .map(|(score, address)| self.hit(&searcher, snippets.as_ref(), score, address))
             .collect::<Result<Vec<_>, _>>()?;
+        let did_you_mean = if request.facets && !built.corrections.is_empty() {
+            self.did_you_mean(&searcher, &user_query, &built.corrections, request)?
+        } else {
+            None
+        };
         Ok(SearchResults {
             total,
             hits,
+            facets,
+            did_you_mean,
             notices,
         })
     }
 
-    /// Builds one query per concept and one per exclusion.
-    fn build(&self, user_query: &UserQuery) -> BuiltQuery {
+    /// Counts all matches and, when asked, the facets: one pass per distinct filter set.
+    fn count_and_facets(
+        &self,
+        searcher: &Searcher,
+        request: &SearchRequest,
+        matching: &dyn Query,
+        any_concept: &dyn Query,
+        restrict: &dyn Fn(Box<dyn Query>, Option<FilterKind>) -> Box<dyn Query>,
+    ) -> Result<(usize, Option<Facets>), SearchError> {
+        let facet_fields = [
+            (FilterKind::Type, "type"),
+            (FilterKind::Product, "product"),
+            (FilterKind::Version, "versions"),
+            (FilterKind::Tag, "tags"),
+        ];
+        let active = |kind: FilterKind| match kind {
+            FilterKind::Type => !request.types.is_empty(),
+            FilterKind::Product => request.product.is_some(),
+            FilterKind::Version => request.version.is_some(),
+            FilterKind::Tag => !request.tags.is_empty(),
+            FilterKind::Visibility | FilterKind::Status => true,
+        };
+        let shared: Vec<&'static str> = if request.facets {
+            facet_fields
+                .iter()
+                .filter(|(k, _)| !active(*k))
+                .map(|(_, f)| *f)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let fruit = searcher.search(matching, &FacetCollector::new(shared.clone()))?;
+        let total = fruit.matches as usize;
+        if !request.facets {
+            return Ok((total, None));
+        }
+        let mut counts: HashMap<&'static str, HashMap<String, u64>> =
+            shared.into_iter().zip(fruit.counts).collect();
+        for (kind, field) in facet_fields.iter().filter(|(k, _)| active(*k)) {
+            let query = restrict(any_concept.box_clone(), Some(*kind));
+            let own = searcher.search(&*query, &FacetCollector::new(vec![field]))?;
+            counts.insert(field, own.counts.into_iter().next().unwrap_or_default());
+        }
+        let mut take = |field: &str| sorted(counts.remove(field).unwrap_or_default());
+        let facets = Facets {
+            kind: take("type"),
+            product: take("product"),
+            version: take("versions"),
+            tag: take("tags"),
+        };
+        Ok((total, Some(facets)))
+    }
+
+    /// Builds one query per concept and one per exclusion; `expand` adds typo corrections and
+    /// completions of the last word.
+    fn build(&self, searcher: &Searcher, user_query: &UserQuery, expand: bool) -> BuiltQuery {
         let mut analyzer = self.query_analyzer.clone();
-        let mut concepts = Vec::new();
-        let mut highlight = Vec::new();
-        let positive: Vec<&query::Clause> = user_query.positive().collect();
+        let mut built = BuiltQuery {
+            concepts: Vec::new(),
+            exclusions: Vec::new(),
+            highlight: Vec::new(),
+            corrections: HashMap::new(),
+        };
+        let positive: Vec<&Clause> = user_query.positive().collect();
+        let last_word = positive
+            .last()
+            .filter(|c| !c.phrase)
+            .map(|c| c.text.as_str());
         let mut index = 0;
         while index < positive.len() {
             let clause = positive[index];
             if clause.phrase {
-                concepts.extend(self.text_query(&mut analyzer, &clause.text, &mut highlight));
+                built.concepts.extend(self.text_query(
+                    &mut analyzer,
+                    &clause.text,
+                    &mut built.highlight,
+                ));
                 index += 1;
                 continue;
             }
@@ -354,12 +557,13 @@ impl KbSearcher {
                     .map_or((1, &[][..]), |(len, alts)| (len, alts));
                 let original = words[at..at + len].join(" ");
                 let mut variants: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-                if let Some(query) = self.text_query(&mut analyzer, &original, &mut highlight) {
+                if let Some(query) = self.text_query(&mut analyzer, &original, &mut built.highlight)
+                {
                     variants.push((Occur::Should, query));
                 }
                 for alternative in alternatives {
                     if let Some(query) =
-                        self.text_query(&mut analyzer, &alternative.join(" "), &mut highlight)
+                        self.text_query(&mut analyzer, &alternative.join(" "), &mut built.highlight)
                     {
                         variants.push((
                             Occur::Should,
@@ -369,29 +573,119 @@ impl KbSearcher {
                 }
                 // A short version (`7.8`) also finds the release it names (`7.8.0`).
                 if let Some(release) = self.release_named(&original)
-                    && let Some(query) = self.text_query(&mut analyzer, &release, &mut highlight)
+                    && let Some(query) =
+                        self.text_query(&mut analyzer, &release, &mut built.highlight)
                 {
                     variants.push((Occur::Should, query));
                 }
+                if expand && len == 1 {
+                    let is_last = index + at + 1 == positive.len() && last_word.is_some();
+                    for expansion in
+                        self.expansions(searcher, &original, is_last, &mut built.corrections)
+                    {
+                        if let Some(query) =
+                            self.text_query(&mut analyzer, &expansion, &mut built.highlight)
+                        {
+                            variants.push((
+                                Occur::Should,
+                                Box::new(BoostQuery::new(query, EXPANSION_WEIGHT)),
+                            ));
+                        }
+                    }
+                }
                 match variants.len() {
                     0 => {}
-                    1 => concepts.push(variants.pop().expect("one variant").1),
-                    _ => concepts.push(Box::new(BooleanQuery::new(variants))),
+                    1 => built.concepts.push(variants.pop().expect("one variant").1),
+                    _ => built.concepts.push(Box::new(BooleanQuery::new(variants))),
                 }
                 at += len;
             }
             index = run_end;
         }
         let mut not_highlighted = Vec::new();
-        let exclusions = user_query
+        built.exclusions = user_query
             .negative()
             .filter_map(|clause| self.text_query(&mut analyzer, &clause.text, &mut not_highlighted))
             .collect();
-        BuiltQuery {
-            concepts,
-            exclusions,
-            highlight,
+        built
+    }
+
+    /// Other words to search for `word`: corrections when the index does not know it, and
+    /// completions when it is the last word (the customer may still be typing it).
+    fn expansions(
+        &self,
+        searcher: &Searcher,
+        word: &str,
+        is_last: bool,
+        corrections: &mut HashMap<String, String>,
+    ) -> Vec<String> {
+        let mut analyzer = self.vocab_analyzer.clone();
+        let tokens = analysis::analyze(&mut analyzer, word);
+        let [token] = tokens.as_slice() else {
+            return Vec::new();
+        };
+        if is_code_like(&token.text) {
+            return Vec::new();
         }
+        let vocab = self.schema.vocab;
+        let mut out = Vec::new();
+        if lexicon::doc_freq(searcher, vocab, &token.text) == 0 {
+            let found = lexicon::corrections(searcher, vocab, &token.text, MAX_CORRECTIONS);
+            if let Some((best, _)) = found.first() {
+                corrections.insert(word.to_string(), best.clone());
+            }
+            out.extend(found.into_iter().map(|(w, _)| w));
+        }
+        if is_last {
+            let found = lexicon::completions(searcher, vocab, &token.text, MAX_COMPLETIONS);
+            out.extend(found.into_iter().map(|(w, _)| w));
+        }
+        out
+    }
+
+    /// The query with unknown words replaced by their corrections, if that query has results.
+    fn did_you_mean(
+        &self,
+        searcher: &Searcher,
+        user_query: &UserQuery,
+        corrections: &HashMap<String, String>,
+        request: &SearchRequest,
+    ) -> Result<Option<String>, SearchError> {
+        let corrected: Vec<String> = user_query
+            .clauses
+            .iter()
+            .map(|clause| {
+                let text = corrections
+                    .get(&clause.text.to_lowercase())
+                    .cloned()
+                    .unwrap_or_else(|| clause.text.clone());
+                match (clause.negated, clause.phrase) {
+                    (true, true) => format!("-\"{text}\""),
+                    (true, false) => format!("-{text}"),
+                    (false, true) => format!("\"{text}\""),
+                    (false, false) => text,
+                }
+            })
+            .collect();
+        let suggestion = corrected.join(" ");
+        let parsed = query::parse(&suggestion, MAX_CLAUSES);
+        let built = self.build(searcher, &parsed, false);
+        if built.concepts.is_empty() {
+            return Ok(None);
+        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, Box::new(BooleanQuery::union(built.concepts)))];
+        for (_, filter) in self.filters(request)? {
+            clauses.push((Occur::Must, filter));
+        }
+        for exclusion in built.exclusions {
+            clauses.push((Occur::MustNot, exclusion));
+        }
+        let found = searcher.search(
+            &BooleanQuery::new(clauses),
+            &TopDocs::with_limit(1).order_by_score(),
+        )?;
+        Ok((!found.is_empty()).then_some(suggestion))
     }
 
     /// The catalog version a version-like word stands for, when it is spelled differently.
@@ -408,9 +702,9 @@ impl KbSearcher {
             .filter(|release| release != word)
     }
 
-    /// Matches `text` (a word, or several words as a phrase) in every full-text field, each with
-    /// its boost, and adds its body-field form to `highlight`. `None` when the text has no
-    /// searchable terms (only stop words or symbols).
+    /// Matches `text` (a word, or several words as a phrase) in every scoring field, each with
+    /// its boost, and adds its terms to `highlight`. `None` when the text has no searchable
+    /// terms (only stop words or symbols).
     fn text_query(
         &self,
         analyzer: &mut TextAnalyzer,
@@ -458,40 +752,99 @@ impl KbSearcher {
         ))
     }
 
-    /// Filter clauses: they restrict the matches and add nothing to the score.
-    fn filters(&self, request: &SearchRequest) -> Result<Vec<Box<dyn Query>>, SearchError> {
+    /// Filter clauses, each tagged with the facet it belongs to: they restrict the matches and
+    /// add nothing to the score.
+    fn filters(&self, request: &SearchRequest) -> Result<Vec<Filter>, SearchError> {
         let schema = &self.schema;
-        let mut filters: Vec<Box<dyn Query>> = Vec::new();
+        let mut filters: Vec<Filter> = Vec::new();
         let visible: Vec<&str> = Visibility::ALL
             .iter()
             .filter(|v| **v <= request.audience)
             .map(|v| v.as_str())
             .collect();
-        filters.push(any_of(schema.visibility, &visible));
+        filters.push((FilterKind::Visibility, any_of(schema.visibility, &visible)));
         if !request.include_drafts {
-            filters.push(any_of(schema.status, &[Status::Published.as_str()]));
+            filters.push((
+                FilterKind::Status,
+                any_of(schema.status, &[Status::Published.as_str()]),
+            ));
         }
         if !request.types.is_empty() {
             let types: Vec<&str> = request.types.iter().map(|t| t.as_str()).collect();
-            filters.push(any_of(schema.kind, &types));
+            filters.push((FilterKind::Type, any_of(schema.kind, &types)));
         }
         if let Some(product) = &request.product {
             let name = self
                 .catalog
                 .product(product)
                 .map_or(product.clone(), |p| p.name.clone());
-            filters.push(any_of(schema.product, &[name.as_str()]));
+            filters.push((
+                FilterKind::Product,
+                any_of(schema.product, &[name.as_str()]),
+            ));
         }
         if let Some(version) = &request.version {
             let canonical = self.canonical_version(request.product.as_deref(), version)?;
-            filters.push(any_of(schema.versions, &[canonical.as_str(), ALL_VERSIONS]));
+            filters.push((
+                FilterKind::Version,
+                any_of(schema.versions, &[canonical.as_str(), ALL_VERSIONS]),
+            ));
         }
         if !request.tags.is_empty() {
             let tags: Vec<String> = request.tags.iter().map(|t| t.to_lowercase()).collect();
             let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-            filters.push(any_of(schema.tags, &tags));
+            filters.push((FilterKind::Tag, any_of(schema.tags, &tags)));
         }
         Ok(filters)
+    }
+
+    /// Score bonuses: the version asked for, and articles not only about unsupported versions.
+    fn bonuses(&self, request: &SearchRequest) -> Result<Vec<Box<dyn Query>>, SearchError> {
+        let mut bonuses: Vec<Box<dyn Query>> = Vec::new();
+        let today = Utc::now().date_naive();
+        let asked = match &request.version {
+            Some(version) => Some(self.canonical_version(request.product.as_deref(), version)?),
+            None => None,
+        };
+        if let Some(version) = &asked {
+            let term = Term::from_field_text(self.schema.versions, version);
+            let query = TermQuery::new(term, IndexRecordOption::Basic);
+            bonuses.push(Box::new(ConstScoreQuery::new(
+                Box::new(query),
+                VERSION_BONUS,
+            )));
+        }
+        let asked_is_unsupported = asked
+            .as_deref()
+            .is_some_and(|v| self.catalog.support_status(v, today) == SupportStatus::EndOfSupport);
+        let versions = self.catalog.all_versions();
+        let any_unsupported = versions
+            .iter()
+            .any(|v| self.catalog.support_status(v, today) == SupportStatus::EndOfSupport);
+        if any_unsupported && !asked_is_unsupported {
+            let mut current: Vec<&str> = versions
+                .iter()
+                .filter(|v| self.catalog.support_status(v, today) != SupportStatus::EndOfSupport)
+                .map(String::as_str)
+                .collect();
+            current.push(ALL_VERSIONS);
+            let query = BooleanQuery::new(
+                current
+                    .into_iter()
+                    .map(|v| {
+                        let term = Term::from_field_text(self.schema.versions, v);
+                        let query: Box<dyn Query> =
+                            Box::new(TermQuery::new(term, IndexRecordOption::Basic));
+                        (Occur::Should, query)
+                    })
+                    .collect(),
+            );
+            bonuses.push(Box::new(ConstScoreQuery::new(
+                Box::new(query),
+                SUPPORTED_BONUS,
+            )));
+        }
+        Ok(bonuses)
     }
 
     /// The catalog spelling of a version filter; unknown versions are an error when a catalog exists.
@@ -512,6 +865,108 @@ impl KbSearcher {
             })
     }
 
+    /// Support status of each version, and whether all of them are past end of support.
+    fn support(&self, versions: &[String]) -> (Vec<VersionSupport>, bool) {
+        let today = Utc::now().date_naive();
+        let support: Vec<VersionSupport> = versions
+            .iter()
+            .filter(|v| String::as_str(v) != ALL_VERSIONS)
+            .map(|v| VersionSupport {
+                version: v.clone(),
+                status: self.catalog.support_status(v, today),
+            })
+            .collect();
+        let end_of_support = !support.is_empty()
+            && support
+                .iter()
+                .all(|s| s.status == SupportStatus::EndOfSupport);
+        (support, end_of_support)
+    }
+
+    /// Search-as-you-type suggestions for `audience`.
+    pub fn suggest(&self, input: &str, audience: Visibility, limit: usize) -> Vec<Suggestion> {
+        self.lexicon.suggest(audience, input, limit)
+    }
+
+    /// The article with `id`, if `audience` may see it (drafts only when `include_drafts`).
+    pub fn article(
+        &self,
+        id: &str,
+        audience: Visibility,
+        include_drafts: bool,
+    ) -> Result<Option<StoredArticle>, SearchError> {
+        let searcher = self.reader.searcher();
+        let Some(doc) =
+            self.visible_doc(&searcher, self.schema.id, id, audience, include_drafts)?
+        else {
+            return Ok(None);
+        };
+        let stored = Stored { doc: &doc };
+        let schema = &self.schema;
+        let versions = stored.all(schema.versions);
+        let (support, end_of_support) = self.support(&versions);
+        Ok(Some(StoredArticle {
+            id: stored.text(schema.id),
+            title: stored.text(schema.title),
+            kind: stored.text(schema.kind),
+            path: stored.text(schema.path),
+            product: stored.optional(schema.product),
+            versions,
+            support,
+            end_of_support,
+            tags: stored.all(schema.tags),
+            visibility: stored.text(schema.visibility),
+            status: stored.text(schema.status),
+            updated: stored.date(schema.updated),
+            summary: stored.text(schema.summary),
+            sections: serde_json::from_str(&stored.text(schema.sections)).unwrap_or_default(),
+            markdown: stored.text(schema.markdown),
+        }))
+    }
+
+    /// The id of the article stored from `path`, if `audience` may see it.
+    pub fn id_for_path(
+        &self,
+        path: &str,
+        audience: Visibility,
+        include_drafts: bool,
+    ) -> Result<Option<String>, SearchError> {
+        let searcher = self.reader.searcher();
+        let doc = self.visible_doc(&searcher, self.schema.path, path, audience, include_drafts)?;
+        Ok(doc.map(|doc| Stored { doc: &doc }.text(self.schema.id)))
+    }
+
+    fn visible_doc(
+        &self,
+        searcher: &Searcher,
+        key_field: Field,
+        key: &str,
+        audience: Visibility,
+        include_drafts: bool,
+    ) -> Result<Option<TantivyDocument>, SearchError> {
+        let mut request = SearchRequest::new("");
+        request.audience = audience;
+        request.include_drafts = include_drafts;
+        let term = Term::from_field_text(key_field, key);
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
+            Occur::Must,
+            Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+        )];
+        clauses.extend(
+            self.filters(&request)?
+                .into_iter()
+                .map(|(_, f)| (Occur::Must, f)),
+        );
+        let found = searcher.search(
+            &BooleanQuery::new(clauses),
+            &TopDocs::with_limit(1).order_by_score(),
+        )?;
+        match found.first() {
+            Some((_, address)) => Ok(Some(searcher.doc(*address)?)),
+            None => Ok(None),
+        }
+    }
+
     fn hit(
         &self,
         searcher: &Searcher,
@@ -521,26 +976,16 @@ impl KbSearcher {
     ) -> Result<Hit, SearchError> {
         let schema = &self.schema;
         let doc: TantivyDocument = searcher.doc(address)?;
-        let text = |field: Field| -> String {
-            doc.get_first(field)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let all = |field: Field| -> Vec<String> {
-            doc.get_all(field)
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        };
-        let body = text(schema.body);
-        let summary = text(schema.summary);
+        let stored = Stored { doc: &doc };
+        let body = stored.text(schema.body);
+        let summary = stored.text(schema.summary);
         let mut snippet =
             snippets.map_or_else(Snippet::empty, |generator| generator.snippet(&body));
-        let sections: Vec<Heading> =
-            serde_json::from_str(&text(schema.sections)).unwrap_or_default();
         let section = if snippet.is_empty() {
             None
         } else {
+            let sections: Vec<Heading> =
+                serde_json::from_str(&stored.text(schema.sections)).unwrap_or_default();
             // The section holding the first highlighted word, not where the fragment starts.
             let first_match = snippet
                 .highlighted()
@@ -570,25 +1015,21 @@ impl KbSearcher {
                 ranges: tantivy::snippet::collapse_overlapped_ranges(snippet.highlighted()),
             }
         };
-        let updated = doc
-            .get_first(schema.updated)
-            .and_then(|v| v.as_datetime())
-            .and_then(|d| chrono::DateTime::from_timestamp(d.into_timestamp_secs(), 0))
-            .map(|d| d.date_naive());
+        let versions = stored.all(schema.versions);
+        let (support, end_of_support) = self.support(&versions);
         Ok(Hit {
-            id: text(schema.id),
-            title: text(schema.title),
-            kind: text(schema.kind),
-            path: text(schema.path),
-            product: doc
-                .get_first(schema.product)
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
-            versions: all(schema.versions),
-            tags: all(schema.tags),
-            visibility: text(schema.visibility),
-            status: text(schema.status),
-            updated,
+            id: stored.text(schema.id),
+            title: stored.text(schema.title),
+            kind: stored.text(schema.kind),
+            path: stored.text(schema.path),
+            product: stored.optional(schema.product),
+            versions,
+            support,
+            end_of_support,
+            tags: stored.all(schema.tags),
+            visibility: stored.text(schema.visibility),
+            status: stored.text(schema.status),
+            updated: stored.date(schema.updated),
             summary,
             score,
             snippet: highlighted,
@@ -596,6 +1037,20 @@ impl KbSearcher {
         })
     }
 }
+
+/// Which request parameter a filter comes from; facets skip their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FilterKind {
+    Visibility,
+    Status,
+    Type,
+    Product,
+    Version,
+    Tag,
+}
+
+/// A filter clause and the request parameter it comes from.
+type Filter = (FilterKind, Box<dyn Query>);
 
 /// A term query on each token, or a phrase query over them when there are several.
 fn field_query(field: Field, tokens: &[QueryToken]) -> Box<dyn Query> {

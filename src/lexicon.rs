@@ -1,0 +1,328 @@
+//! The words of the index, for people: completions of a half-typed word, corrections of a
+//! misspelt one, and the suggestions shown under the search box.
+//!
+//! Corrections and completions read the unstemmed `vocab` field's term dictionary directly, so
+//! they are always current. Suggestions are answered from memory (a [`Lexicon`] built when the
+//! reader is loaded), per audience, from fields that only ever hold what that audience may see.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use tantivy::query::FuzzyTermQuery;
+use tantivy::schema::Field;
+use tantivy::{Searcher, Term};
+
+use crate::analysis::{self, is_code_like};
+use crate::article::{Status, Visibility};
+use crate::schema::KbSchema;
+
+/// Most terms scanned per segment for one completion; bounds the cost of a two-letter prefix.
+const MAX_PREFIX_SCAN: usize = 4_000;
+/// Shortest word completed or corrected.
+const MIN_COMPLETION_CHARS: usize = 2;
+
+/// Edits allowed when correcting `word`: none under 5 letters, 1 from 5, 2 from 9; never on
+/// numbers, versions or codes.
+pub fn typo_distance(word: &str) -> u8 {
+    if is_code_like(word) {
+        return 0;
+    }
+    match word.chars().count() {
+        0..=4 => 0,
+        5..=8 => 1,
+        _ => 2,
+    }
+}
+
+/// How many documents contain `word` in `field` (deleted ones included until merged).
+pub fn doc_freq(searcher: &Searcher, field: Field, word: &str) -> u64 {
+    searcher
+        .doc_freq(&Term::from_field_text(field, word))
+        .unwrap_or_default()
+}
+
+/// Words of `field` within the typo distance of `word`, most frequent first, without `word`.
+pub fn corrections(
+    searcher: &Searcher,
+    field: Field,
+    word: &str,
+    limit: usize,
+) -> Vec<(String, u64)> {
+    let distance = typo_distance(word);
+    if distance == 0 {
+        return Vec::new();
+    }
+    let query = FuzzyTermQuery::new(Term::from_field_text(field, word), distance, true);
+    let mut found: HashMap<String, u64> = HashMap::new();
+    for segment in searcher.segment_readers() {
+        let Ok(automaton) = query.automaton() else {
+            return Vec::new();
+        };
+        let Ok(index) = segment.inverted_index(field) else {
+            continue;
+        };
+        let Ok(mut stream) = index.terms().search(automaton).into_stream() else {
+            continue;
+        };
+        while stream.advance() {
+            if let Ok(text) = std::str::from_utf8(stream.key())
+                && text != word
+            {
+                *found.entry(text.to_string()).or_default() += u64::from(stream.value().doc_freq);
+            }
+        }
+    }
+    top(found, limit)
+}
+
+/// Words of `field` that start with `prefix`, most frequent first, without `prefix` itself.
+pub fn completions(
+    searcher: &Searcher,
+    field: Field,
+    prefix: &str,
+    limit: usize,
+) -> Vec<(String, u64)> {
+    if prefix.chars().count() < MIN_COMPLETION_CHARS {
+        return Vec::new();
+    }
+    let upper = prefix_upper_bound(prefix);
+    let mut found: HashMap<String, u64> = HashMap::new();
+    for segment in searcher.segment_readers() {
+        let Ok(index) = segment.inverted_index(field) else {
+            continue;
+        };
+        let terms = index.terms();
+        let mut range = terms.range().ge(prefix.as_bytes());
+        if let Some(upper) = &upper {
+            range = range.lt(upper);
+        }
+        let Ok(mut stream) = range.into_stream() else {
+            continue;
+        };
+        let mut scanned = 0;
+        while stream.advance() && scanned < MAX_PREFIX_SCAN {
+            scanned += 1;
+            if let Ok(text) = std::str::from_utf8(stream.key())
+                && text != prefix
+            {
+                *found.entry(text.to_string()).or_default() += u64::from(stream.value().doc_freq);
+            }
+        }
+    }
+    top(found, limit)
+}
+
+/// The smallest byte string greater than every string starting with `prefix`.
+fn prefix_upper_bound(prefix: &str) -> Option<Vec<u8>> {
+    let mut bytes = prefix.as_bytes().to_vec();
+    while let Some(last) = bytes.pop() {
+        if last < u8::MAX {
+            bytes.push(last + 1);
+            return Some(bytes);
+        }
+    }
+    None
+}
+
+fn top(found: HashMap<String, u64>, limit: usize) -> Vec<(String, u64)> {
+    let mut words: Vec<(String, u64)> = found.into_iter().collect();
+    words.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    words.truncate(limit);
+    words
+}
+
+/// One suggestion under the search box.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suggestion {
+    /// What to put in the search box.
+    pub text: String,
+    /// `title` (an article) or `term` (a completed query).
+    pub kind: &'static str,
+    /// The article, for `title` suggestions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// Suggestions one audience may see.
+#[derive(Debug, Default)]
+struct AudienceWords {
+    /// Words of visible titles, headings and keywords with their document counts, sorted.
+    terms: Vec<(String, u32)>,
+    /// Visible published titles and their ids.
+    titles: Vec<(String, String)>,
+    /// (word of a title, index into `titles`), sorted by word.
+    title_words: Vec<(String, u32)>,
+}
+
+/// In-memory suggestion data for every audience, built from one searcher.
+#[derive(Debug, Default)]
+pub struct Lexicon {
+    audiences: [AudienceWords; 3],
+}
+
+fn words(text: &str) -> Vec<String> {
+    let mut analyzer = analysis::vocab_analyzer();
+    analysis::analyze(&mut analyzer, text)
+        .into_iter()
+        .map(|t| t.text)
+        .collect()
+}
+
+impl Lexicon {
+    /// Reads the suggestion fields' dictionaries and the titles of visible published articles.
+    pub fn build(searcher: &Searcher, schema: &KbSchema) -> tantivy::Result<Lexicon> {
+        let mut lexicon = Lexicon::default();
+        for audience in Visibility::ALL {
+            let slot = &mut lexicon.audiences[*audience as usize];
+            let mut counts: HashMap<String, u32> = HashMap::new();
+            for segment in searcher.segment_readers() {
+                let index = segment.inverted_index(schema.suggest[*audience as usize])?;
+                let mut stream = index.terms().stream()?;
+                while stream.advance() {
+                    if let Ok(text) = std::str::from_utf8(stream.key())
+                        && text.chars().count() >= 3
+                        && !is_code_like(text)
+                    {
+                        *counts.entry(text.to_string()).or_default() += stream.value().doc_freq;
+                    }
+                }
+            }
+            slot.terms = counts.into_iter().collect();
+            slot.terms.sort();
+        }
+        for segment in searcher.segment_readers() {
+            let fast = segment.fast_fields();
+            let columns = (
+                fast.str("title")?,
+                fast.str("id")?,
+                fast.str("visibility")?,
+                fast.str("status")?,
+            );
+            let (Some(titles), Some(ids), Some(visibilities), Some(statuses)) = columns else {
+                continue;
+            };
+            let text = |column: &tantivy::columnar::StrColumn, doc| -> String {
+                let mut out = String::new();
+                if let Some(ord) = column.term_ords(doc).next() {
+                    let _ = column.ord_to_str(ord, &mut out);
+                }
+                out
+            };
+            for doc in segment.doc_ids_alive() {
+                if text(&statuses, doc) != Status::Published.as_str() {
+                    continue;
+                }
+                let Ok(visibility) = text(&visibilities, doc).parse::<Visibility>() else {
+                    continue;
+                };
+                let title = text(&titles, doc);
+                let id = text(&ids, doc);
+                for audience in Visibility::ALL.iter().filter(|a| **a >= visibility) {
+                    let slot = &mut lexicon.audiences[*audience as usize];
+                    let position = slot.titles.len() as u32;
+                    for word in words(&title) {
+                        slot.title_words.push((word, position));
+                    }
+                    slot.titles.push((title.clone(), id.clone()));
+                }
+            }
+        }
+        for slot in &mut lexicon.audiences {
+            slot.title_words.sort();
+        }
+        Ok(lexicon)
+    }
+
+    /// Up to `limit` suggestions for what `audience` has typed so far: titles first, then the
+    /// query with its last word completed by frequent terms.
+    pub fn suggest(&self, audience: Visibility, input: &str, limit: usize) -> Vec<Suggestion> {
+        let slot = &self.audiences[audience as usize];
+        let typed = words(input);
+        let Some((last, before)) = typed.split_last() else {
+            return Vec::new();
+        };
+        let still_typing = !input.ends_with(char::is_whitespace);
+        let mut out: Vec<Suggestion> = Vec::new();
+
+        // Titles holding every typed word, the last one as a prefix.
+        let start = slot
+            .title_words
+            .partition_point(|(w, _)| w.as_str() < last.as_str());
+        let mut candidates: Vec<u32> = slot.title_words[start..]
+            .iter()
+            .take_while(|(w, _)| w.starts_with(last.as_str()) && (still_typing || w == last))
+            .map(|(_, t)| *t)
+            .take(256)
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mut titles: Vec<&(String, String)> = candidates
+            .into_iter()
+            .map(|t| &slot.titles[t as usize])
+            .filter(|(title, _)| {
+                let title_words = words(title);
+                before
+                    .iter()
+                    .all(|w| title_words.iter().any(|tw| tw.starts_with(w.as_str())))
+            })
+            .collect();
+        let lowered = input.trim().to_lowercase();
+        titles.sort_by_key(|(title, _)| (!title.to_lowercase().starts_with(&lowered), title.len()));
+        for (title, id) in titles.into_iter().take(limit.div_ceil(2)) {
+            out.push(Suggestion {
+                text: title.clone(),
+                kind: "title",
+                id: Some(id.clone()),
+            });
+        }
+
+        // The typed query with its last word completed, most frequent completions first.
+        if still_typing && last.chars().count() >= MIN_COMPLETION_CHARS {
+            let start = slot
+                .terms
+                .partition_point(|(w, _)| w.as_str() < last.as_str());
+            let mut completed: Vec<&(String, u32)> = slot.terms[start..]
+                .iter()
+                .take_while(|(w, _)| w.starts_with(last.as_str()))
+                .collect();
+            completed.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let head: String = before.iter().map(|w| format!("{w} ")).collect();
+            for (word, _) in completed {
+                if out.len() >= limit {
+                    break;
+                }
+                let text = format!("{head}{word}");
+                if !out.iter().any(|s| s.text.eq_ignore_ascii_case(&text)) {
+                    out.push(Suggestion {
+                        text,
+                        kind: "term",
+                        id: None,
+                    });
+                }
+            }
+        }
+        out.truncate(limit);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typo_distance_follows_word_length_and_spares_codes() {
+        assert_eq!(typo_distance("share"), 1);
+        assert_eq!(typo_distance("nfs"), 0);
+        assert_eq!(typo_distance("permissions"), 2);
+        assert_eq!(typo_distance("0x80070005"), 0);
+        assert_eq!(typo_distance("7.8.0"), 0);
+        assert_eq!(typo_distance("err_share_locked"), 0);
+    }
+
+    #[test]
+    fn prefix_upper_bound_is_the_next_string() {
+        assert_eq!(prefix_upper_bound("ab").unwrap(), b"ac");
+        assert_eq!(prefix_upper_bound("a\u{7f}").unwrap(), b"a\x80");
+    }
+}

@@ -14,11 +14,13 @@ use tracing_subscriber::EnvFilter;
 
 use kbsearch::article::{ArticleType, Visibility};
 use kbsearch::check;
+use kbsearch::config::{Config, Overrides};
 use kbsearch::eval::{self, EvalReport};
 use kbsearch::index_dir::IndexDir;
 use kbsearch::indexer::{self, IndexOptions, IndexReport};
 use kbsearch::scan::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::search::{KbSearcher, SearchRequest, SearchResults};
+use kbsearch::server::{self, AppState};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +35,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve search, article pages and the API over HTTP (default: the sample kb/ on 127.0.0.1:8080).
+    Serve(ServeArgs),
     /// Build the index, or bring it in line with the content folder.
     Index(IndexArgs),
     /// Search the index and print ranked, highlighted hits.
@@ -43,26 +47,57 @@ enum Command {
     Eval(EvalArgs),
 }
 
+/// Where things are: flags override `KBSEARCH_*` variables, which override the config file.
 #[derive(Args, Clone)]
 struct Paths {
-    /// Content folder of markdown articles.
-    #[arg(long, default_value = "kb", env = "KBSEARCH_KB")]
-    kb: PathBuf,
-    /// Index folder (derived; safe to delete).
-    #[arg(long, default_value = "index", env = "KBSEARCH_INDEX")]
-    index: PathBuf,
-    /// Largest article file read, in bytes.
-    #[arg(long, default_value_t = DEFAULT_MAX_FILE_BYTES, env = "KBSEARCH_MAX_FILE_BYTES")]
-    max_file_bytes: u64,
+    /// Content folder of markdown articles [default: kb].
+    #[arg(long)]
+    kb: Option<PathBuf>,
+    /// Index folder, derived and safe to delete [default: index].
+    #[arg(long)]
+    index: Option<PathBuf>,
+    /// Largest article file read, in bytes [default: 1048576].
+    #[arg(long)]
+    max_file_bytes: Option<u64>,
+    /// Configuration file [default: kbsearch.toml when present].
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 impl Paths {
-    fn index_options(&self) -> IndexOptions {
-        IndexOptions {
+    fn config(&self, extra: Overrides) -> Result<Config> {
+        let overrides = Overrides {
+            kb: self.kb.clone(),
+            index: self.index.clone(),
             max_file_bytes: self.max_file_bytes,
-            ..IndexOptions::new(&self.kb, &self.index)
-        }
+            ..extra
+        };
+        Ok(Config::load(self.config.as_deref(), &overrides)?)
     }
+
+    fn index_options(&self) -> Result<IndexOptions> {
+        let config = self.config(Overrides::default())?;
+        Ok(index_options(&config))
+    }
+}
+
+fn index_options(config: &Config) -> IndexOptions {
+    IndexOptions {
+        max_file_bytes: config.max_file_bytes,
+        ..IndexOptions::new(&config.kb, &config.index)
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    paths: Paths,
+    /// Folder for events and analytics [default: data].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    bind: Option<String>,
 }
 
 #[derive(Args)]
@@ -172,14 +207,20 @@ struct EvalArgs {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The service says where it listens and when it is ready; the other commands stay quiet.
+    let default_filter = match cli.command {
+        Command::Serve(_) => "warn,kbsearch=info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Serve(args) => run_serve(args),
         Command::Index(args) => run_index(args),
         Command::Search(args) => run_search(args),
         Command::Check(args) => run_check(args),
@@ -220,8 +261,58 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
+fn run_serve(args: ServeArgs) -> Result<ExitCode> {
+    let config = args.paths.config(Overrides {
+        data: args.data.clone(),
+        bind: args.bind.clone(),
+        ..Overrides::default()
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Listens at once (so `/healthz` answers), brings the index up to date on the blocking pool,
+/// then marks the service ready.
+async fn serve(config: Config) -> Result<()> {
+    let address = config.bind_addr();
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let state = AppState::new(config);
+    let opener = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let config = &opener.config;
+        let outcome = indexer::refresh(&index_options(config), &ProgressBar::hidden())
+            .map_err(anyhow::Error::from)
+            .and_then(|report| {
+                for problem in report.problems.iter().filter(|p| p.is_error()) {
+                    tracing::warn!(path = %problem.path, line = problem.line, "{}", problem.message);
+                }
+                opener.problems.store(std::sync::Arc::new(report.problems));
+                Ok(KbSearcher::open(&config.index, &config.kb)?)
+            });
+        match outcome {
+            Ok(searcher) => {
+                tracing::info!(documents = searcher.num_docs(), "index ready");
+                opener.searcher.store(Some(std::sync::Arc::new(searcher)));
+            }
+            Err(err) => tracing::error!("cannot open the index: {err:#}"),
+        }
+    });
+    tracing::info!(%address, "listening on http://{address}/");
+    axum::serve(listener, server::router(state))
+        .with_graceful_shutdown(server::shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    Ok(())
+}
+
 fn run_index(args: IndexArgs) -> Result<ExitCode> {
-    let options = args.paths.index_options();
+    let options = args.paths.index_options()?;
     let report = indexer::refresh(&options, &progress_bar())
         .with_context(|| format!("indexing {}", options.kb_root.display()))?;
     if args.json {
@@ -263,12 +354,12 @@ fn index_summary(report: &IndexReport, options: &IndexOptions) -> String {
 }
 
 fn run_search(args: SearchArgs) -> Result<ExitCode> {
-    let paths = &args.paths;
-    if IndexDir::new(&paths.index).open_current().is_err() {
-        indexer::refresh(&paths.index_options(), &progress_bar())
-            .with_context(|| format!("building the index from {}", paths.kb.display()))?;
+    let config = args.paths.config(Overrides::default())?;
+    if IndexDir::new(&config.index).open_current().is_err() {
+        indexer::refresh(&index_options(&config), &progress_bar())
+            .with_context(|| format!("building the index from {}", config.kb.display()))?;
     }
-    let searcher = KbSearcher::open(&paths.index, &paths.kb)?;
+    let searcher = KbSearcher::open(&config.index, &config.kb)?;
     let types = args
         .types
         .iter()

@@ -116,6 +116,38 @@ pub struct Highlighted {
 }
 
 impl Highlighted {
+    /// `text` with every run of whitespace (line breaks of the body) as one space, and `ranges`
+    /// moved along.
+    pub fn collapsing_whitespace(text: &str, ranges: &[Range<usize>]) -> Highlighted {
+        let mut out = String::with_capacity(text.len());
+        // New offset of every old byte offset, plus the end.
+        let mut moved = Vec::with_capacity(text.len() + 1);
+        let mut in_space = false;
+        for (offset, c) in text.char_indices() {
+            while moved.len() < offset {
+                moved.push(out.len());
+            }
+            moved.push(out.len());
+            if c.is_whitespace() {
+                if !in_space {
+                    out.push(' ');
+                }
+                in_space = true;
+            } else {
+                out.push(c);
+                in_space = false;
+            }
+        }
+        while moved.len() <= text.len() {
+            moved.push(out.len());
+        }
+        let ranges = ranges
+            .iter()
+            .map(|r| moved[r.start]..moved[r.end])
+            .collect();
+        Highlighted { text: out, ranges }
+    }
+
     /// HTML with matches in `<mark>` and everything else escaped.
     pub fn to_html(&self) -> String {
         self.render(
@@ -341,6 +373,14 @@ impl KbSearcher {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// Unix time of the last commit, from the commit payload.
+    pub fn last_commit(&self) -> Option<i64> {
+        let metas = self.reader.searcher().index().load_metas().ok()?;
+        let payload: crate::index_dir::CommitPayload =
+            serde_json::from_str(metas.payload.as_deref()?).ok()?;
+        Some(payload.committed_at)
     }
 
     /// Number of searchable documents (all visibilities and statuses).
@@ -1010,10 +1050,8 @@ impl KbSearcher {
                 ranges: Vec::new(),
             }
         } else {
-            Highlighted {
-                text: snippet.fragment().to_string(),
-                ranges: tantivy::snippet::collapse_overlapped_ranges(snippet.highlighted()),
-            }
+            let ranges = tantivy::snippet::collapse_overlapped_ranges(snippet.highlighted());
+            Highlighted::collapsing_whitespace(snippet.fragment(), &ranges)
         };
         let versions = stored.all(schema.versions);
         let (support, end_of_support) = self.support(&versions);
@@ -1080,4 +1118,20 @@ fn any_of(field: Field, values: &[&str]) -> Box<dyn Query> {
         Box::new(BooleanQuery::new(terms)),
         0.0,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collapsing_whitespace_keeps_highlights_on_their_words() {
+        let text = "open  files\n\nblock the\tcutover";
+        let highlighted = Highlighted::collapsing_whitespace(text, &[0..4, 23..30]);
+        assert_eq!(highlighted.text, "open files block the cutover");
+        assert_eq!(
+            highlighted.to_html(),
+            "<mark>open</mark> files block the <mark>cutover</mark>"
+        );
+    }
 }

@@ -1,0 +1,344 @@
+//! JSON endpoints: search, suggestions, articles, status, and the operations probes.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::Query;
+use axum_extra::extract::QueryRejection;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::{AppState, Caller};
+use crate::article::ArticleType;
+use crate::lexicon::Suggestion;
+use crate::search::{Hit, SearchRequest, SearchResults, SortOrder, VersionSupport};
+
+/// Most suggestions returned by `/api/suggest`.
+const MAX_SUGGESTIONS: usize = 8;
+
+/// Query parameters of `/api/search` and of the search page, as received.
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchParams {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default, rename = "type")]
+    pub types: Vec<String>,
+    pub product: Option<String>,
+    pub version: Option<String>,
+    #[serde(default)]
+    pub tag: Vec<String>,
+    pub page: Option<String>,
+    pub per_page: Option<String>,
+    pub sort: Option<String>,
+}
+
+/// Query string parsing whose failures are JSON 400s, not axum's plain-text rejections.
+pub fn params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query.map(|Query(params)| params).map_err(|rejection| {
+        ApiError::BadRequest(format!("query string: {}", rejection.body_text()))
+    })
+}
+
+fn positive(parameter: &str, value: Option<&str>, default: usize) -> Result<usize, ApiError> {
+    let Some(text) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(default);
+    };
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(ApiError::parameter(
+            parameter,
+            format!("`{text}` is not a whole number from 1"),
+        )),
+    }
+}
+
+impl SearchParams {
+    /// Checks every parameter against the limits and builds the library request.
+    pub fn to_request(&self, caller: Caller, state: &AppState) -> Result<SearchRequest, ApiError> {
+        let limits = &state.config.limits;
+        let chars = self.q.chars().count();
+        if chars > limits.max_query_chars {
+            return Err(ApiError::parameter(
+                "q",
+                format!(
+                    "is {chars} characters long; the limit is {}",
+                    limits.max_query_chars
+                ),
+            ));
+        }
+        let per_page = positive("per_page", self.per_page.as_deref(), 10)?;
+        if per_page > limits.max_per_page {
+            return Err(ApiError::parameter(
+                "per_page",
+                format!("{per_page} is over the limit of {}", limits.max_per_page),
+            ));
+        }
+        let page = positive("page", self.page.as_deref(), 1)?;
+        let depth = page.saturating_mul(per_page);
+        if depth > limits.max_result_depth {
+            return Err(ApiError::parameter(
+                "page",
+                format!(
+                    "results beyond the first {} cannot be paged to; refine the query",
+                    limits.max_result_depth
+                ),
+            ));
+        }
+        let types = self
+            .types
+            .iter()
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                t.parse::<ArticleType>()
+                    .map_err(|reason| ApiError::parameter("type", reason))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let sort = match self.sort.as_deref().unwrap_or("relevance") {
+            "" | "relevance" => SortOrder::Relevance,
+            "updated" => SortOrder::Updated,
+            other => {
+                return Err(ApiError::parameter(
+                    "sort",
+                    format!("`{other}` is not one of: relevance, updated"),
+                ));
+            }
+        };
+        let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+        Ok(SearchRequest {
+            types,
+            product: non_empty(&self.product),
+            version: non_empty(&self.version),
+            tags: self.tag.iter().filter(|t| !t.is_empty()).cloned().collect(),
+            audience: caller.audience(),
+            limit: per_page,
+            offset: (page - 1) * per_page,
+            sort,
+            facets: true,
+            ..SearchRequest::new(self.q.clone())
+        })
+    }
+}
+
+/// Path of an article page.
+pub fn article_url(id: &str) -> String {
+    format!("/articles/{id}")
+}
+
+#[derive(Serialize)]
+struct ApiSection {
+    heading: String,
+    anchor: String,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct ApiHit {
+    id: String,
+    title: String,
+    #[serde(rename = "type")]
+    kind: String,
+    url: String,
+    /// HTML: matches in `<mark>`, everything else escaped.
+    snippet: String,
+    section: Option<ApiSection>,
+    score: f32,
+    product: Option<String>,
+    versions: Vec<String>,
+    support: Vec<VersionSupport>,
+    end_of_support: bool,
+    tags: Vec<String>,
+    updated: Option<chrono::NaiveDate>,
+    summary: String,
+}
+
+impl From<Hit> for ApiHit {
+    fn from(hit: Hit) -> Self {
+        let url = article_url(&hit.id);
+        ApiHit {
+            section: hit.section.map(|s| ApiSection {
+                url: format!("{url}#{}", s.anchor),
+                heading: s.heading,
+                anchor: s.anchor,
+            }),
+            snippet: hit.snippet.to_html(),
+            id: hit.id,
+            title: hit.title,
+            kind: hit.kind,
+            url,
+            score: hit.score,
+            product: hit.product,
+            versions: hit.versions,
+            support: hit.support,
+            end_of_support: hit.end_of_support,
+            tags: hit.tags,
+            updated: hit.updated,
+            summary: hit.summary,
+        }
+    }
+}
+
+/// Runs a search on the blocking pool; shared by the API and the search page.
+pub async fn run_search(
+    state: &AppState,
+    request: SearchRequest,
+) -> Result<(SearchResults, u64), ApiError> {
+    let searcher = state.searcher()?;
+    let started = std::time::Instant::now();
+    let results = tokio::task::spawn_blocking(move || searcher.search(&request)).await??;
+    Ok((results, started.elapsed().as_millis() as u64))
+}
+
+/// `GET /api/search`
+pub async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let params = params(query)?;
+    let request = params.to_request(caller, &state)?;
+    let (page, per_page) = (request.offset / request.limit + 1, request.limit);
+    let (results, took_ms) = run_search(&state, request).await?;
+    let hits: Vec<ApiHit> = results.hits.into_iter().map(ApiHit::from).collect();
+    Ok(Json(json!({
+        "query": params.q,
+        "total": results.total,
+        "page": page,
+        "per_page": per_page,
+        "took_ms": took_ms,
+        "hits": hits,
+        "facets": results.facets,
+        "did_you_mean": results.did_you_mean,
+        "notices": results.notices,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct SuggestParams {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /api/suggest`
+pub async fn suggest(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<SuggestParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let params = params(query)?;
+    let limit = state.config.limits.max_query_chars;
+    if params.q.chars().count() > limit {
+        return Err(ApiError::parameter(
+            "q",
+            format!("is longer than {limit} characters"),
+        ));
+    }
+    let searcher = state.searcher()?;
+    // In-memory lookups of a few microseconds: no need for the blocking pool.
+    let suggestions: Vec<Suggestion> =
+        searcher.suggest(&params.q, caller.audience(), MAX_SUGGESTIONS);
+    Ok(Json(
+        json!({ "query": params.q, "suggestions": suggestions }),
+    ))
+}
+
+/// `GET /api/articles/{id}`: the article as JSON, rendered HTML included.
+pub async fn article(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let searcher = state.searcher()?;
+    let audience = caller.audience();
+    let page =
+        tokio::task::spawn_blocking(move || super::pages::load_article(&searcher, &id, audience))
+            .await??;
+    let (article, html) = page;
+    Ok(Json(json!({
+        "id": article.id,
+        "title": article.title,
+        "type": article.kind,
+        "url": article_url(&article.id),
+        "product": article.product,
+        "versions": article.versions,
+        "support": article.support,
+        "end_of_support": article.end_of_support,
+        "tags": article.tags,
+        "updated": article.updated,
+        "summary": article.summary,
+        "sections": article.sections.iter().map(|s| json!({"heading": s.text, "anchor": s.anchor, "level": s.level})).collect::<Vec<_>>(),
+        "html": html,
+        "markdown": article.markdown,
+    })))
+}
+
+/// `GET /api/status` (agent key): index, content folder and problems.
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.is_agent() {
+        return Err(ApiError::Forbidden);
+    }
+    let problems = state.problems.load_full();
+    let errors = problems.iter().filter(|p| p.is_error()).count();
+    let index = match state.searcher.load_full() {
+        Some(searcher) => json!({
+            "ready": true,
+            "documents": searcher.num_docs(),
+            "last_commit": searcher.last_commit(),
+            "folder": state.config.index.display().to_string(),
+        }),
+        None => json!({"ready": false, "folder": state.config.index.display().to_string()}),
+    };
+    Ok(Json(json!({
+        "index": index,
+        "content": {
+            "folder": state.config.kb.display().to_string(),
+            "errors": errors,
+            "warnings": problems.len() - errors,
+            "problems": *problems,
+        },
+    })))
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the index is open and answers.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.searcher.load_full() {
+        Some(searcher) => {
+            Json(json!({"status": "ready", "documents": searcher.num_docs()})).into_response()
+        }
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "starting"})),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let searcher = state.searcher.load_full();
+    let documents = searcher.as_ref().map_or(0, |s| s.num_docs());
+    let last_commit = searcher.as_ref().and_then(|s| s.last_commit());
+    let body = state.metrics.render(documents, last_commit);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Unknown routes under `/api`.
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("route {}", uri.path()))
+}

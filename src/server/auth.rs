@@ -1,0 +1,52 @@
+//! Who is calling: anonymous, a registered customer, or support staff, from the
+//! `Authorization: Bearer` header. An unknown key is refused, never downgraded to anonymous.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::article::Visibility;
+use crate::config::Role;
+
+/// The caller of a request and what they may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub role: Option<Role>,
+}
+
+impl Caller {
+    /// The most restricted visibility this caller may see.
+    pub fn audience(self) -> Visibility {
+        match self.role {
+            None => Visibility::Public,
+            Some(Role::Customer) => Visibility::Customer,
+            Some(Role::Agent) => Visibility::Internal,
+        }
+    }
+
+    pub fn is_agent(self) -> bool {
+        self.role == Some(Role::Agent)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            return Ok(Caller { role: None });
+        };
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized)?;
+        let role = state.config.role_of(key).ok_or(ApiError::Unauthorized)?;
+        Ok(Caller { role: Some(role) })
+    }
+}

@@ -1,0 +1,125 @@
+//! The HTTP service: the search API, article pages, the search page and the operations
+//! endpoints, over one [`KbSearcher`]. Handlers only extract, call the library and serialize;
+//! tantivy work runs on the blocking pool, never on the async runtime.
+
+mod api;
+mod auth;
+mod error;
+pub mod metrics;
+mod openapi;
+mod pages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::get;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::info;
+
+pub use self::auth::Caller;
+pub use self::error::ApiError;
+use self::metrics::Metrics;
+use crate::config::Config;
+use crate::problem::Problem;
+use crate::search::KbSearcher;
+
+/// Every route the service answers, as documented in `/api/openapi.json`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/articles/{id}"),
+    ("get", "/api/search"),
+    ("get", "/api/suggest"),
+    ("get", "/api/articles/{id}"),
+    ("get", "/api/status"),
+    ("get", "/api/openapi.json"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+];
+
+/// Shared state of all handlers: cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    /// Empty until the index is open; replaced when a new generation is swapped in.
+    pub searcher: Arc<ArcSwapOption<KbSearcher>>,
+    /// Problems of the content folder, as the last index refresh reported them.
+    pub problems: Arc<ArcSwap<Vec<Problem>>>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Self {
+        AppState {
+            config: Arc::new(config),
+            searcher: Arc::new(ArcSwapOption::empty()),
+            problems: Arc::new(ArcSwap::from_pointee(Vec::new())),
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    /// The searcher, or 503 while the index is still being opened.
+    pub fn searcher(&self) -> Result<Arc<KbSearcher>, ApiError> {
+        self.searcher.load_full().ok_or(ApiError::NotReady)
+    }
+}
+
+/// The whole application: routes, limits, timeouts, metrics and request logs.
+pub fn router(state: AppState) -> Router {
+    let limits = &state.config.limits;
+    let api = Router::new()
+        .route("/search", get(api::search))
+        .route("/suggest", get(api::suggest))
+        .route("/articles/{*id}", get(api::article))
+        .route("/status", get(api::status))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(api::not_found);
+    Router::new()
+        .route("/", get(pages::search_page))
+        .route("/articles/{*id}", get(pages::article_page))
+        .route("/assets/{file}", get(pages::asset))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
+        .nest("/api", api)
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(limits.request_timeout_secs),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    info!("shutting down");
+}

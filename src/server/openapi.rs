@@ -1,0 +1,111 @@
+//! `GET /api/openapi.json`: the OpenAPI 3 description of every route in [`super::ROUTES`].
+
+use axum::Json;
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn query_param(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "description": description, "schema": schema})
+}
+
+fn json_ok(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+/// The OpenAPI document.
+pub fn spec() -> Value {
+    let bearer = json!([{}, {"bearer": []}]);
+    let id_param = json!({"name": "id", "in": "path", "required": true, "description": "Article id (may contain `/`)", "schema": {"type": "string"}});
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "kbsearch",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Search for a support knowledge base. Send `Authorization: Bearer <key>` to see customer (customer key) or internal (agent key) articles; without a key only public articles are visible. Errors are `{\"error\": {\"code\", \"message\"}}`."
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+                "FacetCount": {"type": "object", "properties": {"value": {"type": "string"}, "count": {"type": "integer"}}},
+                "Support": {"type": "object", "properties": {"version": {"type": "string"}, "status": {"type": "string", "enum": ["supported", "end_of_support", "unreleased", "unknown"]}}},
+                "Hit": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "title": {"type": "string"}, "type": {"type": "string", "enum": ["kb", "help", "release-note"]},
+                    "url": {"type": "string"}, "snippet": {"type": "string", "description": "HTML: matches in <mark>, the rest escaped"},
+                    "section": {"type": "object", "nullable": true, "properties": {"heading": {"type": "string"}, "anchor": {"type": "string"}, "url": {"type": "string"}}},
+                    "score": {"type": "number"}, "product": {"type": "string", "nullable": true},
+                    "versions": {"type": "array", "items": {"type": "string"}},
+                    "support": {"type": "array", "items": {"$ref": "#/components/schemas/Support"}},
+                    "end_of_support": {"type": "boolean"}, "tags": {"type": "array", "items": {"type": "string"}},
+                    "updated": {"type": "string", "format": "date", "nullable": true}, "summary": {"type": "string"}
+                }},
+                "SearchResponse": {"type": "object", "properties": {
+                    "query": {"type": "string"}, "total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"},
+                    "took_ms": {"type": "integer"}, "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+                    "facets": {"type": "object", "properties": {
+                        "type": {"type": "array", "items": {"$ref": "#/components/schemas/FacetCount"}},
+                        "product": {"type": "array", "items": {"$ref": "#/components/schemas/FacetCount"}},
+                        "version": {"type": "array", "items": {"$ref": "#/components/schemas/FacetCount"}},
+                        "tag": {"type": "array", "items": {"$ref": "#/components/schemas/FacetCount"}}
+                    }},
+                    "did_you_mean": {"type": "string", "nullable": true},
+                    "notices": {"type": "array", "items": {"type": "string"}}
+                }}
+            }
+        },
+        "paths": {
+            "/api/search": {"get": {
+                "summary": "Ranked, filtered, highlighted search",
+                "security": bearer,
+                "parameters": [
+                    query_param("q", "Words, \"phrases\", -excluded; error codes and versions match exactly", json!({"type": "string"})),
+                    query_param("type", "kb, help or release-note; repeat for several", json!({"type": "array", "items": {"type": "string"}})),
+                    query_param("product", "Product name", json!({"type": "string"})),
+                    query_param("version", "Version such as 7.7 or 7.7.0: articles for it and for all versions", json!({"type": "string"})),
+                    query_param("tag", "Tag; repeat for several (any of them)", json!({"type": "array", "items": {"type": "string"}})),
+                    query_param("page", "Page from 1", json!({"type": "integer", "minimum": 1})),
+                    query_param("per_page", "Hits per page (capped)", json!({"type": "integer", "minimum": 1})),
+                    query_param("sort", "relevance (default) or updated", json!({"type": "string", "enum": ["relevance", "updated"]}))
+                ],
+                "responses": {"200": json_ok("Results", json!({"$ref": "#/components/schemas/SearchResponse"})), "400": error_response("A parameter is invalid"), "401": error_response("Unknown API key")}
+            }},
+            "/api/suggest": {"get": {
+                "summary": "Search-as-you-type completions: article titles and frequent terms",
+                "security": bearer,
+                "parameters": [query_param("q", "What has been typed so far", json!({"type": "string"}))],
+                "responses": {"200": json_ok("Up to 8 suggestions", json!({"type": "object", "properties": {"query": {"type": "string"}, "suggestions": {"type": "array", "items": {"type": "object", "properties": {"text": {"type": "string"}, "kind": {"type": "string", "enum": ["title", "term"]}, "id": {"type": "string"}}}}}})), "401": error_response("Unknown API key")}
+            }},
+            "/api/articles/{id}": {"get": {
+                "summary": "An article as JSON, with its rendered HTML",
+                "security": bearer,
+                "parameters": [id_param.clone()],
+                "responses": {"200": json_ok("The article", json!({"type": "object"})), "404": error_response("No such article, or not visible to the caller"), "401": error_response("Unknown API key")}
+            }},
+            "/api/status": {"get": {
+                "summary": "Index statistics, content folder and per-file problems (agent key)",
+                "security": [{"bearer": []}],
+                "responses": {"200": json_ok("Status", json!({"type": "object"})), "401": error_response("Unknown API key"), "403": error_response("Not an agent key")}
+            }},
+            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": json_ok("OpenAPI 3 document", json!({"type": "object"}))}}},
+            "/articles/{id}": {"get": {
+                "summary": "An article as an HTML page",
+                "parameters": [id_param],
+                "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}, "404": {"description": "HTML page: not found"}}
+            }},
+            "/": {"get": {
+                "summary": "The search page (HTML); accepts the /api/search parameters",
+                "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}}
+            }},
+            "/healthz": {"get": {"summary": "The process is up", "responses": {"200": json_ok("ok", json!({"type": "object"}))}}},
+            "/readyz": {"get": {"summary": "The index is open and answers", "responses": {"200": json_ok("ready", json!({"type": "object"})), "503": {"description": "Still opening the index"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "Text exposition format", "content": {"text/plain": {}}}}}}
+        }
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    Json(spec())
+}

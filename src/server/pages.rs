@@ -81,11 +81,9 @@ pub async fn not_found(uri: Uri) -> Response {
     )
 }
 
-/// Extra parameters of the search page.
+/// The search page's own parameter, beside those of [`SearchParams`].
 #[derive(Debug, Default, Deserialize)]
 pub struct PageParams {
-    #[serde(flatten)]
-    search: SearchParams,
     /// `results`: answer with the results block only, for the as-you-type script.
     fragment: Option<String>,
 }
@@ -94,14 +92,16 @@ pub struct PageParams {
 pub async fn search_page(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<PageParams>, QueryRejection>,
+    page_query: Result<Query<PageParams>, QueryRejection>,
+    search_query: Result<Query<SearchParams>, QueryRejection>,
 ) -> Response {
-    let params = match params(query) {
-        Ok(params) => params,
+    let parsed = params(page_query).and_then(|page| Ok((page, params(search_query)?)));
+    let (page_params, search) = match parsed {
+        Ok(both) => both,
         Err(err) => return error_page(err.status(), "Bad request", &err.to_string()),
     };
-    let fragment = params.fragment.as_deref() == Some("results");
-    let search = &params.search;
+    let fragment = page_params.fragment.as_deref() == Some("results");
+    let search = &search;
     let versions = match state.searcher() {
         Ok(searcher) => searcher.catalog().all_versions(),
         Err(err) => return error_page(err.status(), "Starting", &err.to_string()),

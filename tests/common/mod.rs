@@ -122,3 +122,88 @@ pub fn shared_bench() -> Option<PathBuf> {
     );
     None
 }
+
+/// A customer key and an agent key used by the HTTP fixtures.
+pub const CUSTOMER_KEY: &str = "customer-key-0123456789";
+pub const AGENT_KEY: &str = "agent-key-0123456789abc";
+
+impl Kb {
+    /// The service over this folder (indexed first), with one customer and one agent key.
+    pub fn app(&self) -> axum::Router {
+        kbsearch::server::router(self.app_state())
+    }
+
+    pub fn app_state(&self) -> kbsearch::server::AppState {
+        let report = self.index();
+        let config = kbsearch::config::Config {
+            kb: self.kb.clone(),
+            index: self.index.clone(),
+            keys: vec![
+                kbsearch::config::ApiKey {
+                    key: CUSTOMER_KEY.into(),
+                    role: kbsearch::config::Role::Customer,
+                    name: None,
+                },
+                kbsearch::config::ApiKey {
+                    key: AGENT_KEY.into(),
+                    role: kbsearch::config::Role::Agent,
+                    name: None,
+                },
+            ],
+            ..kbsearch::config::Config::default()
+        };
+        let state = kbsearch::server::AppState::new(config);
+        state.problems.store(std::sync::Arc::new(report.problems));
+        state
+            .searcher
+            .store(Some(std::sync::Arc::new(self.searcher())));
+        state
+    }
+}
+
+/// A response read whole.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.body))
+    }
+}
+
+/// Sends one GET through the router without a socket, with an optional bearer key.
+pub async fn get(app: &axum::Router, uri: &str, key: Option<&str>) -> Reply {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::get(uri);
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(axum::body::Body::empty()).expect("request"))
+        .await
+        .expect("infallible router");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    Reply {
+        status,
+        content_type,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}

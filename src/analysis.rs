@@ -51,59 +51,6 @@ impl KbTokenizer {
     pub fn for_query() -> Self {
         KbTokenizer { emit_parts: false }
     }
-
-    fn tokenize(self, text: &str) -> Vec<Token> {
-        let mut tokens = Vec::new();
-        let mut position = 0;
-        let mut chars = text.char_indices().peekable();
-        while let Some((start, c)) = chars.next() {
-            if !c.is_alphanumeric() {
-                continue;
-            }
-            // Extend over alphanumerics and single connectors followed by an alphanumeric.
-            let mut end = start + c.len_utf8();
-            let mut has_digit_or_underscore = c.is_numeric();
-            while let Some(&(offset, next)) = chars.peek() {
-                if next.is_alphanumeric() {
-                    has_digit_or_underscore |= next.is_numeric();
-                    end = offset + next.len_utf8();
-                    chars.next();
-                    continue;
-                }
-                let after = text[offset + next.len_utf8()..].chars().next();
-                if is_connector(next) && after.is_some_and(char::is_alphanumeric) {
-                    has_digit_or_underscore |= next == '_';
-                    chars.next();
-                    continue;
-                }
-                break;
-            }
-            // English possessive and contraction endings (`server's`, `what's`, `can't`) belong to
-            // the word before them and are dropped rather than searched as `s` or `t`.
-            skip_clitic(text, &mut chars);
-            let compound = &text[start..end];
-            let parts: Vec<(usize, &str)> = compound
-                .split(is_connector)
-                .scan(start, |offset, part| {
-                    let at = *offset;
-                    *offset += part.len() + 1;
-                    Some((at, part))
-                })
-                .filter(|(_, part)| !part.is_empty())
-                .collect();
-            let keep_whole = parts.len() > 1 && has_digit_or_underscore;
-            if keep_whole {
-                tokens.push(token(compound, start, end, position));
-            }
-            if !keep_whole || self.emit_parts {
-                for (index, (offset, part)) in parts.iter().enumerate() {
-                    tokens.push(token(part, *offset, offset + part.len(), position + index));
-                }
-            }
-            position += parts.len();
-        }
-        tokens
-    }
 }
 
 /// Consumes `'s`, `'t` (straight or curly apostrophe) when they end a word.
@@ -124,45 +71,122 @@ fn skip_clitic(text: &str, chars: &mut std::iter::Peekable<std::str::CharIndices
     }
 }
 
-fn token(text: &str, from: usize, to: usize, position: usize) -> Token {
-    Token {
-        offset_from: from,
-        offset_to: to,
-        position,
-        text: text.to_string(),
-        position_length: 1,
+/// The tokens of one text, produced as they are read; a compound's parts wait in `pending`.
+pub struct KbTokenStream<'a> {
+    text: &'a str,
+    chars: std::iter::Peekable<std::str::CharIndices<'a>>,
+    emit_parts: bool,
+    /// Position of the next word.
+    position: usize,
+    token: Token,
+    /// Byte ranges and positions of tokens still to hand out for the current compound.
+    pending: Vec<(usize, usize, usize)>,
+    pending_at: usize,
+}
+
+impl KbTokenStream<'_> {
+    fn set_token(&mut self, from: usize, to: usize, position: usize) {
+        self.token.offset_from = from;
+        self.token.offset_to = to;
+        self.token.position = position;
+        self.token.position_length = 1;
+        self.token.text.clear();
+        self.token.text.push_str(&self.text[from..to]);
+    }
+
+    /// Reads the next word or compound; false at the end of the text.
+    fn next_compound(&mut self) -> bool {
+        let text = self.text;
+        let Some((start, first)) = self.chars.by_ref().find(|(_, c)| c.is_alphanumeric()) else {
+            return false;
+        };
+        // Extend over alphanumerics and single connectors followed by an alphanumeric.
+        let mut end = start + first.len_utf8();
+        let mut has_digit_or_underscore = first.is_numeric();
+        while let Some(&(offset, next)) = self.chars.peek() {
+            if next.is_alphanumeric() {
+                has_digit_or_underscore |= next.is_numeric();
+                end = offset + next.len_utf8();
+                self.chars.next();
+                continue;
+            }
+            let after = text[offset + next.len_utf8()..].chars().next();
+            if is_connector(next) && after.is_some_and(char::is_alphanumeric) {
+                has_digit_or_underscore |= next == '_';
+                self.chars.next();
+                continue;
+            }
+            break;
+        }
+        // English possessive and contraction endings (`server's`, `what's`, `can't`) belong to
+        // the word before them and are dropped rather than searched as `s` or `t`.
+        skip_clitic(text, &mut self.chars);
+        self.pending.clear();
+        self.pending_at = 0;
+        let mut part_start = start;
+        let mut index = 0;
+        for (offset, c) in text[start..end].char_indices() {
+            if is_connector(c) {
+                if start + offset > part_start {
+                    self.pending
+                        .push((part_start, start + offset, self.position + index));
+                    index += 1;
+                }
+                part_start = start + offset + c.len_utf8();
+            }
+        }
+        if end > part_start {
+            self.pending.push((part_start, end, self.position + index));
+            index += 1;
+        }
+        let keep_whole = index > 1 && has_digit_or_underscore;
+        if keep_whole {
+            let position = self.position;
+            self.set_token(start, end, position);
+            if !self.emit_parts {
+                self.pending.clear();
+            }
+        } else {
+            let (from, to, position) = self.pending[0];
+            self.set_token(from, to, position);
+            self.pending_at = 1;
+        }
+        self.position += index;
+        true
     }
 }
 
-/// The tokens of one text, handed out one by one.
-pub struct VecTokenStream {
-    tokens: Vec<Token>,
-    /// Index of the current token plus one; 0 before the first `advance`.
-    cursor: usize,
-}
-
-impl TokenStream for VecTokenStream {
+impl TokenStream for KbTokenStream<'_> {
     fn advance(&mut self) -> bool {
-        self.cursor += 1;
-        self.cursor <= self.tokens.len()
+        if let Some(&(from, to, position)) = self.pending.get(self.pending_at) {
+            self.pending_at += 1;
+            self.set_token(from, to, position);
+            return true;
+        }
+        self.next_compound()
     }
 
     fn token(&self) -> &Token {
-        &self.tokens[self.cursor - 1]
+        &self.token
     }
 
     fn token_mut(&mut self) -> &mut Token {
-        &mut self.tokens[self.cursor - 1]
+        &mut self.token
     }
 }
 
 impl Tokenizer for KbTokenizer {
-    type TokenStream<'a> = VecTokenStream;
+    type TokenStream<'a> = KbTokenStream<'a>;
 
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
-        VecTokenStream {
-            tokens: self.tokenize(text),
-            cursor: 0,
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> KbTokenStream<'a> {
+        KbTokenStream {
+            text,
+            chars: text.char_indices().peekable(),
+            emit_parts: self.emit_parts,
+            position: 0,
+            token: Token::default(),
+            pending: Vec::new(),
+            pending_at: 0,
         }
     }
 }
@@ -187,6 +211,111 @@ pub fn index_analyzer() -> TextAnalyzer {
 /// The analyzer for query text: the same filters, compounds kept whole.
 pub fn query_analyzer() -> TextAnalyzer {
     analyzer(KbTokenizer::for_query())
+}
+
+/// The analyzer snippets are highlighted with: the index analyzer's steps, except that only
+/// words that could stem to one of `terms` are stemmed. Stemming is the costliest step of
+/// analysis and almost no word of a body can match, so this makes snippets several times
+/// cheaper with the same highlights (a stem keeps the first letters of its word).
+pub fn snippet_analyzer(terms: &[String]) -> TextAnalyzer {
+    TextAnalyzer::builder(KbTokenizer::for_index())
+        .filter(RemoveLongFilter::limit(MAX_TOKEN_CHARS))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .filter(SelectiveStemmer::new(terms))
+        .build()
+}
+
+/// Letters a word must share with a term before it is worth stemming.
+const STEM_PREFIX_CHARS: usize = 3;
+
+/// A stemming filter that only stems words starting like one of its terms.
+#[derive(Clone)]
+pub struct SelectiveStemmer {
+    prefixes: std::sync::Arc<Vec<String>>,
+}
+
+impl SelectiveStemmer {
+    pub fn new(terms: &[String]) -> Self {
+        let mut prefixes: Vec<String> = terms
+            .iter()
+            .map(|t| t.chars().take(STEM_PREFIX_CHARS).collect())
+            .collect();
+        prefixes.sort();
+        prefixes.dedup();
+        SelectiveStemmer {
+            prefixes: std::sync::Arc::new(prefixes),
+        }
+    }
+}
+
+impl tantivy::tokenizer::TokenFilter for SelectiveStemmer {
+    type Tokenizer<T: Tokenizer> = SelectiveStemmerFilter<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> SelectiveStemmerFilter<T> {
+        SelectiveStemmerFilter {
+            inner: tokenizer,
+            prefixes: self.prefixes,
+            stemmer: TextAnalyzer::builder(tantivy::tokenizer::RawTokenizer::default())
+                .filter(Stemmer::new(Language::English))
+                .build(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct SelectiveStemmerFilter<T> {
+    inner: T,
+    prefixes: std::sync::Arc<Vec<String>>,
+    stemmer: TextAnalyzer,
+}
+
+impl<T: Tokenizer> Tokenizer for SelectiveStemmerFilter<T> {
+    type TokenStream<'a> = SelectiveStemmerStream<'a, T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        SelectiveStemmerStream {
+            tail: self.inner.token_stream(text),
+            prefixes: &self.prefixes,
+            stemmer: &mut self.stemmer,
+        }
+    }
+}
+
+pub struct SelectiveStemmerStream<'a, T> {
+    tail: T,
+    prefixes: &'a [String],
+    stemmer: &'a mut TextAnalyzer,
+}
+
+impl<T: TokenStream> TokenStream for SelectiveStemmerStream<'_, T> {
+    fn advance(&mut self) -> bool {
+        if !self.tail.advance() {
+            return false;
+        }
+        let token = self.tail.token_mut();
+        if self
+            .prefixes
+            .iter()
+            .any(|p| token.text.starts_with(p.as_str()))
+        {
+            let mut stemmed = self.stemmer.token_stream(&token.text);
+            let stem = stemmed.advance().then(|| stemmed.token().text.clone());
+            drop(stemmed);
+            if let Some(stem) = stem {
+                token.text = stem;
+            }
+        }
+        true
+    }
+
+    fn token(&self) -> &Token {
+        self.tail.token()
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.tail.token_mut()
+    }
 }
 
 /// The analyzer of the vocabulary: words and compounds as written, lowercased and folded, so
@@ -262,6 +391,17 @@ mod tests {
         assert!(words.contains(&"share"));
         assert!(words.contains(&"7.8.0"));
         assert!(!words.contains(&"on"), "stop words are removed");
+    }
+
+    #[test]
+    fn the_snippet_analyzer_stems_only_what_can_match() {
+        let terms = vec!["permiss".to_string(), "0x80070005".to_string()];
+        let mut snippet = snippet_analyzer(&terms);
+        let words: Vec<String> = texts(&mut snippet, "Permissions denied: 0x80070005 running")
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
+        assert_eq!(words, ["permiss", "denied", "0x80070005", "running"]);
     }
 
     #[test]

@@ -116,12 +116,20 @@ impl SegmentCollector for FacetSegmentCollector {
         for (column, by_ord) in self.columns.iter().zip(self.by_ord) {
             let mut values = HashMap::new();
             if let Some(column) = column {
-                for (ord, count) in by_ord.into_iter().enumerate().filter(|(_, c)| *c > 0) {
-                    let mut value = String::new();
-                    if column.ord_to_str(ord as u64, &mut value).unwrap_or(false) {
-                        values.insert(value, count);
+                // One sorted pass over the dictionary: looking ords up one by one would open
+                // (and decompress) a dictionary block per value.
+                let (ords, ord_counts): (Vec<u64>, Vec<u64>) = by_ord
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, c)| *c > 0)
+                    .map(|(ord, count)| (ord as u64, count))
+                    .unzip();
+                let mut next = ord_counts.into_iter();
+                let _ = column.dictionary().sorted_ords_to_term_cb(&ords, |bytes| {
+                    if let Some(count) = next.next() {
+                        values.insert(String::from_utf8_lossy(bytes).into_owned(), count);
                     }
-                }
+                });
             }
             counts.push(values);
         }

@@ -38,4 +38,5 @@ pub mod scan;
 pub mod schema;
 pub mod search;
 pub mod server;
+pub mod snippet;
 pub mod synonyms;

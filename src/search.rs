@@ -11,8 +11,7 @@
 //!
 //! Filters (type, product, version, tags, visibility, status) restrict without scoring.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ops::Range;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use chrono::{NaiveDate, Utc};
@@ -22,7 +21,6 @@ use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Value};
-use tantivy::snippet::{Snippet, SnippetGenerator};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{
     DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
@@ -38,6 +36,7 @@ use crate::markdown::Heading;
 use crate::products::{Catalog, SupportStatus};
 use crate::query::{self, Clause, UserQuery};
 use crate::schema::KbSchema;
+use crate::snippet::{Highlighted, Highlighter};
 use crate::synonyms::Synonyms;
 
 /// Most clauses read from one query; the rest is dropped with a notice.
@@ -57,8 +56,6 @@ const MAX_COMPLETIONS: usize = 5;
 const VERSION_BONUS: f32 = 1.5;
 /// Score bonus for articles not only about versions past their end of general support.
 const SUPPORTED_BONUS: f32 = 1.0;
-/// Length of a snippet in characters.
-const SNIPPET_CHARS: usize = 220;
 
 /// How results are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -105,93 +102,6 @@ impl SearchRequest {
             snippets: true,
             facets: false,
         }
-    }
-}
-
-/// A piece of text with the byte ranges that matched the query.
-#[derive(Debug, Clone, Default)]
-pub struct Highlighted {
-    pub text: String,
-    pub ranges: Vec<Range<usize>>,
-}
-
-impl Highlighted {
-    /// `text` with every run of whitespace (line breaks of the body) as one space, and `ranges`
-    /// moved along.
-    pub fn collapsing_whitespace(text: &str, ranges: &[Range<usize>]) -> Highlighted {
-        let mut out = String::with_capacity(text.len());
-        // New offset of every old byte offset, plus the end.
-        let mut moved = Vec::with_capacity(text.len() + 1);
-        let mut in_space = false;
-        for (offset, c) in text.char_indices() {
-            while moved.len() < offset {
-                moved.push(out.len());
-            }
-            moved.push(out.len());
-            if c.is_whitespace() {
-                if !in_space {
-                    out.push(' ');
-                }
-                in_space = true;
-            } else {
-                out.push(c);
-                in_space = false;
-            }
-        }
-        while moved.len() <= text.len() {
-            moved.push(out.len());
-        }
-        let ranges = ranges
-            .iter()
-            .map(|r| moved[r.start]..moved[r.end])
-            .collect();
-        Highlighted { text: out, ranges }
-    }
-
-    /// HTML with matches in `<mark>` and everything else escaped.
-    pub fn to_html(&self) -> String {
-        self.render(
-            |s, out| {
-                pulldown_cmark_escape::escape_html(out, s).expect("writing to a String cannot fail")
-            },
-            "<mark>",
-            "</mark>",
-        )
-    }
-
-    /// Terminal text with matches in bold yellow.
-    pub fn to_ansi(&self) -> String {
-        self.render_marked("\x1b[1;33m", "\x1b[0m")
-    }
-
-    /// Plain text with matches between `open` and `close`.
-    pub fn render_marked(&self, open: &str, close: &str) -> String {
-        self.render(|s, out| out.push_str(s), open, close)
-    }
-
-    fn render(&self, mut push: impl FnMut(&str, &mut String), open: &str, close: &str) -> String {
-        let mut out = String::new();
-        let mut at = 0;
-        for range in &self.ranges {
-            push(&self.text[at..range.start], &mut out);
-            out.push_str(open);
-            push(&self.text[range.clone()], &mut out);
-            out.push_str(close);
-            at = range.end;
-        }
-        push(&self.text[at..], &mut out);
-        out
-    }
-}
-
-impl Serialize for Highlighted {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut out = serializer.serialize_struct("Highlighted", 3)?;
-        out.serialize_field("text", &self.text)?;
-        out.serialize_field("html", &self.to_html())?;
-        out.serialize_field("ranges", &self.ranges)?;
-        out.end()
     }
 }
 
@@ -478,7 +388,12 @@ impl KbSearcher {
             .collect();
 
         let snippets = if request.snippets {
-            Some(self.snippet_generator(&searcher, &built.highlight)?)
+            Some(Highlighter::new(
+                &searcher,
+                self.schema.all,
+                self.schema.body,
+                &built.highlight,
+            )?)
         } else {
             None
         };
@@ -769,29 +684,6 @@ impl KbSearcher {
         Some(Box::new(BooleanQuery::new(per_field)))
     }
 
-    /// Highlights `terms` in body text. The body is stored, not indexed: terms are weighted by
-    /// their rarity in the `all` field, which contains the body.
-    fn snippet_generator(
-        &self,
-        searcher: &Searcher,
-        terms: &[String],
-    ) -> Result<SnippetGenerator, SearchError> {
-        let mut weights = BTreeMap::new();
-        for term in terms {
-            let doc_freq = searcher.doc_freq(&Term::from_field_text(self.schema.all, term))?;
-            if doc_freq > 0 {
-                weights.insert(term.clone(), 1.0 / (1.0 + doc_freq as f32));
-            }
-        }
-        let analyzer = searcher.index().tokenizer_for_field(self.schema.all)?;
-        Ok(SnippetGenerator::new(
-            weights,
-            analyzer,
-            self.schema.body,
-            SNIPPET_CHARS,
-        ))
-    }
-
     /// Filter clauses, each tagged with the facet it belongs to: they restrict the matches and
     /// add nothing to the score.
     fn filters(&self, request: &SearchRequest) -> Result<Vec<Filter>, SearchError> {
@@ -1010,7 +902,7 @@ impl KbSearcher {
     fn hit(
         &self,
         searcher: &Searcher,
-        snippets: Option<&SnippetGenerator>,
+        snippets: Option<&Highlighter>,
         score: f32,
         address: DocAddress,
     ) -> Result<Hit, SearchError> {
@@ -1019,39 +911,26 @@ impl KbSearcher {
         let stored = Stored { doc: &doc };
         let body = stored.text(schema.body);
         let summary = stored.text(schema.summary);
-        let mut snippet =
-            snippets.map_or_else(Snippet::empty, |generator| generator.snippet(&body));
-        let section = if snippet.is_empty() {
-            None
-        } else {
+        let found = snippets.and_then(|highlighter| highlighter.highlight(&body));
+        let section = found.as_ref().and_then(|snippet| {
             let sections: Vec<Heading> =
                 serde_json::from_str(&stored.text(schema.sections)).unwrap_or_default();
             // The section holding the first highlighted word, not where the fragment starts.
-            let first_match = snippet
-                .highlighted()
-                .iter()
-                .map(|r| r.start)
-                .min()
-                .unwrap_or(0);
-            let start = snippet.fragment_range().start + first_match;
             sections
                 .iter()
                 .rev()
-                .find(|h| h.text_offset <= start)
+                .find(|h| h.text_offset <= snippet.first_match)
                 .map(|h| SectionRef {
                     heading: h.text.clone(),
                     anchor: h.anchor.clone(),
                 })
-        };
-        snippet.set_snippet_prefix_postfix("", "");
-        let highlighted = if snippet.is_empty() {
-            Highlighted {
+        });
+        let highlighted = match found {
+            Some(snippet) => snippet.highlighted,
+            None => Highlighted {
                 text: summary.clone(),
                 ranges: Vec::new(),
-            }
-        } else {
-            let ranges = tantivy::snippet::collapse_overlapped_ranges(snippet.highlighted());
-            Highlighted::collapsing_whitespace(snippet.fragment(), &ranges)
+            },
         };
         let versions = stored.all(schema.versions);
         let (support, end_of_support) = self.support(&versions);
@@ -1118,20 +997,4 @@ fn any_of(field: Field, values: &[&str]) -> Box<dyn Query> {
         Box::new(BooleanQuery::new(terms)),
         0.0,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn collapsing_whitespace_keeps_highlights_on_their_words() {
-        let text = "open  files\n\nblock the\tcutover";
-        let highlighted = Highlighted::collapsing_whitespace(text, &[0..4, 23..30]);
-        assert_eq!(highlighted.text, "open files block the cutover");
-        assert_eq!(
-            highlighted.to_html(),
-            "<mark>open</mark> files block the <mark>cutover</mark>"
-        );
-    }
 }

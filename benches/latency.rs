@@ -1,0 +1,72 @@
+//! Per-query latency distribution of in-process search (p50, p95, p99, max), the numbers the
+//! service targets are stated in. Criterion (`benches/search.rs`) reports means; this reports
+//! tails.
+//!
+//! Same inputs as `benches/search.rs`: the sample `kb/` and its judged queries by default, or
+//! `KBSEARCH_BENCH_KB` and `KBSEARCH_BENCH_QUERIES` for a synthetic knowledge base. Each query
+//! runs as an anonymous portal search would: top 10, snippets, facets, spelling.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use kbsearch::indexer::{self, IndexOptions};
+use kbsearch::search::{KbSearcher, SearchRequest};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run only when asked.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let kb = std::env::var("KBSEARCH_BENCH_KB").map_or_else(|_| PathBuf::from("kb"), PathBuf::from);
+    let queries: Vec<String> = match std::env::var("KBSEARCH_BENCH_QUERIES") {
+        Ok(path) => std::fs::read_to_string(path)
+            .expect("read queries")
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        Err(_) => kbsearch::eval::read_judgments(&PathBuf::from("kb/judgments.tsv"))
+            .expect("judgments")
+            .into_iter()
+            .map(|(q, _, _)| q)
+            .collect(),
+    };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    indexer::refresh(&IndexOptions::new(&kb, tmp.path()), &ProgressBar::hidden()).expect("index");
+    let searcher = KbSearcher::open(tmp.path(), &kb).expect("searcher");
+    let run = |query: &str, snippets: bool, facets: bool| {
+        let mut request = SearchRequest::new(query);
+        request.facets = facets;
+        request.snippets = snippets;
+        let started = Instant::now();
+        let _ = searcher.search(&request);
+        started.elapsed()
+    };
+    for query in queries.iter().take(200) {
+        run(query, true, true);
+    }
+    let variants = [
+        ("top 10 + snippets + facets + spelling", true, true),
+        ("top 10 + snippets", true, false),
+        ("top 10 + facets + spelling", false, true),
+        ("top 10 only", false, false),
+    ];
+    for (label, snippets, facets) in variants {
+        let mut times: Vec<Duration> = queries.iter().map(|q| run(q, snippets, facets)).collect();
+        times.sort();
+        println!(
+            "{} | {} queries | {label} | p50 {:.3} ms | p95 {:.3} ms | p99 {:.3} ms | max {:.3} ms",
+            kb.display(),
+            times.len(),
+            percentile(&times, 0.50).as_secs_f64() * 1e3,
+            percentile(&times, 0.95).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3,
+            times.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        );
+    }
+}

@@ -50,13 +50,17 @@ fn main() {
     for query in queries.iter().take(200) {
         run(query, true, true);
     }
+    let only = std::env::var("KBSEARCH_BENCH_VARIANT").ok();
     let variants = [
         ("top 10 + snippets + facets + spelling", true, true),
         ("top 10 + snippets", true, false),
         ("top 10 + facets + spelling", false, true),
         ("top 10 only", false, false),
     ];
-    for (label, snippets, facets) in variants {
+    for (label, snippets, facets) in variants
+        .into_iter()
+        .filter(|(label, _, _)| only.as_deref().is_none_or(|o| label.contains(o)))
+    {
         let mut times: Vec<Duration> = queries.iter().map(|q| run(q, snippets, facets)).collect();
         times.sort();
         println!(

@@ -1,14 +1,21 @@
 //! Facet counts: how many of a query's matches fall under each type, product, version and tag.
-//! Counted from the keyword fields' fast columns in one pass over the matches; the search runs one
-//! pass per distinct set of filters, because each facet ignores its own filter (so choosing
-//! `help` still shows how many `kb` articles match).
+//! The search runs one pass per distinct set of filters, because each facet ignores its own
+//! filter (so choosing `help` still shows how many `kb` articles match).
+//!
+//! Segments never change, so each segment's facet values are read once from the fast fields into
+//! a flat table (document → value ordinals, ordinal → text) and kept in a [`FacetCache`]; a
+//! counting pass is then a few array reads per matching document.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::StrColumn;
+use tantivy::index::SegmentId;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+
+/// The keyword fields facets are counted on, in the order [`Facets`] lists them.
+pub const FACET_FIELDS: [&str; 4] = ["type", "product", "versions", "tags"];
 
 /// One facet value and how many matches carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,18 +34,96 @@ pub struct Facets {
     pub tag: Vec<FacetCount>,
 }
 
-/// Counts matches and the values of some keyword fields among them.
-pub struct FacetCollector {
-    fields: Vec<&'static str>,
+/// The values of one keyword field in one segment.
+#[derive(Debug, Default)]
+struct FieldTable {
+    /// `ords[offsets[doc]..offsets[doc + 1]]` are the value ordinals of `doc`.
+    offsets: Vec<u32>,
+    ords: Vec<u32>,
+    /// Ordinal → value.
+    values: Vec<String>,
 }
 
-impl FacetCollector {
-    pub fn new(fields: Vec<&'static str>) -> Self {
-        FacetCollector { fields }
+impl FieldTable {
+    fn read(segment: &SegmentReader, field: &str) -> tantivy::Result<FieldTable> {
+        let Some(column) = segment.fast_fields().str(field)? else {
+            return Ok(FieldTable {
+                offsets: vec![0; segment.max_doc() as usize + 1],
+                ..FieldTable::default()
+            });
+        };
+        let mut values = Vec::with_capacity(column.num_terms());
+        let mut stream = column.dictionary().stream()?;
+        while stream.advance() {
+            values.push(String::from_utf8_lossy(stream.key()).into_owned());
+        }
+        let mut offsets = Vec::with_capacity(segment.max_doc() as usize + 1);
+        let mut ords = Vec::new();
+        offsets.push(0);
+        for doc in 0..segment.max_doc() {
+            ords.extend(column.term_ords(doc).map(|ord| ord as u32));
+            offsets.push(ords.len() as u32);
+        }
+        Ok(FieldTable {
+            offsets,
+            ords,
+            values,
+        })
     }
 }
 
-/// What one pass found: the number of matches and, per field, value → count.
+/// All facet fields of one segment.
+#[derive(Debug)]
+struct SegmentTable {
+    fields: Vec<FieldTable>,
+}
+
+/// Facet tables of the segments seen so far, shared by all searches of one index.
+#[derive(Debug, Default)]
+pub struct FacetCache {
+    segments: RwLock<HashMap<SegmentId, Arc<SegmentTable>>>,
+}
+
+impl FacetCache {
+    fn table(&self, segment: &SegmentReader) -> tantivy::Result<Arc<SegmentTable>> {
+        let id = segment.segment_id();
+        if let Some(table) = self.segments.read().expect("facet cache lock").get(&id) {
+            return Ok(table.clone());
+        }
+        let fields = FACET_FIELDS
+            .iter()
+            .map(|field| FieldTable::read(segment, field))
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        let table = Arc::new(SegmentTable { fields });
+        self.segments
+            .write()
+            .expect("facet cache lock")
+            .insert(id, table.clone());
+        Ok(table)
+    }
+
+    /// Forgets segments that are no longer part of the index (after merges and reloads).
+    pub fn retain(&self, live: &[SegmentId]) {
+        self.segments
+            .write()
+            .expect("facet cache lock")
+            .retain(|id, _| live.contains(id));
+    }
+}
+
+/// Counts matches and the values of some facet fields (indexes into [`FACET_FIELDS`]).
+pub struct FacetCollector {
+    cache: Arc<FacetCache>,
+    fields: Vec<usize>,
+}
+
+impl FacetCollector {
+    pub fn new(cache: Arc<FacetCache>, fields: Vec<usize>) -> Self {
+        FacetCollector { cache, fields }
+    }
+}
+
+/// What one pass found: the number of matches and, per requested field, value → count.
 #[derive(Debug, Default)]
 pub struct FacetFruit {
     pub matches: u64,
@@ -46,8 +131,9 @@ pub struct FacetFruit {
 }
 
 pub struct FacetSegmentCollector {
-    columns: Vec<Option<StrColumn>>,
-    /// Per field, count per term ordinal of this segment.
+    table: Arc<SegmentTable>,
+    fields: Vec<usize>,
+    /// Per requested field, count per value ordinal.
     by_ord: Vec<Vec<u64>>,
     matches: u64,
 }
@@ -61,16 +147,15 @@ impl Collector for FacetCollector {
         _: SegmentOrdinal,
         segment: &SegmentReader,
     ) -> tantivy::Result<Self::Child> {
-        let mut columns = Vec::new();
-        let mut by_ord = Vec::new();
-        for field in &self.fields {
-            let column = segment.fast_fields().str(field)?;
-            let terms = column.as_ref().map_or(0, |c| c.num_terms());
-            by_ord.push(vec![0; terms]);
-            columns.push(column);
-        }
+        let table = self.cache.table(segment)?;
+        let by_ord = self
+            .fields
+            .iter()
+            .map(|f| vec![0; table.fields[*f].values.len()])
+            .collect();
         Ok(FacetSegmentCollector {
-            columns,
+            table,
+            fields: self.fields.clone(),
             by_ord,
             matches: 0,
         })
@@ -102,37 +187,31 @@ impl SegmentCollector for FacetSegmentCollector {
 
     fn collect(&mut self, doc: DocId, _: Score) {
         self.matches += 1;
-        for (column, counts) in self.columns.iter().zip(self.by_ord.iter_mut()) {
-            if let Some(column) = column {
-                for ord in column.term_ords(doc) {
-                    counts[ord as usize] += 1;
-                }
+        let doc = doc as usize;
+        for (field, counts) in self.fields.iter().zip(self.by_ord.iter_mut()) {
+            let table = &self.table.fields[*field];
+            let (from, to) = (table.offsets[doc] as usize, table.offsets[doc + 1] as usize);
+            for ord in &table.ords[from..to] {
+                counts[*ord as usize] += 1;
             }
         }
     }
 
     fn harvest(self) -> FacetFruit {
-        let mut counts = Vec::new();
-        for (column, by_ord) in self.columns.iter().zip(self.by_ord) {
-            let mut values = HashMap::new();
-            if let Some(column) = column {
-                // One sorted pass over the dictionary: looking ords up one by one would open
-                // (and decompress) a dictionary block per value.
-                let (ords, ord_counts): (Vec<u64>, Vec<u64>) = by_ord
+        let counts = self
+            .fields
+            .iter()
+            .zip(self.by_ord)
+            .map(|(field, by_ord)| {
+                let values = &self.table.fields[*field].values;
+                by_ord
                     .into_iter()
                     .enumerate()
-                    .filter(|(_, c)| *c > 0)
-                    .map(|(ord, count)| (ord as u64, count))
-                    .unzip();
-                let mut next = ord_counts.into_iter();
-                let _ = column.dictionary().sorted_ords_to_term_cb(&ords, |bytes| {
-                    if let Some(count) = next.next() {
-                        values.insert(String::from_utf8_lossy(bytes).into_owned(), count);
-                    }
-                });
-            }
-            counts.push(values);
-        }
+                    .filter(|(_, count)| *count > 0)
+                    .map(|(ord, count)| (values[ord].clone(), count))
+                    .collect()
+            })
+            .collect();
         FacetFruit {
             matches: self.matches,
             counts,

@@ -17,7 +17,7 @@ use crate::article::{Status, Visibility};
 use crate::schema::KbSchema;
 
 /// Most terms scanned per segment for one completion; bounds the cost of a two-letter prefix.
-const MAX_PREFIX_SCAN: usize = 4_000;
+const MAX_PREFIX_SCAN: usize = 1_000;
 /// Shortest word completed or corrected.
 const MIN_COMPLETION_CHARS: usize = 2;
 

@@ -12,7 +12,11 @@
 //! Filters (type, product, version, tags, visibility, status) restrict without scoring.
 
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
 
 use chrono::{NaiveDate, Utc};
 use serde::Serialize;
@@ -29,7 +33,7 @@ use tantivy::{
 use crate::analysis::{self, QueryToken, is_code_like};
 use crate::article::{ALL_VERSIONS, ArticleType, Status, Visibility};
 use crate::error::{IndexError, SearchError};
-use crate::facets::{FacetCollector, Facets, sorted};
+use crate::facets::{FACET_FIELDS, FacetCache, FacetCollector, Facets, sorted};
 use crate::index_dir::IndexDir;
 use crate::lexicon::{self, Lexicon, Suggestion};
 use crate::markdown::Heading;
@@ -56,6 +60,11 @@ const MAX_COMPLETIONS: usize = 5;
 const VERSION_BONUS: f32 = 1.5;
 /// Score bonus for articles not only about versions past their end of general support.
 const SUPPORTED_BONUS: f32 = 1.0;
+
+/// Values listed per facet (the most frequent), besides those chosen as filters.
+const MAX_FACET_VALUES: usize = 20;
+/// Result pages kept by [`KbSearcher::search_cached`] (a page is a few kilobytes).
+const RESULTS_CACHE_ENTRIES: usize = 4_096;
 
 /// How results are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -237,6 +246,9 @@ pub struct KbSearcher {
     synonyms: Synonyms,
     catalog: Catalog,
     lexicon: Lexicon,
+    facet_cache: Arc<FacetCache>,
+    /// Recent results by generation and request; see [`KbSearcher::search_cached`].
+    results_cache: Mutex<LruCache<String, Arc<SearchResults>>>,
 }
 
 impl KbSearcher {
@@ -274,6 +286,10 @@ impl KbSearcher {
             synonyms,
             catalog,
             lexicon,
+            facet_cache: Arc::new(FacetCache::default()),
+            results_cache: Mutex::new(LruCache::new(
+                NonZeroUsize::new(RESULTS_CACHE_ENTRIES).expect("the cache size is not zero"),
+            )),
         })
     }
 
@@ -298,6 +314,40 @@ impl KbSearcher {
         self.reader.searcher().num_docs()
     }
 
+    /// The cached results of `request`, if any: a lookup cheap enough for an async task.
+    pub fn cached(&self, request: &SearchRequest) -> Option<Arc<SearchResults>> {
+        let key = self.cache_key(request);
+        self.results_cache
+            .lock()
+            .expect("results cache lock")
+            .get(&key)
+            .cloned()
+    }
+
+    fn cache_key(&self, request: &SearchRequest) -> String {
+        let generation = self.reader.searcher().generation().generation_id();
+        format!("{generation}|{request:?}")
+    }
+
+    /// Like [`KbSearcher::search`], answered from a cache of recent results when the same request
+    /// was made against the same index state. Portal traffic repeats a few queries very often;
+    /// the cache is keyed by the searcher generation, so a commit makes old entries unreachable.
+    pub fn search_cached(
+        &self,
+        request: &SearchRequest,
+    ) -> Result<Arc<SearchResults>, SearchError> {
+        if let Some(hit) = self.cached(request) {
+            return Ok(hit);
+        }
+        let key = self.cache_key(request);
+        let results = Arc::new(self.search(request)?);
+        self.results_cache
+            .lock()
+            .expect("results cache lock")
+            .put(key, results.clone());
+        Ok(results)
+    }
+
     /// Runs `request` and returns one page of hits.
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
         let user_query = query::parse(&request.query, MAX_CLAUSES);
@@ -313,7 +363,15 @@ impl KbSearcher {
         let searcher = self.reader.searcher();
         let built = self.build(&searcher, &user_query, true);
         if built.concepts.is_empty() {
-            return Err(SearchError::OnlyCommonWords);
+            // A valid query that cannot match anything: no results, and a word on why.
+            notices.push(SearchError::OnlyCommonWords.to_string());
+            return Ok(SearchResults {
+                total: 0,
+                hits: Vec::new(),
+                facets: request.facets.then(Facets::default),
+                did_you_mean: None,
+                notices,
+            });
         }
         let filters = self.filters(request)?;
         let any_concept: Box<dyn Query> = Box::new(BooleanQuery::union(
@@ -424,11 +482,12 @@ impl KbSearcher {
         any_concept: &dyn Query,
         restrict: &dyn Fn(Box<dyn Query>, Option<FilterKind>) -> Box<dyn Query>,
     ) -> Result<(usize, Option<Facets>), SearchError> {
-        let facet_fields = [
-            (FilterKind::Type, "type"),
-            (FilterKind::Product, "product"),
-            (FilterKind::Version, "versions"),
-            (FilterKind::Tag, "tags"),
+        // The filter that each of FACET_FIELDS ignores.
+        let facet_filters = [
+            FilterKind::Type,
+            FilterKind::Product,
+            FilterKind::Version,
+            FilterKind::Tag,
         ];
         let active = |kind: FilterKind| match kind {
             FilterKind::Type => !request.types.is_empty(),
@@ -437,33 +496,61 @@ impl KbSearcher {
             FilterKind::Tag => !request.tags.is_empty(),
             FilterKind::Visibility | FilterKind::Status => true,
         };
-        let shared: Vec<&'static str> = if request.facets {
-            facet_fields
-                .iter()
-                .filter(|(k, _)| !active(*k))
-                .map(|(_, f)| *f)
+        let shared: Vec<usize> = if request.facets {
+            (0..FACET_FIELDS.len())
+                .filter(|f| !active(facet_filters[*f]))
                 .collect()
         } else {
             Vec::new()
         };
-        let fruit = searcher.search(matching, &FacetCollector::new(shared.clone()))?;
+        let collector = FacetCollector::new(self.facet_cache.clone(), shared.clone());
+        let fruit = searcher.search(matching, &collector)?;
         let total = fruit.matches as usize;
         if !request.facets {
             return Ok((total, None));
         }
-        let mut counts: HashMap<&'static str, HashMap<String, u64>> =
+        let mut counts: HashMap<usize, HashMap<String, u64>> =
             shared.into_iter().zip(fruit.counts).collect();
-        for (kind, field) in facet_fields.iter().filter(|(k, _)| active(*k)) {
-            let query = restrict(any_concept.box_clone(), Some(*kind));
-            let own = searcher.search(&*query, &FacetCollector::new(vec![field]))?;
+        for field in (0..FACET_FIELDS.len()).filter(|f| active(facet_filters[*f])) {
+            let query = restrict(any_concept.box_clone(), Some(facet_filters[field]));
+            let own = searcher.search(
+                &*query,
+                &FacetCollector::new(self.facet_cache.clone(), vec![field]),
+            )?;
             counts.insert(field, own.counts.into_iter().next().unwrap_or_default());
         }
-        let mut take = |field: &str| sorted(counts.remove(field).unwrap_or_default());
+        // The largest values of each facet, and always the ones chosen as filters.
+        let chosen: [Vec<String>; 4] = [
+            request
+                .types
+                .iter()
+                .map(|t| t.as_str().to_string())
+                .collect(),
+            request.product.iter().cloned().collect(),
+            request
+                .version
+                .iter()
+                .map(|v| {
+                    self.canonical_version(request.product.as_deref(), v)
+                        .unwrap_or_else(|_| v.clone())
+                })
+                .collect(),
+            request.tags.iter().map(|t| t.to_lowercase()).collect(),
+        ];
+        let mut take = |field: usize| {
+            let mut values = sorted(counts.remove(&field).unwrap_or_default());
+            let mut position = 0;
+            values.retain(|v| {
+                position += 1;
+                position <= MAX_FACET_VALUES || chosen[field].contains(&v.value)
+            });
+            values
+        };
         let facets = Facets {
-            kind: take("type"),
-            product: take("product"),
-            version: take("versions"),
-            tag: take("tags"),
+            kind: take(0),
+            product: take(1),
+            version: take(2),
+            tag: take(3),
         };
         Ok((total, Some(facets)))
     }

@@ -217,7 +217,6 @@ async fn bad_parameters_are_json_400s_that_name_the_parameter() {
     let long = "x".repeat(1_001);
     let cases = [
         ("/api/search?q=", "q"),
-        ("/api/search?q=the+to", "q"),
         ("/api/search?q=share&per_page=500", "per_page"),
         ("/api/search?q=share&per_page=0", "per_page"),
         ("/api/search?q=share&page=abc", "page"),
@@ -246,6 +245,20 @@ async fn bad_parameters_are_json_400s_that_name_the_parameter() {
     .await;
     assert_eq!(malformed.status, 400, "{}", malformed.body);
     assert_eq!(malformed.json()["error"]["code"], "bad_request");
+}
+
+#[tokio::test]
+async fn a_query_of_only_common_words_has_no_results_and_says_why() {
+    let kb = fixture();
+    let app = kb.app();
+    let body = get(&app, "/api/search?q=the+to", None).await.json();
+    assert_eq!(body["total"], 0);
+    assert!(
+        body["notices"][0]
+            .as_str()
+            .unwrap()
+            .contains("only common words")
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! JSON endpoints: search, suggestions, articles, status, and the operations probes.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -183,10 +185,13 @@ impl From<Hit> for ApiHit {
 pub async fn run_search(
     state: &AppState,
     request: SearchRequest,
-) -> Result<(SearchResults, u64), ApiError> {
+) -> Result<(Arc<SearchResults>, u64), ApiError> {
     let searcher = state.searcher()?;
     let started = std::time::Instant::now();
-    let results = tokio::task::spawn_blocking(move || searcher.search(&request)).await??;
+    let results = match searcher.cached(&request) {
+        Some(results) => results,
+        None => tokio::task::spawn_blocking(move || searcher.search_cached(&request)).await??,
+    };
     Ok((results, started.elapsed().as_millis() as u64))
 }
 
@@ -200,7 +205,7 @@ pub async fn search(
     let request = params.to_request(caller, &state)?;
     let (page, per_page) = (request.offset / request.limit + 1, request.limit);
     let (results, took_ms) = run_search(&state, request).await?;
-    let hits: Vec<ApiHit> = results.hits.into_iter().map(ApiHit::from).collect();
+    let hits: Vec<ApiHit> = results.hits.iter().cloned().map(ApiHit::from).collect();
     Ok(Json(json!({
         "query": params.q,
         "total": results.total,

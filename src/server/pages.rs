@@ -2,6 +2,8 @@
 //! `assets/app.js` to update as the customer types) and the article page. Rendered on the
 //! server with maud, which escapes everything it is not told is HTML.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -263,7 +265,7 @@ fn hit_block(hit: &Hit) -> Markup {
 
 fn results_block(
     search: &SearchParams,
-    outcome: Option<Result<SearchResults, ApiError>>,
+    outcome: Option<Result<Arc<SearchResults>, ApiError>>,
 ) -> Markup {
     let Some(outcome) = outcome else {
         return html! { p.hint { "Search by symptom, error code (for example 0x80070005 or ERR_SHARE_LOCKED) or message text." } };

@@ -49,6 +49,8 @@ pub struct Limits {
     pub request_timeout_secs: u64,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// Result pages kept in memory for repeated searches (0 turns the cache off).
+    pub cache_entries: usize,
 }
 
 impl Default for Limits {
@@ -59,6 +61,7 @@ impl Default for Limits {
             max_result_depth: 1_000,
             request_timeout_secs: 10,
             max_body_bytes: 64 * 1024,
+            cache_entries: crate::search::DEFAULT_CACHE_ENTRIES,
         }
     }
 }

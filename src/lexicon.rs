@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use tantivy::query::FuzzyTermQuery;
 use tantivy::schema::Field;
+use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Searcher, Term};
 
 use crate::analysis::{self, is_code_like};
@@ -148,21 +149,38 @@ pub struct Suggestion {
 struct AudienceWords {
     /// Words of visible titles, headings and keywords with their document counts, sorted.
     terms: Vec<(String, u32)>,
-    /// Visible published titles and their ids.
-    titles: Vec<(String, String)>,
+    /// Visible published titles, their ids and their words.
+    titles: Vec<(String, String, Vec<String>)>,
     /// (word of a title, index into `titles`), sorted by word.
     title_words: Vec<(String, u32)>,
 }
 
 /// In-memory suggestion data for every audience, built from one searcher.
-#[derive(Debug, Default)]
 pub struct Lexicon {
     audiences: [AudienceWords; 3],
+    /// Splits typed text the way the vocabulary was built; cloned per call (it is not `Sync`).
+    analyzer: TextAnalyzer,
 }
 
-fn words(text: &str) -> Vec<String> {
-    let mut analyzer = analysis::vocab_analyzer();
-    analysis::analyze(&mut analyzer, text)
+impl Default for Lexicon {
+    fn default() -> Self {
+        Lexicon {
+            audiences: Default::default(),
+            analyzer: analysis::vocab_analyzer(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Lexicon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lexicon")
+            .field("audiences", &self.audiences)
+            .finish_non_exhaustive()
+    }
+}
+
+fn words(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    analysis::analyze(analyzer, text)
         .into_iter()
         .map(|t| t.text)
         .collect()
@@ -217,13 +235,15 @@ impl Lexicon {
                 };
                 let title = text(&titles, doc);
                 let id = text(&ids, doc);
+                let title_words = words(&mut lexicon.analyzer, &title);
                 for audience in Visibility::ALL.iter().filter(|a| **a >= visibility) {
                     let slot = &mut lexicon.audiences[*audience as usize];
                     let position = slot.titles.len() as u32;
-                    for word in words(&title) {
-                        slot.title_words.push((word, position));
+                    for word in &title_words {
+                        slot.title_words.push((word.clone(), position));
                     }
-                    slot.titles.push((title.clone(), id.clone()));
+                    slot.titles
+                        .push((title.clone(), id.clone(), title_words.clone()));
                 }
             }
         }
@@ -237,7 +257,7 @@ impl Lexicon {
     /// query with its last word completed by frequent terms.
     pub fn suggest(&self, audience: Visibility, input: &str, limit: usize) -> Vec<Suggestion> {
         let slot = &self.audiences[audience as usize];
-        let typed = words(input);
+        let typed = words(&mut self.analyzer.clone(), input);
         let Some((last, before)) = typed.split_last() else {
             return Vec::new();
         };
@@ -256,19 +276,20 @@ impl Lexicon {
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
-        let mut titles: Vec<&(String, String)> = candidates
+        let mut titles: Vec<&(String, String, Vec<String>)> = candidates
             .into_iter()
             .map(|t| &slot.titles[t as usize])
-            .filter(|(title, _)| {
-                let title_words = words(title);
+            .filter(|(_, _, title_words)| {
                 before
                     .iter()
                     .all(|w| title_words.iter().any(|tw| tw.starts_with(w.as_str())))
             })
             .collect();
         let lowered = input.trim().to_lowercase();
-        titles.sort_by_key(|(title, _)| (!title.to_lowercase().starts_with(&lowered), title.len()));
-        for (title, id) in titles.into_iter().take(limit.div_ceil(2)) {
+        titles.sort_by_key(|(title, _, _)| {
+            (!title.to_lowercase().starts_with(&lowered), title.len())
+        });
+        for (title, id, _) in titles.into_iter().take(limit.div_ceil(2)) {
             out.push(Suggestion {
                 text: title.clone(),
                 kind: "title",

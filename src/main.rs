@@ -293,7 +293,8 @@ async fn serve(config: Config) -> Result<()> {
                     tracing::warn!(path = %problem.path, line = problem.line, "{}", problem.message);
                 }
                 opener.problems.store(std::sync::Arc::new(report.problems));
-                Ok(KbSearcher::open(&config.index, &config.kb)?)
+                let searcher = KbSearcher::open(&config.index, &config.kb)?;
+                Ok(searcher.with_cache_entries(config.limits.cache_entries))
             });
         match outcome {
             Ok(searcher) => {

@@ -64,7 +64,7 @@ const SUPPORTED_BONUS: f32 = 1.0;
 /// Values listed per facet (the most frequent), besides those chosen as filters.
 const MAX_FACET_VALUES: usize = 20;
 /// Result pages kept by [`KbSearcher::search_cached`] (a page is a few kilobytes).
-const RESULTS_CACHE_ENTRIES: usize = 4_096;
+pub const DEFAULT_CACHE_ENTRIES: usize = 4_096;
 
 /// How results are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -248,7 +248,7 @@ pub struct KbSearcher {
     lexicon: Lexicon,
     facet_cache: Arc<FacetCache>,
     /// Recent results by generation and request; see [`KbSearcher::search_cached`].
-    results_cache: Mutex<LruCache<String, Arc<SearchResults>>>,
+    results_cache: Option<Mutex<LruCache<String, Arc<SearchResults>>>>,
 }
 
 impl KbSearcher {
@@ -287,9 +287,8 @@ impl KbSearcher {
             catalog,
             lexicon,
             facet_cache: Arc::new(FacetCache::default()),
-            results_cache: Mutex::new(LruCache::new(
-                NonZeroUsize::new(RESULTS_CACHE_ENTRIES).expect("the cache size is not zero"),
-            )),
+            results_cache: NonZeroUsize::new(DEFAULT_CACHE_ENTRIES)
+                .map(|n| Mutex::new(LruCache::new(n))),
         })
     }
 
@@ -316,12 +315,15 @@ impl KbSearcher {
 
     /// The cached results of `request`, if any: a lookup cheap enough for an async task.
     pub fn cached(&self, request: &SearchRequest) -> Option<Arc<SearchResults>> {
+        let cache = self.results_cache.as_ref()?;
         let key = self.cache_key(request);
-        self.results_cache
-            .lock()
-            .expect("results cache lock")
-            .get(&key)
-            .cloned()
+        cache.lock().expect("results cache lock").get(&key).cloned()
+    }
+
+    /// Keeps up to `entries` result pages (0: no cache, every request is computed).
+    pub fn with_cache_entries(mut self, entries: usize) -> Self {
+        self.results_cache = NonZeroUsize::new(entries).map(|n| Mutex::new(LruCache::new(n)));
+        self
     }
 
     fn cache_key(&self, request: &SearchRequest) -> String {
@@ -339,12 +341,14 @@ impl KbSearcher {
         if let Some(hit) = self.cached(request) {
             return Ok(hit);
         }
-        let key = self.cache_key(request);
         let results = Arc::new(self.search(request)?);
-        self.results_cache
-            .lock()
-            .expect("results cache lock")
-            .put(key, results.clone());
+        if let Some(cache) = &self.results_cache {
+            let key = self.cache_key(request);
+            cache
+                .lock()
+                .expect("results cache lock")
+                .put(key, results.clone());
+        }
         Ok(results)
     }
 

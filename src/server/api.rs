@@ -190,7 +190,14 @@ pub async fn run_search(
     let started = std::time::Instant::now();
     let results = match searcher.cached(&request) {
         Some(results) => results,
-        None => tokio::task::spawn_blocking(move || searcher.search_cached(&request)).await??,
+        None => {
+            let _slot = state
+                .search_slots
+                .acquire()
+                .await
+                .map_err(|_| ApiError::Internal("search slots closed".to_string()))?;
+            tokio::task::spawn_blocking(move || searcher.search_cached(&request)).await??
+        }
     };
     Ok((results, started.elapsed().as_millis() as u64))
 }

@@ -51,6 +51,8 @@ pub struct AppState {
     /// Problems of the content folder, as the last index refresh reported them.
     pub problems: Arc<ArcSwap<Vec<Problem>>>,
     pub metrics: Arc<Metrics>,
+    /// Searches computed at once; more wait their turn instead of thrashing the cores.
+    pub search_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -60,6 +62,9 @@ impl AppState {
             searcher: Arc::new(ArcSwapOption::empty()),
             problems: Arc::new(ArcSwap::from_pointee(Vec::new())),
             metrics: Arc::new(Metrics::new()),
+            search_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         }
     }
 

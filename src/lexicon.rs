@@ -285,9 +285,15 @@ impl Lexicon {
                     .all(|w| title_words.iter().any(|tw| tw.starts_with(w.as_str())))
             })
             .collect();
-        let lowered = input.trim().to_lowercase();
-        titles.sort_by_key(|(title, _, _)| {
-            (!title.to_lowercase().starts_with(&lowered), title.len())
+        // Titles that start with what was typed first (their words are lowercase), then short ones.
+        let typed_words: Vec<&str> = typed.iter().map(String::as_str).collect();
+        titles.sort_by_key(|(title, _, title_words)| {
+            let starts_with_input = title_words.len() >= typed_words.len()
+                && title_words
+                    .iter()
+                    .zip(&typed_words)
+                    .all(|(t, w)| t.starts_with(*w));
+            (!starts_with_input, title.len())
         });
         for (title, id, _) in titles.into_iter().take(limit.div_ceil(2)) {
             out.push(Suggestion {
@@ -302,11 +308,22 @@ impl Lexicon {
             let start = slot
                 .terms
                 .partition_point(|(w, _)| w.as_str() < last.as_str());
-            let mut completed: Vec<&(String, u32)> = slot.terms[start..]
+            // The most frequent completions, kept in a short sorted list while scanning.
+            let mut completed: Vec<&(String, u32)> = Vec::with_capacity(limit + 1);
+            let completions = slot.terms[start..]
                 .iter()
                 .take_while(|(w, _)| w.starts_with(last.as_str()))
-                .collect();
-            completed.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                .filter(|(w, _)| w != last);
+            for entry in completions {
+                if completed.len() == limit
+                    && completed.last().is_some_and(|worst| worst.1 >= entry.1)
+                {
+                    continue;
+                }
+                let at = completed.partition_point(|c| c.1 >= entry.1);
+                completed.insert(at, entry);
+                completed.truncate(limit);
+            }
             let head: String = before.iter().map(|w| format!("{w} ")).collect();
             for (word, _) in completed {
                 if out.len() >= limit {

@@ -348,6 +348,17 @@ async fn suggestions_complete_titles_and_terms() {
         "{texts:?}"
     );
     assert!(texts.contains(&"cutover"), "{texts:?}");
+    let whole = get(&app, "/api/suggest?q=cutover", None).await.json();
+    let whole: Vec<&str> = whole["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        !whole.contains(&"cutover"),
+        "the word already typed is not suggested: {whole:?}"
+    );
     assert!(texts.len() <= 8);
     let none = get(&app, "/api/suggest?q=", None).await.json();
     assert_eq!(none["suggestions"].as_array().unwrap().len(), 0);

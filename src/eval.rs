@@ -311,7 +311,7 @@ fn run_queries(
         request.audience = audience;
         request.snippets = false;
         let ranking = match searcher.search(&request) {
-            Ok(results) => results.hits.into_iter().map(|h| h.id).collect(),
+            Ok(results) => results.hits.into_iter().map(|h| h.info.id).collect(),
             Err(SearchError::EmptyQuery | SearchError::OnlyCommonWords) => Vec::new(),
             Err(err) => return Err(err.into()),
         };

@@ -5,7 +5,10 @@
 //! ```text
 //! scan ──▶ front_matter + markdown ──▶ article ──▶ schema ──▶ indexer ──▶ index_dir (generations)
 //!                                                                            │
-//!                          query ──▶ search (analysis, synonyms, products) ◀─┘
+//!       query ──▶ search (analysis, synonyms, products, lexicon, facets, snippet) ◀─┘
+//!                    │                                   render
+//!                    ▼                                     │
+//!                 server (HTTP API and pages) ◀────────────┘        config
 //! ```
 //!
 //! - [`scan`] lists the article files of the content folder and reads them within limits.
@@ -16,6 +19,9 @@
 //! - [`analysis`] defines how text becomes terms; [`schema`] how an article becomes a document.
 //! - [`indexer`] brings the index in line with the folder; [`index_dir`] keeps its generations.
 //! - [`query`] reads what a customer types; [`search`] ranks, filters and highlights.
+//! - [`lexicon`] completes, corrects and suggests words; [`facets`] counts filter values;
+//!   [`snippet`] picks and marks the passage shown; [`render`] turns an article into safe HTML.
+//! - [`config`] is the service configuration; [`server`] the axum service over all of the above.
 //! - [`check`] reports every problem of a folder; [`eval`] measures ranking quality.
 
 pub mod analysis;

@@ -403,7 +403,7 @@ fn format_results(results: &SearchResults, request: &SearchRequest) -> String {
             .as_ref()
             .map(|s| format!(" · #{} ({})", s.anchor, s.heading))
             .unwrap_or_default();
-        let flags = match (hit.visibility.as_str(), hit.status.as_str()) {
+        let flags = match (hit.info.visibility.as_str(), hit.info.status.as_str()) {
             ("public", "published") => String::new(),
             (visibility, "published") => format!(" [{visibility}]"),
             (visibility, status) => format!(" [{visibility}, {status}]"),
@@ -412,14 +412,14 @@ fn format_results(results: &SearchResults, request: &SearchRequest) -> String {
             out,
             "{:>2}. {}{flags}",
             request.offset + rank + 1,
-            hit.title
+            hit.info.title
         );
         let _ = writeln!(
             out,
             "    {} · {} · versions {} · score {:.2}{section}",
-            hit.id,
-            hit.kind,
-            hit.versions.join(", "),
+            hit.info.id,
+            hit.info.kind,
+            hit.info.versions.join(", "),
             hit.score
         );
         let snippet = if terminal {

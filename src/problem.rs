@@ -79,6 +79,32 @@ pub fn sort_problems(problems: &mut [Problem]) {
     });
 }
 
+/// Loads an optional file of the content folder with `parse`: a missing file is `T::default()`,
+/// an unreadable or unparsable one is reported and also yields the default, so articles still
+/// index. Used for `products.toml` and `synonyms.toml`.
+pub fn load_optional<T: Default>(
+    kb_root: &std::path::Path,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, Problem>,
+) -> (T, Vec<Problem>) {
+    let text = match std::fs::read_to_string(kb_root.join(name)) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return (T::default(), Vec::new());
+        }
+        Err(err) => {
+            return (
+                T::default(),
+                vec![Problem::error(name, None, format!("cannot read: {err}"))],
+            );
+        }
+    };
+    match parse(&text) {
+        Ok(value) => (value, Vec::new()),
+        Err(problem) => (T::default(), vec![problem]),
+    }
+}
+
 /// The 1-based line of a byte offset in `text`.
 pub fn line_of_offset(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());

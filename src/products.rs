@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::problem::{Problem, line_of_offset};
+use crate::problem::{Problem, line_of_offset, load_optional};
 
 /// File name of the catalog inside the content folder.
 pub const PRODUCTS_FILE: &str = "products.toml";
@@ -66,21 +66,7 @@ impl Catalog {
     /// Loads `products.toml` from the content folder. A missing file is an empty catalog; a broken
     /// one is reported and also yields an empty catalog, so articles still index.
     pub fn load(kb_root: &Path) -> (Catalog, Vec<Problem>) {
-        let path = kb_root.join(PRODUCTS_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return (Catalog::default(), Vec::new());
-            }
-            Err(err) => {
-                let problem = Problem::error(PRODUCTS_FILE, None, format!("cannot read: {err}"));
-                return (Catalog::default(), vec![problem]);
-            }
-        };
-        match Catalog::parse(&text) {
-            Ok(catalog) => (catalog, Vec::new()),
-            Err(problem) => (Catalog::default(), vec![problem]),
-        }
+        load_optional(kb_root, PRODUCTS_FILE, Catalog::parse)
     }
 
     /// Parses the text of a `products.toml`.

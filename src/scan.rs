@@ -117,28 +117,23 @@ pub fn walk(kb_root: &Path) -> (Vec<FileEntry>, Vec<Problem>) {
 
 /// Reads an article file, refusing files over `max_bytes` before reading them.
 pub fn read(entry: &FileEntry, max_bytes: u64) -> Result<Vec<u8>, Problem> {
-    if entry.size > max_bytes {
-        return Err(Problem::error(
+    let too_large = |size: u64| {
+        Problem::error(
             &entry.rel_path,
             None,
             format!(
-                "file is {} bytes, over the limit of {max_bytes} bytes (max_file_bytes); split the article",
-                entry.size
+                "file is {size} bytes, over the limit of {max_bytes} bytes (max_file_bytes); split the article"
             ),
-        ));
+        )
+    };
+    if entry.size > max_bytes {
+        return Err(too_large(entry.size));
     }
     let bytes = std::fs::read(&entry.abs_path)
         .map_err(|err| Problem::error(&entry.rel_path, None, format!("cannot read: {err}")))?;
     // The file may have grown between the listing and the read.
     if bytes.len() as u64 > max_bytes {
-        return Err(Problem::error(
-            &entry.rel_path,
-            None,
-            format!(
-                "file is {} bytes, over the limit of {max_bytes} bytes (max_file_bytes); split the article",
-                bytes.len()
-            ),
-        ));
+        return Err(too_large(bytes.len() as u64));
     }
     Ok(bytes)
 }

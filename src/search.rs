@@ -128,9 +128,9 @@ pub struct VersionSupport {
     pub status: SupportStatus,
 }
 
-/// One search result.
+/// What results and article pages show about an article.
 #[derive(Debug, Clone, Serialize)]
-pub struct Hit {
+pub struct ArticleInfo {
     pub id: String,
     pub title: String,
     #[serde(rename = "type")]
@@ -147,6 +147,13 @@ pub struct Hit {
     pub status: String,
     pub updated: Option<NaiveDate>,
     pub summary: String,
+}
+
+/// One search result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    #[serde(flatten)]
+    pub info: ArticleInfo,
     pub score: f32,
     pub snippet: Highlighted,
     pub section: Option<SectionRef>,
@@ -169,20 +176,8 @@ pub struct SearchResults {
 /// An article as stored in the index, for article pages and the API.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredArticle {
-    pub id: String,
-    pub title: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub path: String,
-    pub product: Option<String>,
-    pub versions: Vec<String>,
-    pub support: Vec<VersionSupport>,
-    pub end_of_support: bool,
-    pub tags: Vec<String>,
-    pub visibility: String,
-    pub status: String,
-    pub updated: Option<NaiveDate>,
-    pub summary: String,
+    #[serde(flatten)]
+    pub info: ArticleInfo,
     pub sections: Vec<Heading>,
     /// The markdown body of the indexed (last good) version.
     pub markdown: String,
@@ -926,9 +921,19 @@ impl KbSearcher {
         };
         let stored = Stored { doc: &doc };
         let schema = &self.schema;
+        Ok(Some(StoredArticle {
+            info: self.info(&stored),
+            sections: serde_json::from_str(&stored.text(schema.sections)).unwrap_or_default(),
+            markdown: stored.text(schema.markdown),
+        }))
+    }
+
+    /// The fields shown about the article in `stored`.
+    fn info(&self, stored: &Stored<'_>) -> ArticleInfo {
+        let schema = &self.schema;
         let versions = stored.all(schema.versions);
         let (support, end_of_support) = self.support(&versions);
-        Ok(Some(StoredArticle {
+        ArticleInfo {
             id: stored.text(schema.id),
             title: stored.text(schema.title),
             kind: stored.text(schema.kind),
@@ -942,9 +947,7 @@ impl KbSearcher {
             status: stored.text(schema.status),
             updated: stored.date(schema.updated),
             summary: stored.text(schema.summary),
-            sections: serde_json::from_str(&stored.text(schema.sections)).unwrap_or_default(),
-            markdown: stored.text(schema.markdown),
-        }))
+        }
     }
 
     /// The id of the article stored from `path`, if `audience` may see it.
@@ -1001,7 +1004,6 @@ impl KbSearcher {
         let doc: TantivyDocument = searcher.doc(address)?;
         let stored = Stored { doc: &doc };
         let body = stored.text(schema.body);
-        let summary = stored.text(schema.summary);
         let found = snippets.and_then(|highlighter| highlighter.highlight(&body));
         let section = found.as_ref().and_then(|snippet| {
             let sections: Vec<Heading> =
@@ -1019,26 +1021,12 @@ impl KbSearcher {
         let highlighted = match found {
             Some(snippet) => snippet.highlighted,
             None => Highlighted {
-                text: summary.clone(),
+                text: stored.text(schema.summary),
                 ranges: Vec::new(),
             },
         };
-        let versions = stored.all(schema.versions);
-        let (support, end_of_support) = self.support(&versions);
         Ok(Hit {
-            id: stored.text(schema.id),
-            title: stored.text(schema.title),
-            kind: stored.text(schema.kind),
-            path: stored.text(schema.path),
-            product: stored.optional(schema.product),
-            versions,
-            support,
-            end_of_support,
-            tags: stored.all(schema.tags),
-            visibility: stored.text(schema.visibility),
-            status: stored.text(schema.status),
-            updated: stored.date(schema.updated),
-            summary,
+            info: self.info(&stored),
             score,
             snippet: highlighted,
             section,

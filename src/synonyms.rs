@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::problem::{Problem, line_of_offset};
+use crate::problem::{Problem, line_of_offset, load_optional};
 
 /// File name of the synonym groups inside the content folder.
 pub const SYNONYMS_FILE: &str = "synonyms.toml";
@@ -37,21 +37,7 @@ fn words_of(text: &str) -> Vec<String> {
 impl Synonyms {
     /// Loads `synonyms.toml`; a missing file means no synonyms, a broken one is reported.
     pub fn load(kb_root: &Path) -> (Synonyms, Vec<Problem>) {
-        let path = kb_root.join(SYNONYMS_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return (Synonyms::default(), Vec::new());
-            }
-            Err(err) => {
-                let problem = Problem::error(SYNONYMS_FILE, None, format!("cannot read: {err}"));
-                return (Synonyms::default(), vec![problem]);
-            }
-        };
-        match Synonyms::parse(&text) {
-            Ok(synonyms) => (synonyms, Vec::new()),
-            Err(problem) => (Synonyms::default(), vec![problem]),
-        }
+        load_optional(kb_root, SYNONYMS_FILE, Synonyms::parse)
     }
 
     /// Parses the text of a `synonyms.toml`.

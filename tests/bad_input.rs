@@ -92,7 +92,7 @@ fn missing_title_falls_back_to_the_first_heading() {
     let report = kb.index();
     assert!(problems_for(&report.problems, "articles/h1.md").is_empty());
     let hits = kb.search("ibex").hits;
-    assert_eq!(hits[0].title, "Heading title ibex");
+    assert_eq!(hits[0].info.title, "Heading title ibex");
 }
 
 #[test]
@@ -166,7 +166,7 @@ fn duplicate_ids_keep_the_first_file_and_report_the_second() {
     );
     let hits = kb.search("narwhal").hits;
     assert_eq!(hits.len(), 1);
-    assert_eq!(hits[0].title, "First narwhal");
+    assert_eq!(hits[0].info.title, "First narwhal");
     // `check` agrees without an index.
     let check = check_folder(&kb.kb, kbsearch::scan::DEFAULT_MAX_FILE_BYTES);
     assert_eq!(check.errors, 1);
@@ -193,7 +193,7 @@ fn unknown_version_is_a_warning_and_the_article_is_indexed() {
     assert_eq!(problems[0].line, Some(3));
     let hit = &kb.search("wombat").hits[0];
     assert_eq!(
-        hit.versions,
+        hit.info.versions,
         ["7.7.0", "9.9"],
         "7.7 is normalised to the catalog's 7.7.0"
     );

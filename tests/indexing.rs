@@ -41,7 +41,7 @@ fn an_edited_file_replaces_its_document() {
     let report = kb.index();
     assert_eq!((report.updated, report.documents), (1, 1));
     assert!(kb.ids("capybara").is_empty());
-    assert_eq!(kb.search("okapi").hits[0].title, "New title");
+    assert_eq!(kb.search("okapi").hits[0].info.title, "New title");
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn type_comes_from_the_folder_unless_front_matter_says_otherwise() {
         .search("llama")
         .hits
         .into_iter()
-        .map(|h| (h.id, h.kind))
+        .map(|h| (h.info.id, h.info.kind))
         .collect();
     kinds.sort();
     assert_eq!(
@@ -141,10 +141,10 @@ fn toml_front_matter_and_crlf_line_endings_are_read() {
     let report = kb.index();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     let hit = &kb.search("tarsier").hits[0];
-    assert_eq!(hit.title, "Toml tarsier");
-    assert_eq!(hit.tags, ["nfs"]);
+    assert_eq!(hit.info.title, "Toml tarsier");
+    assert_eq!(hit.info.tags, ["nfs"]);
     assert_eq!(
-        hit.updated.map(|d| d.to_string()).as_deref(),
+        hit.info.updated.map(|d| d.to_string()).as_deref(),
         Some("2016-09-01")
     );
 }

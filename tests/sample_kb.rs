@@ -33,7 +33,10 @@ fn the_demo_query_finds_the_access_denied_article_first() {
     let results = searcher
         .search(&SearchRequest::new("smb share access denied"))
         .unwrap();
-    assert_eq!(results.hits[0].id, "smb-share-access-denied-0x80070005");
+    assert_eq!(
+        results.hits[0].info.id,
+        "smb-share-access-denied-0x80070005"
+    );
     assert!(results.hits[0].snippet.to_html().contains("<mark>"));
 }
 

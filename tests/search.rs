@@ -247,7 +247,7 @@ fn filters_by_type_version_tag_and_visibility() {
             .unwrap()
             .hits
             .into_iter()
-            .map(|h| h.id)
+            .map(|h| h.info.id)
             .collect();
         ids.sort();
         ids
@@ -326,7 +326,7 @@ fn pages_do_not_overlap() {
         request.offset = page * 5;
         let results = searcher.search(&request).unwrap();
         assert_eq!(results.total, 12);
-        seen.extend(results.hits.into_iter().map(|h| h.id));
+        seen.extend(results.hits.into_iter().map(|h| h.info.id));
     }
     let mut unique = seen.clone();
     unique.sort();

@@ -67,7 +67,7 @@ fn the_real_kb_indexes_with_warnings_only_and_every_file_accounted_for() {
         .search(&SearchRequest::new("backup fails 0x80070005"))
         .unwrap();
     assert_eq!(
-        top.hits[0].id,
+        top.hits[0].info.id,
         "articles/backup-and-storage/cannot-back-up-server-error-0x80070005"
     );
 }

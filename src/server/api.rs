@@ -157,7 +157,7 @@ struct ApiHit {
 
 impl From<Hit> for ApiHit {
     fn from(hit: Hit) -> Self {
-        let url = article_url(&hit.id);
+        let url = article_url(&hit.info.id);
         ApiHit {
             section: hit.section.map(|s| ApiSection {
                 url: format!("{url}#{}", s.anchor),
@@ -165,18 +165,18 @@ impl From<Hit> for ApiHit {
                 anchor: s.anchor,
             }),
             snippet: hit.snippet.to_html(),
-            id: hit.id,
-            title: hit.title,
-            kind: hit.kind,
+            id: hit.info.id,
+            title: hit.info.title,
+            kind: hit.info.kind,
             url,
             score: hit.score,
-            product: hit.product,
-            versions: hit.versions,
-            support: hit.support,
-            end_of_support: hit.end_of_support,
-            tags: hit.tags,
-            updated: hit.updated,
-            summary: hit.summary,
+            product: hit.info.product,
+            versions: hit.info.versions,
+            support: hit.info.support,
+            end_of_support: hit.info.end_of_support,
+            tags: hit.info.tags,
+            updated: hit.info.updated,
+            summary: hit.info.summary,
         }
     }
 }
@@ -268,17 +268,17 @@ pub async fn article(
             .await??;
     let (article, html) = page;
     Ok(Json(json!({
-        "id": article.id,
-        "title": article.title,
-        "type": article.kind,
-        "url": article_url(&article.id),
-        "product": article.product,
-        "versions": article.versions,
-        "support": article.support,
-        "end_of_support": article.end_of_support,
-        "tags": article.tags,
-        "updated": article.updated,
-        "summary": article.summary,
+        "id": article.info.id,
+        "title": article.info.title,
+        "type": article.info.kind,
+        "url": article_url(&article.info.id),
+        "product": article.info.product,
+        "versions": article.info.versions,
+        "support": article.info.support,
+        "end_of_support": article.info.end_of_support,
+        "tags": article.info.tags,
+        "updated": article.info.updated,
+        "summary": article.info.summary,
         "sections": article.sections.iter().map(|s| json!({"heading": s.text, "anchor": s.anchor, "level": s.level})).collect::<Vec<_>>(),
         "html": html,
         "markdown": article.markdown,

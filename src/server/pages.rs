@@ -244,16 +244,16 @@ fn facet_list(
 }
 
 fn hit_block(hit: &Hit) -> Markup {
-    let url = article_url(&hit.id);
+    let url = article_url(&hit.info.id);
     html! {
         li.hit {
-            a.title href=(url) { (hit.title) }
+            a.title href=(url) { (hit.info.title) }
             div.meta {
-                span.kind { (hit.kind) }
+                span.kind { (hit.info.kind) }
                 " · "
-                @if hit.versions.iter().any(|v| v == "all") { "all versions" } @else { "versions " (hit.versions.join(", ")) }
-                @if let Some(updated) = hit.updated { " · updated " (updated) }
-                " " (support_badge(hit.end_of_support, &hit.support))
+                @if hit.info.versions.iter().any(|v| v == "all") { "all versions" } @else { "versions " (hit.info.versions.join(", ")) }
+                @if let Some(updated) = hit.info.updated { " · updated " (updated) }
+                " " (support_badge(hit.info.end_of_support, &hit.info.support))
             }
             p.snippet { (PreEscaped(hit.snippet.to_html())) }
             @if let Some(section) = &hit.section {
@@ -359,8 +359,8 @@ pub fn load_article(
         .map_err(ApiError::from)?
         .ok_or_else(not_found)?;
     let html = render::article_html(
-        &article.path,
-        &article.title,
+        &article.info.path,
+        &article.info.title,
         &article.markdown,
         |path, anchor| {
             match searcher.id_for_path(path, audience, false) {
@@ -404,25 +404,25 @@ pub async fn article_page(
     };
     let page = html! {
         article.kb {
-            p.breadcrumb { a href="/" { "Knowledge base" } " › " (article.kind) }
-            h1 { (article.title) }
+            p.breadcrumb { a href="/" { "Knowledge base" } " › " (article.info.kind) }
+            h1 { (article.info.title) }
             div.meta {
-                @if article.versions.iter().any(|v| v == "all") { "All versions" } @else {
+                @if article.info.versions.iter().any(|v| v == "all") { "All versions" } @else {
                     "Versions: "
-                    @for (i, s) in article.support.iter().enumerate() {
+                    @for (i, s) in article.info.support.iter().enumerate() {
                         @if i > 0 { ", " }
                         (s.version)
                         @if s.status == SupportStatus::EndOfSupport { " (end of support)" }
                     }
                 }
-                @if let Some(updated) = article.updated { " · Updated " (updated) }
-                " " (support_badge(article.end_of_support, &article.support))
+                @if let Some(updated) = article.info.updated { " · Updated " (updated) }
+                " " (support_badge(article.info.end_of_support, &article.info.support))
             }
-            @if article.end_of_support {
+            @if article.info.end_of_support {
                 p.notice role="note" { "General support has ended for the versions this article covers. See product version support for the supported versions." }
             }
             (PreEscaped(body))
         }
     };
-    layout(&article.title, page).into_response()
+    layout(&article.info.title, page).into_response()
 }

@@ -95,7 +95,11 @@ impl Kb {
     }
 
     pub fn ids(&self, query: &str) -> Vec<String> {
-        self.search(query).hits.into_iter().map(|h| h.id).collect()
+        self.search(query)
+            .hits
+            .into_iter()
+            .map(|h| h.info.id)
+            .collect()
     }
 }
 

@@ -21,7 +21,7 @@ use crate::search::{Hit, SearchRequest, SearchResults, SortOrder, VersionSupport
 const MAX_SUGGESTIONS: usize = 8;
 
 /// Query parameters of `/api/search` and of the search page, as received.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct SearchParams {
     #[serde(default)]
     pub q: String,

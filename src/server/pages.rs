@@ -289,7 +289,7 @@ fn results_block(
     let version = search.version.clone().into_iter().collect::<Vec<_>>();
     html! {
         @if let Some(suggestion) = &results.did_you_mean {
-            p.did-you-mean { "Did you mean " a href=(link_with(&SearchParams { q: suggestion.clone(), ..clone_params(search) }, "", None, false)) { (suggestion) } "?" }
+            p.did-you-mean { "Did you mean " a href=(link_with(&SearchParams { q: suggestion.clone(), page: None, ..search.clone() }, "", None, false)) { (suggestion) } "?" }
         }
         div.layout {
             @if let Some(facets) = &results.facets {
@@ -318,19 +318,6 @@ fn results_block(
                 }
             }
         }
-    }
-}
-
-fn clone_params(search: &SearchParams) -> SearchParams {
-    SearchParams {
-        q: search.q.clone(),
-        types: search.types.clone(),
-        product: search.product.clone(),
-        version: search.version.clone(),
-        tag: search.tag.clone(),
-        page: None,
-        per_page: search.per_page.clone(),
-        sort: search.sort.clone(),
     }
 }
 

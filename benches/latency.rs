@@ -33,7 +33,7 @@ fn main() {
         Err(_) => kbsearch::eval::read_judgments(&PathBuf::from("kb/judgments.tsv"))
             .expect("judgments")
             .into_iter()
-            .map(|(q, _, _)| q)
+            .map(|judgment| judgment.query)
             .collect(),
     };
     let tmp = tempfile::tempdir().expect("temp dir");

@@ -26,7 +26,10 @@ fn queries() -> Vec<String> {
     }
     let judgments =
         kbsearch::eval::read_judgments(&PathBuf::from("kb/judgments.tsv")).expect("judgments");
-    let mut queries: Vec<String> = judgments.into_iter().map(|(q, _, _)| q).collect();
+    let mut queries: Vec<String> = judgments
+        .into_iter()
+        .map(|judgment| judgment.query)
+        .collect();
     queries.dedup();
     queries
 }

@@ -253,9 +253,14 @@ impl Config {
         Ok(())
     }
 
+    /// The configured key matching a bearer token.
+    pub fn key(&self, token: &str) -> Option<&ApiKey> {
+        self.keys.iter().find(|k| k.key == token)
+    }
+
     /// The role of a bearer key, if it is configured.
-    pub fn role_of(&self, key: &str) -> Option<Role> {
-        self.keys.iter().find(|k| k.key == key).map(|k| k.role)
+    pub fn role_of(&self, token: &str) -> Option<Role> {
+        self.key(token).map(|k| k.role)
     }
 
     pub fn bind_addr(&self) -> SocketAddr {

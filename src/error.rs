@@ -30,10 +30,6 @@ pub enum IndexError {
 pub enum SearchError {
     #[error("the query is empty: type a few words, an error code or a message")]
     EmptyQuery,
-    #[error(
-        "the query has only common words (like `the`, `to`, `is`) or symbols: add a more specific word"
-    )]
-    OnlyCommonWords,
     #[error("unknown {parameter} `{value}`: expected one of {expected}")]
     BadFilter {
         parameter: &'static str,

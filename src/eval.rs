@@ -52,9 +52,9 @@ pub enum EvalError {
     Tantivy(#[from] tantivy::TantivyError),
 }
 
-/// Mean metrics over the judged queries.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Metrics {
+/// The four measures, for one query or averaged over all.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Scores {
     #[serde(rename = "ndcg@10")]
     pub ndcg_10: f64,
     #[serde(rename = "recall@10")]
@@ -63,23 +63,24 @@ pub struct Metrics {
     pub recall_100: f64,
     #[serde(rename = "mrr@10")]
     pub mrr_10: f64,
+}
+
+/// Mean scores over the judged queries.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Metrics {
+    #[serde(flatten)]
+    pub scores: Scores,
     pub queries: usize,
     pub queries_with_results: usize,
 }
 
-/// Metrics of one query, for finding the ones that rank badly.
+/// Scores of one query, for finding the ones that rank badly.
 #[derive(Debug, Clone, Serialize)]
 pub struct QueryMetrics {
     pub query_id: String,
     pub query: String,
-    #[serde(rename = "ndcg@10")]
-    pub ndcg_10: f64,
-    #[serde(rename = "recall@10")]
-    pub recall_10: f64,
-    #[serde(rename = "recall@100")]
-    pub recall_100: f64,
-    #[serde(rename = "mrr@10")]
-    pub mrr_10: f64,
+    #[serde(flatten)]
+    pub scores: Scores,
     /// The top results, for reading why a query failed.
     pub top: Vec<String>,
 }
@@ -98,7 +99,7 @@ pub struct EvalReport {
 pub type Qrels = HashMap<String, HashMap<String, u32>>;
 
 /// Scores one query's ranking against its judgments.
-fn score_query(judged: &HashMap<String, u32>, ranking: &[String]) -> (f64, f64, f64, f64) {
+fn score_query(judged: &HashMap<String, u32>, ranking: &[String]) -> Scores {
     let relevant: HashMap<&str, u32> = judged
         .iter()
         .filter(|(_, g)| **g >= 1)
@@ -132,8 +133,12 @@ fn score_query(judged: &HashMap<String, u32>, ranking: &[String]) -> (f64, f64, 
         .take(10)
         .position(|d| relevant.contains_key(d.as_str()))
         .map_or(0.0, |i| 1.0 / (i as f64 + 1.0));
-    let ndcg = if idcg > 0.0 { dcg / idcg } else { 0.0 };
-    (ndcg, found(10), found(100), mrr)
+    Scores {
+        ndcg_10: if idcg > 0.0 { dcg / idcg } else { 0.0 },
+        recall_10: found(10),
+        recall_100: found(100),
+        mrr_10: mrr,
+    }
 }
 
 /// Scores rankings (query id → document ids, best first) against `qrels`.
@@ -154,24 +159,22 @@ pub fn evaluate(
             .get(query_id)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let (ndcg_10, recall_10, recall_100, mrr_10) = score_query(judged, ranking);
         per_query.push(QueryMetrics {
             query_id: query_id.clone(),
             query: query_texts.get(query_id).cloned().unwrap_or_default(),
-            ndcg_10,
-            recall_10,
-            recall_100,
-            mrr_10,
+            scores: score_query(judged, ranking),
             top: ranking.iter().take(5).cloned().collect(),
         });
     }
     let n = per_query.len().max(1) as f64;
-    let mean = |f: fn(&QueryMetrics) -> f64| per_query.iter().map(f).sum::<f64>() / n;
+    let mean = |f: fn(&Scores) -> f64| per_query.iter().map(|q| f(&q.scores)).sum::<f64>() / n;
     let metrics = Metrics {
-        ndcg_10: mean(|q| q.ndcg_10),
-        recall_10: mean(|q| q.recall_10),
-        recall_100: mean(|q| q.recall_100),
-        mrr_10: mean(|q| q.mrr_10),
+        scores: Scores {
+            ndcg_10: mean(|s| s.ndcg_10),
+            recall_10: mean(|s| s.recall_10),
+            recall_100: mean(|s| s.recall_100),
+            mrr_10: mean(|s| s.mrr_10),
+        },
         queries: per_query.len(),
         queries_with_results: per_query
             .iter()
@@ -312,7 +315,7 @@ fn run_queries(
         request.snippets = false;
         let ranking = match searcher.search(&request) {
             Ok(results) => results.hits.into_iter().map(|h| h.info.id).collect(),
-            Err(SearchError::EmptyQuery | SearchError::OnlyCommonWords) => Vec::new(),
+            Err(SearchError::EmptyQuery) => Vec::new(),
             Err(err) => return Err(err.into()),
         };
         rankings.insert(id.clone(), ranking);
@@ -389,8 +392,17 @@ pub fn eval_beir(
     })
 }
 
+/// One line of `judgments.tsv`.
+#[derive(Debug, Clone)]
+pub struct Judgment {
+    pub line: usize,
+    pub query: String,
+    pub id: String,
+    pub grade: u32,
+}
+
 /// Reads `judgments.tsv`: a header, then `query<TAB>article id<TAB>grade` lines.
-pub fn read_judgments(path: &Path) -> Result<Vec<(String, String, u32)>, EvalError> {
+pub fn read_judgments(path: &Path) -> Result<Vec<Judgment>, EvalError> {
     let mut judgments = Vec::new();
     for (number, line) in open_lines(path)? {
         let line = read_line(path, line)?;
@@ -406,7 +418,12 @@ pub fn read_judgments(path: &Path) -> Result<Vec<(String, String, u32)>, EvalErr
             });
         };
         match grade.parse::<u32>() {
-            Ok(grade) if grade <= 3 => judgments.push((query.to_string(), id.to_string(), grade)),
+            Ok(grade) if grade <= 3 => judgments.push(Judgment {
+                line: number,
+                query: query.to_string(),
+                id: id.to_string(),
+                grade,
+            }),
             _ if number == 1 => continue,
             _ => {
                 return Err(EvalError::BadLine {
@@ -428,7 +445,8 @@ pub fn eval_judgments(
     progress: &ProgressBar,
 ) -> Result<EvalReport, EvalError> {
     let started = std::time::Instant::now();
-    let judgments = read_judgments(judgments)?;
+    let judgments_path = judgments;
+    let judgments = read_judgments(judgments_path)?;
     let tmp = tempfile::tempdir().map_err(|error| EvalError::Io {
         path: std::env::temp_dir(),
         error,
@@ -437,9 +455,38 @@ pub fn eval_judgments(
     indexer::refresh(&options, &ProgressBar::hidden())?;
     let searcher = KbSearcher::open(tmp.path(), kb_root)?;
     let documents = searcher.reader().searcher().num_docs();
+    // A judged id that is not in the knowledge base (a typo, a renamed article) would silently
+    // count as a miss; say so instead.
+    let unknown: Vec<&Judgment> = judgments
+        .iter()
+        .filter(|j| {
+            !matches!(
+                searcher.article(&j.id, Visibility::Internal, true),
+                Ok(Some(_))
+            )
+        })
+        .collect();
+    if let Some(first) = unknown.first() {
+        let others = match unknown.len() - 1 {
+            0 => String::new(),
+            n => format!(" (and {n} more lines)"),
+        };
+        return Err(EvalError::BadLine {
+            path: judgments_path.to_path_buf(),
+            line: first.line,
+            message: format!(
+                "article id `{}` is not in {}{others}",
+                first.id,
+                kb_root.display()
+            ),
+        });
+    }
     let mut qrels: Qrels = HashMap::new();
     let mut queries: Vec<(String, String)> = Vec::new();
-    for (query, id, grade) in judgments {
+    for Judgment {
+        query, id, grade, ..
+    } in judgments
+    {
         if !qrels.contains_key(&query) {
             queries.push((query.clone(), query.clone()));
         }
@@ -475,9 +522,9 @@ mod tests {
         let (metrics, _) = evaluate(&qrels, &rankings, &HashMap::new());
         let dcg = 2.0 / 3f64.log2();
         let idcg = 2.0 + 1.0 / 3f64.log2();
-        assert!((metrics.ndcg_10 - dcg / idcg).abs() < 1e-9);
-        assert!((metrics.recall_10 - 0.5).abs() < 1e-9);
-        assert!((metrics.mrr_10 - 0.5).abs() < 1e-9);
+        assert!((metrics.scores.ndcg_10 - dcg / idcg).abs() < 1e-9);
+        assert!((metrics.scores.recall_10 - 0.5).abs() < 1e-9);
+        assert!((metrics.scores.mrr_10 - 0.5).abs() < 1e-9);
         assert_eq!(metrics.queries, 1);
     }
 
@@ -488,7 +535,7 @@ mod tests {
         qrels.insert("q2".into(), HashMap::from([("b".into(), 1)]));
         let rankings = HashMap::from([("q1".to_string(), vec!["a".to_string()])]);
         let (metrics, _) = evaluate(&qrels, &rankings, &HashMap::new());
-        assert!((metrics.mrr_10 - 0.5).abs() < 1e-9);
+        assert!((metrics.scores.mrr_10 - 0.5).abs() < 1e-9);
         assert_eq!(metrics.queries_with_results, 1);
     }
 }

@@ -101,14 +101,6 @@ impl FacetCache {
             .insert(id, table.clone());
         Ok(table)
     }
-
-    /// Forgets segments that are no longer part of the index (after merges and reloads).
-    pub fn retain(&self, live: &[SegmentId]) {
-        self.segments
-            .write()
-            .expect("facet cache lock")
-            .retain(|id, _| live.contains(id));
-    }
 }
 
 /// Counts matches and the values of some facet fields (indexes into [`FACET_FIELDS`]).

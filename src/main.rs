@@ -286,7 +286,8 @@ async fn serve(config: Config) -> Result<()> {
     let opener = state.clone();
     tokio::task::spawn_blocking(move || {
         let config = &opener.config;
-        let outcome = indexer::refresh(&index_options(config), &ProgressBar::hidden())
+        // A bar on a terminal while the content folder is (re)indexed; hidden under a supervisor.
+        let outcome = indexer::refresh(&index_options(config), &progress_bar())
             .map_err(anyhow::Error::from)
             .and_then(|report| {
                 for problem in report.problems.iter().filter(|p| p.is_error()) {
@@ -524,14 +525,18 @@ fn format_eval(report: &EvalReport, show_below: Option<f64>) -> String {
     let _ = writeln!(
         out,
         "nDCG@10 {:.4}  Recall@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}",
-        m.ndcg_10, m.recall_10, m.recall_100, m.mrr_10
+        m.scores.ndcg_10, m.scores.recall_10, m.scores.recall_100, m.scores.mrr_10
     );
     if let Some(threshold) = show_below {
-        for q in report.per_query.iter().filter(|q| q.ndcg_10 < threshold) {
+        for q in report
+            .per_query
+            .iter()
+            .filter(|q| q.scores.ndcg_10 < threshold)
+        {
             let _ = writeln!(
                 out,
                 "  {:.3}  {}  →  {}",
-                q.ndcg_10,
+                q.scores.ndcg_10,
                 q.query,
                 q.top.join(", ")
             );

@@ -61,6 +61,9 @@ const VERSION_BONUS: f32 = 1.5;
 /// Score bonus for articles not only about versions past their end of general support.
 const SUPPORTED_BONUS: f32 = 1.0;
 
+/// Why a query that can match nothing has no results.
+pub const ONLY_COMMON_WORDS: &str =
+    "the query has only common words (like `the`, `to`, `is`) or symbols: add a more specific word";
 /// Values listed per facet (the most frequent), besides those chosen as filters.
 const MAX_FACET_VALUES: usize = 20;
 /// Result pages kept by [`KbSearcher::search_cached`] (a page is a few kilobytes).
@@ -333,17 +336,18 @@ impl KbSearcher {
         &self,
         request: &SearchRequest,
     ) -> Result<Arc<SearchResults>, SearchError> {
-        if let Some(hit) = self.cached(request) {
-            return Ok(hit);
+        let Some(cache) = &self.results_cache else {
+            return Ok(Arc::new(self.search(request)?));
+        };
+        let key = self.cache_key(request);
+        if let Some(hit) = cache.lock().expect("results cache lock").get(&key) {
+            return Ok(hit.clone());
         }
         let results = Arc::new(self.search(request)?);
-        if let Some(cache) = &self.results_cache {
-            let key = self.cache_key(request);
-            cache
-                .lock()
-                .expect("results cache lock")
-                .put(key, results.clone());
-        }
+        cache
+            .lock()
+            .expect("results cache lock")
+            .put(key, results.clone());
         Ok(results)
     }
 
@@ -363,7 +367,7 @@ impl KbSearcher {
         let built = self.build(&searcher, &user_query, true);
         if built.concepts.is_empty() {
             // A valid query that cannot match anything: no results, and a word on why.
-            notices.push(SearchError::OnlyCommonWords.to_string());
+            notices.push(ONLY_COMMON_WORDS.to_string());
             return Ok(SearchResults {
                 total: 0,
                 hits: Vec::new(),

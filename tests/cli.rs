@@ -182,6 +182,29 @@ fn eval_scores_the_kb_judgments() {
 }
 
 #[test]
+fn eval_names_the_line_of_a_judged_id_that_does_not_exist() {
+    let kb = Kb::new();
+    kb.article("articles/a.md", "Cutover open files", "", "x");
+    kb.write(
+        "judgments.tsv",
+        "query\tarticle_id\tgrade\nopen files\tarticles/a\t3\nopen files\tarticles/typo\t2\n",
+    );
+    let output = kbsearch(&[
+        "eval",
+        "--judgments",
+        kb.path("judgments.tsv").to_str().unwrap(),
+        "--kb",
+        kb.kb.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("judgments.tsv:3: article id `articles/typo` is not in"),
+        "{message}"
+    );
+}
+
+#[test]
 fn eval_on_a_beir_collection_writes_a_trec_run() {
     let kb = Kb::new();
     kb.write("corpus.jsonl", "{\"_id\": \"d1\", \"title\": \"Stale handles\", \"text\": \"NFS stale file handle\"}\n{\"_id\": \"d2\", \"title\": \"Quotas\", \"text\": \"disk quota full\"}\n");

@@ -69,8 +69,8 @@ fn the_hand_judged_queries_rank_well() {
         report.metrics.queries
     );
     assert!(
-        report.metrics.ndcg_10 >= 0.85,
+        report.metrics.scores.ndcg_10 >= 0.85,
         "nDCG@10 {:.4}",
-        report.metrics.ndcg_10
+        report.metrics.scores.ndcg_10
     );
 }

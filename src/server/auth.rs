@@ -3,6 +3,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use tracing::debug;
 
 use super::AppState;
 use super::error::ApiError;
@@ -46,7 +47,13 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or(ApiError::Unauthorized)?;
-        let role = state.config.role_of(key).ok_or(ApiError::Unauthorized)?;
-        Ok(Caller { role: Some(role) })
+        let Some(configured) = state.config.key(key) else {
+            debug!("request with an unknown API key refused");
+            return Err(ApiError::Unauthorized);
+        };
+        debug!(key = configured.name.as_deref().unwrap_or("unnamed"), role = ?configured.role, "caller");
+        Ok(Caller {
+            role: Some(configured.role),
+        })
     }
 }

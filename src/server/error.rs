@@ -66,9 +66,7 @@ impl ApiError {
 impl From<SearchError> for ApiError {
     fn from(err: SearchError) -> Self {
         match err {
-            SearchError::EmptyQuery | SearchError::OnlyCommonWords => {
-                ApiError::parameter("q", err.to_string())
-            }
+            SearchError::EmptyQuery => ApiError::parameter("q", err.to_string()),
             SearchError::BadFilter { parameter, .. } => {
                 ApiError::parameter(parameter, err.to_string())
             }

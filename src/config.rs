@@ -4,12 +4,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use thiserror::Error;
 
 use crate::problem::line_of_offset;
 use crate::scan::DEFAULT_MAX_FILE_BYTES;
+use crate::watcher::{WatchMode, WatchOptions};
 
 /// The file read from the working directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "kbsearch.toml";
@@ -66,6 +68,47 @@ impl Default for Limits {
     }
 }
 
+/// How the service keeps the index current while writers edit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Watch {
+    /// `native` (with a fallback to polling), `poll`, or `off`.
+    pub mode: WatchMode,
+    /// Quiet time per path before a change is indexed, in milliseconds.
+    pub debounce_ms: u64,
+    /// How often the polling watcher compares the folder, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Compare the whole folder with the index this often, in seconds (0: only at start-up and
+    /// when the watcher lost events).
+    pub reconcile_interval_secs: u64,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Watch {
+            mode: WatchMode::Native,
+            debounce_ms: 300,
+            poll_interval_ms: 1_000,
+            reconcile_interval_secs: 15 * 60,
+        }
+    }
+}
+
+impl Watch {
+    pub fn options(&self) -> WatchOptions {
+        WatchOptions {
+            mode: self.mode,
+            debounce: Duration::from_millis(self.debounce_ms),
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+        }
+    }
+
+    pub fn reconcile_every(&self) -> Option<Duration> {
+        (self.reconcile_interval_secs > 0)
+            .then(|| Duration::from_secs(self.reconcile_interval_secs))
+    }
+}
+
 /// Everything `kbsearch serve` needs to know.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -81,6 +124,7 @@ pub struct Config {
     /// Largest article file read, in bytes.
     pub max_file_bytes: u64,
     pub limits: Limits,
+    pub watch: Watch,
     pub keys: Vec<ApiKey>,
 }
 
@@ -93,6 +137,7 @@ impl Default for Config {
             bind: "127.0.0.1:8080".to_string(),
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             limits: Limits::default(),
+            watch: Watch::default(),
             keys: Vec::new(),
         }
     }
@@ -126,6 +171,7 @@ pub struct Overrides {
     pub data: Option<PathBuf>,
     pub bind: Option<String>,
     pub max_file_bytes: Option<u64>,
+    pub watch: Option<WatchMode>,
 }
 
 impl Config {
@@ -177,6 +223,12 @@ impl Config {
         if let Some(value) = lookup("KBSEARCH_BIND") {
             self.bind = value;
         }
+        if let Some(value) = lookup("KBSEARCH_WATCH") {
+            self.watch.mode = value.parse().map_err(|message| ConfigError::Env {
+                name: "KBSEARCH_WATCH".to_string(),
+                message,
+            })?;
+        }
         if let Some(value) = lookup("KBSEARCH_MAX_FILE_BYTES") {
             self.max_file_bytes = value.trim().parse().map_err(|_| ConfigError::Env {
                 name: "KBSEARCH_MAX_FILE_BYTES".to_string(),
@@ -202,6 +254,9 @@ impl Config {
         if let Some(max) = overrides.max_file_bytes {
             self.max_file_bytes = max;
         }
+        if let Some(mode) = overrides.watch {
+            self.watch.mode = mode;
+        }
     }
 
     /// Checks every value once, naming the key at fault.
@@ -225,6 +280,14 @@ impl Config {
             ("limits.max_per_page", limits.max_per_page),
             ("limits.max_result_depth", limits.max_result_depth),
             ("limits.max_body_bytes", limits.max_body_bytes),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be more than 0".to_string()));
+            }
+        }
+        for (key, value) in [
+            ("watch.debounce_ms", self.watch.debounce_ms),
+            ("watch.poll_interval_ms", self.watch.poll_interval_ms),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be more than 0".to_string()));

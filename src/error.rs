@@ -15,7 +15,7 @@ pub enum IndexError {
     },
     #[error("content folder {} does not exist or is not a folder", .0.display())]
     MissingContent(PathBuf),
-    #[error("index folder {} is in use by another kbsearch process (a running `kbsearch serve`?); stop it or let it reindex", .0.display())]
+    #[error("index folder {} is in use by a running `kbsearch serve`, which keeps it current by itself; to compare the whole folder now, send `POST /api/reindex` with an agent key, or stop the service and run `kbsearch index` again", .0.display())]
     Locked(PathBuf),
     #[error("index {} cannot be used: {reason}; run `kbsearch index` to rebuild it", path.display())]
     Unusable { path: PathBuf, reason: String },

@@ -371,7 +371,7 @@ pub fn eval_beir(
     indexer::commit(&mut writer)?;
     drop(writer);
     let searcher = KbSearcher::new(&open.index, Synonyms::default(), Catalog::default())?;
-    let documents = searcher.reader().searcher().num_docs();
+    let documents = searcher.num_docs();
     let judged: Vec<(String, String)> = queries
         .into_iter()
         .filter(|q| qrels.contains_key(&q.id))
@@ -454,7 +454,7 @@ pub fn eval_judgments(
     let options = IndexOptions::new(kb_root, tmp.path());
     indexer::refresh(&options, &ProgressBar::hidden())?;
     let searcher = KbSearcher::open(tmp.path(), kb_root)?;
-    let documents = searcher.reader().searcher().num_docs();
+    let documents = searcher.num_docs();
     // A judged id that is not in the knowledge base (a typo, a renamed article) would silently
     // count as a miss; say so instead.
     let unknown: Vec<&Judgment> = judgments

@@ -101,6 +101,14 @@ impl FacetCache {
             .insert(id, table.clone());
         Ok(table)
     }
+
+    /// Forgets segments that are no longer part of the index (merged away or deleted).
+    pub fn retain(&self, live: &[SegmentId]) {
+        self.segments
+            .write()
+            .expect("facet cache lock")
+            .retain(|id, _| live.contains(id));
+    }
 }
 
 /// Counts matches and the values of some facet fields (indexes into [`FACET_FIELDS`]).

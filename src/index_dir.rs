@@ -4,6 +4,7 @@
 //! index/
 //!   CURRENT                 name of the live generation, replaced atomically
 //!   gen-1-1732617000123/    a complete tantivy index (schema version 1)
+//!   aside-corrupt-…/        a generation that could not be opened, kept for inspection
 //! ```
 //!
 //! A rebuild writes a new generation beside the live one and switches `CURRENT` only when it is
@@ -23,6 +24,8 @@ use crate::schema::{KbSchema, SCHEMA_VERSION};
 
 const CURRENT_FILE: &str = "CURRENT";
 const GENERATION_PREFIX: &str = "gen-";
+/// Prefix of generations moved aside because they could not be opened.
+const ASIDE_PREFIX: &str = "aside-";
 
 /// What every commit records in tantivy's `meta.json` payload.
 #[derive(Debug, Serialize, Deserialize)]
@@ -148,18 +151,88 @@ impl IndexDir {
         })
     }
 
-    /// Opens the current generation, or logs why not and returns `None` so the caller rebuilds.
-    pub fn open_or_explain(&self) -> Option<OpenIndex> {
+    /// Opens the current generation, or logs why not and returns `None` so the caller builds a
+    /// new one. A corrupt generation or a folder kbsearch did not write is moved aside first, never
+    /// deleted: it may hold something someone wants to look at.
+    pub fn open_or_explain(&self) -> Result<Option<OpenIndex>, IndexError> {
         match self.open_current() {
-            Ok(open) => Some(open),
+            Ok(open) => return Ok(Some(open)),
+            Err(Unusable::Missing) if self.holds_foreign_files() => {
+                let aside = self.aside_path(&self.root, "foreign");
+                std::fs::rename(&self.root, &aside).map_err(|e| Self::io_error(&self.root, e))?;
+                warn!(
+                    index = %self.root.display(),
+                    moved_to = %aside.display(),
+                    "the index folder holds files kbsearch did not write; moved it aside and building a new index"
+                );
+            }
             Err(Unusable::Missing) => {
                 info!(index = %self.root.display(), "no index yet, building it from the content folder");
-                None
+            }
+            Err(reason @ Unusable::Unreadable(_)) => {
+                match self.current_generation().filter(|dir| dir.is_dir()) {
+                    Some(dir) => {
+                        let aside = self.aside_path(&dir, "corrupt");
+                        std::fs::rename(&dir, &aside).map_err(|e| Self::io_error(&dir, e))?;
+                        warn!(
+                            index = %self.root.display(),
+                            moved_to = %aside.display(),
+                            "{reason}; moved it aside and rebuilding from the content folder"
+                        );
+                    }
+                    None => {
+                        warn!(index = %self.root.display(), "{reason}; rebuilding from the content folder");
+                    }
+                }
             }
             Err(reason) => {
-                warn!(index = %self.root.display(), "{reason}; rebuilding from the content folder");
-                None
+                // Another schema: the old generation stays current (an older kbsearch may still
+                // serve it) until the new one is complete.
+                warn!(index = %self.root.display(), "{reason}; building a new generation beside it");
             }
+        }
+        Ok(None)
+    }
+
+    /// The generation `CURRENT` names, if it names one.
+    fn current_generation(&self) -> Option<PathBuf> {
+        let name = std::fs::read_to_string(self.root.join(CURRENT_FILE)).ok()?;
+        let name = name.trim();
+        (name.starts_with(GENERATION_PREFIX) && !name.contains(['/', '\\']))
+            .then(|| self.root.join(name))
+    }
+
+    /// True when the index folder exists without a `CURRENT` file and holds something other than
+    /// kbsearch generations: another program's index, or the wrong folder.
+    fn holds_foreign_files(&self) -> bool {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return false;
+        };
+        entries.flatten().any(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            !(name.starts_with(GENERATION_PREFIX)
+                || name.starts_with(ASIDE_PREFIX)
+                || name == format!("{CURRENT_FILE}.tmp"))
+        })
+    }
+
+    /// A free name beside `path` for moving it aside: `<path>.<why>-<millis>` for the folder
+    /// itself, `aside-<why>-<name>` inside the index folder for a generation.
+    fn aside_path(&self, path: &Path, why: &str) -> PathBuf {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if path == self.root {
+            path.with_file_name(format!("{name}.{why}-{millis}"))
+        } else {
+            self.root
+                .join(format!("{ASIDE_PREFIX}{why}-{millis}-{name}"))
         }
     }
 

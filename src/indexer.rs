@@ -1,16 +1,23 @@
 //! The indexer: brings the index in line with the content folder. The folder is the truth; the
 //! index is derived. Each file's bytes are hashed into a fingerprint stored with its document, so
-//! a refresh parses only files that changed, deletes documents whose file is gone, and keeps the
-//! last good version of a file that no longer parses. One refresh is one commit.
+//! a reconcile parses only files that changed, deletes documents whose file is gone, and keeps the
+//! last good version of a file that no longer parses.
+//!
+//! One [`Indexer`] owns the index writer. A reconcile walks the whole folder; [`Indexer::apply_paths`]
+//! checks only the paths a watcher reported, on disk; either queues changes that
+//! [`Indexer::commit`] makes visible at once, as one tantivy commit.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use rayon::prelude::*;
+use serde::Serialize;
 use tantivy::directory::error::LockError;
-use tantivy::{IndexWriter, TantivyDocument, TantivyError, Term};
+use tantivy::{
+    IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term,
+};
 use tracing::{debug, info};
 
 use crate::article::{self, ParseContext, SourceFile};
@@ -18,7 +25,7 @@ use crate::error::IndexError;
 use crate::index_dir::{CommitPayload, IndexDir, OpenIndex};
 use crate::problem::{Problem, sort_problems};
 use crate::products::{Catalog, PRODUCTS_FILE};
-use crate::scan::{self, FileEntry};
+use crate::scan::{self, FileEntry, OnDisk};
 use crate::schema::KbSchema;
 
 /// Files parsed in parallel before their documents are handed to the writer; bounds memory.
@@ -45,18 +52,40 @@ impl IndexOptions {
     }
 }
 
-/// What a refresh did.
-#[derive(Debug, Default, serde::Serialize)]
+/// How many files a reconcile or an update touched, and how.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    pub added: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+    /// Files left out of the index (or left at their last good version), with the reasons.
+    pub skipped: usize,
+}
+
+impl Changes {
+    /// True when the index content changed.
+    pub fn any(&self) -> bool {
+        self.added + self.updated + self.deleted > 0
+    }
+
+    fn add(&mut self, other: Changes) {
+        self.added += other.added;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.unchanged += other.unchanged;
+        self.skipped += other.skipped;
+    }
+}
+
+/// What a `kbsearch index` run did.
+#[derive(Debug, Default, Serialize)]
 pub struct IndexReport {
     /// True when the index was built from scratch.
     pub rebuilt: bool,
     pub files_seen: usize,
-    pub added: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-    pub deleted: usize,
-    /// Files left out of the index (or left at their last good version), with the reasons.
-    pub skipped: usize,
+    #[serde(flatten)]
+    pub changes: Changes,
     /// Articles searchable after the refresh.
     pub documents: u64,
     pub problems: Vec<Problem>,
@@ -68,29 +97,40 @@ fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::
     s.serialize_f64(d.as_secs_f64())
 }
 
-/// What the index holds for one file.
-#[derive(Debug, Clone)]
-struct Indexed {
-    id: String,
-    fingerprint: u64,
+/// A commit that made changes searchable.
+#[derive(Debug, Clone, Copy)]
+pub struct Commit {
+    /// tantivy's operation stamp of the commit: grows with every commit of this index.
+    pub opstamp: u64,
+    pub changes: Changes,
+    /// Articles searchable after the commit.
+    pub documents: u64,
+    /// Unix seconds, as recorded in the commit payload.
+    pub committed_at: i64,
+    /// True when this commit completed a new generation and made it current.
+    pub activated: bool,
 }
 
-/// Reads `path → (id, fingerprint)` for every live document from the fast fields.
-fn indexed_files(open: &OpenIndex) -> Result<HashMap<String, Indexed>, IndexError> {
-    let reader = open.index.reader()?;
-    let searcher = reader.searcher();
-    let mut files = HashMap::new();
+/// What the index holds for one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indexed {
+    pub id: String,
+    pub fingerprint: u64,
+}
+
+/// Every live document as `(path, indexed)`, in index order: a path listed twice would be a
+/// duplicate document. Used at start-up, and by tests that compare the index with the folder.
+pub fn indexed_documents(searcher: &Searcher) -> Result<Vec<(String, Indexed)>, IndexError> {
+    let mut files = Vec::new();
     for segment in searcher.segment_readers() {
         let fast = segment.fast_fields();
         let (Some(paths), Some(ids)) = (fast.str("path")?, fast.str("id")?) else {
             continue;
         };
         let fingerprints = fast.u64("fingerprint")?;
-        let mut path = String::new();
-        let mut id = String::new();
         for doc in segment.doc_ids_alive() {
-            path.clear();
-            id.clear();
+            let mut path = String::new();
+            let mut id = String::new();
             let path_ord = paths.term_ords(doc).next();
             let id_ord = ids.term_ords(doc).next();
             let (Some(path_ord), Some(id_ord)) = (path_ord, id_ord) else {
@@ -98,17 +138,11 @@ fn indexed_files(open: &OpenIndex) -> Result<HashMap<String, Indexed>, IndexErro
             };
             paths
                 .ord_to_str(path_ord, &mut path)
-                .map_err(tantivy::TantivyError::from)?;
+                .map_err(TantivyError::from)?;
             ids.ord_to_str(id_ord, &mut id)
-                .map_err(tantivy::TantivyError::from)?;
+                .map_err(TantivyError::from)?;
             let fingerprint = fingerprints.first(doc).unwrap_or_default();
-            files.insert(
-                path.clone(),
-                Indexed {
-                    id: id.clone(),
-                    fingerprint,
-                },
-            );
+            files.push((path, Indexed { id, fingerprint }));
         }
     }
     Ok(files)
@@ -133,6 +167,11 @@ fn catalog_hash(kb_root: &Path) -> [u8; 32] {
     *blake3::hash(&bytes).as_bytes()
 }
 
+/// The fingerprint the index should hold for a file of `kb_root` with these bytes.
+pub fn file_fingerprint(kb_root: &Path, bytes: &[u8]) -> u64 {
+    fingerprint(&catalog_hash(kb_root), bytes)
+}
+
 /// Opens a writer, turning "someone else holds the lock" into a message that says who.
 pub fn open_writer(open: &OpenIndex, threads: usize) -> Result<IndexWriter, IndexError> {
     open.index
@@ -145,15 +184,16 @@ pub fn open_writer(open: &OpenIndex, threads: usize) -> Result<IndexWriter, Inde
         })
 }
 
-/// Commits with the payload every kbsearch commit carries.
-pub fn commit(writer: &mut IndexWriter) -> Result<(), IndexError> {
+/// Commits with the payload every kbsearch commit carries; returns the opstamp and the payload.
+pub fn commit(writer: &mut IndexWriter) -> Result<(u64, CommitPayload), IndexError> {
+    let payload = CommitPayload::now();
     let mut prepared = writer.prepare_commit()?;
-    prepared.set_payload(&CommitPayload::now().to_json());
-    prepared.commit()?;
-    Ok(())
+    prepared.set_payload(&payload.to_json());
+    let opstamp = prepared.commit()?;
+    Ok((opstamp, payload))
 }
 
-/// One file of this refresh after hashing and, when it changed, parsing.
+/// One file after hashing and, when it changed, parsing.
 struct Examined {
     entry: FileEntry,
     fingerprint: u64,
@@ -204,187 +244,427 @@ fn examine(
     }
 }
 
+/// The one owner of an index's writer, and what it knows of the index between commits.
+pub struct Indexer {
+    opts: IndexOptions,
+    schema: KbSchema,
+    index_dir: IndexDir,
+    open: OpenIndex,
+    writer: IndexWriter,
+    /// Reloaded right after each commit, so the commit is visible when [`Indexer::commit`] returns.
+    reader: IndexReader,
+    /// True while `open` is a new generation that `CURRENT` does not name yet.
+    building: bool,
+    /// What the index holds (or will hold after the next commit), by path.
+    files: BTreeMap<String, Indexed>,
+    /// Which path holds each id.
+    owners: HashMap<String, String>,
+    /// Files refused because another file holds their id, by that id: retried once it is freed.
+    waiting: HashMap<String, BTreeSet<String>>,
+    catalog: Catalog,
+    catalog_hash: [u8; 32],
+    /// Problems of the folder as a whole: `products.toml`, folders that cannot be read.
+    folder_problems: Vec<Problem>,
+    /// Problems of each file, as it was last examined.
+    file_problems: BTreeMap<String, Vec<Problem>>,
+    /// Changes queued on the writer since the last commit.
+    uncommitted: Changes,
+}
+
+impl Indexer {
+    /// Opens the current generation for writing, or starts a new one when there is none or it
+    /// cannot be used (the old one, if any, stays current until the first commit).
+    pub fn open(opts: IndexOptions) -> Result<Indexer, IndexError> {
+        if !opts.kb_root.is_dir() {
+            return Err(IndexError::MissingContent(opts.kb_root.clone()));
+        }
+        let index_dir = IndexDir::new(&opts.index_root);
+        let (open, building) = match index_dir.open_or_explain()? {
+            Some(open) => (open, false),
+            None => (index_dir.create_generation()?, true),
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        let writer = open_writer(&open, threads)?;
+        let reader: IndexReader = open
+            .index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let files: BTreeMap<String, Indexed> =
+            indexed_documents(&reader.searcher())?.into_iter().collect();
+        let owners = files
+            .iter()
+            .map(|(path, doc)| (doc.id.clone(), path.clone()))
+            .collect();
+        let (catalog, folder_problems) = Catalog::load(&opts.kb_root);
+        let catalog_hash = catalog_hash(&opts.kb_root);
+        Ok(Indexer {
+            schema: KbSchema::new(),
+            index_dir,
+            open,
+            writer,
+            reader,
+            building,
+            files,
+            owners,
+            waiting: HashMap::new(),
+            catalog,
+            catalog_hash,
+            folder_problems,
+            file_problems: BTreeMap::new(),
+            uncommitted: Changes::default(),
+            opts,
+        })
+    }
+
+    pub fn options(&self) -> &IndexOptions {
+        &self.opts
+    }
+
+    /// True when this indexer started a new generation (no usable index was found).
+    pub fn is_building(&self) -> bool {
+        self.building
+    }
+
+    /// The index as of the last commit.
+    pub fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    /// Every current problem of the content folder, sorted by path and line.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = self.folder_problems.clone();
+        problems.extend(self.file_problems.values().flatten().cloned());
+        sort_problems(&mut problems);
+        problems
+    }
+
+    /// Compares the whole folder with the index and queues the differences: the start-up check,
+    /// and the safety net when the watcher may have missed events.
+    pub fn reconcile(&mut self, progress: &ProgressBar) -> Result<(Changes, usize), IndexError> {
+        // A folder that is gone (unmounted, being replaced) must not empty the index.
+        if !self.opts.kb_root.is_dir() {
+            return Err(IndexError::MissingContent(self.opts.kb_root.clone()));
+        }
+        let (catalog, catalog_problems) = Catalog::load(&self.opts.kb_root);
+        self.catalog = catalog;
+        self.catalog_hash = catalog_hash(&self.opts.kb_root);
+        self.folder_problems = catalog_problems;
+        let (entries, walk_problems) = scan::walk(&self.opts.kb_root);
+        self.folder_problems.extend(walk_problems);
+        let on_disk: HashSet<&str> = entries.iter().map(|e| e.rel_path.as_str()).collect();
+        let vanished: Vec<String> = self
+            .files
+            .keys()
+            .filter(|path| !on_disk.contains(path.as_str()))
+            .cloned()
+            .collect();
+        self.file_problems
+            .retain(|path, _| on_disk.contains(path.as_str()));
+        for waiting in self.waiting.values_mut() {
+            waiting.retain(|path| on_disk.contains(path.as_str()));
+        }
+        let mut changes = Changes::default();
+        // Gone files first, so their ids are free again for files that take them over.
+        for path in &vanished {
+            self.delete(path, &mut changes);
+        }
+        progress.set_length(entries.len() as u64);
+        progress.set_message("indexing");
+        let files_seen = entries.len();
+        self.examine_and_apply(entries, &mut changes, progress)?;
+        progress.finish_and_clear();
+        self.uncommitted.add(changes);
+        Ok((changes, files_seen))
+    }
+
+    /// Checks `rel_paths` (files or folders, relative to the content folder, as a watcher reported
+    /// them) against the disk and queues what changed. Events are only hints: a path that exists
+    /// is upserted, one that does not is deleted, a folder is walked.
+    pub fn apply_paths<'a>(
+        &mut self,
+        rel_paths: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Changes, IndexError> {
+        let mut present: BTreeMap<String, FileEntry> = BTreeMap::new();
+        let mut absent: BTreeSet<String> = BTreeSet::new();
+        for rel_path in rel_paths {
+            if scan::in_hidden_folder(Path::new(rel_path)) {
+                continue;
+            }
+            // A folder that was removed or moved away takes its files with it; one that was
+            // replaced may have lost some. Every indexed file below the path is checked again.
+            let prefix = format!("{rel_path}/");
+            for indexed in self
+                .files
+                .range(prefix.clone()..)
+                .take_while(|(path, _)| path.starts_with(&prefix))
+                .map(|(path, _)| path)
+            {
+                absent.insert(indexed.clone());
+            }
+            match scan::stat(&self.opts.kb_root, rel_path) {
+                OnDisk::Article(entry) => {
+                    present.insert(entry.rel_path.clone(), entry);
+                }
+                OnDisk::Folder => {
+                    // New nested folders (`mkdir -p`, `cp -r`, a checkout) are reported only at
+                    // their top: walk the whole subtree.
+                    let (entries, problems) =
+                        scan::walk_under(&self.opts.kb_root, Path::new(rel_path));
+                    for problem in problems {
+                        self.file_problems
+                            .insert(problem.path.clone(), vec![problem]);
+                    }
+                    for entry in entries {
+                        present.insert(entry.rel_path.clone(), entry);
+                    }
+                }
+                OnDisk::Absent => {
+                    absent.insert(rel_path.to_string());
+                }
+            }
+        }
+        let mut changes = Changes::default();
+        for path in absent.iter().filter(|path| !present.contains_key(*path)) {
+            self.file_problems.remove(path);
+            for waiting in self.waiting.values_mut() {
+                waiting.remove(path);
+            }
+            if self.files.contains_key(path) {
+                self.delete(path, &mut changes);
+            }
+        }
+        self.examine_and_apply(
+            present.into_values().collect(),
+            &mut changes,
+            &ProgressBar::hidden(),
+        )?;
+        self.uncommitted.add(changes);
+        Ok(changes)
+    }
+
+    /// Makes the queued changes searchable: one commit, then the reader reload. A new generation
+    /// becomes current with its first commit. Returns `None` when there was nothing to commit.
+    pub fn commit(&mut self) -> Result<Option<Commit>, IndexError> {
+        if !self.building && !self.uncommitted.any() {
+            self.uncommitted = Changes::default();
+            return Ok(None);
+        }
+        let (opstamp, payload) = commit(&mut self.writer)?;
+        let activated = self.building;
+        if self.building {
+            self.index_dir.activate(&self.open.dir)?;
+            self.building = false;
+        }
+        self.reader.reload()?;
+        let commit = Commit {
+            opstamp,
+            changes: std::mem::take(&mut self.uncommitted),
+            documents: self.reader.searcher().num_docs(),
+            committed_at: payload.committed_at,
+            activated,
+        };
+        debug!(opstamp, documents = commit.documents, "committed");
+        Ok(Some(commit))
+    }
+
+    /// Waits for background merges, so the index is left compact.
+    pub fn close(self) -> Result<(), IndexError> {
+        self.writer.wait_merging_threads()?;
+        Ok(())
+    }
+
+    fn delete(&mut self, path: &str, changes: &mut Changes) {
+        debug!(path, "file removed, deleting its document");
+        self.writer
+            .delete_term(Term::from_field_text(self.schema.path, path));
+        if let Some(previous) = self.files.remove(path) {
+            self.owners.remove(&previous.id);
+        }
+        self.file_problems.remove(path);
+        changes.deleted += 1;
+    }
+
+    /// Hashes and parses `entries` in parallel chunks and queues their documents; then retries
+    /// files that were refused for an id that this batch freed.
+    fn examine_and_apply(
+        &mut self,
+        entries: Vec<FileEntry>,
+        changes: &mut Changes,
+        progress: &ProgressBar,
+    ) -> Result<(), IndexError> {
+        let mut retried = HashSet::new();
+        let mut entries = entries;
+        loop {
+            for chunk in entries.chunks(PARSE_CHUNK) {
+                let ctx = ParseContext {
+                    catalog: &self.catalog,
+                };
+                let examined: Vec<Examined> = chunk
+                    .par_iter()
+                    .map(|entry| {
+                        examine(
+                            entry.clone(),
+                            self.files.get(&entry.rel_path),
+                            &self.catalog_hash,
+                            &ctx,
+                            self.opts.max_file_bytes,
+                        )
+                    })
+                    .collect();
+                for item in examined {
+                    self.apply_one(item, changes)?;
+                    progress.inc(1);
+                }
+            }
+            // Ids held by nobody now, wanted by files refused earlier.
+            let freed: Vec<String> = self
+                .waiting
+                .iter()
+                .filter(|(id, paths)| !paths.is_empty() && !self.owners.contains_key(*id))
+                .flat_map(|(_, paths)| paths.iter().cloned())
+                .filter(|path| retried.insert(path.clone()))
+                .collect();
+            if freed.is_empty() {
+                return Ok(());
+            }
+            entries = freed
+                .iter()
+                .filter_map(|path| match scan::stat(&self.opts.kb_root, path) {
+                    OnDisk::Article(entry) => Some(entry),
+                    _ => None,
+                })
+                .collect();
+        }
+    }
+
+    fn apply_one(&mut self, item: Examined, changes: &mut Changes) -> Result<(), IndexError> {
+        let path = item.entry.rel_path;
+        let previous = self.files.get(&path).cloned();
+        let mut problems = Vec::new();
+        let keeps_last_good = |problems: &mut Vec<Problem>| {
+            if let Some(previous) = &previous {
+                problems.push(Problem::warning(
+                    &path,
+                    None,
+                    format!(
+                        "the last good version (id `{}`) stays searchable until the file is fixed",
+                        previous.id
+                    ),
+                ));
+            }
+        };
+        let parsed = match item.outcome {
+            Outcome::Unchanged => {
+                changes.unchanged += 1;
+                return Ok(());
+            }
+            Outcome::Unreadable(problem) => {
+                problems.push(problem);
+                keeps_last_good(&mut problems);
+                changes.skipped += 1;
+                self.file_problems.insert(path, problems);
+                return Ok(());
+            }
+            Outcome::Parsed(parsed) => *parsed,
+        };
+        problems.extend(parsed.problems);
+        for waiting in self.waiting.values_mut() {
+            waiting.remove(&path);
+        }
+        let Some(article) = parsed.article else {
+            keeps_last_good(&mut problems);
+            changes.skipped += 1;
+            self.set_problems(path, problems);
+            return Ok(());
+        };
+        if let Some(owner) = self.owners.get(&article.id)
+            && *owner != path
+        {
+            problems.push(Problem::error(
+                &path,
+                None,
+                format!("duplicate id `{}`: already used by {owner}", article.id),
+            ));
+            keeps_last_good(&mut problems);
+            changes.skipped += 1;
+            self.waiting
+                .entry(article.id.clone())
+                .or_default()
+                .insert(path.clone());
+            self.set_problems(path, problems);
+            return Ok(());
+        }
+        if let Some(previous) = &previous {
+            self.owners.remove(&previous.id);
+        }
+        self.owners.insert(article.id.clone(), path.clone());
+        // Upsert: delete the file's previous document, then add, in the same commit. A new file
+        // needs no delete: its id is free (checked above) and its path was not indexed. Skipping it
+        // matters for full builds, where tantivy keeps every queued delete in memory until commit.
+        if previous.is_some() {
+            self.writer
+                .delete_term(Term::from_field_text(self.schema.path, &path));
+            changes.updated += 1;
+        } else {
+            changes.added += 1;
+        }
+        let doc: TantivyDocument = self.schema.document(&article, item.fingerprint);
+        self.writer.add_document(doc)?;
+        self.files.insert(
+            path.clone(),
+            Indexed {
+                id: article.id,
+                fingerprint: item.fingerprint,
+            },
+        );
+        self.set_problems(path, problems);
+        Ok(())
+    }
+
+    fn set_problems(&mut self, path: String, problems: Vec<Problem>) {
+        if problems.is_empty() {
+            self.file_problems.remove(&path);
+        } else {
+            self.file_problems.insert(path, problems);
+        }
+    }
+}
+
 /// Brings the index at `opts.index_root` in line with the content folder, building it when it is
-/// missing or unusable. Shows progress on `progress` (pass a hidden bar to stay quiet).
+/// missing or unusable: what `kbsearch index` does. Shows progress on `progress` (pass a hidden
+/// bar to stay quiet).
 pub fn refresh(opts: &IndexOptions, progress: &ProgressBar) -> Result<IndexReport, IndexError> {
     let started = Instant::now();
-    if !opts.kb_root.is_dir() {
-        return Err(IndexError::MissingContent(opts.kb_root.clone()));
-    }
-    let index_dir = IndexDir::new(&opts.index_root);
-    let (open, rebuilt) = match index_dir.open_or_explain() {
-        Some(open) => (open, false),
-        None => (index_dir.create_generation()?, true),
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
-    let mut writer = open_writer(&open, threads)?;
-    let mut report = IndexReport {
-        rebuilt,
-        ..IndexReport::default()
-    };
-    apply_changes(opts, &open, &writer, &mut report, progress)?;
+    let mut indexer = Indexer::open(opts.clone())?;
+    let rebuilt = indexer.is_building();
+    let (changes, files_seen) = indexer.reconcile(progress)?;
     progress.set_message("committing");
-    commit(&mut writer)?;
-    writer.wait_merging_threads()?;
-    if rebuilt {
-        index_dir.activate(&open.dir)?;
-    }
-    report.documents = open.index.reader()?.searcher().num_docs();
-    report.elapsed = started.elapsed();
-    sort_problems(&mut report.problems);
+    let documents = match indexer.commit()? {
+        Some(commit) => commit.documents,
+        None => indexer.searcher().num_docs(),
+    };
+    let problems = indexer.problems();
+    indexer.close()?;
+    let report = IndexReport {
+        rebuilt,
+        files_seen,
+        changes,
+        documents,
+        problems,
+        elapsed: started.elapsed(),
+    };
     info!(
-        added = report.added,
-        updated = report.updated,
-        deleted = report.deleted,
-        unchanged = report.unchanged,
-        skipped = report.skipped,
-        documents = report.documents,
+        added = changes.added,
+        updated = changes.updated,
+        deleted = changes.deleted,
+        unchanged = changes.unchanged,
+        skipped = changes.skipped,
+        documents,
         elapsed_ms = report.elapsed.as_millis() as u64,
         "index refreshed"
     );
     Ok(report)
-}
-
-/// Walks the folder, parses what changed and queues upserts and deletes on `writer`.
-fn apply_changes(
-    opts: &IndexOptions,
-    open: &OpenIndex,
-    writer: &IndexWriter,
-    report: &mut IndexReport,
-    progress: &ProgressBar,
-) -> Result<(), IndexError> {
-    let schema = KbSchema::new();
-    let (catalog, catalog_problems) = Catalog::load(&opts.kb_root);
-    report.problems.extend(catalog_problems);
-    let catalog_hash = catalog_hash(&opts.kb_root);
-    let ctx = ParseContext { catalog: &catalog };
-    let mut indexed = indexed_files(open)?;
-    let (entries, walk_problems) = scan::walk(&opts.kb_root);
-    report.problems.extend(walk_problems);
-    report.files_seen = entries.len();
-
-    // Files that are gone: delete their documents first, so their ids are free again.
-    let on_disk: std::collections::HashSet<&str> =
-        entries.iter().map(|e| e.rel_path.as_str()).collect();
-    let vanished: Vec<String> = indexed
-        .keys()
-        .filter(|path| !on_disk.contains(path.as_str()))
-        .cloned()
-        .collect();
-    for path in vanished {
-        debug!(path, "file removed, deleting its document");
-        writer.delete_term(Term::from_field_text(schema.path, &path));
-        indexed.remove(&path);
-        report.deleted += 1;
-    }
-    // Which file holds each id: an id already held by another existing file stays with it.
-    let mut owners: HashMap<String, String> = indexed
-        .iter()
-        .map(|(path, doc)| (doc.id.clone(), path.clone()))
-        .collect();
-
-    progress.set_length(entries.len() as u64);
-    progress.set_message("indexing");
-    for chunk in entries.chunks(PARSE_CHUNK) {
-        let examined: Vec<Examined> = chunk
-            .par_iter()
-            .map(|entry| {
-                examine(
-                    entry.clone(),
-                    indexed.get(&entry.rel_path),
-                    &catalog_hash,
-                    &ctx,
-                    opts.max_file_bytes,
-                )
-            })
-            .collect();
-        for item in examined {
-            apply_one(item, &schema, writer, &mut indexed, &mut owners, report)?;
-            progress.inc(1);
-        }
-    }
-    progress.finish_and_clear();
-    Ok(())
-}
-
-fn apply_one(
-    item: Examined,
-    schema: &KbSchema,
-    writer: &IndexWriter,
-    indexed: &mut HashMap<String, Indexed>,
-    owners: &mut HashMap<String, String>,
-    report: &mut IndexReport,
-) -> Result<(), IndexError> {
-    let path = item.entry.rel_path;
-    let previous = indexed.get(&path).cloned();
-    let keeps_last_good = |problems: &mut Vec<Problem>| {
-        if let Some(previous) = &previous {
-            problems.push(Problem::warning(
-                &path,
-                None,
-                format!(
-                    "the last good version (id `{}`) stays searchable until the file is fixed",
-                    previous.id
-                ),
-            ));
-        }
-    };
-    let parsed = match item.outcome {
-        Outcome::Unchanged => {
-            report.unchanged += 1;
-            return Ok(());
-        }
-        Outcome::Unreadable(problem) => {
-            report.problems.push(problem);
-            keeps_last_good(&mut report.problems);
-            report.skipped += 1;
-            return Ok(());
-        }
-        Outcome::Parsed(parsed) => *parsed,
-    };
-    report.problems.extend(parsed.problems);
-    let Some(article) = parsed.article else {
-        keeps_last_good(&mut report.problems);
-        report.skipped += 1;
-        return Ok(());
-    };
-    if let Some(owner) = owners.get(&article.id)
-        && *owner != path
-    {
-        report.problems.push(Problem::error(
-            &path,
-            None,
-            format!("duplicate id `{}`: already used by {owner}", article.id),
-        ));
-        keeps_last_good(&mut report.problems);
-        report.skipped += 1;
-        return Ok(());
-    }
-    if let Some(previous) = &previous {
-        owners.remove(&previous.id);
-    }
-    owners.insert(article.id.clone(), path.clone());
-    // Upsert: delete the file's previous document, then add, in the same commit. A new file
-    // needs no delete: its id is free (checked above) and its path was not indexed. Skipping it
-    // matters for full builds, where tantivy keeps every queued delete in memory until commit.
-    if previous.is_some() {
-        writer.delete_term(Term::from_field_text(schema.path, &path));
-    }
-    let doc: TantivyDocument = schema.document(&article, item.fingerprint);
-    writer.add_document(doc)?;
-    if previous.is_some() {
-        report.updated += 1;
-    } else {
-        report.added += 1;
-    }
-    indexed.insert(
-        path,
-        Indexed {
-            id: article.id,
-            fingerprint: item.fingerprint,
-        },
-    );
-    Ok(())
 }

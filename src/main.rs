@@ -5,11 +5,9 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
 use kbsearch::article::{ArticleType, Visibility};
@@ -18,9 +16,12 @@ use kbsearch::config::{Config, Overrides};
 use kbsearch::eval::{self, EvalReport};
 use kbsearch::index_dir::IndexDir;
 use kbsearch::indexer::{self, IndexOptions, IndexReport};
+use kbsearch::live::{LiveIndex, LiveOptions};
+use kbsearch::progress;
 use kbsearch::scan::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::search::{KbSearcher, SearchRequest, SearchResults};
 use kbsearch::server::{self, AppState};
+use kbsearch::watcher::WatchMode;
 
 #[derive(Parser)]
 #[command(
@@ -98,6 +99,10 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long)]
     bind: Option<String>,
+    /// How to follow changes of the content folder: native (falls back to poll when the OS
+    /// cannot watch), poll (network file systems, containers), or off [default: native].
+    #[arg(long, value_name = "MODE")]
+    watch: Option<WatchMode>,
 }
 
 #[derive(Args)]
@@ -218,6 +223,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let outcome = match cli.command {
         Command::Serve(args) => run_serve(args),
@@ -247,24 +253,11 @@ fn emit(text: &str) -> Result<()> {
     }
 }
 
-/// A progress bar on stderr; indicatif hides it when stderr is not a terminal.
-fn progress_bar() -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg:10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
-        )
-        .expect("the template is valid")
-        .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
-}
-
 fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     let config = args.paths.config(Overrides {
         data: args.data.clone(),
         bind: args.bind.clone(),
+        watch: args.watch,
         ..Overrides::default()
     })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -275,47 +268,41 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Listens at once (so `/healthz` answers), brings the index up to date on the blocking pool,
-/// then marks the service ready.
+/// Listens at once (so `/healthz` answers) while the live indexer brings the index up to date
+/// on its own thread; the service is ready when the first searcher is published, and follows the
+/// content folder from then on.
 async fn serve(config: Config) -> Result<()> {
     let address = config.bind_addr();
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
+    let address = listener.local_addr().unwrap_or(address);
+    let options = LiveOptions {
+        index: index_options(&config),
+        watch: config.watch.options(),
+        reconcile_every: config.watch.reconcile_every(),
+        cache_entries: config.limits.cache_entries,
+    };
     let state = AppState::new(config);
-    let opener = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let config = &opener.config;
-        // A bar on a terminal while the content folder is (re)indexed; hidden under a supervisor.
-        let outcome = indexer::refresh(&index_options(config), &progress_bar())
-            .map_err(anyhow::Error::from)
-            .and_then(|report| {
-                for problem in report.problems.iter().filter(|p| p.is_error()) {
-                    tracing::warn!(path = %problem.path, line = problem.line, "{}", problem.message);
-                }
-                opener.problems.store(std::sync::Arc::new(report.problems));
-                let searcher = KbSearcher::open(&config.index, &config.kb)?;
-                Ok(searcher.with_cache_entries(config.limits.cache_entries))
-            });
-        match outcome {
-            Ok(searcher) => {
-                tracing::info!(documents = searcher.num_docs(), "index ready");
-                opener.searcher.store(Some(std::sync::Arc::new(searcher)));
-            }
-            Err(err) => tracing::error!("cannot open the index: {err:#}"),
-        }
-    });
+    let publisher = state.clone();
+    let live = LiveIndex::start(options, move |published| publisher.publish(published))
+        .context("starting the indexer thread")?;
+    let state = state.with_live(live.handle());
     tracing::info!(%address, "listening on http://{address}/");
-    axum::serve(listener, server::router(state))
+    let served = axum::serve(listener, server::router(state))
         .with_graceful_shutdown(server::shutdown_signal())
         .await
-        .context("serving HTTP")?;
-    Ok(())
+        .context("serving HTTP");
+    // Commits what is queued and waits for merges, off the async runtime.
+    tokio::task::spawn_blocking(move || live.shutdown())
+        .await
+        .context("stopping the indexer")?;
+    served
 }
 
 fn run_index(args: IndexArgs) -> Result<ExitCode> {
     let options = args.paths.index_options()?;
-    let report = indexer::refresh(&options, &progress_bar())
+    let report = indexer::refresh(&options, &progress::bar())
         .with_context(|| format!("indexing {}", options.kb_root.display()))?;
     if args.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
@@ -336,11 +323,11 @@ fn index_summary(report: &IndexReport, options: &IndexOptions) -> String {
         "index {action} in {:.2}s: {} articles searchable ({} added, {} updated, {} deleted, {} unchanged, {} skipped) from {} files in {}",
         report.elapsed.as_secs_f64(),
         report.documents,
-        report.added,
-        report.updated,
-        report.deleted,
-        report.unchanged,
-        report.skipped,
+        report.changes.added,
+        report.changes.updated,
+        report.changes.deleted,
+        report.changes.unchanged,
+        report.changes.skipped,
         report.files_seen,
         options.kb_root.display(),
     );
@@ -358,7 +345,7 @@ fn index_summary(report: &IndexReport, options: &IndexOptions) -> String {
 fn run_search(args: SearchArgs) -> Result<ExitCode> {
     let config = args.paths.config(Overrides::default())?;
     if IndexDir::new(&config.index).open_current().is_err() {
-        indexer::refresh(&index_options(&config), &progress_bar())
+        indexer::refresh(&index_options(&config), &progress::bar())
             .with_context(|| format!("building the index from {}", config.kb.display()))?;
     }
     let searcher = KbSearcher::open(&config.index, &config.kb)?;
@@ -490,7 +477,7 @@ fn format_check(report: &check::CheckReport) -> String {
 }
 
 fn run_eval(args: EvalArgs) -> Result<ExitCode> {
-    let progress = progress_bar();
+    let progress = progress::bar();
     let report = match (&args.corpus, &args.judgments) {
         (Some(corpus), _) => {
             let queries = args

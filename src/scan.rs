@@ -1,5 +1,5 @@
 //! Scanning the content folder: which files are articles, and reading them safely. The walker and
-//! (later) the watcher share [`is_candidate`], so editor temp files and hidden folders are ignored
+//! the watcher share [`is_candidate`], so editor temp files and hidden folders are ignored
 //! the same way everywhere.
 
 use std::path::{Component, Path, PathBuf};
@@ -67,9 +67,18 @@ pub fn rel_path_string(rel_path: &Path) -> String {
 /// Lists every candidate article under `kb_root`, sorted by path, with problems for folders or
 /// files that could not be read. Symlinks are not followed.
 pub fn walk(kb_root: &Path) -> (Vec<FileEntry>, Vec<Problem>) {
+    walk_under(kb_root, Path::new(""))
+}
+
+/// Like [`walk`], for the folder `rel_dir` of the content folder only (a folder that was just
+/// created, moved in or replaced).
+pub fn walk_under(kb_root: &Path, rel_dir: &Path) -> (Vec<FileEntry>, Vec<Problem>) {
     let mut entries = Vec::new();
     let mut problems = Vec::new();
-    let walker = WalkDir::new(kb_root)
+    if in_hidden_folder(rel_dir) {
+        return (entries, problems);
+    }
+    let walker = WalkDir::new(kb_root.join(rel_dir))
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|entry| {
@@ -99,12 +108,7 @@ pub fn walk(kb_root: &Path) -> (Vec<FileEntry>, Vec<Problem>) {
         }
         let rel_path = rel_path_string(rel);
         match entry.metadata() {
-            Ok(metadata) => entries.push(FileEntry {
-                rel_path,
-                abs_path: entry.path().to_path_buf(),
-                size: metadata.len(),
-                modified: metadata.modified().ok().map(DateTime::<Utc>::from),
-            }),
+            Ok(metadata) => entries.push(FileEntry::new(rel_path, entry.path(), &metadata)),
             Err(err) => problems.push(Problem::error(
                 rel_path,
                 None,
@@ -113,6 +117,47 @@ pub fn walk(kb_root: &Path) -> (Vec<FileEntry>, Vec<Problem>) {
         }
     }
     (entries, problems)
+}
+
+/// True when a path (relative to the content folder) lies in a hidden folder such as `.git/`,
+/// which the walker never enters and the watcher ignores.
+pub fn in_hidden_folder(rel_path: &Path) -> bool {
+    rel_path.components().any(|c| match c {
+        Component::Normal(name) => name.to_string_lossy().starts_with('.'),
+        _ => false,
+    })
+}
+
+/// What is at `rel_path` on disk now: the truth a watcher event is checked against.
+pub enum OnDisk {
+    /// A candidate article file.
+    Article(FileEntry),
+    Folder,
+    /// Nothing, or something that is not an article (temp file, other extension, symlink).
+    Absent,
+}
+
+/// Looks at one path of the content folder. Symlinks are not followed, as in [`walk`].
+pub fn stat(kb_root: &Path, rel_path: &str) -> OnDisk {
+    let abs_path = kb_root.join(rel_path);
+    match std::fs::symlink_metadata(&abs_path) {
+        Ok(metadata) if metadata.is_dir() => OnDisk::Folder,
+        Ok(metadata) if metadata.is_file() && is_candidate(Path::new(rel_path)) => {
+            OnDisk::Article(FileEntry::new(rel_path.to_string(), &abs_path, &metadata))
+        }
+        _ => OnDisk::Absent,
+    }
+}
+
+impl FileEntry {
+    fn new(rel_path: String, abs_path: &Path, metadata: &std::fs::Metadata) -> Self {
+        FileEntry {
+            rel_path,
+            abs_path: abs_path.to_path_buf(),
+            size: metadata.len(),
+            modified: metadata.modified().ok().map(DateTime::<Utc>::from),
+        }
+    }
 }
 
 /// Reads an article file, refusing files over `max_bytes` before reading them.

@@ -34,7 +34,7 @@ use crate::analysis::{self, QueryToken, is_code_like};
 use crate::article::{ALL_VERSIONS, ArticleType, Status, Visibility};
 use crate::error::{IndexError, SearchError};
 use crate::facets::{FACET_FIELDS, FacetCache, FacetCollector, Facets, sorted};
-use crate::index_dir::IndexDir;
+use crate::index_dir::{CommitPayload, IndexDir};
 use crate::lexicon::{self, Lexicon, Suggestion};
 use crate::markdown::Heading;
 use crate::products::{Catalog, SupportStatus};
@@ -234,9 +234,13 @@ impl Stored<'_> {
     }
 }
 
-/// Searches one index with the content folder's synonyms and catalog.
+/// Searches one committed state of an index with the content folder's synonyms and catalog.
+/// Immutable: the live indexer builds a new one after each commit and swaps it in, so a search
+/// sees one commit from start to end, and suggestions always match the documents.
 pub struct KbSearcher {
-    reader: IndexReader,
+    searcher: Searcher,
+    /// Unix seconds of the commit this searcher shows, from the commit payload.
+    committed_at: Option<i64>,
     /// Built once: the stop-word set and stemmer are not free to construct.
     query_analyzer: TextAnalyzer,
     vocab_analyzer: TextAnalyzer,
@@ -244,8 +248,9 @@ pub struct KbSearcher {
     synonyms: Synonyms,
     catalog: Catalog,
     lexicon: Lexicon,
+    /// Shared with the searchers of later commits: segments outlive commits.
     facet_cache: Arc<FacetCache>,
-    /// Recent results by generation and request; see [`KbSearcher::search_cached`].
+    /// Recent results by request; see [`KbSearcher::search_cached`].
     results_cache: Option<Mutex<LruCache<String, Arc<SearchResults>>>>,
 }
 
@@ -265,6 +270,7 @@ impl KbSearcher {
         KbSearcher::new(&open.index, synonyms, catalog)
     }
 
+    /// A searcher over the last commit of `index`.
     pub fn new(
         index: &Index,
         synonyms: Synonyms,
@@ -274,41 +280,68 @@ impl KbSearcher {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
+        KbSearcher::from_searcher(reader.searcher(), synonyms, catalog, Arc::default())
+    }
+
+    /// A searcher over one snapshot of an index (the indexer's reader after a commit), reusing
+    /// the facet tables of the segments it shares with the previous snapshot.
+    pub fn from_searcher(
+        searcher: Searcher,
+        synonyms: Synonyms,
+        catalog: Catalog,
+        facet_cache: Arc<FacetCache>,
+    ) -> Result<KbSearcher, IndexError> {
         let schema = KbSchema::new();
-        let lexicon = Lexicon::build(&reader.searcher(), &schema)?;
+        let lexicon = Lexicon::build(&searcher, &schema)?;
+        let live: Vec<_> = searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| segment.segment_id())
+            .collect();
+        facet_cache.retain(&live);
+        let committed_at = searcher
+            .index()
+            .load_metas()
+            .ok()
+            .and_then(|metas| metas.payload)
+            .and_then(|payload| serde_json::from_str::<CommitPayload>(&payload).ok())
+            .map(|payload| payload.committed_at);
         Ok(KbSearcher {
-            reader,
+            searcher,
+            committed_at,
             query_analyzer: analysis::query_analyzer(),
             vocab_analyzer: analysis::vocab_analyzer(),
             schema,
             synonyms,
             catalog,
             lexicon,
-            facet_cache: Arc::new(FacetCache::default()),
+            facet_cache,
             results_cache: NonZeroUsize::new(DEFAULT_CACHE_ENTRIES)
                 .map(|n| Mutex::new(LruCache::new(n))),
         })
     }
 
-    pub fn reader(&self) -> &IndexReader {
-        &self.reader
+    /// The index snapshot this searcher reads.
+    pub fn searcher(&self) -> &Searcher {
+        &self.searcher
     }
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
 
-    /// Unix time of the last commit, from the commit payload.
+    pub fn facet_cache(&self) -> Arc<FacetCache> {
+        self.facet_cache.clone()
+    }
+
+    /// Unix time of the commit this searcher shows.
     pub fn last_commit(&self) -> Option<i64> {
-        let metas = self.reader.searcher().index().load_metas().ok()?;
-        let payload: crate::index_dir::CommitPayload =
-            serde_json::from_str(metas.payload.as_deref()?).ok()?;
-        Some(payload.committed_at)
+        self.committed_at
     }
 
     /// Number of searchable documents (all visibilities and statuses).
     pub fn num_docs(&self) -> u64 {
-        self.reader.searcher().num_docs()
+        self.searcher.num_docs()
     }
 
     /// The cached results of `request`, if any: a lookup cheap enough for an async task.
@@ -325,13 +358,12 @@ impl KbSearcher {
     }
 
     fn cache_key(&self, request: &SearchRequest) -> String {
-        let generation = self.reader.searcher().generation().generation_id();
-        format!("{generation}|{request:?}")
+        format!("{request:?}")
     }
 
     /// Like [`KbSearcher::search`], answered from a cache of recent results when the same request
     /// was made against the same index state. Portal traffic repeats a few queries very often;
-    /// the cache is keyed by the searcher generation, so a commit makes old entries unreachable.
+    /// each searcher shows one commit and has its own cache, so a commit starts an empty one.
     pub fn search_cached(
         &self,
         request: &SearchRequest,
@@ -363,8 +395,8 @@ impl KbSearcher {
         if user_query.positive().next().is_none() {
             return Err(SearchError::EmptyQuery);
         }
-        let searcher = self.reader.searcher();
-        let built = self.build(&searcher, &user_query, true);
+        let searcher = &self.searcher;
+        let built = self.build(searcher, &user_query, true);
         if built.concepts.is_empty() {
             // A valid query that cannot match anything: no results, and a word on why.
             notices.push(ONLY_COMMON_WORDS.to_string());
@@ -398,7 +430,7 @@ impl KbSearcher {
         };
         let matching = restrict(any_concept.box_clone(), None);
         let (total, facets) =
-            self.count_and_facets(&searcher, request, &matching, &any_concept, &restrict)?;
+            self.count_and_facets(searcher, request, &matching, &any_concept, &restrict)?;
 
         let wanted = request.offset + request.limit;
         let tiered = request.sort == SortOrder::Relevance
@@ -450,7 +482,7 @@ impl KbSearcher {
 
         let snippets = if request.snippets {
             Some(Highlighter::new(
-                &searcher,
+                searcher,
                 self.schema.all,
                 self.schema.body,
                 &built.highlight,
@@ -460,10 +492,10 @@ impl KbSearcher {
         };
         let hits = page
             .into_iter()
-            .map(|(score, address)| self.hit(&searcher, snippets.as_ref(), score, address))
+            .map(|(score, address)| self.hit(searcher, snippets.as_ref(), score, address))
             .collect::<Result<Vec<_>, _>>()?;
         let did_you_mean = if request.facets && !built.corrections.is_empty() {
-            self.did_you_mean(&searcher, &user_query, &built.corrections, request)?
+            self.did_you_mean(searcher, &user_query, &built.corrections, request)?
         } else {
             None
         };
@@ -917,9 +949,8 @@ impl KbSearcher {
         audience: Visibility,
         include_drafts: bool,
     ) -> Result<Option<StoredArticle>, SearchError> {
-        let searcher = self.reader.searcher();
-        let Some(doc) =
-            self.visible_doc(&searcher, self.schema.id, id, audience, include_drafts)?
+        let searcher = &self.searcher;
+        let Some(doc) = self.visible_doc(searcher, self.schema.id, id, audience, include_drafts)?
         else {
             return Ok(None);
         };
@@ -961,8 +992,8 @@ impl KbSearcher {
         audience: Visibility,
         include_drafts: bool,
     ) -> Result<Option<String>, SearchError> {
-        let searcher = self.reader.searcher();
-        let doc = self.visible_doc(&searcher, self.schema.path, path, audience, include_drafts)?;
+        let searcher = &self.searcher;
+        let doc = self.visible_doc(searcher, self.schema.path, path, audience, include_drafts)?;
         Ok(doc.map(|doc| Stored { doc: &doc }.text(self.schema.id)))
     }
 

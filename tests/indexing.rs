@@ -17,14 +17,14 @@ fn reindexing_never_duplicates_and_unchanged_files_are_skipped() {
     );
     let first = kb.index();
     assert!(first.rebuilt);
-    assert_eq!((first.added, first.documents), (1, 1));
+    assert_eq!((first.changes.added, first.documents), (1, 1));
     let second = kb.index();
     assert!(!second.rebuilt);
     assert_eq!(
         (
-            second.unchanged,
-            second.added,
-            second.updated,
+            second.changes.unchanged,
+            second.changes.added,
+            second.changes.updated,
             second.documents
         ),
         (1, 0, 0, 1)
@@ -39,7 +39,7 @@ fn an_edited_file_replaces_its_document() {
     kb.index();
     kb.article("articles/a.md", "New title", "", "new words okapi");
     let report = kb.index();
-    assert_eq!((report.updated, report.documents), (1, 1));
+    assert_eq!((report.changes.updated, report.documents), (1, 1));
     assert!(kb.ids("capybara").is_empty());
     assert_eq!(kb.search("okapi").hits[0].info.title, "New title");
 }
@@ -52,7 +52,7 @@ fn a_deleted_file_leaves_the_index() {
     kb.index();
     kb.remove("help/b.md");
     let report = kb.index();
-    assert_eq!((report.deleted, report.documents), (1, 1));
+    assert_eq!((report.changes.deleted, report.documents), (1, 1));
     assert!(kb.ids("gecko").is_empty());
 }
 

@@ -44,11 +44,11 @@ fn the_real_kb_indexes_with_warnings_only_and_every_file_accounted_for() {
     )
     .unwrap();
     assert_eq!(
-        report.documents as usize + report.skipped,
+        report.documents as usize + report.changes.skipped,
         report.files_seen,
         "indexed or reported"
     );
-    assert_eq!(report.skipped, 0);
+    assert_eq!(report.changes.skipped, 0);
 
     let searcher = KbSearcher::open(tmp.path(), &realkb).unwrap();
     for query in [

@@ -285,7 +285,7 @@ pub async fn article(
     })))
 }
 
-/// `GET /api/status` (agent key): index, content folder and problems.
+/// `GET /api/status` (agent key): index state, watcher, pending changes and per-file problems.
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,
@@ -295,15 +295,23 @@ pub async fn status(
     }
     let problems = state.problems.load_full();
     let errors = problems.iter().filter(|p| p.is_error()).count();
-    let index = match state.searcher.load_full() {
-        Some(searcher) => json!({
-            "ready": true,
-            "documents": searcher.num_docs(),
-            "last_commit": searcher.last_commit(),
-            "folder": state.config.index.display().to_string(),
-        }),
-        None => json!({"ready": false, "folder": state.config.index.display().to_string()}),
-    };
+    let searcher = state.searcher.load_full();
+    let mut index = json!({
+        "ready": searcher.is_some(),
+        "folder": state.config.index.display().to_string(),
+        "documents": searcher.as_ref().map(|s| s.num_docs()),
+        "last_commit": searcher.as_ref().and_then(|s| s.last_commit()),
+    });
+    if let Some(live) = &state.live {
+        let status = live.status();
+        index["generation"] = json!(status.opstamp);
+        index["batches"] = json!(status.batches);
+        index["pending_changes"] = json!(status.pending);
+        index["watching"] = json!(status.watching);
+        index["reconciled_at"] = json!(status.reconciled_at);
+        index["last_changes"] = json!(status.last_changes);
+        index["last_error"] = json!(status.last_error);
+    }
     Ok(Json(json!({
         "index": index,
         "content": {
@@ -313,6 +321,30 @@ pub async fn status(
             "problems": *problems,
         },
     })))
+}
+
+/// `POST /api/reindex` (agent key): compare the whole content folder with the index now, as
+/// `kbsearch index` would; answered at once, the work runs on the indexer thread.
+pub async fn reindex(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !caller.is_agent() {
+        return Err(ApiError::Forbidden);
+    }
+    let Some(live) = &state.live else {
+        return Err(ApiError::Conflict(
+            "this service does not own its index (it was started without the live indexer)"
+                .to_string(),
+        ));
+    };
+    if !live.reconcile("requested over HTTP") {
+        return Err(ApiError::NotReady);
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"status": "accepted", "generation": live.status().opstamp})),
+    ))
 }
 
 /// `GET /healthz`: the process is up.
@@ -339,7 +371,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let searcher = state.searcher.load_full();
     let documents = searcher.as_ref().map_or(0, |s| s.num_docs());
     let last_commit = searcher.as_ref().and_then(|s| s.last_commit());
-    let body = state.metrics.render(documents, last_commit);
+    let pending = state.live.as_ref().map_or(0, |live| live.status().pending);
+    let body = state.metrics.render(documents, last_commit, pending);
     (
         [(
             header::CONTENT_TYPE,

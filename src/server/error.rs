@@ -27,6 +27,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("the index is not ready yet; try again in a moment")]
     NotReady,
+    #[error("{0}")]
+    Conflict(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -39,6 +41,7 @@ impl ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::NotReady => "not_ready",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Internal(_) => "internal",
         }
     }

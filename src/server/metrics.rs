@@ -36,6 +36,8 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     documents: Gauge,
     last_commit: Gauge<f64, AtomicU64>,
+    freshness: Histogram,
+    pending: Gauge,
 }
 
 impl Default for Metrics {
@@ -74,18 +76,41 @@ impl Metrics {
             "Unix time of the index's last commit",
             last_commit.clone(),
         );
+        // 10 ms to about 80 s.
+        let freshness = Histogram::new(exponential_buckets(0.01, 2.0, 14));
+        registry.register(
+            "index_freshness_seconds",
+            "Time from a file change being detected to it being searchable",
+            freshness.clone(),
+        );
+        let pending = Gauge::default();
+        registry.register(
+            "index_pending_changes",
+            "Changed paths detected and not yet searchable",
+            pending.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             documents,
             last_commit,
+            freshness,
+            pending,
+        }
+    }
+
+    /// Records how long changes took to become searchable.
+    pub fn observe_freshness(&self, delays: &[std::time::Duration]) {
+        for delay in delays {
+            self.freshness.observe(delay.as_secs_f64());
         }
     }
 
     /// The text exposition, after refreshing the index gauges.
-    pub fn render(&self, documents: u64, last_commit: Option<i64>) -> String {
+    pub fn render(&self, documents: u64, last_commit: Option<i64>, pending: usize) -> String {
         self.documents.set(documents as i64);
+        self.pending.set(pending as i64);
         if let Some(at) = last_commit {
             self.last_commit.set(at as f64);
         }

@@ -16,7 +16,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, TraceLayer};
 use tracing::{Level, info};
@@ -25,6 +25,7 @@ pub use self::auth::Caller;
 pub use self::error::ApiError;
 use self::metrics::Metrics;
 use crate::config::Config;
+use crate::live::{LiveHandle, Published};
 use crate::problem::Problem;
 use crate::search::KbSearcher;
 
@@ -36,6 +37,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/suggest"),
     ("get", "/api/articles/{id}"),
     ("get", "/api/status"),
+    ("post", "/api/reindex"),
     ("get", "/api/openapi.json"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -53,6 +55,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Searches computed at once; more wait their turn instead of thrashing the cores.
     pub search_slots: Arc<tokio::sync::Semaphore>,
+    /// The live indexer, when this service keeps the index current itself.
+    pub live: Option<LiveHandle>,
 }
 
 impl AppState {
@@ -65,7 +69,26 @@ impl AppState {
             search_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
+            live: None,
         }
+    }
+
+    /// The same state, with the live indexer's handle for status and reindex requests.
+    pub fn with_live(self, live: LiveHandle) -> Self {
+        AppState {
+            live: Some(live),
+            ..self
+        }
+    }
+
+    /// Takes what the live indexer published after a batch: a new searcher (swapped in whole),
+    /// the folder's problems, and how fresh the changes are.
+    pub fn publish(&self, published: Published) {
+        if let Some(searcher) = published.searcher {
+            self.searcher.store(Some(searcher));
+        }
+        self.problems.store(published.problems);
+        self.metrics.observe_freshness(&published.freshness);
     }
 
     /// The searcher, or 503 while the index is still being opened.
@@ -82,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/suggest", get(api::suggest))
         .route("/articles/{*id}", get(api::article))
         .route("/status", get(api::status))
+        .route("/reindex", post(api::reindex))
         .route("/openapi.json", get(openapi::document))
         .fallback(api::not_found);
     Router::new()

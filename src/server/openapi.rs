@@ -85,9 +85,14 @@ pub fn spec() -> Value {
                 "responses": {"200": json_ok("The article", json!({"type": "object"})), "404": error_response("No such article, or not visible to the caller"), "401": error_response("Unknown API key")}
             }},
             "/api/status": {"get": {
-                "summary": "Index statistics, content folder and per-file problems (agent key)",
+                "summary": "Index generation, last commit, pending changes, watcher, and per-file problems (agent key)",
                 "security": [{"bearer": []}],
                 "responses": {"200": json_ok("Status", json!({"type": "object"})), "401": error_response("Unknown API key"), "403": error_response("Not an agent key")}
+            }},
+            "/api/reindex": {"post": {
+                "summary": "Compare the whole content folder with the index now (agent key); the work runs in the background",
+                "security": [{"bearer": []}],
+                "responses": {"202": json_ok("Accepted", json!({"type": "object"})), "401": error_response("Unknown API key"), "403": error_response("Not an agent key"), "409": error_response("This service does not own its index")}
             }},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": json_ok("OpenAPI 3 document", json!({"type": "object"}))}}},
             "/articles/{id}": {"get": {

@@ -139,7 +139,17 @@ impl Kb {
 
     pub fn app_state(&self) -> kbsearch::server::AppState {
         let report = self.index();
-        let config = kbsearch::config::Config {
+        let state = kbsearch::server::AppState::new(self.app_config());
+        state.problems.store(std::sync::Arc::new(report.problems));
+        state
+            .searcher
+            .store(Some(std::sync::Arc::new(self.searcher())));
+        state
+    }
+
+    /// The service configuration of this folder, with one customer and one agent key.
+    pub fn app_config(&self) -> kbsearch::config::Config {
+        kbsearch::config::Config {
             kb: self.kb.clone(),
             index: self.index.clone(),
             keys: vec![
@@ -155,13 +165,7 @@ impl Kb {
                 },
             ],
             ..kbsearch::config::Config::default()
-        };
-        let state = kbsearch::server::AppState::new(config);
-        state.problems.store(std::sync::Arc::new(report.problems));
-        state
-            .searcher
-            .store(Some(std::sync::Arc::new(self.searcher())));
-        state
+        }
     }
 }
 
@@ -209,5 +213,184 @@ pub async fn get(app: &axum::Router, uri: &str, key: Option<&str>) -> Reply {
         status,
         content_type,
         body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// Sends one request of any method through the router without a socket.
+pub async fn request(app: &axum::Router, method: &str, uri: &str, key: Option<&str>) -> Reply {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::builder()
+        .method(method.to_ascii_uppercase().as_str())
+        .uri(uri);
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(axum::body::Body::empty()).expect("request"))
+        .await
+        .expect("infallible router");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    Reply {
+        status,
+        content_type,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// The service over a content folder with its live indexer running: the real watcher, the real
+/// writer thread, swapping searchers into the state after each commit.
+pub struct Live {
+    pub state: kbsearch::server::AppState,
+    pub status: tokio::sync::watch::Receiver<kbsearch::live::IndexStatus>,
+    live: Option<kbsearch::live::LiveIndex>,
+}
+
+/// Longest wait for the index to reflect a change: generous for a loaded 2-core machine. Tests
+/// wake on each commit notification, so a healthy run never waits this long.
+pub const LIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Kb {
+    /// Starts the live indexer on this folder (nothing indexed beforehand) and waits until the
+    /// start-up reconcile is searchable.
+    pub async fn live(&self, mode: kbsearch::watcher::WatchMode) -> Live {
+        let mut live = self.live_unready(mode);
+        live.wait_for("the start-up reconcile", |_| true).await;
+        live
+    }
+
+    /// Starts the live indexer without waiting for it.
+    pub fn live_unready(&self, mode: kbsearch::watcher::WatchMode) -> Live {
+        let config = kbsearch::config::Config {
+            kb: self.kb.clone(),
+            index: self.index.clone(),
+            max_file_bytes: self.max_file_bytes,
+            ..self.app_config()
+        };
+        let options = kbsearch::live::LiveOptions {
+            index: IndexOptions {
+                max_file_bytes: self.max_file_bytes,
+                ..IndexOptions::new(&self.kb, &self.index)
+            },
+            watch: kbsearch::watcher::WatchOptions {
+                mode,
+                debounce: std::time::Duration::from_millis(100),
+                poll_interval: std::time::Duration::from_millis(200),
+            },
+            reconcile_every: None,
+            cache_entries: 0,
+        };
+        let state = kbsearch::server::AppState::new(config);
+        let publisher = state.clone();
+        let live = kbsearch::live::LiveIndex::start(options, move |published| {
+            publisher.publish(published)
+        })
+        .expect("start the live indexer");
+        let status = live.handle().subscribe();
+        Live {
+            state: state.with_live(live.handle()),
+            status,
+            live: Some(live),
+        }
+    }
+}
+
+impl Live {
+    pub fn app(&self) -> axum::Router {
+        kbsearch::server::router(self.state.clone())
+    }
+
+    /// Waits, commit notification by commit notification, until the service is ready and
+    /// `condition` holds; panics naming `what` after [`LIVE_TIMEOUT`].
+    pub async fn wait_for(
+        &mut self,
+        what: &str,
+        condition: impl Fn(&kbsearch::server::AppState) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + LIVE_TIMEOUT;
+        loop {
+            let ready = {
+                let status = self.status.borrow_and_update();
+                status.ready
+            };
+            if ready && condition(&self.state) {
+                return;
+            }
+            match tokio::time::timeout_at(deadline, self.status.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => panic!("the indexer stopped while waiting for {what}"),
+                Err(_) => panic!(
+                    "timed out waiting for {what}; status: {:?}",
+                    self.status.borrow()
+                ),
+            }
+        }
+    }
+
+    /// Ids of published articles matching `query`, as support staff see them.
+    pub fn ids(&self, query: &str) -> Vec<String> {
+        let searcher = self.state.searcher.load_full().expect("searcher published");
+        let mut request = SearchRequest::new(query);
+        request.audience = Visibility::Internal;
+        request.limit = 1000;
+        match searcher.search(&request) {
+            Ok(results) => results.hits.into_iter().map(|h| h.info.id).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Waits until `query` finds exactly `expected` (in any order).
+    pub async fn wait_for_ids(&mut self, query: &str, expected: &[&str]) {
+        let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        let what = format!("`{query}` to find {expected:?}");
+        let probe = |state: &kbsearch::server::AppState| {
+            let searcher = state.searcher.load_full().expect("searcher published");
+            let mut request = SearchRequest::new(query);
+            request.audience = Visibility::Internal;
+            request.limit = 1000;
+            let mut ids: Vec<String> = searcher
+                .search(&request)
+                .map(|r| r.hits.into_iter().map(|h| h.info.id).collect())
+                .unwrap_or_default();
+            ids.sort();
+            ids == expected
+        };
+        self.wait_for(&what, probe).await;
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.state
+            .searcher
+            .load_full()
+            .map_or(0, |searcher| searcher.num_docs())
+    }
+
+    /// Stops the indexer (committing what is queued) and waits for it.
+    pub fn stop(mut self) {
+        if let Some(live) = self.live.take() {
+            live.shutdown();
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(live) = self.live.take() {
+            live.shutdown();
+        }
     }
 }

@@ -1,0 +1,436 @@
+//! Live indexing: one thread owns the [`Indexer`] (and so the index writer) for as long as the
+//! service runs. It reconciles at start-up, applies each watcher batch as one commit, reconciles
+//! again when events were lost, on request and on a timer, and after every batch publishes a
+//! fresh [`KbSearcher`] and the folder's problems. A search never sees half a batch: the new
+//! searcher is built from the reader reloaded right after the commit, and swapped in whole.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use serde::Serialize;
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use crate::error::IndexError;
+use crate::indexer::{Changes, Commit, IndexOptions, Indexer};
+use crate::problem::Problem;
+use crate::products::{Catalog, PRODUCTS_FILE};
+use crate::search::KbSearcher;
+use crate::synonyms::{SYNONYMS_FILE, Synonyms};
+use crate::watcher::{self, Change, WatchMode, WatchOptions};
+
+/// How long to wait before trying again after the index could not be opened or written.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// What the live indexer needs.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    pub index: IndexOptions,
+    pub watch: WatchOptions,
+    /// Compare the whole folder with the index this often, whatever the watcher says.
+    pub reconcile_every: Option<Duration>,
+    /// Cached result pages per searcher (0: none).
+    pub cache_entries: usize,
+}
+
+/// The state of the live index, as `/api/status` shows it. Every applied batch sends a new one.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IndexStatus {
+    /// True once the first searcher is published.
+    pub ready: bool,
+    /// Batches applied (watcher batches and reconciles), whether or not they changed anything.
+    pub batches: u64,
+    /// tantivy's stamp of the last commit.
+    pub opstamp: u64,
+    /// Unix seconds of the last commit.
+    pub committed_at: Option<i64>,
+    pub documents: u64,
+    /// Changed paths reported by the watcher and not yet searchable.
+    pub pending: usize,
+    /// How the folder is watched (after any fallback).
+    pub watching: Option<WatchMode>,
+    /// Unix seconds of the last whole-folder reconcile.
+    pub reconciled_at: Option<i64>,
+    /// Changes of the last batch.
+    pub last_changes: Changes,
+    /// The last failure to open or write the index, until a batch succeeds again.
+    pub last_error: Option<String>,
+}
+
+/// What the indexer hands the service after a batch.
+pub struct Published {
+    /// A searcher over the new commit; `None` when the batch changed nothing searchable.
+    pub searcher: Option<Arc<KbSearcher>>,
+    pub problems: Arc<Vec<Problem>>,
+    /// Time from each change's first event to it being searchable.
+    pub freshness: Vec<Duration>,
+}
+
+enum Message {
+    Change(Change),
+    Reconcile(String),
+    Shutdown,
+}
+
+/// A cheap handle to the live indexer: ask for a reconcile, read or await its status.
+#[derive(Clone)]
+pub struct LiveHandle {
+    tx: Sender<Message>,
+    pending: Arc<AtomicUsize>,
+    status: watch::Receiver<IndexStatus>,
+}
+
+impl LiveHandle {
+    /// Asks for a whole-folder reconcile; false when the indexer has stopped.
+    pub fn reconcile(&self, reason: &str) -> bool {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        self.tx.send(Message::Reconcile(reason.to_string())).is_ok()
+    }
+
+    pub fn status(&self) -> IndexStatus {
+        let mut status = self.status.borrow().clone();
+        status.pending = self.pending.load(Ordering::SeqCst);
+        status
+    }
+
+    /// A receiver that wakes on every applied batch: what tests and live reload wait on.
+    pub fn subscribe(&self) -> watch::Receiver<IndexStatus> {
+        self.status.clone()
+    }
+}
+
+/// The running live indexer; [`LiveIndex::shutdown`] commits what is pending and stops it.
+pub struct LiveIndex {
+    handle: LiveHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LiveIndex {
+    /// Starts the indexer thread; it watches the folder, reconciles and publishes through
+    /// `publish`, which runs on that thread.
+    pub fn start(
+        options: LiveOptions,
+        publish: impl FnMut(Published) + Send + 'static,
+    ) -> std::io::Result<LiveIndex> {
+        let (tx, rx) = mpsc::channel();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let (status_tx, status_rx) = watch::channel(IndexStatus::default());
+        let handle = LiveHandle {
+            tx: tx.clone(),
+            pending: pending.clone(),
+            status: status_rx,
+        };
+        let worker = Worker {
+            options,
+            tx,
+            rx,
+            pending,
+            status: status_tx,
+            publish: Box::new(publish),
+            facet_cache: Arc::default(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("kbsearch-indexer".to_string())
+            .spawn(move || worker.run())?;
+        Ok(LiveIndex {
+            handle,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn handle(&self) -> LiveHandle {
+        self.handle.clone()
+    }
+
+    /// Applies what is queued, commits, waits for merges and stops watching.
+    pub fn shutdown(mut self) {
+        let _ = self.handle.tx.send(Message::Shutdown);
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            error!("the indexer thread panicked");
+        }
+    }
+}
+
+impl Drop for LiveIndex {
+    fn drop(&mut self) {
+        let _ = self.handle.tx.send(Message::Shutdown);
+    }
+}
+
+/// What one loop turn has to do.
+#[derive(Default)]
+struct Batch {
+    /// Changed paths with the time of their first event.
+    paths: BTreeMap<String, Instant>,
+    /// Why the whole folder must be compared, if it must.
+    reconcile: Option<String>,
+    /// Synonyms changed: republish even if no document did.
+    republish: bool,
+    /// Messages taken from the queue, for the pending count.
+    taken: usize,
+    shutdown: bool,
+}
+
+impl Batch {
+    fn add(&mut self, message: Message) {
+        match message {
+            Message::Change(Change::Paths(paths)) => {
+                self.taken += paths.len();
+                for (path, seen) in paths {
+                    if path == PRODUCTS_FILE {
+                        // Versions are normalised against the catalog: every file is affected.
+                        self.reconcile = Some(format!("{PRODUCTS_FILE} changed"));
+                    } else if path == SYNONYMS_FILE {
+                        self.republish = true;
+                    }
+                    let first = self.paths.entry(path).or_insert(seen);
+                    *first = (*first).min(seen);
+                }
+            }
+            Message::Change(Change::Rescan(reason)) | Message::Reconcile(reason) => {
+                self.taken += 1;
+                self.reconcile = Some(reason);
+            }
+            Message::Shutdown => self.shutdown = true,
+        }
+    }
+}
+
+struct Worker {
+    options: LiveOptions,
+    tx: Sender<Message>,
+    rx: Receiver<Message>,
+    pending: Arc<AtomicUsize>,
+    status: watch::Sender<IndexStatus>,
+    publish: Box<dyn FnMut(Published) + Send>,
+    facet_cache: Arc<crate::facets::FacetCache>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let watcher = self.start_watcher();
+        self.status
+            .send_modify(|s| s.watching = watcher.as_ref().map(|w| w.mode));
+        let mut indexer: Option<Indexer> = None;
+        let mut next_reconcile = self.next_reconcile();
+        // The first turn is the start-up reconcile.
+        let mut batch = Batch {
+            reconcile: Some("start-up".to_string()),
+            ..Batch::default()
+        };
+        loop {
+            let opened = match indexer.take() {
+                Some(open) => Ok(open),
+                None => Indexer::open(self.options.index.clone()),
+            };
+            let outcome = opened.and_then(|mut open| {
+                self.apply(&mut open, &batch)?;
+                Ok(open)
+            });
+            match outcome {
+                Ok(open) => {
+                    indexer = Some(open);
+                    self.pending.fetch_sub(batch.taken, Ordering::SeqCst);
+                    if batch.reconcile.is_some() {
+                        next_reconcile = self.next_reconcile();
+                    }
+                    if batch.shutdown {
+                        break;
+                    }
+                    batch = self.next_batch(next_reconcile);
+                }
+                Err(err) => {
+                    // Dropping the writer discarded the uncommitted batch; the retry compares the
+                    // whole folder, so nothing is lost.
+                    error!("indexing failed: {err}; trying again in {RETRY_AFTER:?}");
+                    self.status
+                        .send_modify(|s| s.last_error = Some(err.to_string()));
+                    batch.reconcile = Some("retry after a failure".to_string());
+                    self.wait(RETRY_AFTER, &mut batch);
+                    if batch.shutdown {
+                        break;
+                    }
+                }
+            }
+        }
+        drop(watcher);
+        if let Some(indexer) = indexer
+            && let Err(err) = indexer.close()
+        {
+            warn!("waiting for index merges: {err}");
+        }
+        info!("indexer stopped");
+    }
+
+    fn start_watcher(&self) -> Option<watcher::Watcher> {
+        let tx = self.tx.clone();
+        let pending = self.pending.clone();
+        let sink = move |change: Change| {
+            let count = match &change {
+                Change::Paths(paths) => paths.len(),
+                Change::Rescan(_) => 1,
+            };
+            pending.fetch_add(count, Ordering::SeqCst);
+            let _ = tx.send(Message::Change(change));
+        };
+        match watcher::start(&self.options.index.kb_root, self.options.watch, sink) {
+            Ok(watcher) => {
+                if let Some(watcher) = &watcher {
+                    info!(mode = %watcher.mode, debounce_ms = self.options.watch.debounce.as_millis() as u64, "watching the content folder");
+                }
+                watcher
+            }
+            Err(err) => {
+                error!(
+                    "{err}; the index follows the folder only at start-up and on the reconcile timer"
+                );
+                None
+            }
+        }
+    }
+
+    fn next_reconcile(&self) -> Option<Instant> {
+        self.options
+            .reconcile_every
+            .map(|every| Instant::now() + every)
+    }
+
+    /// Waits `duration` before a retry, queueing what arrives meanwhile, unless asked to stop.
+    fn wait(&self, duration: Duration, batch: &mut Batch) {
+        let deadline = Instant::now() + duration;
+        while !batch.shutdown {
+            match self
+                .rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(message) => batch.add(message),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => batch.shutdown = true,
+            }
+        }
+    }
+
+    /// Waits for the next message (or the reconcile timer), then takes everything else queued, so
+    /// a burst of batches becomes one commit.
+    fn next_batch(&self, next_reconcile: Option<Instant>) -> Batch {
+        let mut batch = Batch::default();
+        let first = match next_reconcile {
+            Some(at) => match self
+                .rx
+                .recv_timeout(at.saturating_duration_since(Instant::now()))
+            {
+                Ok(message) => Some(message),
+                Err(RecvTimeoutError::Timeout) => {
+                    batch.reconcile = Some("reconcile timer".to_string());
+                    None
+                }
+                Err(RecvTimeoutError::Disconnected) => Some(Message::Shutdown),
+            },
+            None => Some(self.rx.recv().unwrap_or(Message::Shutdown)),
+        };
+        if let Some(message) = first {
+            batch.add(message);
+        }
+        while let Ok(message) = self.rx.try_recv() {
+            batch.add(message);
+        }
+        batch
+    }
+
+    /// Applies one batch: a reconcile or the changed paths, one commit, one publish.
+    fn apply(&mut self, indexer: &mut Indexer, batch: &Batch) -> Result<(), IndexError> {
+        let first_publish = !self.status.borrow().ready;
+        let reconciled = match &batch.reconcile {
+            Some(reason) => {
+                info!(reason = %reason, "comparing the content folder with the index");
+                let progress = if first_publish {
+                    crate::progress::bar()
+                } else {
+                    ProgressBar::hidden()
+                };
+                let (changes, files) = indexer.reconcile(&progress)?;
+                info!(
+                    files,
+                    added = changes.added,
+                    updated = changes.updated,
+                    deleted = changes.deleted,
+                    skipped = changes.skipped,
+                    "content folder compared"
+                );
+                true
+            }
+            None if batch.paths.is_empty() => false,
+            None => {
+                let changes = indexer.apply_paths(batch.paths.keys().map(String::as_str))?;
+                debug!(paths = batch.paths.len(), ?changes, "changes applied");
+                false
+            }
+        };
+        if batch.reconcile.is_none() && batch.paths.is_empty() && !batch.republish {
+            return Ok(());
+        }
+        let commit = indexer.commit()?;
+        let searcher = if commit.is_some() || batch.republish || first_publish {
+            Some(Arc::new(self.build_searcher(indexer)?))
+        } else {
+            None
+        };
+        let problems = Arc::new(indexer.problems());
+        let now = Instant::now();
+        let freshness = batch
+            .paths
+            .values()
+            .map(|seen| now.saturating_duration_since(*seen))
+            .collect();
+        (self.publish)(Published {
+            searcher,
+            problems,
+            freshness,
+        });
+        self.report(indexer, commit, reconciled);
+        Ok(())
+    }
+
+    fn build_searcher(&self, indexer: &Indexer) -> Result<KbSearcher, IndexError> {
+        let kb_root = &indexer.options().kb_root;
+        let (synonyms, _) = Synonyms::load(kb_root);
+        let (catalog, _) = Catalog::load(kb_root);
+        Ok(KbSearcher::from_searcher(
+            indexer.searcher(),
+            synonyms,
+            catalog,
+            self.facet_cache.clone(),
+        )?
+        .with_cache_entries(self.options.cache_entries))
+    }
+
+    fn report(&self, indexer: &Indexer, commit: Option<Commit>, reconciled: bool) {
+        let documents = indexer.searcher().num_docs();
+        self.status.send_modify(|status| {
+            if !status.ready {
+                info!(documents, "index ready");
+            }
+            status.ready = true;
+            status.batches += 1;
+            status.documents = documents;
+            status.last_error = None;
+            if let Some(commit) = commit {
+                status.opstamp = commit.opstamp;
+                status.committed_at = Some(commit.committed_at);
+                status.last_changes = commit.changes;
+            } else {
+                status.last_changes = Changes::default();
+            }
+            if reconciled {
+                status.reconciled_at = Some(chrono::Utc::now().timestamp());
+            }
+        });
+    }
+}

@@ -1,0 +1,226 @@
+//! Watching the content folder. File-system events are only hints of which paths may have changed:
+//! the indexer checks each one on disk. Events are debounced (notify-debouncer-full pairs renames
+//! and drops duplicate creates), the whole folder is watched recursively (a watch on a single file
+//! dies with an editor's atomic save), and when native watching is not possible (inotify watch
+//! limit, network file systems) a polling watcher takes over with a log line that says why.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use notify::{ErrorKind, PollWatcher, RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{
+    DebounceEventResult, Debouncer, NoCache, RecommendedCache, new_debouncer_opt,
+};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tracing::{debug, warn};
+
+/// How the content folder is watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchMode {
+    /// The operating system's notifications (inotify, FSEvents, ReadDirectoryChangesW); falls
+    /// back to polling when they cannot be used.
+    Native,
+    /// Compare the folder's metadata at an interval: for network file systems, containers and
+    /// machines out of inotify watches.
+    Poll,
+    /// Do not watch: the index changes only at start-up and on the reconcile timer.
+    Off,
+}
+
+impl std::str::FromStr for WatchMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "native" => Ok(WatchMode::Native),
+            "poll" => Ok(WatchMode::Poll),
+            "off" => Ok(WatchMode::Off),
+            _ => Err(format!("`{text}` is not a watch mode: native, poll or off")),
+        }
+    }
+}
+
+impl std::fmt::Display for WatchMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WatchMode::Native => "native",
+            WatchMode::Poll => "poll",
+            WatchMode::Off => "off",
+        })
+    }
+}
+
+/// How to watch: the mode, and the timings.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchOptions {
+    pub mode: WatchMode,
+    /// Quiet time per path before its events are handed over: one editor save or one `git
+    /// checkout` becomes one batch, and one commit.
+    pub debounce: Duration,
+    /// How often the polling watcher compares the folder.
+    pub poll_interval: Duration,
+}
+
+/// What the watcher tells the indexer.
+#[derive(Debug)]
+pub enum Change {
+    /// These paths (relative to the content folder) may have changed; each with the time its
+    /// first event arrived, for the freshness measure.
+    Paths(Vec<(String, Instant)>),
+    /// Events were lost or the watcher failed: compare the whole folder.
+    Rescan(String),
+}
+
+/// Why the folder cannot be watched at all.
+#[derive(Debug, Error)]
+pub enum WatchError {
+    #[error("cannot watch {}: {error}", path.display())]
+    Start { path: PathBuf, error: notify::Error },
+}
+
+/// A running watcher; watching stops when it is dropped.
+pub struct Watcher {
+    /// The mode in effect, after any fallback.
+    pub mode: WatchMode,
+    _native: Option<Debouncer<RecommendedWatcher, RecommendedCache>>,
+    _poll: Option<Debouncer<PollWatcher, NoCache>>,
+}
+
+/// Starts watching `kb_root` recursively; `sink` receives every batch, on the watcher's thread.
+/// Returns `None` in mode `off`.
+pub fn start(
+    kb_root: &Path,
+    options: WatchOptions,
+    sink: impl Fn(Change) + Send + Sync + 'static,
+) -> Result<Option<Watcher>, WatchError> {
+    // Events carry absolute paths; compare them with the canonical root.
+    let root = kb_root.canonicalize().map_err(|error| WatchError::Start {
+        path: kb_root.to_path_buf(),
+        error: notify::Error::io(error),
+    })?;
+    let sink = std::sync::Arc::new(sink);
+    let handler = |root: PathBuf, sink: std::sync::Arc<dyn Fn(Change) + Send + Sync>| {
+        move |result: DebounceEventResult| {
+            if let Some(change) = to_change(&root, result) {
+                sink(change);
+            }
+        }
+    };
+    match options.mode {
+        WatchMode::Off => Ok(None),
+        WatchMode::Native => {
+            let native = new_debouncer_opt::<_, RecommendedWatcher, RecommendedCache>(
+                options.debounce,
+                None,
+                handler(root.clone(), sink.clone()),
+                RecommendedCache::new(),
+                notify::Config::default(),
+            )
+            .and_then(|mut debouncer| {
+                debouncer.watch(&root, RecursiveMode::Recursive)?;
+                Ok(debouncer)
+            });
+            match native {
+                Ok(debouncer) => Ok(Some(Watcher {
+                    mode: WatchMode::Native,
+                    _native: Some(debouncer),
+                    _poll: None,
+                })),
+                Err(error) => {
+                    warn!(
+                        folder = %root.display(),
+                        "native file watching is not available ({}); polling every {:?} instead. {}",
+                        error,
+                        options.poll_interval,
+                        remedy(&error)
+                    );
+                    start_polling(&root, options, handler(root.clone(), sink))
+                }
+            }
+        }
+        WatchMode::Poll => start_polling(&root, options, handler(root.clone(), sink)),
+    }
+}
+
+fn start_polling(
+    root: &Path,
+    options: WatchOptions,
+    handler: impl FnMut(DebounceEventResult) + Send + 'static,
+) -> Result<Option<Watcher>, WatchError> {
+    let config = notify::Config::default()
+        .with_poll_interval(options.poll_interval)
+        .with_compare_contents(false);
+    let mut debouncer = new_debouncer_opt::<_, PollWatcher, NoCache>(
+        options.debounce,
+        None,
+        handler,
+        NoCache,
+        config,
+    )
+    .map_err(|error| WatchError::Start {
+        path: root.to_path_buf(),
+        error,
+    })?;
+    debouncer
+        .watch(root, RecursiveMode::Recursive)
+        .map_err(|error| WatchError::Start {
+            path: root.to_path_buf(),
+            error,
+        })?;
+    Ok(Some(Watcher {
+        mode: WatchMode::Poll,
+        _native: None,
+        _poll: Some(debouncer),
+    }))
+}
+
+/// What an operator can do about a native watcher that failed.
+fn remedy(error: &notify::Error) -> &'static str {
+    let out_of_watches = matches!(error.kind, ErrorKind::MaxFilesWatch)
+        || matches!(&error.kind, ErrorKind::Io(io) if io.raw_os_error() == Some(28));
+    if out_of_watches {
+        "The inotify watch limit is reached: raise it with `sysctl fs.inotify.max_user_watches=524288` (and fs.inotify.max_user_instances), or set `watch.mode = \"poll\"` to keep polling without this warning."
+    } else {
+        "Set `watch.mode = \"poll\"` (or `--watch poll`) to choose polling explicitly."
+    }
+}
+
+/// One debouncer batch as a change: the paths under the root, or a rescan when events were lost.
+fn to_change(root: &Path, result: DebounceEventResult) -> Option<Change> {
+    let events = match result {
+        Ok(events) => events,
+        Err(errors) => {
+            let reason = errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            warn!("file watcher error ({reason}); comparing the whole folder");
+            return Some(Change::Rescan(format!("watcher error: {reason}")));
+        }
+    };
+    if events.iter().any(|event| event.need_rescan()) {
+        warn!("the file watcher lost events (queue overflow); comparing the whole folder");
+        return Some(Change::Rescan("watcher queue overflow".to_string()));
+    }
+    let mut paths = Vec::new();
+    // Reads change nothing, and the indexer's own reads would otherwise feed back as events.
+    for event in events.iter().filter(|event| !event.kind.is_access()) {
+        debug!(kind = ?event.kind, paths = ?event.paths, "file event");
+        for path in &event.paths {
+            match path.strip_prefix(root) {
+                Ok(rel) if rel.as_os_str().is_empty() => {
+                    // The folder itself was touched (moved, replaced): only a rescan can tell.
+                    return Some(Change::Rescan(
+                        "the content folder itself changed".to_string(),
+                    ));
+                }
+                Ok(rel) => paths.push((crate::scan::rel_path_string(rel), event.time)),
+                Err(_) => {}
+            }
+        }
+    }
+    (!paths.is_empty()).then_some(Change::Paths(paths))
+}

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use tantivy::query::FuzzyTermQuery;
-use tantivy::schema::Field;
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{Searcher, Term};
+use tantivy::{DocSet, Searcher, TERMINATED, Term};
 
 use crate::analysis::{self, is_code_like};
 use crate::article::{Status, Visibility};
@@ -186,6 +186,29 @@ fn words(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Documents of `segment` that still hold a term. A term dictionary keeps the terms of deleted
+/// documents until their segment is merged: an article just made internal must not leave its
+/// words suggested to the public, so segments with deletions are checked document by document.
+fn live_doc_freq(
+    segment: &tantivy::SegmentReader,
+    index: &tantivy::InvertedIndexReader,
+    info: &tantivy::postings::TermInfo,
+) -> tantivy::Result<u32> {
+    let Some(alive) = segment.alive_bitset() else {
+        return Ok(info.doc_freq);
+    };
+    let mut postings = index.read_postings_from_terminfo(info, IndexRecordOption::Basic)?;
+    let mut live = 0;
+    let mut doc = postings.doc();
+    while doc != TERMINATED {
+        if alive.is_alive(doc) {
+            live += 1;
+        }
+        doc = postings.advance();
+    }
+    Ok(live)
+}
+
 impl Lexicon {
     /// Reads the suggestion fields' dictionaries and the titles of visible published articles.
     pub fn build(searcher: &Searcher, schema: &KbSchema) -> tantivy::Result<Lexicon> {
@@ -201,7 +224,10 @@ impl Lexicon {
                         && text.chars().count() >= 3
                         && !is_code_like(text)
                     {
-                        *counts.entry(text.to_string()).or_default() += stream.value().doc_freq;
+                        let live = live_doc_freq(segment, &index, stream.value())?;
+                        if live > 0 {
+                            *counts.entry(text.to_string()).or_default() += live;
+                        }
                     }
                 }
             }

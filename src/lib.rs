@@ -3,6 +3,7 @@
 //! Data flows one way through the modules:
 //!
 //! ```text
+//! watcher ─▶ live ─┐ (one thread owns the indexer; publishes searchers)
 //! scan ──▶ front_matter + markdown ──▶ article ──▶ schema ──▶ indexer ──▶ index_dir (generations)
 //!                                                                            │
 //!       query ──▶ search (analysis, synonyms, products, lexicon, facets, snippet) ◀─┘
@@ -18,11 +19,14 @@
 //! - [`products`] and [`synonyms`] load the catalog and synonym groups that sit beside the articles.
 //! - [`analysis`] defines how text becomes terms; [`schema`] how an article becomes a document.
 //! - [`indexer`] brings the index in line with the folder; [`index_dir`] keeps its generations.
+//! - [`watcher`] reports which paths may have changed; [`live`] is the thread that owns the
+//!   indexer while the service runs and publishes a fresh searcher after each commit.
 //! - [`query`] reads what a customer types; [`search`] ranks, filters and highlights.
 //! - [`lexicon`] completes, corrects and suggests words; [`facets`] counts filter values;
 //!   [`snippet`] picks and marks the passage shown; [`render`] turns an article into safe HTML.
 //! - [`config`] is the service configuration; [`server`] the axum service over all of the above.
-//! - [`check`] reports every problem of a folder; [`eval`] measures ranking quality.
+//! - [`check`] reports every problem of a folder; [`eval`] measures ranking quality;
+//!   [`progress`] is the progress bar of long work.
 
 pub mod analysis;
 pub mod article;

@@ -4,7 +4,7 @@
 //! fresh [`KbSearcher`] and the folder's problems. A search never sees half a batch: the new
 //! searcher is built from the reader reloaded right after the commit, and swapped in whole.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -133,6 +133,7 @@ impl LiveIndex {
             status: status_tx,
             publish: Box::new(publish),
             facet_cache: Arc::default(),
+            logged_errors: HashSet::new(),
         };
         let thread = std::thread::Builder::new()
             .name("kbsearch-indexer".to_string())
@@ -211,6 +212,8 @@ struct Worker {
     status: watch::Sender<IndexStatus>,
     publish: Box<dyn FnMut(Published) + Send>,
     facet_cache: Arc<crate::facets::FacetCache>,
+    /// Errors already logged, so each is logged once when it appears and once when it goes.
+    logged_errors: HashSet<(String, String)>,
 }
 
 impl Worker {
@@ -383,6 +386,7 @@ impl Worker {
             None
         };
         let problems = Arc::new(indexer.problems());
+        self.log_problem_changes(&problems);
         let now = Instant::now();
         let freshness = batch
             .paths
@@ -396,6 +400,27 @@ impl Worker {
         });
         self.report(indexer, commit, reconciled);
         Ok(())
+    }
+
+    /// Logs errors of the content folder as they appear and when they are fixed.
+    fn log_problem_changes(&mut self, problems: &[Problem]) {
+        let current: HashSet<(String, String)> = problems
+            .iter()
+            .filter(|p| p.is_error())
+            .map(|p| (p.path.clone(), p.message.clone()))
+            .collect();
+        for problem in problems.iter().filter(|p| p.is_error()) {
+            if !self
+                .logged_errors
+                .contains(&(problem.path.clone(), problem.message.clone()))
+            {
+                warn!(path = %problem.path, line = problem.line, "{}", problem.message);
+            }
+        }
+        for (path, message) in self.logged_errors.difference(&current) {
+            info!(path = %path, "fixed: {message}");
+        }
+        self.logged_errors = current;
     }
 
     fn build_searcher(&self, indexer: &Indexer) -> Result<KbSearcher, IndexError> {

@@ -224,3 +224,99 @@ fn to_change(root: &Path, result: DebounceEventResult) -> Option<Change> {
     }
     (!paths.is_empty()).then_some(Change::Paths(paths))
 }
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{AccessKind, CreateKind, Flag, ModifyKind, RenameMode};
+    use notify::{Event, EventKind};
+    use notify_debouncer_full::DebouncedEvent;
+
+    use super::*;
+
+    fn event(kind: EventKind, paths: &[&str]) -> DebouncedEvent {
+        let mut event = Event::new(kind);
+        for path in paths {
+            event = event.add_path(PathBuf::from(path));
+        }
+        DebouncedEvent::new(event, Instant::now())
+    }
+
+    fn paths(change: Option<Change>) -> Vec<String> {
+        match change {
+            Some(Change::Paths(paths)) => paths.into_iter().map(|(p, _)| p).collect(),
+            other => panic!("expected paths, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn events_become_paths_relative_to_the_folder() {
+        let root = Path::new("/kb");
+        let change = to_change(
+            root,
+            Ok(vec![
+                event(EventKind::Create(CreateKind::File), &["/kb/articles/a.md"]),
+                event(
+                    EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+                    &["/kb/articles/old", "/kb/help/new"],
+                ),
+            ]),
+        );
+        assert_eq!(paths(change), ["articles/a.md", "articles/old", "help/new"]);
+    }
+
+    #[test]
+    fn reads_are_not_changes() {
+        let root = Path::new("/kb");
+        let change = to_change(
+            root,
+            Ok(vec![event(
+                EventKind::Access(AccessKind::Any),
+                &["/kb/products.toml"],
+            )]),
+        );
+        assert!(change.is_none());
+    }
+
+    #[test]
+    fn lost_events_errors_and_the_folder_itself_ask_for_a_rescan() {
+        let root = Path::new("/kb");
+        let overflow = Event::new(EventKind::Other).set_flag(Flag::Rescan);
+        let overflow = DebouncedEvent::new(overflow, Instant::now());
+        assert!(matches!(
+            to_change(root, Ok(vec![overflow])),
+            Some(Change::Rescan(_))
+        ));
+        assert!(matches!(
+            to_change(root, Err(vec![notify::Error::generic("boom")])),
+            Some(Change::Rescan(reason)) if reason.contains("boom")
+        ));
+        let moved = event(
+            EventKind::Modify(ModifyKind::Name(RenameMode::Any)),
+            &["/kb"],
+        );
+        assert!(matches!(
+            to_change(root, Ok(vec![moved])),
+            Some(Change::Rescan(_))
+        ));
+    }
+
+    #[test]
+    fn the_watch_limit_message_names_the_sysctl() {
+        let limit = notify::Error::new(ErrorKind::MaxFilesWatch);
+        assert!(remedy(&limit).contains("fs.inotify.max_user_watches"));
+        let enospc = notify::Error::io(std::io::Error::from_raw_os_error(28));
+        assert!(remedy(&enospc).contains("fs.inotify.max_user_watches"));
+        assert!(remedy(&notify::Error::generic("other")).contains("poll"));
+    }
+
+    #[test]
+    fn modes_parse_from_config_and_flags() {
+        assert_eq!("Poll".parse::<WatchMode>(), Ok(WatchMode::Poll));
+        assert!(
+            "inotify"
+                .parse::<WatchMode>()
+                .unwrap_err()
+                .contains("native, poll or off")
+        );
+    }
+}

@@ -200,4 +200,47 @@ fn a_corrupt_index_is_rebuilt() {
     let report = kb.index();
     assert!(report.rebuilt);
     assert_eq!(kb.ids("jerboa"), ["articles/a"]);
+    // Moved aside for inspection, not deleted.
+    let aside: Vec<_> = std::fs::read_dir(&kb.index)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("aside-corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    let kept = kb.index.join(&aside[0]).join("meta.json");
+    assert_eq!(std::fs::read_to_string(kept).unwrap(), "{ not json");
+    // A second refresh uses the new generation and leaves the set-aside one alone.
+    assert!(!kb.index().rebuilt);
+}
+
+#[test]
+fn a_foreign_index_folder_is_moved_aside_not_deleted() {
+    let kb = Kb::new();
+    kb.article("articles/a.md", "Foreign tapir", "", "x");
+    // Someone else's files where the index should go: another program's index, or a typo.
+    std::fs::create_dir_all(&kb.index).unwrap();
+    std::fs::write(kb.index.join("meta.json"), "{}").unwrap();
+    std::fs::write(kb.index.join("notes.txt"), "precious").unwrap();
+    let report = kb.index();
+    assert!(report.rebuilt);
+    assert_eq!(kb.ids("tapir"), ["articles/a"]);
+    let parent = kb.index.parent().unwrap();
+    let moved: Vec<_> = std::fs::read_dir(parent)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("index.foreign-")
+        })
+        .collect();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(
+        std::fs::read_to_string(moved[0].join("notes.txt")).unwrap(),
+        "precious"
+    );
+    assert!(!kb.index.join("notes.txt").exists());
 }

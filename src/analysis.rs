@@ -338,6 +338,8 @@ pub fn is_code_like(word: &str) -> bool {
 pub struct QueryToken {
     pub text: String,
     pub position: usize,
+    /// Byte range of the word in the analysed text.
+    pub offsets: std::ops::Range<usize>,
 }
 
 /// Runs query text through `analyzer`.
@@ -348,6 +350,7 @@ pub fn analyze(analyzer: &mut TextAnalyzer, text: &str) -> Vec<QueryToken> {
         out.push(QueryToken {
             text: token.text.clone(),
             position: token.position,
+            offsets: token.offset_from..token.offset_to,
         });
     }
     out

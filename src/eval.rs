@@ -48,6 +48,8 @@ pub enum EvalError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Search(#[from] SearchError),
+    #[error(transparent)]
+    Draft(#[from] crate::deflect::DraftError),
     #[error("tantivy: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
 }
@@ -437,6 +439,20 @@ pub fn read_judgments(path: &Path) -> Result<Vec<Judgment>, EvalError> {
     Ok(judgments)
 }
 
+/// Indexes `kb_root` into a temporary index (removed when the returned folder is dropped).
+pub(crate) fn index_in_temp_dir(
+    kb_root: &Path,
+) -> Result<(tempfile::TempDir, KbSearcher), EvalError> {
+    let tmp = tempfile::tempdir().map_err(|error| EvalError::Io {
+        path: std::env::temp_dir(),
+        error,
+    })?;
+    let options = IndexOptions::new(kb_root, tmp.path());
+    indexer::refresh(&options, &ProgressBar::hidden())?;
+    let searcher = KbSearcher::open(tmp.path(), kb_root)?;
+    Ok((tmp, searcher))
+}
+
 /// Indexes the knowledge base into a temporary index and scores its hand-made judgments, as a
 /// registered customer sees the portal.
 pub fn eval_judgments(
@@ -447,13 +463,7 @@ pub fn eval_judgments(
     let started = std::time::Instant::now();
     let judgments_path = judgments;
     let judgments = read_judgments(judgments_path)?;
-    let tmp = tempfile::tempdir().map_err(|error| EvalError::Io {
-        path: std::env::temp_dir(),
-        error,
-    })?;
-    let options = IndexOptions::new(kb_root, tmp.path());
-    indexer::refresh(&options, &ProgressBar::hidden())?;
-    let searcher = KbSearcher::open(tmp.path(), kb_root)?;
+    let (_tmp, searcher) = index_in_temp_dir(kb_root)?;
     let documents = searcher.num_docs();
     // A judged id that is not in the knowledge base (a typo, a renamed article) would silently
     // count as a miss; say so instead.

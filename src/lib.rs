@@ -25,6 +25,7 @@
 //! - [`lexicon`] completes, corrects and suggests words; [`facets`] counts filter values;
 //!   [`snippet`] picks and marks the passage shown; [`render`] turns an article into safe HTML.
 //! - [`config`] is the service configuration; [`server`] the axum service over all of the above.
+//! - [`events`] keeps deflection events and search analytics durably in SQLite under `data/`.
 //! - [`check`] reports every problem of a folder; [`eval`] measures ranking quality;
 //!   [`progress`] is the progress bar of long work.
 
@@ -32,8 +33,11 @@ pub mod analysis;
 pub mod article;
 pub mod check;
 pub mod config;
+pub mod deflect;
+pub mod draft_eval;
 pub mod error;
 pub mod eval;
+pub mod events;
 pub mod facets;
 pub mod front_matter;
 pub mod index_dir;

@@ -13,6 +13,8 @@ use tracing_subscriber::EnvFilter;
 use kbsearch::article::{ArticleType, Visibility};
 use kbsearch::check;
 use kbsearch::config::{Config, Overrides};
+use kbsearch::deflect::{self, CaseType, DraftCase, Severity};
+use kbsearch::draft_eval;
 use kbsearch::eval::{self, EvalReport};
 use kbsearch::index_dir::IndexDir;
 use kbsearch::indexer::{self, IndexOptions, IndexReport};
@@ -44,7 +46,9 @@ enum Command {
     Search(SearchArgs),
     /// List every problem of the content folder; exits 1 when there are errors.
     Check(CheckArgs),
-    /// Measure ranking quality on judged queries.
+    /// Suggest the articles that may answer a support case before it is filed.
+    Deflect(DeflectArgs),
+    /// Measure ranking quality on judged queries or judged draft cases.
     Eval(EvalArgs),
 }
 
@@ -184,7 +188,39 @@ struct CheckArgs {
 }
 
 #[derive(Args)]
-#[command(group = clap::ArgGroup::new("collection").required(true).args(["corpus", "judgments"]))]
+struct DeflectArgs {
+    #[command(flatten)]
+    paths: Paths,
+    /// The case subject.
+    #[arg(long, default_value = "")]
+    subject: String,
+    /// The case description.
+    #[arg(long, default_value = "")]
+    description: String,
+    /// problem, question, feature_request or request.
+    #[arg(long, default_value = "problem")]
+    case_type: String,
+    /// 1 (critical) to 4 (low).
+    #[arg(long, default_value_t = 3)]
+    severity: i64,
+    #[arg(long)]
+    product: Option<String>,
+    #[arg(long)]
+    version: Option<String>,
+    #[arg(long, default_value_t = deflect::DEFAULT_LIMIT)]
+    limit: usize,
+    /// Lowest confidence shown, 0 to 1.
+    #[arg(long, default_value_t = deflect::DEFAULT_MIN_CONFIDENCE)]
+    min_confidence: f32,
+    /// Whose view to search with.
+    #[arg(long, value_enum, default_value_t = Role::Customer)]
+    role: Role,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("collection").required(true).args(["corpus", "judgments", "drafts"]))]
 struct EvalArgs {
     /// BEIR corpus (`corpus.jsonl`); needs --queries and --qrels.
     #[arg(long, requires_all = ["queries", "qrels"])]
@@ -201,6 +237,12 @@ struct EvalArgs {
     /// The knowledge base's judgments (`kb/judgments.tsv`).
     #[arg(long)]
     judgments: Option<PathBuf>,
+    /// Judged draft cases for deflection (`kb/deflection.jsonl`).
+    #[arg(long)]
+    drafts: Option<PathBuf>,
+    /// Lowest confidence shown, for --drafts.
+    #[arg(long, default_value_t = deflect::DEFAULT_MIN_CONFIDENCE)]
+    min_confidence: f32,
     /// Content folder the judgments refer to.
     #[arg(long, default_value = "kb")]
     kb: PathBuf,
@@ -230,6 +272,7 @@ fn main() -> ExitCode {
         Command::Index(args) => run_index(args),
         Command::Search(args) => run_search(args),
         Command::Check(args) => run_check(args),
+        Command::Deflect(args) => run_deflect(args),
         Command::Eval(args) => run_eval(args),
     };
     match outcome {
@@ -476,8 +519,65 @@ fn format_check(report: &check::CheckReport) -> String {
     out
 }
 
+fn run_deflect(args: DeflectArgs) -> Result<ExitCode> {
+    let config = args.paths.config(Overrides::default())?;
+    if IndexDir::new(&config.index).open_current().is_err() {
+        indexer::refresh(&index_options(&config), &progress::bar())
+            .with_context(|| format!("building the index from {}", config.kb.display()))?;
+    }
+    let searcher = KbSearcher::open(&config.index, &config.kb)?;
+    let draft = DraftCase {
+        case_type: args.case_type.parse::<CaseType>()?,
+        severity: Severity::new(args.severity)?,
+        product: args.product,
+        version: args.version,
+        limit: args.limit,
+        min_confidence: args.min_confidence,
+        audience: args.role.audience(),
+        ..DraftCase::new(args.subject, args.description)
+    };
+    let deflection = searcher.deflect(&draft)?;
+    if args.json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&deflection)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = String::new();
+    for notice in &deflection.notices {
+        let _ = writeln!(out, "note: {notice}");
+    }
+    if deflection.suggestions.is_empty() {
+        let _ = writeln!(out, "no article answers this draft confidently enough");
+    }
+    for (rank, suggestion) in deflection.suggestions.iter().enumerate() {
+        let why = match &suggestion.reason {
+            Some(reason) => reason.clone(),
+            None => format!("matched: {}", suggestion.matched_terms.join(", ")),
+        };
+        let _ = writeln!(
+            out,
+            "{:>2}. {} ({:.0}%)\n    {} · {}\n",
+            rank + 1,
+            suggestion.info.title,
+            suggestion.confidence * 100.0,
+            suggestion.info.id,
+            why
+        );
+    }
+    emit(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_eval(args: EvalArgs) -> Result<ExitCode> {
     let progress = progress::bar();
+    if let Some(drafts) = &args.drafts {
+        let report = draft_eval::eval_drafts(&args.kb, drafts, args.min_confidence, &progress)?;
+        if args.json {
+            emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+        } else {
+            emit(&format_draft_eval(&report, args.show_below.is_some()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = match (&args.corpus, &args.judgments) {
         (Some(corpus), _) => {
             let queries = args
@@ -491,7 +591,7 @@ fn run_eval(args: EvalArgs) -> Result<ExitCode> {
             eval::eval_beir(corpus, queries, qrels, args.run_out.as_deref(), &progress)?
         }
         (None, Some(judgments)) => eval::eval_judgments(&args.kb, judgments, &progress)?,
-        (None, None) => anyhow::bail!("give --corpus/--queries/--qrels or --judgments"),
+        (None, None) => anyhow::bail!("give --corpus/--queries/--qrels, --judgments or --drafts"),
     };
     if args.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
@@ -499,6 +599,76 @@ fn run_eval(args: EvalArgs) -> Result<ExitCode> {
         emit(&format_eval(&report, args.show_below))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn format_draft_eval(report: &draft_eval::DraftEvalReport, details: bool) -> String {
+    let mut out = String::new();
+    let percent = |x: f64| format!("{:.0}%", x * 100.0);
+    let _ = writeln!(
+        out,
+        "{} drafts ({} answerable, {} unanswerable), {:.1}s",
+        report.drafts, report.answerable, report.unanswerable, report.seconds
+    );
+    let _ = writeln!(
+        out,
+        "ranking:             Recall@5 {:.4}  MRR@5 {:.4}",
+        report.ranking_recall_5, report.ranking_mrr_5
+    );
+    let _ = writeln!(
+        out,
+        "shown (conf ≥ {:.2}): Recall@5 {:.4}  MRR@5 {:.4}  precision {}  ({} suggestions)",
+        report.min_confidence,
+        report.shown_recall_5,
+        report.shown_mrr_5,
+        report.shown_precision.map_or("-".to_string(), percent),
+        report.shown_suggestions
+    );
+    let _ = writeln!(
+        out,
+        "unanswerable drafts shown nothing: {}",
+        percent(report.unanswerable_silent)
+    );
+    let auc = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3}"));
+    let _ = writeln!(
+        out,
+        "AUC answerable vs not: score ratio {}, raw score {}",
+        auc(report.auc_ratio),
+        auc(report.auc_raw_score)
+    );
+    let _ = writeln!(
+        out,
+        "calibration fit: a = {:.3}, b = {:.3}",
+        report.calibration.0, report.calibration.1
+    );
+    let _ = writeln!(
+        out,
+        "threshold  answered  unanswerable silent  precision  shown"
+    );
+    for point in &report.sweep {
+        let _ = writeln!(
+            out,
+            "     {:.1}      {:>4}       {:>4}               {:>4}     {:>4}",
+            point.threshold,
+            percent(point.answered),
+            percent(point.unanswerable_silent),
+            point.precision.map_or("-".to_string(), percent),
+            point.suggestions
+        );
+    }
+    if details {
+        for draft in &report.per_draft {
+            let _ = writeln!(
+                out,
+                "  {} {} ratio {:.3}  shown [{}]  ranked [{}]",
+                draft.id,
+                if draft.answerable { "A" } else { "U" },
+                draft.top_ratio.unwrap_or(0.0),
+                draft.shown.join(", "),
+                draft.ranked.join(", ")
+            );
+        }
+    }
+    out
 }
 
 fn format_eval(report: &EvalReport, show_below: Option<f64>) -> String {

@@ -129,6 +129,16 @@ impl Catalog {
             .collect()
     }
 
+    /// The last day of general support of `version`, when announced.
+    pub fn support_ends(&self, version: &str) -> Option<NaiveDate> {
+        self.products
+            .iter()
+            .flat_map(|p| p.versions.iter())
+            .find(|v| v.version == version)
+            .and_then(|v| v.support_ends.as_ref())
+            .and_then(to_naive)
+    }
+
     /// The support status of `version` on `today`.
     pub fn support_status(&self, version: &str, today: NaiveDate) -> SupportStatus {
         let Some(release) = self

@@ -238,13 +238,13 @@ impl Stored<'_> {
 /// Immutable: the live indexer builds a new one after each commit and swaps it in, so a search
 /// sees one commit from start to end, and suggestions always match the documents.
 pub struct KbSearcher {
-    searcher: Searcher,
+    pub(crate) searcher: Searcher,
     /// Unix seconds of the commit this searcher shows, from the commit payload.
     committed_at: Option<i64>,
     /// Built once: the stop-word set and stemmer are not free to construct.
-    query_analyzer: TextAnalyzer,
+    pub(crate) query_analyzer: TextAnalyzer,
     vocab_analyzer: TextAnalyzer,
-    schema: KbSchema,
+    pub(crate) schema: KbSchema,
     synonyms: Synonyms,
     catalog: Catalog,
     lexicon: Lexicon,
@@ -808,7 +808,7 @@ impl KbSearcher {
 
     /// Filter clauses, each tagged with the facet it belongs to: they restrict the matches and
     /// add nothing to the score.
-    fn filters(&self, request: &SearchRequest) -> Result<Vec<Filter>, SearchError> {
+    pub(crate) fn filters(&self, request: &SearchRequest) -> Result<Vec<Filter>, SearchError> {
         let schema = &self.schema;
         let mut filters: Vec<Filter> = Vec::new();
         let visible: Vec<&str> = Visibility::ALL
@@ -1028,7 +1028,7 @@ impl KbSearcher {
         }
     }
 
-    fn hit(
+    pub(crate) fn hit(
         &self,
         searcher: &Searcher,
         snippets: Option<&Highlighter>,
@@ -1071,7 +1071,7 @@ impl KbSearcher {
 
 /// Which request parameter a filter comes from; facets skip their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FilterKind {
+pub(crate) enum FilterKind {
     Visibility,
     Status,
     Type,
@@ -1081,7 +1081,7 @@ enum FilterKind {
 }
 
 /// A filter clause and the request parameter it comes from.
-type Filter = (FilterKind, Box<dyn Query>);
+pub(crate) type Filter = (FilterKind, Box<dyn Query>);
 
 /// A term query on each token, or a phrase query over them when there are several.
 fn field_query(field: Field, tokens: &[QueryToken]) -> Box<dyn Query> {

@@ -109,6 +109,22 @@ impl Watch {
     }
 }
 
+/// Case deflection settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Deflect {
+    /// Lowest confidence (0 to 1) of a suggestion shown on the case form.
+    pub min_confidence: f32,
+}
+
+impl Default for Deflect {
+    fn default() -> Self {
+        Deflect {
+            min_confidence: crate::deflect::DEFAULT_MIN_CONFIDENCE,
+        }
+    }
+}
+
 /// Everything `kbsearch serve` needs to know.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -125,6 +141,7 @@ pub struct Config {
     pub max_file_bytes: u64,
     pub limits: Limits,
     pub watch: Watch,
+    pub deflect: Deflect,
     pub keys: Vec<ApiKey>,
 }
 
@@ -138,6 +155,7 @@ impl Default for Config {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             limits: Limits::default(),
             watch: Watch::default(),
+            deflect: Deflect::default(),
             keys: Vec::new(),
         }
     }
@@ -292,6 +310,12 @@ impl Config {
             if value == 0 {
                 return Err(invalid(key, "must be more than 0".to_string()));
             }
+        }
+        if !(0.0..=1.0).contains(&self.deflect.min_confidence) {
+            return Err(invalid(
+                "deflect.min_confidence",
+                format!("{} is not between 0 and 1", self.deflect.min_confidence),
+            ));
         }
         if limits.request_timeout_secs == 0 {
             return Err(invalid(

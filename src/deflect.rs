@@ -24,7 +24,7 @@ use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocAddress, DocSet, Searcher, TERMINATED, Term};
+use tantivy::{DocAddress, DocSet, Searcher, Term};
 use thiserror::Error;
 
 use crate::analysis::{self, QueryToken};
@@ -474,7 +474,14 @@ impl KbSearcher {
             else {
                 continue;
             };
-            if postings.doc() != TERMINATED && postings.seek(address.doc_id) == address.doc_id {
+            // `seek` only moves forward: a list that starts past the document does not hold it.
+            let first = postings.doc();
+            let holds = if first >= address.doc_id {
+                first == address.doc_id
+            } else {
+                postings.seek(address.doc_id) == address.doc_id
+            };
+            if holds {
                 matched.push(term.surface.clone());
                 if matched.len() == MAX_MATCHED_TERMS {
                     break;

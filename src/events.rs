@@ -630,25 +630,28 @@ fn write_batch(
     Ok(outcomes)
 }
 
+/// Records a draft, or updates it: the case form asks again as the customer types, with the same
+/// id. The draft keeps the time it was first seen; its fields and the suggestions shown are the
+/// latest ones.
 fn insert_deflection(conn: &Connection, event: &DeflectionEvent) -> rusqlite::Result<()> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO deflections (id, at_ms, case_type, severity, product, version, audience)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
-        )?
-        .execute(params![
-            event.id,
-            event.at.timestamp_millis(),
-            event.case_type,
-            event.severity,
-            event.product,
-            event.version,
-            event.audience,
-        ])?;
-    if inserted == 0 {
-        // A retry of a recorded draft: its suggestions are already there.
-        return Ok(());
-    }
+    conn.prepare_cached(
+        "INSERT INTO deflections (id, at_ms, case_type, severity, product, version, audience)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET case_type = excluded.case_type,
+             severity = excluded.severity, product = excluded.product,
+             version = excluded.version, audience = excluded.audience",
+    )?
+    .execute(params![
+        event.id,
+        event.at.timestamp_millis(),
+        event.case_type,
+        event.severity,
+        event.product,
+        event.version,
+        event.audience,
+    ])?;
+    conn.prepare_cached("DELETE FROM suggestions WHERE deflection_id = ?1")?
+        .execute([&event.id])?;
     let mut insert_suggestion = conn.prepare_cached(
         "INSERT INTO suggestions (deflection_id, position, article_id) VALUES (?1, ?2, ?3)",
     )?;
@@ -1006,7 +1009,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn recording_the_same_draft_again_is_a_no_op() {
+    async fn recording_the_same_draft_again_updates_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = EventStore::open(dir.path()).unwrap();
         store
@@ -1018,7 +1021,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows(dir.path(), "deflections"), 1);
-        assert_eq!(rows(dir.path(), "suggestions"), 2);
+        // The latest suggestions replace the earlier ones; the draft keeps its first time.
+        assert_eq!(rows(dir.path(), "suggestions"), 1);
+        let at: i64 = Connection::open(dir.path().join(EVENTS_FILE))
+            .unwrap()
+            .query_row("SELECT at_ms FROM deflections", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(at, draft("d1", 0, &[]).at.timestamp_millis());
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ use kbsearch::config::{Config, Overrides};
 use kbsearch::deflect::{self, CaseType, DraftCase, Severity};
 use kbsearch::draft_eval;
 use kbsearch::eval::{self, EvalReport};
+use kbsearch::events::EventStore;
 use kbsearch::index_dir::IndexDir;
 use kbsearch::indexer::{self, IndexOptions, IndexReport};
 use kbsearch::live::{LiveIndex, LiveOptions};
@@ -326,7 +327,8 @@ async fn serve(config: Config) -> Result<()> {
         reconcile_every: config.watch.reconcile_every(),
         cache_entries: config.limits.cache_entries,
     };
-    let state = AppState::new(config);
+    let events = EventStore::open(&config.data).context("opening the event store")?;
+    let state = AppState::new(config).with_events(events.clone());
     let publisher = state.clone();
     let live = LiveIndex::start(options, move |published| publisher.publish(published))
         .context("starting the indexer thread")?;
@@ -340,6 +342,9 @@ async fn serve(config: Config) -> Result<()> {
     tokio::task::spawn_blocking(move || live.shutdown())
         .await
         .context("stopping the indexer")?;
+    if let Err(err) = events.flush().await {
+        tracing::warn!("writing the last search events: {err}");
+    }
     served
 }
 

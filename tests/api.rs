@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{AGENT_KEY, CUSTOMER_KEY, Kb, get, request};
+use common::{AGENT_KEY, CUSTOMER_KEY, Kb, get, post_json, request};
 use kbsearch::server::ROUTES;
 
 /// A small knowledge base with versions, types, tags and an end-of-support article.
@@ -445,8 +445,22 @@ async fn every_route_is_in_the_openapi_document_and_answers() {
         } else {
             uri
         };
-        let reply = request(&app, method, &uri, Some(AGENT_KEY)).await;
-        let expected = if *method == "post" { 202 } else { 200 };
+        let (reply, expected) = match *route {
+            "/api/reindex" => (request(&app, method, &uri, Some(AGENT_KEY)).await, 202),
+            "/api/deflect" => {
+                let draft = serde_json::json!({"subject": "share access denied"});
+                (post_json(&app, &uri, Some(AGENT_KEY), &draft).await, 200)
+            }
+            "/api/deflect/{id}/feedback" => {
+                let draft = serde_json::json!({"subject": "share access denied"});
+                let answer = post_json(&app, "/api/deflect", None, &draft).await.json();
+                let id = answer["deflection_id"].as_str().unwrap();
+                let uri = route.replace("{id}", id);
+                let outcome = serde_json::json!({"outcome": "case_submitted"});
+                (post_json(&app, &uri, None, &outcome).await, 200)
+            }
+            _ => (request(&app, method, &uri, Some(AGENT_KEY)).await, 200),
+        };
         assert_eq!(reply.status, expected, "{method} {uri}: {}", reply.body);
     }
     assert_eq!(

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{AppState, Caller};
-use crate::article::ArticleType;
+use crate::article::{ArticleType, Visibility};
+use crate::events::SearchEvent;
 use crate::lexicon::Suggestion;
 use crate::search::{Hit, SearchRequest, SearchResults, SortOrder, VersionSupport};
 
@@ -202,6 +203,18 @@ pub async fn run_search(
     Ok((results, started.elapsed().as_millis() as u64))
 }
 
+/// Counts a search for the analytics (top queries, queries without results); never waits.
+pub fn record_search(state: &AppState, query: &str, total: usize, audience: Visibility) {
+    if let Some(events) = &state.events {
+        events.record_search(SearchEvent {
+            at: chrono::Utc::now(),
+            query: query.to_string(),
+            total: total as u64,
+            audience: audience.as_str().to_string(),
+        });
+    }
+}
+
 /// `GET /api/search`
 pub async fn search(
     State(state): State<AppState>,
@@ -211,7 +224,9 @@ pub async fn search(
     let params = params(query)?;
     let request = params.to_request(caller, &state)?;
     let (page, per_page) = (request.offset / request.limit + 1, request.limit);
+    let audience = request.audience;
     let (results, took_ms) = run_search(&state, request).await?;
+    record_search(&state, &params.q, results.total, audience);
     let hits: Vec<ApiHit> = results.hits.iter().cloned().map(ApiHit::from).collect();
     Ok(Json(json!({
         "query": params.q,

@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod deflect;
 mod error;
 pub mod metrics;
 mod openapi;
@@ -25,6 +26,7 @@ pub use self::auth::Caller;
 pub use self::error::ApiError;
 use self::metrics::Metrics;
 use crate::config::Config;
+use crate::events::EventStore;
 use crate::live::{LiveHandle, Published};
 use crate::problem::Problem;
 use crate::search::KbSearcher;
@@ -38,6 +40,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/articles/{id}"),
     ("get", "/api/status"),
     ("post", "/api/reindex"),
+    ("post", "/api/deflect"),
+    ("post", "/api/deflect/{id}/feedback"),
+    ("get", "/api/analytics/deflection"),
+    ("get", "/api/analytics/search"),
+    ("get", "/case"),
     ("get", "/api/openapi.json"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -57,6 +64,8 @@ pub struct AppState {
     pub search_slots: Arc<tokio::sync::Semaphore>,
     /// The live indexer, when this service keeps the index current itself.
     pub live: Option<LiveHandle>,
+    /// Where deflection events and search analytics are recorded.
+    pub events: Option<EventStore>,
 }
 
 impl AppState {
@@ -70,6 +79,15 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
             live: None,
+            events: None,
+        }
+    }
+
+    /// The same state, recording events in `events`.
+    pub fn with_events(self, events: EventStore) -> Self {
+        AppState {
+            events: Some(events),
+            ..self
         }
     }
 
@@ -106,11 +124,16 @@ pub fn router(state: AppState) -> Router {
         .route("/articles/{*id}", get(api::article))
         .route("/status", get(api::status))
         .route("/reindex", post(api::reindex))
+        .route("/deflect", post(deflect::deflect))
+        .route("/deflect/{id}/feedback", post(deflect::feedback))
+        .route("/analytics/deflection", get(deflect::deflection_analytics))
+        .route("/analytics/search", get(deflect::search_analytics))
         .route("/openapi.json", get(openapi::document))
         .fallback(api::not_found);
     Router::new()
         .route("/", get(pages::search_page))
         .route("/articles/{*id}", get(pages::article_page))
+        .route("/case", get(pages::case_page))
         .route("/assets/{file}", get(pages::asset))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))

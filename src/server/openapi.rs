@@ -94,6 +94,36 @@ pub fn spec() -> Value {
                 "security": [{"bearer": []}],
                 "responses": {"202": json_ok("Accepted", json!({"type": "object"})), "401": error_response("Unknown API key"), "403": error_response("Not an agent key"), "409": error_response("This service does not own its index")}
             }},
+            "/api/deflect": {"post": {
+                "summary": "Articles that may answer a draft case, with a confidence in [0,1], the words that matched, and notices from the support policy; the draft is recorded before the answer",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "subject": {"type": "string"}, "description": {"type": "string"},
+                    "case_type": {"type": "string", "enum": ["problem", "question", "feature_request", "request"]},
+                    "severity": {"type": "integer", "minimum": 1, "maximum": 4},
+                    "product": {"type": "string"}, "version": {"type": "string"},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 20},
+                    "deflection_id": {"type": "string", "description": "the id of an earlier answer for the same draft"}}}}}},
+                "responses": {"200": json_ok("deflection_id, suggestions, notices", json!({"type": "object"})), "400": error_response("A field is invalid, or subject and description are both empty"), "413": error_response("The draft is too large"), "503": error_response("Not ready, or events cannot be recorded now")}
+            }},
+            "/api/deflect/{id}/feedback": {"post": {
+                "summary": "The outcome of a draft: solved (with article_id), not_helpful (with article_id) or case_submitted; idempotent",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"outcome": {"type": "string", "enum": ["solved", "not_helpful", "case_submitted"]}, "article_id": {"type": "string"}}, "required": ["outcome"]}}}},
+                "responses": {"200": json_ok("recorded or already_recorded", json!({"type": "object"})), "400": error_response("A field is invalid"), "404": error_response("Unknown deflection id"), "503": error_response("Events cannot be recorded now")}
+            }},
+            "/api/analytics/deflection": {"get": {
+                "summary": "Drafts, suggestions shown, solved, submitted, deflection rate, articles that solve most and those shown but never helpful (agent key)",
+                "security": [{"bearer": []}],
+                "parameters": [query_param("from", "Start date or time", json!({"type": "string"})), query_param("to", "End date or time (exclusive)", json!({"type": "string"}))],
+                "responses": {"200": json_ok("Deflection analytics", json!({"type": "object"})), "400": error_response("A bad date"), "403": error_response("Not an agent key")}
+            }},
+            "/api/analytics/search": {"get": {
+                "summary": "Searches, top queries and queries without results (agent key)",
+                "security": [{"bearer": []}],
+                "parameters": [query_param("from", "Start date or time", json!({"type": "string"})), query_param("to", "End date or time (exclusive)", json!({"type": "string"}))],
+                "responses": {"200": json_ok("Search analytics", json!({"type": "object"})), "400": error_response("A bad date"), "403": error_response("Not an agent key")}
+            }},
+            "/case": {"get": {"summary": "The case form, with suggestions as the customer types", "responses": {"200": {"description": "HTML page"}}}},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": json_ok("OpenAPI 3 document", json!({"type": "object"}))}}},
             "/articles/{id}": {"get": {
                 "summary": "An article as an HTML page",

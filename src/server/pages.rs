@@ -22,12 +22,14 @@ use crate::search::{Hit, KbSearcher, SearchResults, StoredArticle, VersionSuppor
 
 const STYLE: &str = include_str!("assets/style.css");
 const SCRIPT: &str = include_str!("assets/app.js");
+const CASE_SCRIPT: &str = include_str!("assets/case.js");
 
 /// `GET /assets/{file}`: the page's stylesheet and script, compiled into the binary.
 pub async fn asset(Path(file): Path<String>) -> Response {
     let (content_type, body) = match file.as_str() {
         "style.css" => ("text/css; charset=utf-8", STYLE),
         "app.js" => ("text/javascript; charset=utf-8", SCRIPT),
+        "case.js" => ("text/javascript; charset=utf-8", CASE_SCRIPT),
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
     (
@@ -60,6 +62,81 @@ fn layout(title: &str, body: Markup) -> Markup {
             }
         }
     }
+}
+
+/// `GET /case`: the case form. While the customer describes the case, `assets/case.js` asks
+/// `/api/deflect` for articles that may already answer it; "This solved my problem" and submitting
+/// the case are recorded as the draft's outcome.
+pub async fn case_page(State(state): State<AppState>) -> Response {
+    let versions = state
+        .searcher()
+        .map(|searcher| searcher.catalog().all_versions())
+        .unwrap_or_default();
+    let products = state
+        .searcher()
+        .map(|searcher| {
+            searcher
+                .catalog()
+                .products
+                .iter()
+                .map(|p| p.name.clone())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let page = layout(
+        "Open a support case",
+        html! {
+            h1 { "Open a support case" }
+            p.meta { "Describe the problem; articles that may solve it appear as you type." }
+            div.case-layout {
+                form.case id="case-form" autocomplete="off" {
+                    label for="subject" { "Subject" }
+                    input #subject name="subject" type="text" maxlength="1000" required autofocus;
+                    label for="description" { "Description" }
+                    textarea #description name="description" rows="8" {}
+                    div.fields {
+                        label { "Request type "
+                            select name="case_type" {
+                                option value="problem" { "Problem" }
+                                option value="question" { "Question" }
+                                option value="feature_request" { "Feature Request" }
+                                option value="request" { "Request" }
+                            }
+                        }
+                        label { "Severity "
+                            select name="severity" {
+                                option value="1" { "1 – Critical" }
+                                option value="2" { "2 – High" }
+                                option value="3" selected { "3 – Medium" }
+                                option value="4" { "4 – Low" }
+                            }
+                        }
+                        label { "Product "
+                            select name="product" {
+                                @for product in &products { option { (product) } }
+                            }
+                        }
+                        label { "Version "
+                            select name="version" {
+                                option value="" { "Not sure" }
+                                @for version in &versions { option value=(version) { (version) } }
+                            }
+                        }
+                    }
+                    button type="submit" { "Submit case" }
+                    p #case-status role="status" {}
+                }
+                section.deflect aria-labelledby="deflect-title" {
+                    h2 #deflect-title { "Articles that may solve it" }
+                    div #deflect-notices {}
+                    ol #deflect-suggestions.hits aria-live="polite" {}
+                    p #deflect-empty.meta { "Suggestions appear as you describe the case." }
+                }
+            }
+            script src="/assets/case.js" defer {}
+        },
+    );
+    page.into_response()
 }
 
 fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
@@ -118,6 +195,10 @@ pub async fn search_page(
             Err(err) => Err(err),
         })
     };
+    if !fragment && let Some(Ok(results)) = &outcome {
+        // As-you-type fragments are partial words; the submitted page is what was searched.
+        super::api::record_search(&state, &search.q, results.total, caller.audience());
+    }
     let results = results_block(search, outcome);
     if fragment {
         return results.into_response();

@@ -33,6 +33,9 @@ pub struct Kb {
     _tmp: TempDir,
     pub kb: PathBuf,
     pub index: PathBuf,
+    /// The data folder, where the event database lives.
+    pub data: PathBuf,
+    events: std::sync::OnceLock<kbsearch::events::EventStore>,
     pub max_file_bytes: u64,
 }
 
@@ -43,6 +46,8 @@ impl Kb {
         let index = tmp.path().join("index");
         std::fs::create_dir_all(&kb).expect("create kb");
         let fixture = Kb {
+            data: tmp.path().join("data"),
+            events: std::sync::OnceLock::new(),
             _tmp: tmp,
             kb,
             index,
@@ -139,7 +144,7 @@ impl Kb {
 
     pub fn app_state(&self) -> kbsearch::server::AppState {
         let report = self.index();
-        let state = kbsearch::server::AppState::new(self.app_config());
+        let state = kbsearch::server::AppState::new(self.app_config()).with_events(self.events());
         state.problems.store(std::sync::Arc::new(report.problems));
         state
             .searcher
@@ -147,11 +152,36 @@ impl Kb {
         state
     }
 
+    /// The event store in this fixture's data folder, opened once.
+    pub fn events(&self) -> kbsearch::events::EventStore {
+        self.events
+            .get_or_init(|| {
+                kbsearch::events::EventStore::open(&self.data).expect("open the event store")
+            })
+            .clone()
+    }
+
+    /// A copy of the repository's sample knowledge base, to change freely.
+    pub fn sample() -> Kb {
+        let fixture = Kb::new();
+        for entry in walkdir::WalkDir::new(sample_kb()) {
+            let entry = entry.expect("walk the sample kb");
+            let rel = entry.path().strip_prefix(sample_kb()).unwrap();
+            if entry.file_type().is_file() {
+                let target = fixture.kb.join(rel);
+                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+        fixture
+    }
+
     /// The service configuration of this folder, with one customer and one agent key.
     pub fn app_config(&self) -> kbsearch::config::Config {
         kbsearch::config::Config {
             kb: self.kb.clone(),
             index: self.index.clone(),
+            data: self.data.clone(),
             keys: vec![
                 kbsearch::config::ApiKey {
                     key: CUSTOMER_KEY.into(),
@@ -218,6 +248,27 @@ pub async fn get(app: &axum::Router, uri: &str, key: Option<&str>) -> Reply {
 
 /// Sends one request of any method through the router without a socket.
 pub async fn request(app: &axum::Router, method: &str, uri: &str, key: Option<&str>) -> Reply {
+    send(app, method, uri, key, None).await
+}
+
+/// Sends one JSON body through the router without a socket.
+pub async fn post_json(
+    app: &axum::Router,
+    uri: &str,
+    key: Option<&str>,
+    body: &serde_json::Value,
+) -> Reply {
+    send(app, "post", uri, key, Some(body.to_string())).await
+}
+
+/// Sends one request with an optional JSON body.
+pub async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    json: Option<String>,
+) -> Reply {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
     let mut request = axum::http::Request::builder()
@@ -226,9 +277,16 @@ pub async fn request(app: &axum::Router, method: &str, uri: &str, key: Option<&s
     if let Some(key) = key {
         request = request.header("authorization", format!("Bearer {key}"));
     }
+    let body = match json {
+        Some(json) => {
+            request = request.header("content-type", "application/json");
+            axum::body::Body::from(json)
+        }
+        None => axum::body::Body::empty(),
+    };
     let response = app
         .clone()
-        .oneshot(request.body(axum::body::Body::empty()).expect("request"))
+        .oneshot(request.body(body).expect("request"))
         .await
         .expect("infallible router");
     let status = response.status().as_u16();
@@ -293,7 +351,7 @@ impl Kb {
             reconcile_every: None,
             cache_entries: 0,
         };
-        let state = kbsearch::server::AppState::new(config);
+        let state = kbsearch::server::AppState::new(config).with_events(self.events());
         let publisher = state.clone();
         let live = kbsearch::live::LiveIndex::start(options, move |published| {
             publisher.publish(published)

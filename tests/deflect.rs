@@ -1,0 +1,409 @@
+//! Case deflection over HTTP on the sample knowledge base: suggestions, policy notices, feedback,
+//! analytics, and every kind of bad input.
+
+mod common;
+
+use common::{AGENT_KEY, CUSTOMER_KEY, Kb, get, post_json, send};
+use serde_json::{Value, json};
+
+fn sample() -> (Kb, axum::Router) {
+    let kb = Kb::sample();
+    let app = kb.app();
+    (kb, app)
+}
+
+async fn deflect(app: &axum::Router, draft: Value) -> Value {
+    let reply = post_json(app, "/api/deflect", None, &draft).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()
+}
+
+fn ids(answer: &Value) -> Vec<String> {
+    answer["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_draft_with_an_error_code_gets_the_article_that_solves_it() {
+    let (_kb, app) = sample();
+    let answer = deflect(
+        &app,
+        json!({
+            "subject": "cutover keeps failing",
+            "description": "Our cutover job stops every night with ERR_SHARE_LOCKED. Users still have \
+                            spreadsheets open on the old filer I think. We are on 7.8.0.",
+            "case_type": "problem",
+            "severity": 3,
+            "product": "StorageX",
+            "version": "7.8.0"
+        }),
+    )
+    .await;
+    assert!(
+        uuid::Uuid::parse_str(answer["deflection_id"].as_str().unwrap()).is_ok(),
+        "{answer}"
+    );
+    let first = &answer["suggestions"][0];
+    assert_eq!(
+        first["id"], "cutover-fails-err-share-locked-open-files",
+        "{answer}"
+    );
+    let confidence = first["confidence"].as_f64().unwrap();
+    assert!((0.4..=1.0).contains(&confidence), "{answer}");
+    let matched: Vec<&str> = first["matched_terms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(matched.contains(&"ERR_SHARE_LOCKED"), "{matched:?}");
+    assert!(
+        first["snippet"].as_str().unwrap().contains("<mark>"),
+        "{answer}"
+    );
+    assert_eq!(
+        first["url"],
+        "/articles/cutover-fails-err-share-locked-open-files"
+    );
+    assert!(answer["notices"].as_array().unwrap().is_empty(), "{answer}");
+}
+
+#[tokio::test]
+async fn a_draft_nothing_answers_gets_no_suggestions() {
+    let (_kb, app) = sample();
+    let answer = deflect(
+        &app,
+        json!({
+            "subject": "Invoice charged twice",
+            "description": "Our finance team sees two charges for the annual renewal on the same \
+                            credit card. Please refund one of them.",
+            "case_type": "request",
+            "severity": 4
+        }),
+    )
+    .await;
+    assert_eq!(ids(&answer), Vec::<String>::new(), "{answer}");
+}
+
+#[tokio::test]
+async fn severity_one_says_to_submit_now_with_the_response_target() {
+    let (_kb, app) = sample();
+    let answer = deflect(
+        &app,
+        json!({"subject": "data mover heartbeat lost, migrations stopped", "severity": 1}),
+    )
+    .await;
+    let notices = answer["notices"].to_string();
+    assert!(
+        notices.contains("4 hours") && notices.contains("submit"),
+        "{answer}"
+    );
+    assert!(
+        !ids(&answer).is_empty(),
+        "suggestions are still returned: {answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_version_past_end_of_support_adds_a_notice_and_the_support_page() {
+    let (_kb, app) = sample();
+    let answer = deflect(
+        &app,
+        json!({"subject": "baseline copy is very slow", "version": "7.6.0", "product": "StorageX"}),
+    )
+    .await;
+    let notices = answer["notices"].to_string();
+    assert!(
+        notices.contains("7.6.0") && notices.contains("end of general support"),
+        "{answer}"
+    );
+    let first = &answer["suggestions"][0];
+    assert_eq!(first["id"], "product-version-support", "{answer}");
+    assert!(
+        first["reason"]
+            .as_str()
+            .unwrap()
+            .contains("end of general support")
+    );
+    assert!(
+        ids(&answer).contains(&"baseline-copy-slow-throughput".to_string()),
+        "{answer}"
+    );
+
+    let supported = deflect(
+        &app,
+        json!({"subject": "baseline copy is very slow", "version": "7.8"}),
+    )
+    .await;
+    assert!(
+        supported["notices"].as_array().unwrap().is_empty(),
+        "{supported}"
+    );
+    assert!(!ids(&supported).contains(&"product-version-support".to_string()));
+}
+
+#[tokio::test]
+async fn feature_requests_get_release_notes_first() {
+    let (_kb, app) = sample();
+    let answer = deflect(
+        &app,
+        json!({
+            "subject": "Please support paths longer than 260 characters",
+            "description": "We have deep folder trees and the migration skips long paths. Could a \
+                            future version handle them?",
+            "case_type": "Feature Request",
+            "version": "7.7.0"
+        }),
+    )
+    .await;
+    // 7.7.0 is past its end of support: the version page comes first, by policy; then the
+    // release that brought the feature.
+    let kinds: Vec<&str> = answer["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["reason"].is_null())
+        .map(|s| s["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"release-note"), "{answer}");
+    assert_eq!(answer["suggestions"][1]["id"], "storagex-7-8-0", "{answer}");
+}
+
+#[tokio::test]
+async fn internal_articles_are_never_suggested_to_customers() {
+    let (_kb, app) = sample();
+    let draft = json!({"subject": "quokkaflow marmotdump keysmith orcawatch", "description": "DEF-88213 SXENG"});
+    let public = post_json(&app, "/api/deflect", None, &draft).await.json();
+    let customer = post_json(&app, "/api/deflect", Some(CUSTOMER_KEY), &draft)
+        .await
+        .json();
+    for answer in [&public, &customer] {
+        for suggestion in answer["suggestions"].as_array().unwrap() {
+            assert!(
+                !suggestion.to_string().to_lowercase().contains("quokkaflow"),
+                "{answer}"
+            );
+            assert!(
+                !suggestion["id"].as_str().unwrap().starts_with("internal-"),
+                "{answer}"
+            );
+        }
+    }
+    let agent = post_json(&app, "/api/deflect", Some(AGENT_KEY), &draft)
+        .await
+        .json();
+    assert!(
+        ids(&agent).iter().any(|id| id.starts_with("internal-")),
+        "support staff see internal articles: {agent}"
+    );
+}
+
+#[tokio::test]
+async fn outcomes_are_recorded_once_and_feed_the_analytics() {
+    let (kb, app) = sample();
+    let solved = deflect(&app, json!({"subject": "license expired SXE-1001"})).await;
+    let solved_id = solved["deflection_id"].as_str().unwrap();
+    let article = solved["suggestions"][0]["id"].as_str().unwrap();
+    // The case form asks again as the customer types: the same draft, not a new one.
+    let again = deflect(
+        &app,
+        json!({"subject": "license expired SXE-1001 after renewal", "deflection_id": solved_id}),
+    )
+    .await;
+    assert_eq!(again["deflection_id"], solved_id);
+    let submitted = deflect(&app, json!({"subject": "console crashes on start"})).await;
+    let submitted_id = submitted["deflection_id"].as_str().unwrap();
+
+    let feedback = |id: &str| format!("/api/deflect/{id}/feedback");
+    let body = json!({"outcome": "solved", "article_id": article});
+    let first = post_json(&app, &feedback(solved_id), None, &body).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.json()["status"], "recorded");
+    let repeat = post_json(&app, &feedback(solved_id), None, &body).await;
+    assert_eq!(repeat.status, 200, "duplicate feedback is idempotent");
+    assert_eq!(repeat.json()["status"], "already_recorded");
+    let case = post_json(
+        &app,
+        &feedback(submitted_id),
+        None,
+        &json!({"outcome": "case_submitted"}),
+    )
+    .await;
+    assert_eq!(case.status, 200, "{}", case.body);
+
+    // Durable before the answer: the rows are in the database file now.
+    let db = rusqlite::Connection::open(kb.data.join(kbsearch::events::EVENTS_FILE)).unwrap();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |row| row.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM deflections"), 2);
+    assert_eq!(count("SELECT count(*) FROM feedback"), 2);
+
+    assert_eq!(
+        get(&app, "/api/analytics/deflection", Some(CUSTOMER_KEY))
+            .await
+            .status,
+        403
+    );
+    let analytics = get(&app, "/api/analytics/deflection", Some(AGENT_KEY))
+        .await
+        .json();
+    assert_eq!(analytics["drafts"], 2, "{analytics}");
+    assert_eq!(analytics["solved"], 1, "{analytics}");
+    assert_eq!(analytics["case_submitted"], 1, "{analytics}");
+    assert_eq!(analytics["deflection_rate"], 0.5, "{analytics}");
+    assert_eq!(
+        analytics["top_solving"][0]["article_id"], article,
+        "{analytics}"
+    );
+    let future = get(
+        &app,
+        "/api/analytics/deflection?from=2999-01-01",
+        Some(AGENT_KEY),
+    )
+    .await
+    .json();
+    assert_eq!(future["drafts"], 0, "{future}");
+}
+
+#[tokio::test]
+async fn searches_feed_top_and_zero_result_queries() {
+    let (kb, app) = sample();
+    for q in ["cutover", "Cutover ", "zzqxv"] {
+        let uri = format!("/api/search?q={}", q.replace(' ', "+"));
+        assert_eq!(get(&app, &uri, None).await.status, 200);
+    }
+    kb.events().flush().await.unwrap();
+    let analytics = get(&app, "/api/analytics/search", Some(AGENT_KEY))
+        .await
+        .json();
+    assert_eq!(analytics["searches"], 3, "{analytics}");
+    assert_eq!(
+        analytics["top_queries"][0]["query"], "cutover",
+        "{analytics}"
+    );
+    assert_eq!(analytics["top_queries"][0]["count"], 2, "{analytics}");
+    assert_eq!(
+        analytics["zero_result_queries"][0]["query"], "zzqxv",
+        "{analytics}"
+    );
+}
+
+#[tokio::test]
+async fn bad_drafts_are_refused_with_the_field_named() {
+    let (_kb, app) = sample();
+    for (draft, field) in [
+        (json!({"subject": " ", "description": ""}), "subject"),
+        (json!({"subject": "x", "case_type": "bug"}), "case_type"),
+        (json!({"subject": "x", "severity": 7}), "severity"),
+        (json!({"subject": "x", "severity": "high"}), "severity"),
+        (json!({"subject": "x", "limit": 0}), "limit"),
+        (json!({"subject": "x", "limit": 500}), "limit"),
+        (
+            json!({"subject": "x", "deflection_id": "not-an-id"}),
+            "deflection_id",
+        ),
+    ] {
+        let reply = post_json(&app, "/api/deflect", None, &draft).await;
+        assert_eq!(reply.status, 400, "{draft}: {}", reply.body);
+        let error = reply.json()["error"].clone();
+        assert_eq!(error["code"], "bad_parameter", "{draft}: {error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{field}`")),
+            "{error}"
+        );
+    }
+    let not_json = send(
+        &app,
+        "post",
+        "/api/deflect",
+        None,
+        Some("{subject".to_string()),
+    )
+    .await;
+    assert_eq!(not_json.status, 400, "{}", not_json.body);
+    assert_eq!(not_json.json()["error"]["code"], "bad_request");
+
+    let huge = json!({"subject": "big", "description": "word ".repeat(20_000)});
+    let reply = post_json(&app, "/api/deflect", None, &huge).await;
+    assert_eq!(reply.status, 413, "{}", reply.body);
+    assert_eq!(reply.json()["error"]["code"], "payload_too_large");
+    let long_subject = json!({"subject": "s".repeat(1_001)});
+    assert_eq!(
+        post_json(&app, "/api/deflect", None, &long_subject)
+            .await
+            .status,
+        413
+    );
+}
+
+#[tokio::test]
+async fn bad_feedback_is_refused_and_unknown_drafts_are_404() {
+    let (_kb, app) = sample();
+    let answer = deflect(&app, json!({"subject": "share access denied"})).await;
+    let uri = format!(
+        "/api/deflect/{}/feedback",
+        answer["deflection_id"].as_str().unwrap()
+    );
+    for (body, field) in [
+        (json!({"outcome": "fixed"}), "outcome"),
+        (json!({"outcome": "solved"}), "article_id"),
+        (
+            json!({"outcome": "not_helpful", "article_id": " "}),
+            "article_id",
+        ),
+    ] {
+        let reply = post_json(&app, &uri, None, &body).await;
+        assert_eq!(reply.status, 400, "{body}: {}", reply.body);
+        assert!(reply.body.contains(&format!("`{field}`")), "{}", reply.body);
+    }
+    let unknown = format!("/api/deflect/{}/feedback", uuid::Uuid::new_v4());
+    let reply = post_json(&app, &unknown, None, &json!({"outcome": "case_submitted"})).await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    let malformed = post_json(
+        &app,
+        "/api/deflect/42/feedback",
+        None,
+        &json!({"outcome": "case_submitted"}),
+    )
+    .await;
+    assert_eq!(malformed.status, 400, "{}", malformed.body);
+    let dates = get(
+        &app,
+        "/api/analytics/deflection?from=yesterday",
+        Some(AGENT_KEY),
+    )
+    .await;
+    assert_eq!(dates.status, 400, "{}", dates.body);
+    assert!(dates.body.contains("`from`"));
+}
+
+#[tokio::test]
+async fn a_locked_event_database_is_a_clear_503_and_nothing_is_half_written() {
+    let (kb, app) = sample();
+    let answer = deflect(&app, json!({"subject": "share access denied"})).await;
+    let uri = format!(
+        "/api/deflect/{}/feedback",
+        answer["deflection_id"].as_str().unwrap()
+    );
+    // Another process holds the database: the write waits its busy timeout, then gives up.
+    let holder = rusqlite::Connection::open(kb.data.join(kbsearch::events::EVENTS_FILE)).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let reply = post_json(&app, &uri, None, &json!({"outcome": "case_submitted"})).await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.json()["error"]["code"], "unavailable");
+    assert!(reply.body.contains("locked"), "{}", reply.body);
+    holder.execute_batch("ROLLBACK").unwrap();
+    let count: i64 = holder
+        .query_row("SELECT count(*) FROM feedback", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(count, 0);
+    // Once the lock is gone, the same request goes through.
+    let retry = post_json(&app, &uri, None, &json!({"outcome": "case_submitted"})).await;
+    assert_eq!(retry.status, 200, "{}", retry.body);
+}

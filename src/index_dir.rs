@@ -90,6 +90,22 @@ impl std::fmt::Display for Unusable {
     }
 }
 
+/// Opens every segment of `index` and the fast fields the indexer reads first.
+fn check_segments(index: &Index) -> tantivy::Result<()> {
+    let reader = index
+        .reader_builder()
+        .reload_policy(tantivy::ReloadPolicy::Manual)
+        .try_into()?;
+    let reader: tantivy::IndexReader = reader;
+    for segment in reader.searcher().segment_readers() {
+        let fast = segment.fast_fields();
+        fast.str("path")?;
+        fast.str("id")?;
+        fast.u64("fingerprint")?;
+    }
+    Ok(())
+}
+
 /// The index folder and its generations.
 pub struct IndexDir {
     root: PathBuf,
@@ -144,6 +160,11 @@ impl IndexDir {
             return Err(Unusable::SchemaChanged);
         }
         KbSchema::register_analyzers(&index);
+        // `meta.json` can be fine while a segment file is damaged (disk trouble, a partial copy):
+        // open every segment and its fast fields now, so such a generation is set aside and
+        // rebuilt instead of failing every later write.
+        check_segments(&index)
+            .map_err(|err| Unusable::Unreadable(format!("{}: {err}", dir.display())))?;
         Ok(OpenIndex {
             index,
             dir,

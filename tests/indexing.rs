@@ -244,3 +244,29 @@ fn a_foreign_index_folder_is_moved_aside_not_deleted() {
     );
     assert!(!kb.index.join("notes.txt").exists());
 }
+
+#[test]
+fn a_damaged_segment_file_is_set_aside_and_rebuilt() {
+    let kb = Kb::new();
+    kb.article("articles/a.md", "Damaged okapi", "", "x");
+    kb.index();
+    let dir = IndexDir::new(&kb.index).open_current().expect("open").dir;
+    // `meta.json` is intact; one segment's fast fields are cut short, as a bad copy would.
+    let fast = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "fast"))
+        .expect("a fast field file");
+    std::fs::write(&fast, b"truncated!").unwrap();
+    let report = kb.index();
+    assert!(report.rebuilt);
+    assert_eq!(kb.ids("okapi"), ["articles/a"]);
+    assert!(
+        std::fs::read_dir(&kb.index).unwrap().flatten().any(|e| e
+            .file_name()
+            .to_string_lossy()
+            .starts_with("aside-corrupt-")),
+        "the damaged generation is kept aside"
+    );
+}

@@ -23,6 +23,7 @@ use tracing::{debug, info};
 use crate::article::{self, ParseContext, SourceFile};
 use crate::error::IndexError;
 use crate::index_dir::{CommitPayload, IndexDir, OpenIndex};
+use crate::lint::{Outline, Outlines};
 use crate::problem::{Problem, sort_problems};
 use crate::products::{Catalog, PRODUCTS_FILE};
 use crate::scan::{self, FileEntry, OnDisk};
@@ -267,6 +268,8 @@ pub struct Indexer {
     folder_problems: Vec<Problem>,
     /// Problems of each file, as it was last examined.
     file_problems: BTreeMap<String, Vec<Problem>>,
+    /// What checks across articles (links, anchors, titles) need of each indexed article.
+    outlines: Outlines,
     /// Changes queued on the writer since the last commit.
     uncommitted: Changes,
 }
@@ -314,6 +317,7 @@ impl Indexer {
             catalog_hash,
             folder_problems,
             file_problems: BTreeMap::new(),
+            outlines: Outlines::default(),
             uncommitted: Changes::default(),
             opts,
         })
@@ -333,10 +337,15 @@ impl Indexer {
         self.reader.searcher()
     }
 
-    /// Every current problem of the content folder, sorted by path and line.
+    /// Every current problem of the content folder, sorted by path and line: the files' own, and
+    /// those across articles (broken links and anchors, duplicate titles) once every article has
+    /// been read in this process.
     pub fn problems(&self) -> Vec<Problem> {
         let mut problems = self.folder_problems.clone();
         problems.extend(self.file_problems.values().flatten().cloned());
+        if self.outlines.len() == self.files.len() {
+            problems.extend(self.outlines.problems(&self.opts.kb_root));
+        }
         sort_problems(&mut problems);
         problems
     }
@@ -484,6 +493,7 @@ impl Indexer {
             self.owners.remove(&previous.id);
         }
         self.file_problems.remove(path);
+        self.outlines.remove(path);
         changes.deleted += 1;
     }
 
@@ -611,6 +621,7 @@ impl Indexer {
         } else {
             changes.added += 1;
         }
+        self.outlines.upsert(Outline::of(&article));
         let doc: TantivyDocument = self.schema.document(&article, item.fingerprint);
         self.writer.add_document(doc)?;
         self.files.insert(

@@ -28,6 +28,8 @@
 //! - [`events`] keeps deflection events and search analytics durably in SQLite under `data/`.
 //! - [`check`] reports every problem of a folder; [`eval`] measures ranking quality;
 //!   [`progress`] is the progress bar of long work.
+//! - [`lint`] finds problems across articles (broken links, missing images, duplicate titles).
+//! - [`rank_check`] says where an article ranks for a query and why, for the preview and `check`.
 
 pub mod analysis;
 pub mod article;
@@ -43,12 +45,14 @@ pub mod front_matter;
 pub mod index_dir;
 pub mod indexer;
 pub mod lexicon;
+pub mod lint;
 pub mod live;
 pub mod markdown;
 pub mod problem;
 pub mod products;
 pub mod progress;
 pub mod query;
+pub mod rank_check;
 pub mod render;
 pub mod scan;
 pub mod schema;

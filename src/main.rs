@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -24,7 +25,7 @@ use kbsearch::progress;
 use kbsearch::scan::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::search::{KbSearcher, SearchRequest, SearchResults};
 use kbsearch::server::{self, AppState};
-use kbsearch::watcher::WatchMode;
+use kbsearch::watcher::{WatchMode, WatchOptions};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +42,9 @@ struct Cli {
 enum Command {
     /// Serve search, article pages and the API over HTTP (default: the sample kb/ on 127.0.0.1:8080).
     Serve(ServeArgs),
+    /// Preview the content folder as you write: drafts and internal articles, live reload,
+    /// problems and ranking checks, on 127.0.0.1 with a temporary index.
+    Preview(PreviewArgs),
     /// Build the index, or bring it in line with the content folder.
     Index(IndexArgs),
     /// Search the index and print ranked, highlighted hits.
@@ -106,6 +110,25 @@ struct ServeArgs {
     bind: Option<String>,
     /// How to follow changes of the content folder: native (falls back to poll when the OS
     /// cannot watch), poll (network file systems, containers), or off [default: native].
+    #[arg(long, value_name = "MODE")]
+    watch: Option<WatchMode>,
+}
+
+#[derive(Args)]
+struct PreviewArgs {
+    /// Content folder of markdown articles [default: kb].
+    #[arg(long)]
+    kb: Option<PathBuf>,
+    /// Port on 127.0.0.1.
+    #[arg(long, default_value_t = 8090)]
+    port: u16,
+    /// Open the preview in the default browser.
+    #[arg(long)]
+    open: bool,
+    /// Configuration file [default: kbsearch.toml when present].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// How to follow changes: native, poll or off [default: native].
     #[arg(long, value_name = "MODE")]
     watch: Option<WatchMode>,
 }
@@ -186,6 +209,13 @@ struct CheckArgs {
     /// Largest article file read, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_FILE_BYTES, env = "KBSEARCH_MAX_FILE_BYTES")]
     max_file_bytes: u64,
+    /// Also run each article's front matter `queries:` on a temporary index; a query that does
+    /// not rank its article within the top N is an error.
+    #[arg(long)]
+    queries: bool,
+    /// The rank N each article must reach for its queries.
+    #[arg(long, default_value_t = check::DEFAULT_TOP, requires = "queries")]
+    top: usize,
 }
 
 #[derive(Args)]
@@ -258,7 +288,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The service says where it listens and when it is ready; the other commands stay quiet.
     let default_filter = match cli.command {
-        Command::Serve(_) => "warn,kbsearch=info",
+        Command::Serve(_) | Command::Preview(_) => "warn,kbsearch=info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -270,6 +300,7 @@ fn main() -> ExitCode {
         .init();
     let outcome = match cli.command {
         Command::Serve(args) => run_serve(args),
+        Command::Preview(args) => run_preview(args),
         Command::Index(args) => run_index(args),
         Command::Search(args) => run_search(args),
         Command::Check(args) => run_check(args),
@@ -345,6 +376,85 @@ async fn serve(config: Config) -> Result<()> {
     if let Err(err) = events.flush().await {
         tracing::warn!("writing the last search events: {err}");
     }
+    served
+}
+
+/// Quiet time before a saved file is shown in the preview: shorter than the service's, since one
+/// writer saves one file at a time.
+const PREVIEW_DEBOUNCE: Duration = Duration::from_millis(100);
+
+fn run_preview(args: PreviewArgs) -> Result<ExitCode> {
+    // Never the production index or event store: both live in a folder removed on exit.
+    let scratch = tempfile::Builder::new()
+        .prefix("kbsearch-preview-")
+        .tempdir()
+        .context("creating the preview's temporary folder")?;
+    let config = Config::load(
+        args.config.as_deref(),
+        &Overrides {
+            kb: args.kb.clone(),
+            index: Some(scratch.path().join("index")),
+            data: Some(scratch.path().join("data")),
+            bind: Some(format!("127.0.0.1:{}", args.port)),
+            watch: args.watch,
+            ..Overrides::default()
+        },
+    )?;
+    anyhow::ensure!(
+        config.kb.is_dir(),
+        "content folder {} does not exist (use --kb DIR)",
+        config.kb.display()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(preview(config, args.open))?;
+    drop(scratch);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn preview(config: Config, open: bool) -> Result<()> {
+    let address = config.bind_addr();
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} (try --port)"))?;
+    let address = listener.local_addr().unwrap_or(address);
+    let options = LiveOptions {
+        index: index_options(&config),
+        watch: WatchOptions {
+            debounce: PREVIEW_DEBOUNCE,
+            ..config.watch.options()
+        },
+        reconcile_every: config.watch.reconcile_every(),
+        cache_entries: 0,
+    };
+    let events = EventStore::open(&config.data).context("opening the preview's event store")?;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let state = AppState::new(config)
+        .with_events(events)
+        .with_stopping(stopping)
+        .for_preview();
+    let publisher = state.clone();
+    let live = LiveIndex::start(options, move |published| publisher.publish(published))
+        .context("starting the indexer thread")?;
+    let state = state.with_live(live.handle());
+    let url = format!("http://{address}/preview");
+    tracing::info!(%address, "preview on {url} (drafts and internal articles shown)");
+    if open && let Err(err) = open::that(&url) {
+        tracing::warn!("cannot open a browser: {err}; open {url} yourself");
+    }
+    let served = axum::serve(listener, server::preview_router(state))
+        .with_graceful_shutdown(async move {
+            server::shutdown_signal().await;
+            // Ends the live-reload streams, so open pages do not hold up the exit.
+            let _ = stop.send(true);
+        })
+        .await
+        .context("serving the preview");
+    tokio::task::spawn_blocking(move || live.shutdown())
+        .await
+        .context("stopping the indexer")?;
     served
 }
 
@@ -483,7 +593,13 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
         "content folder {} does not exist",
         args.kb.display()
     );
-    let report = check::check_folder(&args.kb, args.max_file_bytes);
+    anyhow::ensure!(args.top >= 1, "--top must be at least 1");
+    let report = if args.queries {
+        check::check_folder_with_queries(&args.kb, args.max_file_bytes, args.top)
+            .context("ranking check")?
+    } else {
+        check::check_folder(&args.kb, args.max_file_bytes)
+    };
     match args.format {
         Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
         Format::Text => emit(&format_check(&report))?,
@@ -495,7 +611,7 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     })
 }
 
-/// Problems one per line, then the most frequent kinds, then the counts.
+/// Problems one per line, then the most frequent kinds, then the counts (and queries answered).
 fn format_check(report: &check::CheckReport) -> String {
     let mut out = String::new();
     for problem in &report.problems {
@@ -521,6 +637,15 @@ fn format_check(report: &check::CheckReport) -> String {
         "{} files, {} articles indexable, {} errors, {} warnings",
         report.files, report.articles, report.errors, report.warnings
     );
+    if let Some(queries) = &report.queries {
+        let _ = writeln!(
+            out,
+            "{} of {} front matter queries rank their article in the top {}",
+            queries.passed,
+            queries.passed + queries.failed,
+            queries.top
+        );
+    }
     out
 }
 

@@ -62,9 +62,22 @@ pub fn options() -> Options {
         | Options::ENABLE_GFM
 }
 
-/// Turns heading text into an anchor: lowercase ASCII words joined by `-`.
+/// Turns heading text into an anchor the way GitHub (and DocFX) do, because writers link to
+/// sections with the anchors their repository shows them: lowercase; letters, digits, `-` and `_`
+/// kept; each space becomes `-`; everything else dropped. So `MAX_PATH` stays `max_path` and
+/// `don't` becomes `dont` (a general-purpose slugger gives `max-path` and `don-t`, and such links
+/// would break).
 pub fn slugify(text: &str) -> String {
-    let slug = slug::slugify(text);
+    let slug: String = text
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect();
     if slug.is_empty() {
         "section".to_string()
     } else {

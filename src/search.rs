@@ -184,6 +184,8 @@ pub struct StoredArticle {
     pub sections: Vec<Heading>,
     /// The markdown body of the indexed (last good) version.
     pub markdown: String,
+    /// Queries the article should answer (front matter `queries:`), for ranking checks.
+    pub queries: Vec<String>,
 }
 
 /// The pieces of a built query.
@@ -956,11 +958,30 @@ impl KbSearcher {
         };
         let stored = Stored { doc: &doc };
         let schema = &self.schema;
+        let extras: serde_json::Value =
+            serde_json::from_str(&stored.text(schema.extras)).unwrap_or_default();
         Ok(Some(StoredArticle {
             info: self.info(&stored),
             sections: serde_json::from_str(&stored.text(schema.sections)).unwrap_or_default(),
             markdown: stored.text(schema.markdown),
+            queries: serde_json::from_value(extras["queries"].clone()).unwrap_or_default(),
         }))
+    }
+
+    /// Every article of the index, drafts and all visibilities: the preview's article list.
+    pub fn list_articles(&self) -> Result<Vec<ArticleInfo>, SearchError> {
+        let mut articles = Vec::new();
+        for segment in self.searcher.segment_readers() {
+            let store = segment
+                .get_store_reader(64)
+                .map_err(tantivy::TantivyError::from)?;
+            for doc_id in segment.doc_ids_alive() {
+                let doc: TantivyDocument = store.get(doc_id)?;
+                articles.push(self.info(&Stored { doc: &doc }));
+            }
+        }
+        articles.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(articles)
     }
 
     /// The fields shown about the article in `stored`.

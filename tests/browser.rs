@@ -7,6 +7,13 @@
 //! opens its article page; the search box has the focus on page load, so typing straight away
 //! searches; and the page still answers with server-rendered results when no script runs.
 //!
+//! The case form (`/case`), on a copy of the sample knowledge base with an event store:
+//! suggestions update as the customer types a draft character by character, and "This solved my
+//! problem" and a submitted case show up in the deflection analytics, as one draft however often
+//! the page asked; answers that come back late never replace newer ones nor split the draft;
+//! severity 1 and a version past its end of support bring their notices and the version support
+//! page; a draft nothing answers says so; the subject has the focus and every field a label.
+//!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian: `apt-get install chromium
 //! chromium-driver`). Without them the browser tests are skipped, except under CI (`CI` set),
 //! where they fail. The browser tests take turns: one Chromium at a time.
@@ -25,13 +32,18 @@ use kbsearch::indexer::{self, IndexOptions};
 use kbsearch::search::KbSearcher;
 use kbsearch::server::{self, AppState};
 use serde_json::{Value, json};
-use tempfile::TempDir;
+
+mod common;
+
+use common::{AGENT_KEY, Kb};
+use kbsearch::watcher::WatchMode;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// Longest wait for any one condition in the page (results, navigation, start-up).
-const WAIT: Duration = Duration::from_secs(10);
+/// Longest wait for any one condition in the page (results, navigation, start-up): generous for
+/// a loaded 2-core machine running a debug build; a healthy run never waits this long.
+const WAIT: Duration = Duration::from_secs(30);
 /// How often a condition is checked again.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -280,17 +292,691 @@ async fn results_are_rendered_on_the_server_without_javascript() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The case form
+// ---------------------------------------------------------------------------------------------
+
+/// A draft the sample knowledge base answers with one well-known article.
+const CUTOVER_SUBJECT: &str = "Cutover keeps failing";
+const CUTOVER_DESCRIPTION: &str = "The cutover job stops every night with ERR_SHARE_LOCKED. \
+     I think users still have spreadsheets open on the old filer.";
+const CUTOVER_ID: &str = "cutover-fails-err-share-locked-open-files";
+const CUTOVER_TITLE: &str = "Cutover fails with ERR_SHARE_LOCKED when files are open on the source";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_form_suggests_the_article_while_typing_and_records_it_solved() {
+    in_browser_on(Server::with_events, |client, base| async move {
+        open_case_page(&client, &base, Hold::Nothing).await;
+        // Like a customer: the subject first, a pause while the page answers, then the details.
+        type_slowly(&client, "#subject", CUTOVER_SUBJECT).await;
+        wait_for_answer(&client, "suggestions for the subject").await;
+        type_slowly(&client, "#description", CUTOVER_DESCRIPTION).await;
+        wait_for_answer(&client, "suggestions for the whole draft").await;
+
+        let titles = suggestion_titles(&client).await;
+        assert_eq!(
+            titles.first().map(String::as_str),
+            Some(CUTOVER_TITLE),
+            "the article that solves it comes first; all suggestions: {titles:?}"
+        );
+        let log = request_log(&client).await;
+        assert_eq!(
+            titles, log.last_answer,
+            "the page shows the answer to the latest draft"
+        );
+
+        let button = solved_button(&client, CUTOVER_ID).await;
+        assert_eq!(
+            button.text().await.expect("button text"),
+            "This solved my problem"
+        );
+        button
+            .click()
+            .await
+            .expect("click `This solved my problem`");
+        wait_for_script(
+            &client,
+            "return document.getElementById('case-status').textContent.includes('Glad it helped');",
+            vec![],
+            "the confirmation that the article solved the problem",
+        )
+        .await;
+        let class = client
+            .find(Locator::Css(&suggestion_css(CUTOVER_ID)))
+            .await
+            .expect("the solved suggestion")
+            .attr("class")
+            .await
+            .expect("its class");
+        assert!(
+            class
+                .unwrap_or_default()
+                .split_whitespace()
+                .any(|c| c == "solved"),
+            "the suggestion shows as solved"
+        );
+        assert_eq!(
+            client.current_url().await.expect("current URL").path(),
+            "/case",
+            "still on the case form"
+        );
+
+        // The page asked more than once while the customer typed, every time for the same draft.
+        assert!(
+            log.sent.len() >= 2,
+            "the page asked again as the draft grew: {:?}",
+            log.sent
+        );
+        log.assert_one_draft();
+
+        let analytics = deflection_analytics(&base).await;
+        assert_eq!(analytics["solved"], 1, "{analytics}");
+        assert_eq!(
+            analytics["drafts"], 1,
+            "one draft, however often the page asked: {analytics}"
+        );
+        assert_eq!(analytics["case_submitted"], 0, "{analytics}");
+        assert_eq!(
+            analytics["top_solving"][0]["article_id"], CUTOVER_ID,
+            "{analytics}"
+        );
+    })
+    .await;
+}
+
+/// The first answer (which brings the draft's id) is held back in the browser while the customer
+/// keeps typing: the next draft must still carry that id, and the answer shown must be the one
+/// to the latest draft, never the older one arriving late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_form_keeps_one_draft_and_the_newest_answer_when_answers_come_late() {
+    in_browser_on(Server::with_events, |client, base| async move {
+        open_case_page(&client, &base, Hold::FirstAnswer).await;
+        type_slowly(&client, "#subject", CUTOVER_SUBJECT).await;
+        wait_for_script(
+            &client,
+            "return window.kbTest.sent.length === 1;",
+            vec![],
+            "the first draft sent (its answer held back)",
+        )
+        .await;
+        type_slowly(&client, "#description", CUTOVER_DESCRIPTION).await;
+        // The page's debounce has run for the whole draft while the first answer is out.
+        wait_for_script(
+            &client,
+            "const fired = window.kbTest.fired; \
+             return fired.length > 1 && fired[fired.length - 1] === arguments[0];",
+            vec![json!(CUTOVER_DESCRIPTION)],
+            "the page to ask for the whole draft",
+        )
+        .await;
+        let before = request_log(&client).await;
+        assert_eq!(
+            before.sent.len(),
+            1,
+            "no draft goes out without the id the first answer brings: {:?}",
+            before.sent
+        );
+        client
+            .execute("window.kbTest.release(); return null;", vec![])
+            .await
+            .expect("let the first answer through");
+        wait_for_answer(&client, "suggestions for the whole draft").await;
+
+        let titles = suggestion_titles(&client).await;
+        assert_eq!(
+            titles.first().map(String::as_str),
+            Some(CUTOVER_TITLE),
+            "{titles:?}"
+        );
+        let log = request_log(&client).await;
+        assert_eq!(
+            titles, log.last_answer,
+            "the answer to the latest draft is shown, not the late one"
+        );
+        let last = log.sent.last().expect("a request");
+        assert_eq!(last["description"], CUTOVER_DESCRIPTION, "{last}");
+        log.assert_one_draft();
+        let analytics = deflection_analytics(&base).await;
+        assert_eq!(analytics["drafts"], 1, "{analytics}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_form_shows_policy_notices_and_submits_the_case() {
+    in_browser_on(Server::with_events, |client, base| async move {
+        open_case_page(&client, &base, Hold::Nothing).await;
+        type_slowly(&client, "#subject", "Baseline copy is very slow").await;
+        type_slowly(
+            &client,
+            "#description",
+            "The baseline copy of our main project runs at a few MB per second.",
+        )
+        .await;
+        wait_for_answer(&client, "suggestions for the draft").await;
+        let notices = texts(&client, "#deflect-notices p.notice").await;
+        assert!(notices.is_empty(), "no notice yet: {notices:?}");
+
+        choose(&client, "severity", "1").await;
+        wait_for_answer(&client, "the answer for severity 1").await;
+        let notices = texts(&client, "#deflect-notices p.notice").await;
+        assert!(
+            notices.iter().any(|n| n.contains("4 hours")),
+            "severity 1 gives the response target: {notices:?}"
+        );
+
+        choose(&client, "version", "7.6.0").await;
+        wait_for_answer(&client, "the answer for version 7.6.0").await;
+        let notices = texts(&client, "#deflect-notices p.notice").await;
+        assert!(
+            notices
+                .iter()
+                .any(|n| n.contains("7.6.0") && n.contains("end of general support")),
+            "7.6.0 is past its end of support: {notices:?}"
+        );
+        assert!(
+            notices.iter().any(|n| n.contains("4 hours")),
+            "the severity notice stays: {notices:?}"
+        );
+        let ids = suggestion_ids(&client).await;
+        assert_eq!(
+            ids.first().map(String::as_str),
+            Some("product-version-support"),
+            "the version support page comes first: {ids:?}"
+        );
+        let titles = suggestion_titles(&client).await;
+        assert_eq!(
+            titles[0], "Product version support and end of support dates",
+            "{titles:?}"
+        );
+        let why = text_of(
+            &client,
+            &format!("{} p.meta", suggestion_css("product-version-support")),
+        )
+        .await;
+        assert!(why.contains("end of general support"), "{why}");
+
+        let submit = client
+            .find(Locator::Css("#case-form button[type=submit]"))
+            .await
+            .expect("the submit button");
+        assert_eq!(submit.text().await.expect("button text"), "Submit case");
+        submit.click().await.expect("submit the case");
+        wait_for_script(
+            &client,
+            "return document.getElementById('case-status').textContent \
+                 .includes('Your case was submitted');",
+            vec![],
+            "the confirmation that the case was submitted",
+        )
+        .await;
+        assert!(
+            !submit.is_enabled().await.expect("button state"),
+            "a submitted case cannot be submitted twice"
+        );
+        let url = client.current_url().await.expect("current URL");
+        assert_eq!(
+            (url.path(), url.query()),
+            ("/case", None),
+            "submitted in place: the draft is not put in the address"
+        );
+
+        let log = request_log(&client).await;
+        log.assert_one_draft();
+        let last = log.sent.last().expect("a request");
+        assert_eq!(
+            (&last["severity"], &last["version"]),
+            (&json!(1), &json!("7.6.0")),
+            "the draft recorded is the case as submitted: {last}"
+        );
+        let analytics = deflection_analytics(&base).await;
+        assert_eq!(analytics["case_submitted"], 1, "{analytics}");
+        assert_eq!(analytics["drafts"], 1, "{analytics}");
+        assert_eq!(analytics["solved"], 0, "{analytics}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_form_says_when_no_article_matches() {
+    in_browser_on(Server::with_events, |client, base| async move {
+        open_case_page(&client, &base, Hold::Nothing).await;
+        type_slowly(&client, "#subject", "Invoice charged twice").await;
+        type_slowly(
+            &client,
+            "#description",
+            "Our finance team sees two charges for the annual renewal on the same credit card. \
+             Please refund one of them.",
+        )
+        .await;
+        wait_for_answer(&client, "the answer for a billing question").await;
+        let empty = text_of(&client, "#deflect-empty").await;
+        assert!(empty.starts_with("No article matches"), "{empty}");
+        let titles = suggestion_titles(&client).await;
+        assert!(titles.is_empty(), "no suggestions: {titles:?}");
+        let notices = texts(&client, "#deflect-notices p.notice").await;
+        assert!(notices.is_empty(), "{notices:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_form_has_focus_labels_and_works_from_the_keyboard() {
+    in_browser_on(Server::with_events, |client, base| async move {
+        open_case_page(&client, &base, Hold::Nothing).await;
+        let focused = client
+            .execute(
+                "return document.activeElement ? document.activeElement.id : null;",
+                vec![],
+            )
+            .await
+            .expect("read the focused element");
+        assert_eq!(
+            focused,
+            json!("subject"),
+            "the subject has the focus on load"
+        );
+
+        // Every field has a label that names it.
+        let fields = client
+            .execute(
+                "return Array.from(document.querySelectorAll( \
+                     '#case-form input, #case-form textarea, #case-form select')) \
+                   .map(function (field) { return [field.name, Array.from(field.labels || []) \
+                     .map(function (label) { return label.textContent.trim(); })]; });",
+                vec![],
+            )
+            .await
+            .expect("list the fields and their labels");
+        let fields: Vec<(String, Vec<String>)> =
+            serde_json::from_value(fields).expect("fields and labels");
+        let names: Vec<&str> = fields.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "subject",
+                "description",
+                "case_type",
+                "severity",
+                "product",
+                "version"
+            ],
+            "the case form's fields"
+        );
+        for (name, labels) in &fields {
+            assert!(
+                labels.iter().any(|label| !label.is_empty()),
+                "field `{name}` has a label: {fields:?}"
+            );
+        }
+        let label_of = |name: &str| {
+            fields
+                .iter()
+                .find(|(field, _)| field == name)
+                .map(|(_, labels)| labels.join(" "))
+                .unwrap_or_default()
+        };
+        assert!(label_of("subject").starts_with("Subject"));
+        assert!(label_of("description").starts_with("Description"));
+        assert!(label_of("severity").starts_with("Severity"));
+        assert!(label_of("version").starts_with("Version"));
+
+        // Typing straight away goes into the subject; Tab moves on to the description.
+        let active = client.active_element().await.expect("the focused element");
+        for key in "ERR_SHARE_LOCKED".chars() {
+            active
+                .send_keys(&key.to_string())
+                .await
+                .expect("type into the focused element");
+        }
+        active
+            .send_keys(&fantoccini::key::Key::Tab)
+            .await
+            .expect("press Tab");
+        let focused = client
+            .execute(
+                "return document.activeElement ? document.activeElement.id : null;",
+                vec![],
+            )
+            .await
+            .expect("read the focused element");
+        assert_eq!(focused, json!("description"), "Tab goes to the description");
+        wait_for_answer(&client, "suggestions for the subject typed").await;
+        let ids = suggestion_ids(&client).await;
+        assert_eq!(ids.first().map(String::as_str), Some(CUTOVER_ID), "{ids:?}");
+        let name = solved_button(&client, CUTOVER_ID)
+            .await
+            .attr("aria-label")
+            .await
+            .expect("aria-label")
+            .unwrap_or_default();
+        assert_eq!(
+            name,
+            format!("This solved my problem: {CUTOVER_TITLE}"),
+            "each button's name says which article solved it"
+        );
+        let status_role = client
+            .find(Locator::Css("#case-status"))
+            .await
+            .expect("the status line")
+            .attr("role")
+            .await
+            .expect("role");
+        assert_eq!(
+            status_role.as_deref(),
+            Some("status"),
+            "confirmations are announced"
+        );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writers' preview
+// ---------------------------------------------------------------------------------------------
+
+/// The sample article the preview tests edit: long enough to scroll.
+const EDITED_FILE: &str = "articles/smb-share-access-denied-0x80070005.md";
+const EDITED_ID: &str = "smb-share-access-denied-0x80070005";
+/// How its first paragraph starts.
+const EDITED_PARAGRAPH: &str = "A migration project that reads from an SMB (CIFS) share";
+/// Another sample article, linked the way the sample knowledge base links (relative to the file).
+const LINKED_FILE: &str = "configure-migration-service-account.md";
+const LINKED_ID: &str = "configure-migration-service-account";
+
+/// Saving an article's markdown updates its open page in place: the new text shows without a
+/// reload, and the reader stays where they had scrolled to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_shows_a_saved_edit_in_place_and_keeps_the_scroll() {
+    let kb = Kb::sample();
+    let file = kb.path(EDITED_FILE);
+    in_browser_on(
+        move || Server::preview(kb),
+        move |client, base| async move {
+            open_preview_article(&client, &base, EDITED_ID).await;
+            let scrolled = scroll_down(&client, 400).await;
+            mark_page(&client).await;
+
+            let phrase = "Violet harbour lanterns glow whenever the preview reloads in place.";
+            let original = std::fs::read_to_string(&file).expect("read the article");
+            save(
+                &file,
+                &replace_paragraph(&original, EDITED_PARAGRAPH, phrase),
+            );
+            wait_for_script(
+                &client,
+                "const article = document.querySelector('main article.kb'); \
+                 return article !== null && article.textContent.includes(arguments[0]);",
+                vec![json!(phrase)],
+                "the saved text on the open page",
+            )
+            .await;
+
+            let state = page_state(&client).await;
+            assert_eq!(state["marker"], 1, "the page was not reloaded: {state}");
+            let scroll = state["scrollY"].as_f64().expect("scrollY");
+            assert!(
+                (scroll - scrolled).abs() <= 3.0,
+                "the scroll position is kept: {scrolled} before the save, {scroll} after"
+            );
+            assert!(
+                !state["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(EDITED_PARAGRAPH),
+                "the old paragraph is gone: {state}"
+            );
+            assert!(
+                state["generation"].as_str().is_some_and(|g| g != "0"),
+                "the page counted the reload: {state}"
+            );
+            let url = client.current_url().await.expect("current URL");
+            assert_eq!(url.path(), format!("/articles/{EDITED_ID}"));
+        },
+    )
+    .await;
+}
+
+/// A link to an article that does not exist shows in the page's problem panel as soon as the
+/// file is saved, and goes away when the link is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_shows_a_broken_link_until_it_is_fixed() {
+    let kb = Kb::sample();
+    let file = kb.path(EDITED_FILE);
+    in_browser_on(
+        move || Server::preview(kb),
+        move |client, base| async move {
+            open_preview_article(&client, &base, EDITED_ID).await;
+            let before = texts(&client, "#preview-problems li").await;
+            assert!(
+                !before.iter().any(|p| p.contains("missing-article")),
+                "no broken link yet: {before:?}"
+            );
+            mark_page(&client).await;
+
+            let original = std::fs::read_to_string(&file).expect("read the article");
+            let paragraph = format!("{EDITED_PARAGRAPH} reads the source: [see](missing-article.md).");
+            save(&file, &replace_paragraph(&original, EDITED_PARAGRAPH, &paragraph));
+            wait_for_script(
+                &client,
+                "return Array.from(document.querySelectorAll('#preview-problems li')) \
+                     .some(function (item) { return item.textContent.includes('missing-article'); });",
+                vec![],
+                "the broken link in the problem panel",
+            )
+            .await;
+            let problem = client
+                .execute(
+                    "const item = Array.from(document.querySelectorAll('#preview-problems li')) \
+                         .find(function (item) { return item.textContent.includes('missing-article'); }); \
+                     return [item.textContent, item.className];",
+                    vec![],
+                )
+                .await
+                .expect("read the problem");
+            assert!(
+                problem[0]
+                    .as_str()
+                    .is_some_and(|text| text.contains("no such article")),
+                "the problem says what is wrong: {problem}"
+            );
+            assert_eq!(problem[1], "error-item", "a broken link is an error: {problem}");
+
+            let fixed = format!("{EDITED_PARAGRAPH} reads the source: [see]({LINKED_FILE}).");
+            save(&file, &replace_paragraph(&original, EDITED_PARAGRAPH, &fixed));
+            wait_for_script(
+                &client,
+                "const href = arguments[0]; \
+                 const linked = Array.from(document.querySelectorAll('main article.kb a')) \
+                     .some(function (a) { return a.textContent === 'see' \
+                         && a.getAttribute('href') === href; }); \
+                 const items = Array.from(document.querySelectorAll('#preview-problems li')); \
+                 return linked && items.length > 0 && !items.some(function (item) { \
+                     return item.textContent.includes('missing-article'); });",
+                vec![json!(format!("/articles/{LINKED_ID}"))],
+                "the fixed link on the page and the problem gone from the panel",
+            )
+            .await;
+            let state = page_state(&client).await;
+            assert_eq!(state["marker"], 1, "the page was not reloaded: {state}");
+        },
+    )
+    .await;
+}
+
+/// The article list follows the folder: an added article appears, a renamed one moves to its new
+/// path, a deleted one goes, all without reloading the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_article_list_follows_added_renamed_and_deleted_articles() {
+    let kb = Kb::sample();
+    let folder = kb.kb.clone();
+    in_browser_on(
+        move || Server::preview(kb),
+        move |client, base| async move {
+            client
+                .goto(&format!("{base}/preview"))
+                .await
+                .expect("open the article list");
+            wait_for_script(
+                &client,
+                "return document.readyState === 'complete' \
+                     && document.getElementById('article-list') !== null;",
+                vec![],
+                "the article list",
+            )
+            .await;
+            let listed = texts(&client, "#article-list > li > span.meta").await;
+            mark_page(&client).await;
+
+            let title = "Preview list check: an article saved a moment ago";
+            let added = folder.join("articles/zz-preview-added.md");
+            let renamed = folder.join("articles/zz-preview-renamed.md");
+            save(
+                &added,
+                &format!(
+                    "---\ntitle: \"{title}\"\nsummary: \"Written by the browser test.\"\n---\n\
+                     # {title}\n\nA short article the preview test adds, renames and deletes.\n"
+                ),
+            );
+            wait_for_list(
+                &client,
+                "articles/zz-preview-added.md",
+                true,
+                "the added article",
+            )
+            .await;
+            let links = client
+                .execute(
+                    "const title = arguments[0]; \
+                     return Array.from(document.querySelectorAll('#article-list > li > a')) \
+                         .filter(function (a) { return a.textContent === title; }) \
+                         .map(function (a) { return a.getAttribute('href'); });",
+                    vec![json!(title)],
+                )
+                .await
+                .expect("read the added article's link");
+            assert_eq!(
+                links,
+                json!(["/articles/articles/zz-preview-added"]),
+                "listed once, linking to its page"
+            );
+            assert_eq!(
+                texts(&client, "#article-list > li > span.meta").await.len(),
+                listed.len() + 1
+            );
+
+            std::fs::rename(&added, &renamed).expect("rename the article");
+            wait_for_list(
+                &client,
+                "articles/zz-preview-renamed.md",
+                true,
+                "the renamed article",
+            )
+            .await;
+            wait_for_list(
+                &client,
+                "articles/zz-preview-added.md",
+                false,
+                "the old path gone",
+            )
+            .await;
+            assert_eq!(
+                texts(&client, "#article-list > li > span.meta").await.len(),
+                listed.len() + 1,
+                "the renamed article is listed once"
+            );
+
+            std::fs::remove_file(&renamed).expect("delete the article");
+            wait_for_list(
+                &client,
+                "articles/zz-preview-renamed.md",
+                false,
+                "the deleted article gone",
+            )
+            .await;
+            assert_eq!(
+                texts(&client, "#article-list > li > span.meta").await,
+                listed,
+                "the list is as it was"
+            );
+            let state = page_state(&client).await;
+            assert_eq!(state["marker"], 1, "the page was not reloaded: {state}");
+        },
+    )
+    .await;
+}
+
+/// No browser: a save applied while a preview page loads (after its HTML, before its live-reload
+/// stream connects) or while its stream is down is not missed. The page names the batch it was
+/// rendered at, and the stream opened with that batch (or, on a reconnect, with the id of the last
+/// event received) says `changed` at once when the index has moved on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_stream_reports_a_save_made_before_it_connected() {
+    let kb = Kb::sample();
+    let file = kb.path(EDITED_FILE);
+    let server = Server::preview(kb).await;
+    let client = reqwest::Client::new();
+    let page_url = format!("{}/articles/{EDITED_ID}", server.base);
+    let page = get_text(&client, &page_url).await;
+    let batch = page
+        .split_once(r#"<body data-preview-batch=""#)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(batch, _)| batch.to_string())
+        .unwrap_or_else(|| panic!("the page names its batch:\n{page}"));
+
+    let phrase = "Amber pelican timetables arrived before the stream connected.";
+    let original = std::fs::read_to_string(&file).expect("read the article");
+    save(
+        &file,
+        &replace_paragraph(&original, EDITED_PARAGRAPH, phrase),
+    );
+    let started = Instant::now();
+    while !get_text(&client, &page_url).await.contains(phrase) {
+        assert!(
+            started.elapsed() < WAIT,
+            "the edit was not applied within {WAIT:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+
+    // The page's first connection, and a reconnect after the last event it received.
+    let events_url = format!("{}/preview/events", server.base);
+    let first = client.get(format!("{events_url}?since={batch}"));
+    let reconnect = client.get(&events_url).header("Last-Event-ID", &batch);
+    for (what, request) in [("?since", first), ("Last-Event-ID", reconnect)] {
+        let mut events = request.send().await.expect("open the event stream");
+        assert_eq!(events.status(), reqwest::StatusCode::OK);
+        let mut received = String::new();
+        while !received.contains("event: changed") {
+            let chunk = tokio::time::timeout(WAIT, events.chunk())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("with {what} = {batch}: no change event within {WAIT:?}: {received:?}")
+                })
+                .expect("read the event stream")
+                .expect("the stream stays open");
+            received.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(
+            !received.contains(&format!("id: {batch}\n")),
+            "the event names a later batch than the page's: {received:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The server
 // ---------------------------------------------------------------------------------------------
 
-/// kbsearch on a real socket, over a fresh index of `kb/`; stops when dropped.
+/// kbsearch on a real socket; stops when dropped.
 struct Server {
     base: String,
     task: tokio::task::JoinHandle<()>,
-    _dir: TempDir,
+    /// The folders it serves from (a temp dir, a fixture), removed after the server stops.
+    _folders: Box<dyn std::any::Any + Send>,
 }
 
 impl Server {
+    /// Over a fresh index of `kb/`, recording no events.
     async fn start() -> Server {
         let dir = tempfile::tempdir().expect("temp dir for the index");
         let kb = Path::new(env!("CARGO_MANIFEST_DIR")).join("kb");
@@ -304,19 +990,54 @@ impl Server {
         };
         let state = AppState::new(config);
         state.searcher.store(Some(Arc::new(searcher)));
+        Server::serve(state, Box::new(dir)).await
+    }
+
+    /// Over a copy of the sample knowledge base with an event store in the fixture's data
+    /// folder, and the test keys (`AGENT_KEY` reads the analytics): the case form's server.
+    async fn with_events() -> Server {
+        let (kb, state) = tokio::task::spawn_blocking(|| {
+            let kb = Kb::sample();
+            let state = kb.app_state();
+            (kb, state)
+        })
+        .await
+        .expect("index a copy of the sample knowledge base");
+        Server::serve(state, Box::new(kb)).await
+    }
+
+    /// The writers' preview over a copy of the sample knowledge base, with the live indexer (the
+    /// real watcher and writer thread) following the folder: what `kbsearch preview` serves.
+    async fn preview(kb: Kb) -> Server {
+        let live = kb.live(WatchMode::Native).await;
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let state = live.state.clone().for_preview().with_stopping(stopping);
+        let folders = PreviewFolders {
+            stop,
+            _live: live,
+            _kb: kb,
+        };
+        Server::serve_app(server::preview_router(state), Box::new(folders)).await
+    }
+
+    /// Serves `state` on 127.0.0.1, on a free port.
+    async fn serve(state: AppState, folders: Box<dyn std::any::Any + Send>) -> Server {
+        Server::serve_app(server::router(state), folders).await
+    }
+
+    /// Serves `app` on 127.0.0.1, on a free port.
+    async fn serve_app(app: axum::Router, folders: Box<dyn std::any::Any + Send>) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free local port");
         let address = listener.local_addr().expect("the server's address");
         let task = tokio::spawn(async move {
-            axum::serve(listener, server::router(state))
-                .await
-                .expect("serve HTTP");
+            axum::serve(listener, app).await.expect("serve HTTP");
         });
         Server {
             base: format!("http://{address}"),
             task,
-            _dir: dir,
+            _folders: folders,
         }
     }
 }
@@ -324,6 +1045,21 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// What the preview server holds: its live indexer and content folder, and the signal that ends
+/// its live-reload streams (sent when the server is dropped; then the indexer stops, then the
+/// folder goes).
+struct PreviewFolders {
+    stop: tokio::sync::watch::Sender<bool>,
+    _live: common::Live,
+    _kb: Kb,
+}
+
+impl Drop for PreviewFolders {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
     }
 }
 
@@ -448,10 +1184,22 @@ fn chromium_capabilities(profile: &Path) -> serde_json::Map<String, Value> {
     }
 }
 
-/// Runs `scenario` in a fresh headless Chromium against a fresh server, and closes the browser
-/// even when the scenario fails. Skips (or fails under CI) when the browser is not installed.
+/// Runs `scenario` in a fresh headless Chromium against a fresh server of `kb/`, and closes the
+/// browser even when the scenario fails. Skips (or fails under CI) when the browser is not
+/// installed.
 async fn in_browser<S, F>(scenario: S)
 where
+    S: FnOnce(Client, String) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    in_browser_on(Server::start, scenario).await;
+}
+
+/// [`in_browser`] against the server `start` starts (once the browser's turn has come).
+async fn in_browser_on<St, Fut, S, F>(start: St, scenario: S)
+where
+    St: FnOnce() -> Fut,
+    Fut: Future<Output = Server>,
     S: FnOnce(Client, String) -> F,
     F: Future<Output = ()> + Send + 'static,
 {
@@ -459,7 +1207,7 @@ where
         return;
     }
     let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
-    let server = Server::start().await;
+    let server = start().await;
     let driver = ChromeDriver::start().await;
     let profile = tempfile::tempdir().expect("temp dir for the browser profile");
     let client = ClientBuilder::native()
@@ -622,4 +1370,340 @@ fn query_param(url: &impl std::fmt::Display, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Case form helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Whether the page's first answer from `/api/deflect` is held back until the test lets it
+/// through (`window.kbTest.release()`).
+#[derive(Clone, Copy, PartialEq)]
+enum Hold {
+    Nothing,
+    FirstAnswer,
+}
+
+/// Watches, in the page, every request the case form sends to `/api/deflect` and every answer
+/// (`window.kbTest`): the drafts sent, the ids and titles answered, and the form's description
+/// each time one of the page's timers (the debounce) fires.
+const WATCH_DEFLECT: &str = r#"
+const hold = arguments[0];
+const k = window.kbTest = { sent: [], ids: [], answers: [], answered: 0, fired: [], release: null };
+const realFetch = window.fetch.bind(window);
+window.fetch = function (url, options) {
+  if (String(url) !== '/api/deflect') return realFetch(url, options);
+  k.sent.push(JSON.parse(options.body));
+  const first = k.sent.length === 1;
+  const answer = realFetch(url, options).then(function (response) {
+    const json = response.json.bind(response);
+    response.json = function () {
+      return json().then(function (body) {
+        k.ids.push(body.deflection_id || null);
+        k.answers.push((body.suggestions || []).map(function (s) { return s.title; }));
+        k.answered += 1;
+        return body;
+      });
+    };
+    return response;
+  });
+  if (hold && first) {
+    return new Promise(function (resolve) { k.release = function () { resolve(answer); }; });
+  }
+  return answer;
+};
+const realSetTimeout = window.setTimeout.bind(window);
+window.setTimeout = function (callback, delay) {
+  if (typeof callback !== 'function') return realSetTimeout.apply(null, arguments);
+  return realSetTimeout(function () {
+    k.fired.push(document.getElementById('description').value);
+    return callback.apply(this, arguments);
+  }, delay);
+};
+return true;
+"#;
+
+/// True once the page has an answer to the draft as the form holds it now: every request sent
+/// is answered and the last one sent is the form's current draft. The page shows an answer in
+/// the same turn it arrives, so when this holds the answer is on the page.
+const ANSWERED: &str = r#"
+const k = window.kbTest;
+if (!k || k.sent.length === 0 || k.answered !== k.sent.length) return false;
+const d = new FormData(document.getElementById('case-form'));
+const last = k.sent[k.sent.length - 1];
+return last.subject === (d.get('subject') || '')
+  && last.description === (d.get('description') || '')
+  && last.case_type === d.get('case_type')
+  && last.severity === Number(d.get('severity'))
+  && (last.product || '') === (d.get('product') || '')
+  && (last.version || '') === (d.get('version') || '');
+"#;
+
+/// Opens the case form, waits until its script has run, and starts watching its requests.
+async fn open_case_page(client: &Client, base: &str, hold: Hold) {
+    client
+        .goto(&format!("{base}/case"))
+        .await
+        .expect("open the case form");
+    wait_for_script(
+        client,
+        "return document.readyState === 'complete' \
+             && document.getElementById('case-form') !== null;",
+        vec![],
+        "the case form loaded",
+    )
+    .await;
+    client
+        .execute(WATCH_DEFLECT, vec![json!(hold == Hold::FirstAnswer)])
+        .await
+        .expect("watch the case form's requests");
+}
+
+/// Types `text` into the field `css` one character at a time, as a person would.
+async fn type_slowly(client: &Client, css: &str, text: &str) {
+    let field = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|err| panic!("find `{css}`: {err}"));
+    for key in text.chars() {
+        field
+            .send_keys(&key.to_string())
+            .await
+            .unwrap_or_else(|err| panic!("type into `{css}`: {err}"));
+    }
+}
+
+/// Waits until the page shows the answer to the draft as the form holds it now.
+async fn wait_for_answer(client: &Client, what: &str) {
+    wait_for_script(client, ANSWERED, vec![], what).await;
+}
+
+/// Chooses `value` in the case form's select `name`.
+async fn choose(client: &Client, name: &str, value: &str) {
+    client
+        .find(Locator::Css(&format!("#case-form select[name={name}]")))
+        .await
+        .unwrap_or_else(|err| panic!("find select `{name}`: {err}"))
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|err| panic!("choose `{value}` in `{name}`: {err}"));
+}
+
+fn suggestion_css(id: &str) -> String {
+    format!(r#"#deflect-suggestions li.suggestion[data-id="{id}"]"#)
+}
+
+async fn suggestion_titles(client: &Client) -> Vec<String> {
+    texts(client, "#deflect-suggestions li.suggestion a.title").await
+}
+
+async fn suggestion_ids(client: &Client) -> Vec<String> {
+    let ids = client
+        .execute(
+            "return Array.from(document.querySelectorAll('#deflect-suggestions li.suggestion')) \
+                 .map(function (item) { return item.dataset.id; });",
+            vec![],
+        )
+        .await
+        .expect("read the suggestions' ids");
+    serde_json::from_value(ids).expect("a list of ids")
+}
+
+/// The "This solved my problem" button of suggestion `id`.
+async fn solved_button(client: &Client, id: &str) -> Element {
+    let css = format!("{} button.solved", suggestion_css(id));
+    client
+        .find(Locator::Css(&css))
+        .await
+        .unwrap_or_else(|err| panic!("find `{css}`: {err}"))
+}
+
+/// What the page sent to `/api/deflect` and what it got back.
+struct RequestLog {
+    sent: Vec<Value>,
+    ids: Vec<Value>,
+    /// Titles of the suggestions in the last answer.
+    last_answer: Vec<String>,
+}
+
+impl RequestLog {
+    /// One draft: the first request has no id, every answer gives the same one, and every
+    /// later request sends it back.
+    fn assert_one_draft(&self) {
+        let first = self.ids.first().expect("an answer");
+        assert!(
+            first.is_string(),
+            "the answer names the draft: {:?}",
+            self.ids
+        );
+        assert!(
+            self.ids.iter().all(|id| id == first),
+            "every answer is for the same draft: {:?}",
+            self.ids
+        );
+        assert_eq!(
+            self.sent[0].get("deflection_id"),
+            None,
+            "the first request has no id yet: {}",
+            self.sent[0]
+        );
+        for later in &self.sent[1..] {
+            assert_eq!(
+                later.get("deflection_id"),
+                Some(first),
+                "a later request sends the draft's id back: {later}"
+            );
+        }
+    }
+}
+
+async fn request_log(client: &Client) -> RequestLog {
+    let log = client
+        .execute(
+            "const k = window.kbTest; \
+             return [k.sent, k.ids, k.answers.length ? k.answers[k.answers.length - 1] : []];",
+            vec![],
+        )
+        .await
+        .expect("read the page's requests");
+    let (sent, ids, last_answer): (Vec<Value>, Vec<Value>, Vec<String>) =
+        serde_json::from_value(log).expect("the request log");
+    RequestLog {
+        sent,
+        ids,
+        last_answer,
+    }
+}
+
+/// `GET /api/analytics/deflection` with the agent key.
+async fn deflection_analytics(base: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/analytics/deflection"))
+        .bearer_auth(AGENT_KEY)
+        .send()
+        .await
+        .expect("GET /api/analytics/deflection");
+    let status = response.status();
+    let body = response.text().await.expect("analytics body");
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|err| panic!("not JSON ({err}): {body}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preview helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Opens an article in the preview and waits until the preview's script has drawn its problem
+/// panel (so the script runs and listens for changes).
+async fn open_preview_article(client: &Client, base: &str, id: &str) {
+    client
+        .goto(&format!("{base}/articles/{id}"))
+        .await
+        .expect("open the article in the preview");
+    wait_for_script(
+        client,
+        "return document.readyState === 'complete' \
+             && document.querySelector('main article.kb h1') !== null \
+             && document.getElementById('preview-problems') !== null;",
+        vec![],
+        "the article with the preview's problem panel",
+    )
+    .await;
+}
+
+/// Scrolls the page down by `pixels` and returns where it is now (more than a screenful less
+/// than `pixels` would mean the page is too short for the test).
+async fn scroll_down(client: &Client, pixels: u32) -> f64 {
+    let scrolled = client
+        .execute(
+            "window.scrollTo(0, arguments[0]); return window.scrollY;",
+            vec![json!(pixels)],
+        )
+        .await
+        .expect("scroll down")
+        .as_f64()
+        .expect("scrollY is a number");
+    assert!(
+        scrolled >= f64::from(pixels) - 1.0,
+        "the page scrolled down by {pixels} px (it did by {scrolled}): is the article long enough?"
+    );
+    scrolled
+}
+
+/// Marks the page: a reload (or any navigation) would lose the mark.
+async fn mark_page(client: &Client) {
+    client
+        .execute("window.__marker = 1; return null;", vec![])
+        .await
+        .expect("mark the page");
+}
+
+/// The page's mark, scroll position, article text and the preview's reload count.
+async fn page_state(client: &Client) -> Value {
+    client
+        .execute(
+            "const article = document.querySelector('main article.kb'); \
+             return { marker: window.__marker || null, scrollY: window.scrollY, \
+                 text: article ? article.textContent : null, \
+                 generation: document.body.dataset.previewGeneration || '0' };",
+            vec![],
+        )
+        .await
+        .expect("read the page's state")
+}
+
+/// Saves `content` at `path` the plain way (truncate and write), as many editors do.
+fn save(path: &Path, content: &str) {
+    std::fs::write(path, content).unwrap_or_else(|err| panic!("save {}: {err}", path.display()));
+}
+
+/// `markdown` with the paragraph that starts with `start` replaced by `paragraph`.
+fn replace_paragraph(markdown: &str, start: &str, paragraph: &str) -> String {
+    let blocks: Vec<&str> = markdown.split("\n\n").collect();
+    let found = blocks
+        .iter()
+        .filter(|block| block.starts_with(start))
+        .count();
+    assert_eq!(found, 1, "one paragraph starts with `{start}`");
+    blocks
+        .iter()
+        .map(|block| {
+            if block.starts_with(start) {
+                paragraph
+            } else {
+                block
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// Waits until the preview's article list has (or, with `present` false, no longer has) the
+/// article at `path`.
+async fn wait_for_list(client: &Client, path: &str, present: bool, what: &str) {
+    wait_for_script(
+        client,
+        "const path = arguments[0], present = arguments[1]; \
+         const list = document.getElementById('article-list'); \
+         if (!list) return false; \
+         const found = Array.from(list.querySelectorAll(':scope > li > span.meta')) \
+             .some(function (meta) { return meta.textContent.split(' · ')[0] === path; }); \
+         return found === present;",
+        vec![json!(path), json!(present)],
+        what,
+    )
+    .await;
+}
+
+/// GETs `url` and reads the body, expecting 200.
+async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("GET {url}: {err}"));
+    let status = response.status();
+    let body = response.text().await.expect("the body");
+    assert_eq!(status, reqwest::StatusCode::OK, "GET {url}: {body}");
+    body
 }

@@ -115,6 +115,7 @@ impl SearchParams {
             version: non_empty(&self.version),
             tags: self.tag.iter().filter(|t| !t.is_empty()).cloned().collect(),
             audience: caller.audience(),
+            include_drafts: caller.drafts,
             limit: per_page,
             offset: (page - 1) * per_page,
             sort,
@@ -277,10 +278,10 @@ pub async fn article(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let searcher = state.searcher()?;
-    let audience = caller.audience();
-    let page =
-        tokio::task::spawn_blocking(move || super::pages::load_article(&searcher, &id, audience))
-            .await??;
+    let page = tokio::task::spawn_blocking(move || {
+        super::pages::load_article(&searcher, &id, caller.audience(), caller.drafts)
+    })
+    .await??;
     let (article, html) = page;
     Ok(Json(json!({
         "id": article.info.id,

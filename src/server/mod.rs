@@ -9,6 +9,9 @@ mod error;
 pub mod metrics;
 mod openapi;
 mod pages;
+mod preview;
+
+pub use self::preview::preview_router;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +69,10 @@ pub struct AppState {
     pub live: Option<LiveHandle>,
     /// Where deflection events and search analytics are recorded.
     pub events: Option<EventStore>,
+    /// The writers' preview: drafts and every visibility level, labelled as such.
+    pub preview: bool,
+    /// Becomes true when the service is asked to stop, so long-lived streams end.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -80,7 +87,22 @@ impl AppState {
             )),
             live: None,
             events: None,
+            preview: false,
+            stopping: tokio::sync::watch::channel(false).1,
         }
+    }
+
+    /// The same state, as the writers' preview: drafts and every visibility level are shown.
+    pub fn for_preview(self) -> Self {
+        AppState {
+            preview: true,
+            ..self
+        }
+    }
+
+    /// The same state, ending long-lived streams when `stopping` turns true.
+    pub fn with_stopping(self, stopping: tokio::sync::watch::Receiver<bool>) -> Self {
+        AppState { stopping, ..self }
     }
 
     /// The same state, recording events in `events`.

@@ -23,6 +23,7 @@ use crate::search::{Hit, KbSearcher, SearchResults, StoredArticle, VersionSuppor
 const STYLE: &str = include_str!("assets/style.css");
 const SCRIPT: &str = include_str!("assets/app.js");
 const CASE_SCRIPT: &str = include_str!("assets/case.js");
+const PREVIEW_SCRIPT: &str = include_str!("assets/preview.js");
 
 /// `GET /assets/{file}`: the page's stylesheet and script, compiled into the binary.
 pub async fn asset(Path(file): Path<String>) -> Response {
@@ -30,6 +31,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         "style.css" => ("text/css; charset=utf-8", STYLE),
         "app.js" => ("text/javascript; charset=utf-8", SCRIPT),
         "case.js" => ("text/javascript; charset=utf-8", CASE_SCRIPT),
+        "preview.js" => ("text/javascript; charset=utf-8", PREVIEW_SCRIPT),
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
     (
@@ -42,7 +44,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         .into_response()
 }
 
-fn layout(title: &str, body: Markup) -> Markup {
+pub(crate) fn layout(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -420,10 +422,11 @@ pub fn load_article(
     searcher: &KbSearcher,
     id: &str,
     audience: Visibility,
+    drafts: bool,
 ) -> Result<(StoredArticle, String), ApiError> {
     let not_found = || ApiError::NotFound(format!("article `{id}`"));
     let article = searcher
-        .article(id, audience, false)
+        .article(id, audience, drafts)
         .map_err(ApiError::from)?
         .ok_or_else(not_found)?;
     let html = render::article_html(
@@ -431,7 +434,7 @@ pub fn load_article(
         &article.info.title,
         &article.markdown,
         |path, anchor| {
-            match searcher.id_for_path(path, audience, false) {
+            match searcher.id_for_path(path, audience, drafts) {
                 Ok(Some(target)) => {
                     let fragment = anchor.map(|a| format!("#{a}")).unwrap_or_default();
                     LinkTarget::Page(format!("{}{fragment}", article_url(&target)))
@@ -454,8 +457,10 @@ pub async fn article_page(
         Ok(searcher) => searcher,
         Err(err) => return error_page(err.status(), "Starting", &err.to_string()),
     };
-    let audience = caller.audience();
-    let loaded = tokio::task::spawn_blocking(move || load_article(&searcher, &id, audience)).await;
+    let loaded = tokio::task::spawn_blocking(move || {
+        load_article(&searcher, &id, caller.audience(), caller.drafts)
+    })
+    .await;
     let (article, body) = match loaded {
         Ok(Ok(page)) => page,
         Ok(Err(ApiError::NotFound(_))) => {

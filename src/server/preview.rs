@@ -1,0 +1,287 @@
+//! The writers' preview: the production routes and pages over a temporary index of the content
+//! folder, with drafts and every visibility level shown, plus what writers need beside them:
+//! a banner on every page, live reload after each index commit (Server-Sent Events), the list of
+//! articles with their problems, a problem panel and a ranking box on each article page.
+//!
+//! Production rendering is not touched: the preview adds its banner and script to the HTML
+//! responses on the way out, and `assets/preview.js` asks the `/preview/api/…` routes for the
+//! problems and ranks it shows.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::StreamExt;
+use maud::html;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio_stream::wrappers::WatchStream;
+
+use super::api::article_url;
+use super::error::ApiError;
+use super::pages::layout;
+use super::{AppState, router};
+use crate::live::IndexStatus;
+use crate::problem::Problem;
+
+/// Largest HTML page the banner is added to; bigger bodies pass through unchanged.
+const MAX_INJECT_BYTES: usize = 8 * 1024 * 1024;
+/// Deepest rank the ranking box looks at.
+const RANK_DEPTH: usize = 50;
+
+/// The production router with the preview's routes and page additions.
+pub fn preview_router(state: AppState) -> Router {
+    let preview = Router::new()
+        .route("/preview", get(article_list))
+        .route("/preview/events", get(events))
+        .route("/preview/api/article", get(article_details))
+        .route("/preview/api/rank", get(rank))
+        .with_state(state.clone());
+    router(state.clone())
+        .merge(preview)
+        .layer(axum::middleware::from_fn_with_state(state, add_banner))
+}
+
+/// The live indexer's count of applied batches, if the preview has one.
+fn batches(state: &AppState) -> Option<u64> {
+    state.live.as_ref().map(|live| live.status().batches)
+}
+
+/// Adds the preview banner and script to every HTML page, and marks the page with the batch it
+/// is at least as new as (`data-preview-batch`), so its live-reload stream can tell it about a
+/// batch applied before the stream connected.
+async fn add_banner(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // Read before the page is rendered: a searcher is published before its batch is counted, so
+    // the page has every batch up to this one (and possibly more; one reload too many is harmless).
+    let batch = batches(&state);
+    let response = next.run(request).await;
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !is_html {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_INJECT_BYTES).await else {
+        return (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "page too large",
+        )
+            .into_response();
+    };
+    let page = String::from_utf8_lossy(&bytes);
+    let banner = html! {
+        div.preview-banner role="note" {
+            strong { "Preview" }
+            " · drafts and internal articles are shown; customers see only published articles for their level. "
+            a href="/preview" { "All articles and problems" }
+        }
+    }
+    .into_string();
+    let script = r#"<script src="/assets/preview.js" defer></script>"#;
+    let body = match batch {
+        Some(batch) => format!(r#"<body data-preview-batch="{batch}">"#),
+        None => "<body>".to_string(),
+    };
+    let page = page
+        .replacen("<body>", &format!("{body}{banner}"), 1)
+        .replacen("</body>", &format!("{script}</body>"), 1);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(page))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    /// The batch the page was rendered at (`data-preview-batch`).
+    since: Option<String>,
+}
+
+/// One `changed` event; its id is the batch count, which the browser sends back as
+/// `Last-Event-ID` when it reconnects.
+fn changed_event(status: &IndexStatus) -> Result<Event, Infallible> {
+    Ok(Event::default()
+        .event("changed")
+        .id(status.batches.to_string())
+        .data(json!({"batches": status.batches, "generation": status.opstamp}).to_string()))
+}
+
+/// `GET /preview/events[?since=BATCH]`: one `changed` event after each batch the indexer applied
+/// (the page reloads its content then, so it never shows text the index does not have yet). When
+/// the page says which batch it has (`since`, or `Last-Event-ID` on a reconnect) and the index
+/// has moved on since, the first event comes at once: a save made while the page loaded, or while
+/// its stream was down, is not missed. The stream ends when the service stops, so open pages
+/// never hold up shutdown.
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+) -> Response {
+    let Some(live) = &state.live else {
+        return ApiError::Conflict("the preview has no live indexer".to_string()).into_response();
+    };
+    let mut status = live.subscribe();
+    let current = status.borrow_and_update().clone();
+    let seen = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .or(query.since.as_deref())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    // Different, not only older: a restarted preview counts batches from zero again.
+    let missed = seen.filter(|_| false).map(|_| changed_event(&current));
+    // Then only batches after the page connected.
+    let changes = futures_util::stream::iter(missed)
+        .chain(WatchStream::from_changes(status).map(|status| changed_event(&status)));
+    let mut stopping = state.stopping.clone();
+    let stopped = async move {
+        // A state without a stop signal (tests) never stops the stream.
+        while !*stopping.borrow_and_update() {
+            if stopping.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    Sse::new(changes.take_until(Box::pin(stopped)))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+fn problem_json(problem: &Problem) -> Value {
+    json!({"line": problem.line, "severity": problem.severity, "message": problem.message})
+}
+
+/// `GET /preview`: every article, those with problems first, and problems of files that are not
+/// articles (a file that does not parse at all, `products.toml`).
+async fn article_list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let searcher = state.searcher()?;
+    let articles = tokio::task::spawn_blocking(move || searcher.list_articles()).await??;
+    let problems = state.problems.load_full();
+    let problems_of =
+        |path: &str| -> Vec<&Problem> { problems.iter().filter(|p| p.path == path).collect() };
+    let mut rows: Vec<_> = articles.iter().map(|a| (a, problems_of(&a.path))).collect();
+    rows.sort_by_key(|(article, problems)| {
+        (
+            !problems.iter().any(|p| p.is_error()),
+            problems.is_empty(),
+            article.path.clone(),
+        )
+    });
+    let indexed: std::collections::HashSet<&str> =
+        articles.iter().map(|a| a.path.as_str()).collect();
+    let mut orphans: Vec<&Problem> = problems
+        .iter()
+        .filter(|p| !indexed.contains(p.path.as_str()))
+        .collect();
+    orphans.sort_by(|a, b| a.path.cmp(&b.path));
+    let page = layout(
+        "Preview",
+        html! {
+            h1 { "Articles" }
+            p.meta { (articles.len()) " articles · " (problems.len()) " problems" }
+            @if !orphans.is_empty() {
+                h2 { "Files that are not indexed" }
+                ul.problems {
+                    @for problem in &orphans {
+                        li class=(if problem.is_error() { "error-item" } else { "warning-item" }) {
+                            code { (problem.path) @if let Some(line) = problem.line { ":" (line) } }
+                            " " (problem.message)
+                        }
+                    }
+                }
+            }
+            ol.articles #article-list {
+                @for (article, problems) in &rows {
+                    li {
+                        a href=(article_url(&article.id)) { (article.title) }
+                        " "
+                        span.meta { (article.path) " · " (article.kind) " · " (article.visibility) " · " (article.status) }
+                        @if !problems.is_empty() {
+                            ul.problems {
+                                @for problem in problems {
+                                    li class=(if problem.is_error() { "error-item" } else { "warning-item" }) {
+                                        @if let Some(line) = problem.line { "line " (line) ": " }
+                                        (problem.message)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    );
+    Ok(page.into_response())
+}
+
+#[derive(Deserialize)]
+struct ArticleQuery {
+    id: String,
+}
+
+/// `GET /preview/api/article?id=`: the article's problems and how it ranks for its own
+/// front matter `queries:`.
+async fn article_details(
+    State(state): State<AppState>,
+    Query(query): Query<ArticleQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let searcher = state.searcher()?;
+    let problems = state.problems.load_full();
+    let id = query.id.clone();
+    let (article, ranks) = tokio::task::spawn_blocking(move || {
+        let article = searcher
+            .article(&id, crate::article::Visibility::Internal, true)?
+            .ok_or_else(|| ApiError::NotFound(format!("article `{id}`")))?;
+        let ranks = article
+            .queries
+            .iter()
+            .map(|q| searcher.rank_of(&id, q, RANK_DEPTH))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, ApiError>((article, ranks))
+    })
+    .await??;
+    let own: Vec<Value> = problems
+        .iter()
+        .filter(|p| p.path == article.info.path)
+        .map(problem_json)
+        .collect();
+    Ok(Json(json!({
+        "id": article.info.id,
+        "path": article.info.path,
+        "visibility": article.info.visibility,
+        "status": article.info.status,
+        "problems": own,
+        "queries": ranks,
+    })))
+}
+
+#[derive(Deserialize)]
+struct RankQuery {
+    id: String,
+    q: String,
+}
+
+/// `GET /preview/api/rank?id=&q=`: where the article ranks for a query the writer types.
+async fn rank(
+    State(state): State<AppState>,
+    Query(query): Query<RankQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if query.q.trim().is_empty() {
+        return Err(ApiError::parameter("q", "type a query"));
+    }
+    let searcher = state.searcher()?;
+    let report =
+        tokio::task::spawn_blocking(move || searcher.rank_of(&query.id, &query.q, RANK_DEPTH))
+            .await??;
+    Ok(Json(
+        serde_json::to_value(report).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
+}

@@ -407,3 +407,35 @@ async fn a_locked_event_database_is_a_clear_503_and_nothing_is_half_written() {
     let retry = post_json(&app, &uri, None, &json!({"outcome": "case_submitted"})).await;
     assert_eq!(retry.status, 200, "{}", retry.body);
 }
+
+#[tokio::test]
+async fn the_case_form_works_without_javascript() {
+    let (_kb, app) = sample();
+    let form = [
+        ("subject", "cutover fails with ERR_SHARE_LOCKED"),
+        ("description", "users keep files open"),
+        ("case_type", "problem"),
+        ("severity", "2"),
+        ("product", "StorageX"),
+        ("version", "7.8.0"),
+    ];
+    let page = common::post_form(&app, "/case", &form).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Your case was submitted"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("/articles/cutover-fails-err-share-locked-open-files")
+    );
+    let analytics = get(&app, "/api/analytics/deflection", Some(AGENT_KEY))
+        .await
+        .json();
+    assert_eq!(analytics["drafts"], 1, "{analytics}");
+    assert_eq!(analytics["case_submitted"], 1, "{analytics}");
+    let bad = common::post_form(&app, "/case", &[("subject", "x"), ("severity", "9")]).await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("severity"), "{}", bad.body);
+}

@@ -183,13 +183,33 @@ pub async fn deflect(
     body: Result<Json<DeflectBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body = json_body(body)?;
-    let draft = body.to_draft(caller, &state)?;
+    let started = std::time::Instant::now();
+    let (id, deflection) = deflect_and_record(&state, caller, &body).await?;
+    let suggestions: Vec<ApiSuggestion> = deflection
+        .suggestions
+        .into_iter()
+        .map(ApiSuggestion::from)
+        .collect();
+    Ok(Json(json!({
+        "deflection_id": id,
+        "took_ms": started.elapsed().as_millis() as u64,
+        "suggestions": suggestions,
+        "notices": deflection.notices,
+    })))
+}
+
+/// Runs deflection for a draft on the blocking pool and records the draft; returns its id.
+async fn deflect_and_record(
+    state: &AppState,
+    caller: Caller,
+    body: &DeflectBody,
+) -> Result<(String, deflect::Deflection), ApiError> {
+    let draft = body.to_draft(caller, state)?;
     let id = match &body.deflection_id {
         Some(id) => checked_id(id)?,
         None => uuid::Uuid::new_v4().to_string(),
     };
     let searcher = state.searcher()?;
-    let started = std::time::Instant::now();
     let deflection = {
         let _slot = state
             .search_slots
@@ -199,7 +219,7 @@ pub async fn deflect(
         let draft = draft.clone();
         tokio::task::spawn_blocking(move || searcher.deflect(&draft)).await??
     };
-    store(&state)?
+    store(state)?
         .record_deflection(DeflectionEvent {
             id: id.clone(),
             at: Utc::now(),
@@ -218,17 +238,49 @@ pub async fn deflect(
                 .collect(),
         })
         .await?;
-    let suggestions: Vec<ApiSuggestion> = deflection
-        .suggestions
-        .into_iter()
-        .map(ApiSuggestion::from)
-        .collect();
-    Ok(Json(json!({
-        "deflection_id": id,
-        "took_ms": started.elapsed().as_millis() as u64,
-        "suggestions": suggestions,
-        "notices": deflection.notices,
-    })))
+    Ok((id, deflection))
+}
+
+/// The case form as a browser posts it without JavaScript.
+#[derive(Debug, Deserialize)]
+pub struct CaseForm {
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    description: String,
+    case_type: Option<String>,
+    severity: Option<String>,
+    product: Option<String>,
+    version: Option<String>,
+}
+
+/// `POST /case`: the case form submitted without JavaScript. The draft and its `case_submitted`
+/// outcome are recorded as the script would; the page confirms and lists what may help meanwhile.
+pub async fn submit_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::Form(form): axum::Form<CaseForm>,
+) -> Result<(String, deflect::Deflection), ApiError> {
+    let body = DeflectBody {
+        subject: form.subject,
+        description: form.description,
+        case_type: form.case_type,
+        severity: form.severity.map(Value::String),
+        product: form.product,
+        version: form.version,
+        limit: None,
+        deflection_id: None,
+    };
+    let (id, deflection) = deflect_and_record(&state, caller, &body).await?;
+    store(&state)?
+        .record_feedback(FeedbackEvent {
+            deflection_id: id.clone(),
+            kind: FeedbackKind::CaseSubmitted,
+            article_id: None,
+            at: Utc::now(),
+        })
+        .await?;
+    Ok((id, deflection))
 }
 
 /// `POST /api/deflect/{id}/feedback` body.

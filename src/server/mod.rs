@@ -48,6 +48,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/analytics/deflection"),
     ("get", "/api/analytics/search"),
     ("get", "/case"),
+    ("post", "/case"),
     ("get", "/api/openapi.json"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -155,7 +156,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::search_page))
         .route("/articles/{*id}", get(pages::article_page))
-        .route("/case", get(pages::case_page))
+        .route("/case", get(pages::case_page).post(pages::case_submitted))
         .route("/assets/{file}", get(pages::asset))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))

@@ -123,7 +123,10 @@ pub fn spec() -> Value {
                 "parameters": [query_param("from", "Start date or time", json!({"type": "string"})), query_param("to", "End date or time (exclusive)", json!({"type": "string"}))],
                 "responses": {"200": json_ok("Search analytics", json!({"type": "object"})), "400": error_response("A bad date"), "403": error_response("Not an agent key")}
             }},
-            "/case": {"get": {"summary": "The case form, with suggestions as the customer types", "responses": {"200": {"description": "HTML page"}}}},
+            "/case": {
+                "get": {"summary": "The case form, with suggestions as the customer types", "responses": {"200": {"description": "HTML page"}}},
+                "post": {"summary": "The case form submitted without JavaScript: records the draft and case_submitted", "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}, "responses": {"200": {"description": "HTML confirmation"}, "400": {"description": "A field is invalid"}}}
+            },
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": json_ok("OpenAPI 3 document", json!({"type": "object"}))}}},
             "/articles/{id}": {"get": {
                 "summary": "An article as an HTML page",

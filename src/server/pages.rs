@@ -91,7 +91,7 @@ pub async fn case_page(State(state): State<AppState>) -> Response {
             h1 { "Open a support case" }
             p.meta { "Describe the problem; articles that may solve it appear as you type." }
             div.case-layout {
-                form.case id="case-form" autocomplete="off" {
+                form.case id="case-form" method="post" action="/case" autocomplete="off" {
                     label for="subject" { "Subject" }
                     input #subject name="subject" type="text" maxlength="1000" required autofocus;
                     label for="description" { "Description" }
@@ -139,6 +139,38 @@ pub async fn case_page(State(state): State<AppState>) -> Response {
         },
     );
     page.into_response()
+}
+
+/// `POST /case` without JavaScript: records the case, confirms, and shows the articles that may
+/// help while Technical Support answers.
+pub async fn case_submitted(
+    state: State<AppState>,
+    caller: Caller,
+    form: axum::Form<super::deflect::CaseForm>,
+) -> Response {
+    match super::deflect::submit_case(state, caller, form).await {
+        Ok((_, deflection)) => layout(
+            "Case submitted",
+            html! {
+                h1 { "Your case was submitted" }
+                p { "Technical Support will contact you." }
+                @for notice in &deflection.notices { p.notice { (notice) } }
+                @if !deflection.suggestions.is_empty() {
+                    h2 { "Articles that may help meanwhile" }
+                    ol.hits {
+                        @for suggestion in &deflection.suggestions {
+                            li.hit {
+                                a.title href=(article_url(&suggestion.info.id)) { (suggestion.info.title) }
+                                p.snippet { (PreEscaped(suggestion.snippet.to_html())) }
+                            }
+                        }
+                    }
+                }
+            },
+        )
+        .into_response(),
+        Err(err) => error_page(err.status(), "The case could not be submitted", &err.to_string()),
+    }
 }
 
 fn error_page(status: StatusCode, title: &str, message: &str) -> Response {

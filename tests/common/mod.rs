@@ -261,6 +261,21 @@ pub async fn post_json(
     send(app, "post", uri, key, Some(body.to_string())).await
 }
 
+/// Posts a form as a browser without JavaScript does.
+pub async fn post_form(app: &axum::Router, uri: &str, form: &[(&str, &str)]) -> Reply {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    send_with(
+        app,
+        "post",
+        uri,
+        None,
+        Some(("application/x-www-form-urlencoded", body)),
+    )
+    .await
+}
+
 /// Sends one request with an optional JSON body.
 pub async fn send(
     app: &axum::Router,
@@ -268,6 +283,17 @@ pub async fn send(
     uri: &str,
     key: Option<&str>,
     json: Option<String>,
+) -> Reply {
+    send_with(app, method, uri, key, json.map(|j| ("application/json", j))).await
+}
+
+/// Sends one request with an optional body of the given content type.
+pub async fn send_with(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<(&str, String)>,
 ) -> Reply {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
@@ -277,10 +303,10 @@ pub async fn send(
     if let Some(key) = key {
         request = request.header("authorization", format!("Bearer {key}"));
     }
-    let body = match json {
-        Some(json) => {
-            request = request.header("content-type", "application/json");
-            axum::body::Body::from(json)
+    let body = match body {
+        Some((content_type, body)) => {
+            request = request.header("content-type", content_type);
+            axum::body::Body::from(body)
         }
         None => axum::body::Body::empty(),
     };

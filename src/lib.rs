@@ -25,6 +25,8 @@
 //! - [`lexicon`] completes, corrects and suggests words; [`facets`] counts filter values;
 //!   [`snippet`] picks and marks the passage shown; [`render`] turns an article into safe HTML.
 //! - [`config`] is the service configuration; [`server`] the axum service over all of the above.
+//! - [`deflect`] suggests articles for a draft case with a calibrated confidence; [`draft_eval`]
+//!   measures it on judged drafts.
 //! - [`events`] keeps deflection events and search analytics durably in SQLite under `data/`.
 //! - [`check`] reports every problem of a folder; [`eval`] measures ranking quality;
 //!   [`progress`] is the progress bar of long work.

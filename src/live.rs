@@ -240,7 +240,6 @@ impl Worker {
             match outcome {
                 Ok(open) => {
                     indexer = Some(open);
-                    self.pending.fetch_sub(batch.taken, Ordering::SeqCst);
                     if batch.reconcile.is_some() {
                         next_reconcile = self.next_reconcile();
                     }
@@ -377,6 +376,7 @@ impl Worker {
             }
         };
         if batch.reconcile.is_none() && batch.paths.is_empty() && !batch.republish {
+            self.pending.fetch_sub(batch.taken, Ordering::SeqCst);
             return Ok(());
         }
         let commit = indexer.commit()?;
@@ -398,6 +398,8 @@ impl Worker {
             problems,
             freshness,
         });
+        // Before the status goes out: whoever wakes on it sees nothing pending for this batch.
+        self.pending.fetch_sub(batch.taken, Ordering::SeqCst);
         self.report(indexer, commit, reconciled);
         Ok(())
     }

@@ -277,7 +277,6 @@ impl KbSearcher {
                     Box::new(BoostQuery::new(Box::new(query), t.weight * TITLE_WEIGHT)),
                 ));
             }
-            text.extend(phrases.into_iter().map(|p| (Occur::Should, p)));
             let mut clauses: Vec<(Occur, Box<dyn Query>)> =
                 vec![(Occur::Must, Box::new(BooleanQuery::new(text)))];
             for (_, filter) in self.filters(&request)? {
@@ -290,11 +289,13 @@ impl KbSearcher {
                     &tantivy::collector::TopDocs::with_limit(CANDIDATES).order_by_score(),
                 )
                 .map_err(SearchError::from)?;
+            let phrase_scores = phrase_scores(searcher, &phrases, &pool)?;
             let mut ranked: Vec<(f32, DocAddress)> = pool
                 .into_iter()
-                .map(|(score, address)| {
+                .zip(phrase_scores)
+                .map(|((score, address), phrase_score)| {
                     let fit = self.policy_fit(searcher, address, draft, version.as_deref());
-                    (score * fit, address)
+                    ((score + phrase_score) * fit, address)
                 })
                 .collect();
             ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -518,6 +519,51 @@ impl KbSearcher {
         }
         Ok(())
     }
+}
+
+/// The phrase queries' scores of each candidate, in `candidates` order. Quoted messages are
+/// scored on the candidates the words found, not inside the union: a phrase clause there checks
+/// positions in every document holding all its words, which doubled the cost of a draft on the
+/// 10,000-article benchmark for the same top 5.
+fn phrase_scores(
+    searcher: &Searcher,
+    phrases: &[Box<dyn Query>],
+    candidates: &[(f32, DocAddress)],
+) -> Result<Vec<f32>, SearchError> {
+    let mut scores = vec![0.0; candidates.len()];
+    if phrases.is_empty() {
+        return Ok(scores);
+    }
+    // Candidates of each segment in document order, as scorers only move forward.
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by_key(|&i| (candidates[i].1.segment_ord, candidates[i].1.doc_id));
+    for phrase in phrases {
+        let weight = phrase.weight(tantivy::query::EnableScoring::enabled_from_searcher(
+            searcher,
+        ))?;
+        let mut current: Option<(u32, Box<dyn tantivy::query::Scorer>)> = None;
+        for &i in &order {
+            let address = candidates[i].1;
+            if current
+                .as_ref()
+                .is_none_or(|(segment, _)| *segment != address.segment_ord)
+            {
+                let reader = searcher.segment_reader(address.segment_ord);
+                current = Some((address.segment_ord, weight.scorer(reader, 1.0)?));
+            }
+            let (_, scorer) = current.as_mut().expect("set above");
+            let doc = scorer.doc();
+            let at = if doc >= address.doc_id {
+                doc
+            } else {
+                scorer.seek(address.doc_id)
+            };
+            if at == address.doc_id {
+                scores[i] += scorer.score();
+            }
+        }
+    }
+    Ok(scores)
 }
 
 /// The calibrated probability that a suggestion with this score ratio answers the case.

@@ -186,6 +186,16 @@ fn words(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every value of a string column, by ordinal.
+fn dictionary(column: &tantivy::columnar::StrColumn) -> tantivy::Result<Vec<String>> {
+    let mut values = Vec::with_capacity(column.num_terms());
+    let mut stream = column.dictionary().stream()?;
+    while stream.advance() {
+        values.push(String::from_utf8_lossy(stream.key()).into_owned());
+    }
+    Ok(values)
+}
+
 /// Documents of `segment` that still hold a term. A term dictionary keeps the terms of deleted
 /// documents until their segment is merged: an article just made internal must not leave its
 /// words suggested to the public, so segments with deletions are checked document by document.
@@ -245,22 +255,33 @@ impl Lexicon {
             let (Some(titles), Some(ids), Some(visibilities), Some(statuses)) = columns else {
                 continue;
             };
-            let text = |column: &tantivy::columnar::StrColumn, doc| -> String {
-                let mut out = String::new();
-                if let Some(ord) = column.term_ords(doc).next() {
-                    let _ = column.ord_to_str(ord, &mut out);
-                }
-                out
+            // Each column's dictionary is read once per segment: looking ordinals up one by one
+            // decompresses a dictionary block per call, 0.4 s per commit on 10,000 articles.
+            let (titles_text, ids_text, visibilities_text, statuses_text) = (
+                dictionary(&titles)?,
+                dictionary(&ids)?,
+                dictionary(&visibilities)?,
+                dictionary(&statuses)?,
+            );
+            let text = |column: &tantivy::columnar::StrColumn, values: &[String], doc| -> String {
+                column
+                    .term_ords(doc)
+                    .next()
+                    .and_then(|ord| values.get(ord as usize))
+                    .cloned()
+                    .unwrap_or_default()
             };
             for doc in segment.doc_ids_alive() {
-                if text(&statuses, doc) != Status::Published.as_str() {
+                if text(&statuses, &statuses_text, doc) != Status::Published.as_str() {
                     continue;
                 }
-                let Ok(visibility) = text(&visibilities, doc).parse::<Visibility>() else {
+                let Ok(visibility) =
+                    text(&visibilities, &visibilities_text, doc).parse::<Visibility>()
+                else {
                     continue;
                 };
-                let title = text(&titles, doc);
-                let id = text(&ids, doc);
+                let title = text(&titles, &titles_text, doc);
+                let id = text(&ids, &ids_text, doc);
                 let title_words = words(&mut lexicon.analyzer, &title);
                 for audience in Visibility::ALL.iter().filter(|a| **a >= visibility) {
                     let slot = &mut lexicon.audiences[*audience as usize];

@@ -14,6 +14,13 @@
 //! severity 1 and a version past its end of support bring their notices and the version support
 //! page; a draft nothing answers says so; the subject has the focus and every field a label.
 //!
+//! The writers' preview (`preview_router`), on a copy of the sample knowledge base with the live
+//! indexer (the real watcher and writer thread) following it: a saved edit shows on the open
+//! article page without a reload, at the same scroll position; a link to a missing article shows
+//! in the page's problem panel and goes when the link is fixed; the article list follows articles
+//! added, renamed and deleted; and (over HTTP) a save applied before a page's live-reload stream
+//! connects is reported to it at once.
+//!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian: `apt-get install chromium
 //! chromium-driver`). Without them the browser tests are skipped, except under CI (`CI` set),
 //! where they fail. The browser tests take turns: one Chromium at a time.
@@ -946,8 +953,10 @@ async fn preview_stream_reports_a_save_made_before_it_connected() {
         let mut events = request.send().await.expect("open the event stream");
         assert_eq!(events.status(), reqwest::StatusCode::OK);
         let mut received = String::new();
+        // One deadline for the whole wait: keep-alive comments arrive every 15 s.
+        let deadline = tokio::time::Instant::now() + WAIT;
         while !received.contains("event: changed") {
-            let chunk = tokio::time::timeout(WAIT, events.chunk())
+            let chunk = tokio::time::timeout_at(deadline, events.chunk())
                 .await
                 .unwrap_or_else(|_| {
                     panic!("with {what} = {batch}: no change event within {WAIT:?}: {received:?}")

@@ -137,7 +137,9 @@ async fn events(
         .or(query.since.as_deref())
         .and_then(|v| v.trim().parse::<u64>().ok());
     // Different, not only older: a restarted preview counts batches from zero again.
-    let missed = seen.filter(|_| false).map(|_| changed_event(&current));
+    let missed = seen
+        .filter(|seen| *seen != current.batches)
+        .map(|_| changed_event(&current));
     // Then only batches after the page connected.
     let changes = futures_util::stream::iter(missed)
         .chain(WatchStream::from_changes(status).map(|status| changed_event(&status)));

@@ -198,7 +198,8 @@ fn dictionary(column: &tantivy::columnar::StrColumn) -> tantivy::Result<Vec<Stri
 
 /// Documents of `segment` that still hold a term. A term dictionary keeps the terms of deleted
 /// documents until their segment is merged: an article just made internal must not leave its
-/// words suggested to the public, so segments with deletions are checked document by document.
+/// words suggested to the public, so in segments with deletions the rare terms are checked
+/// document by document.
 fn live_doc_freq(
     segment: &tantivy::SegmentReader,
     index: &tantivy::InvertedIndexReader,
@@ -207,6 +208,11 @@ fn live_doc_freq(
     let Some(alive) = segment.alive_bitset() else {
         return Ok(info.doc_freq);
     };
+    // A term in more documents than were deleted still has a live one; only rarer terms can be
+    // left with none, and only they are read (the count of the others is kept as an estimate).
+    if info.doc_freq > segment.num_deleted_docs() {
+        return Ok(info.doc_freq);
+    }
     let mut postings = index.read_postings_from_terminfo(info, IndexRecordOption::Basic)?;
     let mut live = 0;
     let mut doc = postings.doc();

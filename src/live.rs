@@ -379,14 +379,23 @@ impl Worker {
             self.pending.fetch_sub(batch.taken, Ordering::SeqCst);
             return Ok(());
         }
+        let started = Instant::now();
         let commit = indexer.commit()?;
+        let committed = started.elapsed();
         let searcher = if commit.is_some() || batch.republish || first_publish {
             Some(Arc::new(self.build_searcher(indexer)?))
         } else {
             None
         };
+        let searcher_built = started.elapsed();
         let problems = Arc::new(indexer.problems());
         self.log_problem_changes(&problems);
+        debug!(
+            commit_ms = committed.as_millis() as u64,
+            searcher_ms = (searcher_built - committed).as_millis() as u64,
+            problems_ms = (started.elapsed() - searcher_built).as_millis() as u64,
+            "batch committed and published"
+        );
         let now = Instant::now();
         let freshness = batch
             .paths

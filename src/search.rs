@@ -14,7 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use lru::LruCache;
 
@@ -249,7 +249,9 @@ pub struct KbSearcher {
     pub(crate) schema: KbSchema,
     synonyms: Synonyms,
     catalog: Catalog,
-    lexicon: Lexicon,
+    /// Built on the first suggestion request, not at each commit: a commit becomes searchable
+    /// without waiting for it (0.1-0.4 s on 10,000 articles).
+    lexicon: OnceLock<Lexicon>,
     /// Shared with the searchers of later commits: segments outlive commits.
     facet_cache: Arc<FacetCache>,
     /// Recent results by request; see [`KbSearcher::search_cached`].
@@ -294,7 +296,6 @@ impl KbSearcher {
         facet_cache: Arc<FacetCache>,
     ) -> Result<KbSearcher, IndexError> {
         let schema = KbSchema::new();
-        let lexicon = Lexicon::build(&searcher, &schema)?;
         let live: Vec<_> = searcher
             .segment_readers()
             .iter()
@@ -316,7 +317,7 @@ impl KbSearcher {
             schema,
             synonyms,
             catalog,
-            lexicon,
+            lexicon: OnceLock::new(),
             facet_cache,
             results_cache: NonZeroUsize::new(DEFAULT_CACHE_ENTRIES)
                 .map(|n| Mutex::new(LruCache::new(n))),
@@ -939,9 +940,23 @@ impl KbSearcher {
         (support, end_of_support)
     }
 
+    fn lexicon(&self) -> tantivy::Result<&Lexicon> {
+        if let Some(lexicon) = self.lexicon.get() {
+            return Ok(lexicon);
+        }
+        let built = Lexicon::build(&self.searcher, &self.schema)?;
+        Ok(self.lexicon.get_or_init(|| built))
+    }
+
     /// Search-as-you-type suggestions for `audience`.
     pub fn suggest(&self, input: &str, audience: Visibility, limit: usize) -> Vec<Suggestion> {
-        self.lexicon.suggest(audience, input, limit)
+        match self.lexicon() {
+            Ok(lexicon) => lexicon.suggest(audience, input, limit),
+            Err(err) => {
+                tracing::warn!("cannot read the suggestion words: {err}");
+                Vec::new()
+            }
+        }
     }
 
     /// The article with `id`, if `audience` may see it (drafts only when `include_drafts`).

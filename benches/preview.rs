@@ -8,8 +8,8 @@
 //! event, and GETs the article's page; if the page does not have the word yet, it waits for the
 //! next event and tries again. One sample is the time from just before the write to the GET that
 //! shows the word: what `assets/preview.js` does (event, then fetch of the page). 200-400 ms of
-//! idle separate the edits, as between a writer's saves. The service is killed at the end, also
-//! when the bench fails.
+//! idle separate the edits, as between a writer's saves. The service is stopped at the end (SIGTERM,
+//! then SIGKILL), also when the bench fails; its temp folder is inside the bench's, which goes too.
 //!
 //! Inputs (environment):
 //! - `KBSEARCH_BENCH_KB`: the knowledge base (e.g. `/tmp/kbsearch-bench/kb10000`, made by
@@ -182,21 +182,37 @@ fn articles(kb: &Path) -> Vec<Article> {
 // ---------------------------------------------------------------------------------------------
 // The service
 
-/// `kbsearch preview` on a free port; killed when dropped, whatever happened.
+/// `kbsearch preview` on a free port; stopped when dropped, whatever happened.
 struct Preview {
     child: Child,
     base: String,
 }
 
 impl Drop for Preview {
+    /// SIGTERM first, so the preview shuts down and removes its scratch folder (index and event
+    /// store); SIGKILL if it has not stopped within 20 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
 impl Preview {
-    fn start(bin: &Path, kb: &Path) -> Result<Preview> {
+    /// Starts the preview on `kb`, with its temp folder under `tmp` (the bench's own scratch
+    /// folder, removed at the end even if the preview had to be killed).
+    fn start(bin: &Path, kb: &Path, tmp: &Path) -> Result<Preview> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -210,6 +226,7 @@ impl Preview {
             .arg(kb)
             .arg("--port")
             .arg(port.to_string())
+            .env("TMPDIR", tmp)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -345,7 +362,7 @@ async fn run(kb_source: &Path, bin: &Path, edits: usize) -> Result<Value> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
-    let mut preview = Preview::start(bin, &kb)?;
+    let mut preview = Preview::start(bin, &kb, scratch.path())?;
     let ready = preview.wait_until_ready(&client).await?;
     eprintln!("preview ready after {ready:?} on {}", preview.base);
     let client_stream = reqwest::Client::new();

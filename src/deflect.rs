@@ -22,7 +22,7 @@ use std::str::FromStr;
 
 use chrono::{NaiveDate, Utc};
 use serde::Serialize;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::query::{BoostQuery, PhraseQuery, Query};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocSet, Searcher, Term};
 use thiserror::Error;
@@ -30,6 +30,8 @@ use thiserror::Error;
 use crate::analysis::{self, QueryToken};
 use crate::article::{ALL_VERSIONS, ArticleType, Visibility};
 use crate::error::SearchError;
+use crate::facets::FACET_FIELDS;
+use crate::maxscore::{self, Clause, TermLookup};
 use crate::products::SupportStatus;
 use crate::search::{ArticleInfo, KbSearcher, SearchRequest, SectionRef};
 use crate::snippet::{Highlighted, Highlighter};
@@ -209,6 +211,13 @@ struct DraftTerm {
     idf: f32,
 }
 
+/// A draft's terms, and where they are in the index.
+struct DraftTerms {
+    /// Term `i` is `terms[i]` in the `all` field; term `terms.len() + i`, the same in the title.
+    lookup: TermLookup,
+    terms: Vec<DraftTerm>,
+}
+
 /// The help article about versions and end of support, added when a draft names a version past
 /// its end of general support.
 pub const LIFECYCLE_ARTICLE: &str = "product-version-support";
@@ -239,7 +248,7 @@ impl KbSearcher {
         }
 
         let searcher = &self.searcher;
-        let terms = self.draft_terms(searcher, draft);
+        let DraftTerms { lookup, terms } = self.draft_terms(searcher, draft)?;
         let phrases = self.quoted_phrases(&draft.subject, &draft.description);
         let mut suggestions = Vec::new();
         if !terms.is_empty() {
@@ -258,63 +267,41 @@ impl KbSearcher {
                 audience: draft.audience,
                 ..SearchRequest::new("")
             };
-            let mut text: Vec<(Occur, Box<dyn Query>)> = terms
-                .iter()
-                .map(|t| {
-                    let term = Term::from_field_text(self.schema.all, &t.text);
-                    let query: Box<dyn Query> = Box::new(BoostQuery::new(
-                        Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
-                        t.weight,
-                    ));
-                    (Occur::Should, query)
-                })
-                .collect();
-            for t in &terms {
-                let term = Term::from_field_text(self.schema.title, &t.text);
-                let query = TermQuery::new(term, IndexRecordOption::WithFreqs);
-                text.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(query), t.weight * TITLE_WEIGHT)),
-                ));
-            }
-            let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-                vec![(Occur::Must, Box::new(BooleanQuery::new(text)))];
-            for (_, filter) in self.filters(&request)? {
-                clauses.push((Occur::Must, filter));
-            }
-            let query = BooleanQuery::new(clauses);
-            let pool = searcher
-                .search(
-                    &query,
-                    &tantivy::collector::TopDocs::with_limit(CANDIDATES).order_by_score(),
-                )
+            let allowed = self.allowed_documents(&request)?;
+            let clauses = self.draft_clauses(searcher, &lookup, &terms)?;
+            let pool = maxscore::top_k(searcher, &lookup, &clauses, &allowed, CANDIDATES)
                 .map_err(SearchError::from)?;
             let phrase_scores = phrase_scores(searcher, &phrases, &pool)?;
             let mut ranked: Vec<(f32, DocAddress)> = pool
                 .into_iter()
                 .zip(phrase_scores)
                 .map(|((score, address), phrase_score)| {
-                    let fit = self.policy_fit(searcher, address, draft, version.as_deref());
-                    ((score + phrase_score) * fit, address)
+                    let fit = self.policy_fit(searcher, address, draft, version.as_deref())?;
+                    Ok(((score + phrase_score) * fit, address))
                 })
-                .collect();
+                .collect::<Result<_, SearchError>>()?;
             ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let highlight: Vec<String> = terms.iter().map(|t| t.text.clone()).collect();
-            let highlighter =
-                Highlighter::new(searcher, self.schema.all, self.schema.body, &highlight)?;
+            // Built for the first suggestion shown: a third of drafts show none.
+            let mut highlighter: Option<Highlighter> = None;
             for (score, address) in ranked.into_iter().take(draft.limit.clamp(1, MAX_LIMIT)) {
                 let ratio = score / max_score;
                 let confidence = confidence(ratio);
                 if confidence < draft.min_confidence {
                     continue;
                 }
-                let hit = self.hit(searcher, Some(&highlighter), score, address)?;
+                let highlighter = highlighter.get_or_insert_with(|| {
+                    let words: Vec<String> = terms.iter().map(|t| t.text.clone()).collect();
+                    let doc_freqs: Vec<u64> =
+                        (0..terms.len()).map(|i| lookup.doc_freq(i)).collect();
+                    Highlighter::with_doc_freqs(self.schema.body, &words, &doc_freqs)
+                });
+                let hit = self.hit(searcher, Some(highlighter), score, address)?;
                 suggestions.push(Suggestion {
                     info: hit.info,
                     snippet: hit.snippet,
                     section: hit.section,
                     confidence,
-                    matched_terms: self.matched_terms(searcher, address, &terms)?,
+                    matched_terms: matched_terms(searcher, &lookup, address, &terms)?,
                     reason: None,
                     score_ratio: ratio,
                     score,
@@ -358,24 +345,19 @@ impl KbSearcher {
         address: DocAddress,
         draft: &DraftCase,
         version: Option<&str>,
-    ) -> f32 {
-        let fast = searcher.segment_reader(address.segment_ord).fast_fields();
-        let values = |field: &str| -> Vec<String> {
-            let Ok(Some(column)) = fast.str(field) else {
-                return Vec::new();
-            };
-            column
-                .term_ords(address.doc_id)
-                .filter_map(|ord| {
-                    let mut text = String::new();
-                    column.ord_to_str(ord, &mut text).ok()?;
-                    Some(text)
-                })
-                .collect()
+    ) -> Result<f32, SearchError> {
+        let table = self
+            .facet_cache()
+            .table(searcher.segment_reader(address.segment_ord))?;
+        let values = |field: &str| {
+            let index = FACET_FIELDS
+                .iter()
+                .position(|f| *f == field)
+                .expect("a facet field");
+            table.values(index, address.doc_id)
         };
         let mut fit = 1.0;
-        let kind = values("type");
-        let is = |t: ArticleType| kind.iter().any(|k| k == t.as_str());
+        let is = |t: ArticleType| values("type").any(|k| k == t.as_str());
         if draft.case_type == CaseType::FeatureRequest {
             if is(ArticleType::ReleaseNote) {
                 fit *= FEATURE_RELEASE_NOTE_FIT;
@@ -383,19 +365,23 @@ impl KbSearcher {
                 fit *= FEATURE_HELP_FIT;
             }
         } else if let Some(version) = version {
-            let versions = values("versions");
-            if versions.iter().any(|v| v == version) {
+            if values("versions").any(|v| v == version) {
                 fit *= SAME_VERSION_FIT;
-            } else if !versions.iter().any(|v| v == ALL_VERSIONS) {
+            } else if !values("versions").any(|v| v == ALL_VERSIONS) {
                 fit *= OTHER_VERSION_FIT;
             }
         }
-        fit
+        Ok(fit)
     }
 
-    /// The draft's distinct analysed words with their weights and IDF; words the index does not
-    /// hold cannot match and are left out.
-    fn draft_terms(&self, searcher: &Searcher, draft: &DraftCase) -> Vec<DraftTerm> {
+    /// The draft's distinct analysed words with their weights and IDF, most telling first; words
+    /// the index does not hold cannot match and are left out. Each word is looked up in the
+    /// `all` field, then the kept ones in the title.
+    fn draft_terms(
+        &self,
+        searcher: &Searcher,
+        draft: &DraftCase,
+    ) -> Result<DraftTerms, SearchError> {
         let text = format!("{}\n{}", draft.subject, draft.description);
         let mut analyzer = self.query_analyzer.clone();
         let tokens = analysis::analyze(&mut analyzer, &text);
@@ -403,20 +389,29 @@ impl KbSearcher {
         for token in &tokens {
             counts.entry(&token.text).or_insert((0, token)).0 += 1;
         }
-        let documents = searcher.num_docs().max(1) as f32;
-        let mut terms: Vec<DraftTerm> = counts
+        let words: Vec<(&str, u32, &QueryToken)> = counts
             .into_iter()
-            .filter_map(|(word, (count, token))| {
-                let term = Term::from_field_text(self.schema.all, word);
-                let df = searcher.doc_freq(&term).ok()? as f32;
+            .map(|(word, (count, token))| (word, count, token))
+            .collect();
+        let all_terms = words
+            .iter()
+            .map(|(word, _, _)| Term::from_field_text(self.schema.all, word))
+            .collect();
+        let words_lookup = TermLookup::new(searcher, &self.term_infos, all_terms)?;
+        let documents = searcher.num_docs().max(1) as f32;
+        let mut terms: Vec<DraftTerm> = words
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (word, count, token))| {
+                let df = words_lookup.doc_freq(i) as f32;
                 if df == 0.0 {
                     return None;
                 }
-                let idf = (1.0 + (documents - df + 0.5) / (df + 0.5)).ln();
+                let idf = (1.0 + (documents - df.min(documents) + 0.5) / (df + 0.5)).ln();
                 Some(DraftTerm {
                     text: word.to_string(),
                     surface: text[token.offsets.clone()].to_string(),
-                    weight: 1.0 + (count as f32).ln(),
+                    weight: 1.0 + (*count as f32).ln(),
                     idf,
                 })
             })
@@ -424,7 +419,59 @@ impl KbSearcher {
         // The most telling first, so a cap keeps them and "matched terms" lists them first.
         terms.sort_by(|a, b| (b.idf * b.weight).total_cmp(&(a.idf * a.weight)));
         terms.truncate(MAX_TERMS);
-        terms
+        // Term `i` of the lookup is `terms[i]` in `all`; term `terms.len() + i`, in the title.
+        let mut lookup = TermLookup::new(
+            searcher,
+            &self.term_infos,
+            terms
+                .iter()
+                .map(|t| Term::from_field_text(self.schema.all, &t.text))
+                .collect(),
+        )?;
+        lookup.extend(
+            searcher,
+            &self.term_infos,
+            terms
+                .iter()
+                .map(|t| Term::from_field_text(self.schema.title, &t.text))
+                .collect(),
+        )?;
+        Ok(DraftTerms { lookup, terms })
+    }
+
+    /// The weighted BM25 clauses of a draft: each word in `all`, and with a small weight in the
+    /// title.
+    fn draft_clauses(
+        &self,
+        searcher: &Searcher,
+        lookup: &TermLookup,
+        terms: &[DraftTerm],
+    ) -> Result<Vec<Clause>, SearchError> {
+        let mut clauses = Vec::with_capacity(terms.len() * 2);
+        for (i, term) in terms.iter().enumerate() {
+            clauses.push(Clause {
+                term: i,
+                weight: maxscore::bm25_weight(
+                    searcher,
+                    self.schema.all,
+                    lookup.doc_freq(i),
+                    term.weight,
+                )?,
+            });
+            let title = terms.len() + i;
+            if lookup.doc_freq(title) > 0 {
+                clauses.push(Clause {
+                    term: title,
+                    weight: maxscore::bm25_weight(
+                        searcher,
+                        self.schema.title,
+                        lookup.doc_freq(title),
+                        term.weight * TITLE_WEIGHT,
+                    )?,
+                });
+            }
+        }
+        Ok(clauses)
     }
 
     /// Quoted passages (`"Access is denied"`), matched as exact phrases: customers paste error
@@ -455,41 +502,6 @@ impl KbSearcher {
             }
         }
         phrases
-    }
-
-    /// The draft's words that the document at `address` contains, most telling first.
-    fn matched_terms(
-        &self,
-        searcher: &Searcher,
-        address: DocAddress,
-        terms: &[DraftTerm],
-    ) -> Result<Vec<String>, SearchError> {
-        let segment = searcher.segment_reader(address.segment_ord);
-        let index = segment.inverted_index(self.schema.all)?;
-        let mut matched = Vec::new();
-        for term in terms {
-            let key = Term::from_field_text(self.schema.all, &term.text);
-            let Some(mut postings) = index
-                .read_postings(&key, IndexRecordOption::Basic)
-                .map_err(tantivy::TantivyError::from)?
-            else {
-                continue;
-            };
-            // `seek` only moves forward: a list that starts past the document does not hold it.
-            let first = postings.doc();
-            let holds = if first >= address.doc_id {
-                first == address.doc_id
-            } else {
-                postings.seek(address.doc_id) == address.doc_id
-            };
-            if holds {
-                matched.push(term.surface.clone());
-                if matched.len() == MAX_MATCHED_TERMS {
-                    break;
-                }
-            }
-        }
-        Ok(matched)
     }
 
     /// Puts the version-support help page first, when the caller may see it.
@@ -564,6 +576,38 @@ fn phrase_scores(
         }
     }
     Ok(scores)
+}
+
+/// The draft's words that the document at `address` contains, most telling first.
+fn matched_terms(
+    searcher: &Searcher,
+    lookup: &TermLookup,
+    address: DocAddress,
+    terms: &[DraftTerm],
+) -> Result<Vec<String>, SearchError> {
+    let segment = address.segment_ord as usize;
+    let reader = searcher.segment_reader(address.segment_ord);
+    let mut matched = Vec::new();
+    for (i, term) in terms.iter().enumerate() {
+        let Some(mut postings) = lookup.postings(segment, reader, i, IndexRecordOption::Basic)?
+        else {
+            continue;
+        };
+        // `seek` only moves forward: a list that starts past the document does not hold it.
+        let first = postings.doc();
+        let holds = if first >= address.doc_id {
+            first == address.doc_id
+        } else {
+            postings.seek(address.doc_id) == address.doc_id
+        };
+        if holds {
+            matched.push(term.surface.clone());
+            if matched.len() == MAX_MATCHED_TERMS {
+                break;
+            }
+        }
+    }
+    Ok(matched)
 }
 
 /// The calibrated probability that a suggestion with this score ratio answers the case.

@@ -74,8 +74,22 @@ impl FieldTable {
 
 /// All facet fields of one segment.
 #[derive(Debug)]
-struct SegmentTable {
+pub struct SegmentTable {
     fields: Vec<FieldTable>,
+}
+
+impl SegmentTable {
+    /// The values of keyword field `field` (an index into [`FACET_FIELDS`]) for `doc`.
+    pub fn values(&self, field: usize, doc: DocId) -> impl Iterator<Item = &str> {
+        let table = &self.fields[field];
+        let (from, to) = (
+            table.offsets[doc as usize] as usize,
+            table.offsets[doc as usize + 1] as usize,
+        );
+        table.ords[from..to]
+            .iter()
+            .map(|ord| table.values[*ord as usize].as_str())
+    }
 }
 
 /// Facet tables of the segments seen so far, shared by all searches of one index.
@@ -85,7 +99,8 @@ pub struct FacetCache {
 }
 
 impl FacetCache {
-    fn table(&self, segment: &SegmentReader) -> tantivy::Result<Arc<SegmentTable>> {
+    /// The facet values of `segment`'s documents, read on first use.
+    pub fn table(&self, segment: &SegmentReader) -> tantivy::Result<Arc<SegmentTable>> {
         let id = segment.segment_id();
         if let Some(table) = self.segments.read().expect("facet cache lock").get(&id) {
             return Ok(table.clone());

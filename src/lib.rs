@@ -50,6 +50,7 @@ pub mod lexicon;
 pub mod lint;
 pub mod live;
 pub mod markdown;
+pub mod maxscore;
 pub mod problem;
 pub mod products;
 pub mod progress;

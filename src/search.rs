@@ -22,12 +22,12 @@ use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 use tantivy::collector::TopDocs;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
+    BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, Occur, PhraseQuery, Query, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{
-    DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
+    BitSet, DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
 
 use crate::analysis::{self, QueryToken, is_code_like};
@@ -37,6 +37,7 @@ use crate::facets::{FACET_FIELDS, FacetCache, FacetCollector, Facets, sorted};
 use crate::index_dir::{CommitPayload, IndexDir};
 use crate::lexicon::{self, Lexicon, Suggestion};
 use crate::markdown::Heading;
+use crate::maxscore::TermInfoCache;
 use crate::products::{Catalog, SupportStatus};
 use crate::query::{self, Clause, UserQuery};
 use crate::schema::KbSchema;
@@ -68,6 +69,8 @@ pub const ONLY_COMMON_WORDS: &str =
 const MAX_FACET_VALUES: usize = 20;
 /// Result pages kept by [`KbSearcher::search_cached`] (a page is a few kilobytes).
 pub const DEFAULT_CACHE_ENTRIES: usize = 4_096;
+/// Terms whose dictionary entries a searcher keeps: a few megabytes at most.
+const TERM_INFO_CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(50_000).expect("not zero");
 
 /// How results are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -254,6 +257,8 @@ pub struct KbSearcher {
     lexicon: OnceLock<Lexicon>,
     /// Shared with the searchers of later commits: segments outlive commits.
     facet_cache: Arc<FacetCache>,
+    /// Dictionary entries of the words of recent drafts; see [`TermInfoCache`].
+    pub(crate) term_infos: TermInfoCache,
     /// Recent results by request; see [`KbSearcher::search_cached`].
     results_cache: Option<Mutex<LruCache<String, Arc<SearchResults>>>>,
 }
@@ -319,6 +324,7 @@ impl KbSearcher {
             catalog,
             lexicon: OnceLock::new(),
             facet_cache,
+            term_infos: TermInfoCache::new(TERM_INFO_CACHE_ENTRIES),
             results_cache: NonZeroUsize::new(DEFAULT_CACHE_ENTRIES)
                 .map(|n| Mutex::new(LruCache::new(n))),
         })
@@ -853,6 +859,35 @@ impl KbSearcher {
             filters.push((FilterKind::Tag, any_of(schema.tags, &tags)));
         }
         Ok(filters)
+    }
+
+    /// Per segment, the live documents that `request`'s filters allow, for scoring loops that run
+    /// outside a tantivy query.
+    pub(crate) fn allowed_documents(
+        &self,
+        request: &SearchRequest,
+    ) -> Result<Vec<BitSet>, SearchError> {
+        let filters: Vec<(Occur, Box<dyn Query>)> = self
+            .filters(request)?
+            .into_iter()
+            .map(|(_, filter)| (Occur::Must, filter))
+            .collect();
+        let weight = BooleanQuery::new(filters)
+            .weight(EnableScoring::disabled_from_searcher(&self.searcher))?;
+        let mut allowed = Vec::with_capacity(self.searcher.segment_readers().len());
+        for reader in self.searcher.segment_readers() {
+            let mut documents = BitSet::with_max_value(reader.max_doc());
+            let alive = reader.alive_bitset();
+            weight.for_each_no_score(reader, &mut |docs| {
+                for &doc in docs {
+                    if alive.is_none_or(|alive| alive.is_alive(doc)) {
+                        documents.insert(doc);
+                    }
+                }
+            })?;
+            allowed.push(documents);
+        }
+        Ok(allowed)
     }
 
     /// Score bonuses: the version asked for, and articles not only about unsupported versions.

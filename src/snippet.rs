@@ -4,10 +4,9 @@
 //! body is first scanned (case-insensitively, without analysis) for the first letters of the
 //! query's terms, and only the region where most of them cluster is analysed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
-use aho_corasick::AhoCorasick;
 use serde::Serialize;
 use tantivy::schema::Field;
 use tantivy::snippet::SnippetGenerator;
@@ -122,8 +121,8 @@ pub struct BodySnippet {
 /// Marks the terms of one query in article bodies.
 pub struct Highlighter {
     generator: SnippetGenerator,
-    /// Finds the first letters of every term, ignoring ASCII case.
-    finder: Option<AhoCorasick>,
+    /// Finds the words that start like a term.
+    finder: WordPrefixes,
 }
 
 impl Highlighter {
@@ -135,27 +134,28 @@ impl Highlighter {
         body_field: Field,
         terms: &[String],
     ) -> Result<Self, SearchError> {
-        let mut weights = BTreeMap::new();
-        for term in terms {
-            let doc_freq = searcher.doc_freq(&Term::from_field_text(weight_field, term))?;
-            if doc_freq > 0 {
-                weights.insert(term.clone(), 1.0 / (1.0 + doc_freq as f32));
-            }
-        }
-        let prefixes: HashSet<String> = weights
-            .keys()
-            .map(|t| t.chars().take(PREFIX_CHARS).collect())
+        let doc_freqs = terms
+            .iter()
+            .map(|term| searcher.doc_freq(&Term::from_field_text(weight_field, term)))
+            .collect::<tantivy::Result<Vec<u64>>>()?;
+        Ok(Self::with_doc_freqs(body_field, terms, &doc_freqs))
+    }
+
+    /// Like [`Highlighter::new`], for a caller that already knows how many documents hold each
+    /// term (`doc_freqs[i]` for `terms[i]`).
+    pub fn with_doc_freqs(body_field: Field, terms: &[String], doc_freqs: &[u64]) -> Self {
+        let weights: BTreeMap<String, f32> = terms
+            .iter()
+            .zip(doc_freqs)
+            .filter(|(_, doc_freq)| **doc_freq > 0)
+            .map(|(term, doc_freq)| (term.clone(), 1.0 / (1.0 + *doc_freq as f32)))
             .collect();
-        let finder = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(prefixes.iter())
-            .ok()
-            .filter(|_| !prefixes.is_empty());
+        let finder = WordPrefixes::new(weights.keys().map(String::as_str));
         let analyzer = analysis::snippet_analyzer(terms);
-        Ok(Highlighter {
+        Highlighter {
             generator: SnippetGenerator::new(weights, analyzer, body_field, SNIPPET_CHARS),
             finder,
-        })
+        }
     }
 
     /// The best snippet of `body`, or `None` when no term occurs in it.
@@ -177,37 +177,105 @@ impl Highlighter {
     /// The part of `body` worth analysing: around the window where the most distinct term
     /// prefixes occur.
     fn region(&self, body: &str) -> Option<Range<usize>> {
-        let finder = self.finder.as_ref()?;
-        let hits: Vec<(usize, usize)> = finder
-            .find_overlapping_iter(body)
-            .map(|m| (m.start(), m.pattern().as_usize()))
-            .collect();
+        let hits = self.finder.find(body);
         if hits.is_empty() {
             return None;
         }
         let mut best = (0, hits[0].0);
-        let mut in_window: BTreeMap<usize, usize> = BTreeMap::new();
+        // Hits of each prefix in the window, and how many prefixes have any.
+        let mut counts = vec![0u32; self.finder.len()];
+        let mut distinct = 0;
         let mut left = 0;
         for right in 0..hits.len() {
-            *in_window.entry(hits[right].1).or_default() += 1;
+            let pattern = hits[right].1;
+            counts[pattern] += 1;
+            distinct += usize::from(counts[pattern] == 1);
             while hits[right].0 - hits[left].0 > WINDOW_BYTES {
                 let pattern = hits[left].1;
-                if let Some(count) = in_window.get_mut(&pattern) {
-                    *count -= 1;
-                    if *count == 0 {
-                        in_window.remove(&pattern);
-                    }
-                }
+                counts[pattern] -= 1;
+                distinct -= usize::from(counts[pattern] == 0);
                 left += 1;
             }
-            if in_window.len() > best.0 {
-                best = (in_window.len(), hits[left].0);
+            if distinct > best.0 {
+                best = (distinct, hits[left].0);
             }
         }
         let start = floor_char_boundary(body, best.1.saturating_sub(MARGIN_BYTES));
         let end = ceil_char_boundary(body, (best.1 + WINDOW_BYTES + MARGIN_BYTES).min(body.len()));
         Some(start..end)
     }
+}
+
+/// The first letters of a query's terms, found where words of a text begin.
+///
+/// Terms are analysed (lowercased, ASCII-folded, stemmed), so a body word that may match one
+/// starts with the same letters, ignoring ASCII case. Words are runs of ASCII letters and digits
+/// and non-ASCII characters, so `ERR_SHARE_LOCKED` holds words starting `err`, `sha` and `loc`, as
+/// the tokenizer splits it.
+struct WordPrefixes {
+    /// Prefix (lowercase ASCII, up to [`PREFIX_CHARS`] bytes) → its number.
+    ids: HashMap<Vec<u8>, usize>,
+    /// Lengths of the prefixes shorter than [`PREFIX_CHARS`], for short terms like `ip`.
+    short_lengths: Vec<usize>,
+}
+
+impl WordPrefixes {
+    fn new<'a>(terms: impl Iterator<Item = &'a str>) -> WordPrefixes {
+        let mut ids = HashMap::new();
+        let mut short_lengths = Vec::new();
+        for term in terms {
+            let prefix: Vec<u8> = term.bytes().take(PREFIX_CHARS).collect();
+            if prefix.len() < PREFIX_CHARS && !short_lengths.contains(&prefix.len()) {
+                short_lengths.push(prefix.len());
+            }
+            let next = ids.len();
+            ids.entry(prefix).or_insert(next);
+        }
+        WordPrefixes { ids, short_lengths }
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Byte offset and prefix number of every word of `text` that starts with a prefix.
+    fn find(&self, text: &str) -> Vec<(usize, usize)> {
+        let bytes = text.as_bytes();
+        let mut hits = Vec::new();
+        let mut key = [0u8; PREFIX_CHARS];
+        let mut previous_is_word = false;
+        for (at, byte) in bytes.iter().enumerate() {
+            let is_word = is_word_byte(*byte);
+            if is_word && !previous_is_word {
+                let word = bytes[at..]
+                    .iter()
+                    .take(PREFIX_CHARS)
+                    .take_while(|b| is_word_byte(**b));
+                let mut length = 0;
+                for (slot, byte) in key.iter_mut().zip(word) {
+                    *slot = byte.to_ascii_lowercase();
+                    length += 1;
+                }
+                let found = (length == PREFIX_CHARS)
+                    .then(|| self.ids.get(&key[..]))
+                    .flatten()
+                    .or_else(|| {
+                        self.short_lengths
+                            .iter()
+                            .filter(|&&short| short <= length)
+                            .find_map(|&short| self.ids.get(&key[..short]))
+                    });
+                if let Some(&id) = found {
+                    hits.push((at, id));
+                }
+            }
+            previous_is_word = is_word;
+        }
+        hits
+    }
+}
+fn is_word_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || !byte.is_ascii()
 }
 
 fn floor_char_boundary(text: &str, mut at: usize) -> usize {
@@ -237,5 +305,19 @@ mod tests {
             highlighted.to_html(),
             "<mark>open</mark> files block the <mark>cutover</mark>"
         );
+    }
+
+    #[test]
+    fn term_prefixes_are_found_where_words_begin_ignoring_case() {
+        let prefixes = WordPrefixes::new(["share", "locked", "ip", "café"].into_iter());
+        let text = "ERR_SHARE_LOCKED on IP 10.0.0.1; unshared Café";
+        let found: Vec<&str> = prefixes
+            .find(text)
+            .iter()
+            .map(|(at, _)| &text[*at..*at + 2])
+            .collect();
+        // `unshared` does not start like `share`; `10` does not start like `ip`.
+        assert_eq!(found, ["SH", "LO", "IP", "Ca"]);
+        assert!(WordPrefixes::new(std::iter::empty()).find(text).is_empty());
     }
 }

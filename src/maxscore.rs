@@ -39,13 +39,13 @@ const SEEK_COST: u64 = 8;
 /// dictionary lookup costs about as much as scoring a thousand postings. One cache per index
 /// snapshot, since term infos belong to its segments.
 pub struct TermInfoCache {
-    entries: Mutex<LruCache<Term, Arc<[Option<TermInfo>]>>>,
+    entries: Mutex<LruCache<Term, Arc<[Option<TermInfo>]>, foldhash::fast::RandomState>>,
 }
 
 impl TermInfoCache {
     pub fn new(capacity: NonZeroUsize) -> TermInfoCache {
         TermInfoCache {
-            entries: Mutex::new(LruCache::new(capacity)),
+            entries: Mutex::new(LruCache::with_hasher(capacity, Default::default())),
         }
     }
 

@@ -213,15 +213,22 @@ impl Highlighter {
 /// and non-ASCII characters, so `ERR_SHARE_LOCKED` holds words starting `err`, `sha` and `loc`, as
 /// the tokenizer splits it.
 struct WordPrefixes {
-    /// Prefix (lowercase ASCII, up to [`PREFIX_CHARS`] bytes) → its number.
-    ids: HashMap<Vec<u8>, usize>,
+    /// Prefix (see [`prefix_key`]) → its number.
+    ids: HashMap<u32, usize, foldhash::fast::RandomState>,
     /// Lengths of the prefixes shorter than [`PREFIX_CHARS`], for short terms like `ip`.
     short_lengths: Vec<usize>,
 }
 
+/// Up to [`PREFIX_CHARS`] bytes and their count, as one number.
+fn prefix_key(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(bytes.len() as u32, |key, byte| {
+        (key << 8) | u32::from(*byte)
+    })
+}
+
 impl WordPrefixes {
     fn new<'a>(terms: impl Iterator<Item = &'a str>) -> WordPrefixes {
-        let mut ids = HashMap::new();
+        let mut ids = HashMap::default();
         let mut short_lengths = Vec::new();
         for term in terms {
             let prefix: Vec<u8> = term.bytes().take(PREFIX_CHARS).collect();
@@ -229,7 +236,7 @@ impl WordPrefixes {
                 short_lengths.push(prefix.len());
             }
             let next = ids.len();
-            ids.entry(prefix).or_insert(next);
+            ids.entry(prefix_key(&prefix)).or_insert(next);
         }
         WordPrefixes { ids, short_lengths }
     }
@@ -257,13 +264,13 @@ impl WordPrefixes {
                     length += 1;
                 }
                 let found = (length == PREFIX_CHARS)
-                    .then(|| self.ids.get(&key[..]))
+                    .then(|| self.ids.get(&prefix_key(&key)))
                     .flatten()
                     .or_else(|| {
                         self.short_lengths
                             .iter()
                             .filter(|&&short| short <= length)
-                            .find_map(|&short| self.ids.get(&key[..short]))
+                            .find_map(|&short| self.ids.get(&prefix_key(&key[..short])))
                     });
                 if let Some(&id) = found {
                     hits.push((at, id));
@@ -274,6 +281,7 @@ impl WordPrefixes {
         hits
     }
 }
+
 fn is_word_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || !byte.is_ascii()
 }

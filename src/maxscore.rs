@@ -39,8 +39,11 @@ const SEEK_COST: u64 = 8;
 /// dictionary lookup costs about as much as scoring a thousand postings. One cache per index
 /// snapshot, since term infos belong to its segments.
 pub struct TermInfoCache {
-    entries: Mutex<LruCache<Term, Arc<[Option<TermInfo>]>, foldhash::fast::RandomState>>,
+    entries: Mutex<LruCache<Term, SegmentInfos, foldhash::fast::RandomState>>,
 }
+
+/// A term's dictionary entry in each segment, `None` where the segment lacks it.
+type SegmentInfos = Arc<[Option<TermInfo>]>;
 
 impl TermInfoCache {
     pub fn new(capacity: NonZeroUsize) -> TermInfoCache {
@@ -51,12 +54,8 @@ impl TermInfoCache {
 
     /// The term infos of `terms` in every segment of `searcher`, from the cache or the
     /// dictionaries.
-    fn infos(
-        &self,
-        searcher: &Searcher,
-        terms: &[Term],
-    ) -> tantivy::Result<Vec<Arc<[Option<TermInfo>]>>> {
-        let mut found: Vec<Option<Arc<[Option<TermInfo>]>>> = {
+    fn infos(&self, searcher: &Searcher, terms: &[Term]) -> tantivy::Result<Vec<SegmentInfos>> {
+        let mut found: Vec<Option<SegmentInfos>> = {
             let mut entries = self.entries.lock().expect("term info cache lock");
             terms
                 .iter()
@@ -70,7 +69,7 @@ impl TermInfoCache {
                     .segment_readers()
                     .iter()
                     .map(|reader| Ok(reader.inverted_index(term.field())?.get_term_info(term)?))
-                    .collect::<tantivy::Result<Arc<[Option<TermInfo>]>>>()?;
+                    .collect::<tantivy::Result<SegmentInfos>>()?;
                 looked_up.push((term.clone(), infos.clone()));
                 *slot = Some(infos);
             }
@@ -89,7 +88,7 @@ impl TermInfoCache {
 pub struct TermLookup {
     terms: Vec<Term>,
     /// `infos[term][segment]`.
-    infos: Vec<Arc<[Option<TermInfo>]>>,
+    infos: Vec<SegmentInfos>,
     doc_freqs: Vec<u64>,
 }
 

@@ -31,6 +31,8 @@ use tantivy::{BitSet, DocAddress, DocId, Score, Searcher, SegmentReader, TERMINA
 /// Documents scored together: small enough that the threshold rises after the first window,
 /// large enough that moving every cursor to the next window costs little.
 const WINDOW: u32 = 1024;
+/// Fraction of the threshold the pruning floor must rise by before candidates are pruned again.
+const PRUNE_STEP: Score = 0.05;
 /// A seek costs about as much as reading this many postings one after the other.
 const SEEK_COST: u64 = 8;
 
@@ -523,9 +525,18 @@ fn search_segment(
         candidates.retain_allowed(allowed, start);
         // Largest first: each non-essential cursor is read only for the documents that can
         // still beat the threshold with it and the smaller ones.
+        // Candidates are pruned again only once the floor has risen by a step worth a pass over
+        // the window's scores.
+        let step = threshold.max(0.0) * PRUNE_STEP + Score::EPSILON;
+        let mut pruned_at = Score::MIN;
+        let mut count = candidates.len();
         for j in (1..=essential).rev() {
-            candidates.retain_above(&scores, threshold - bound[j]);
-            let count = candidates.len();
+            let floor = threshold - bound[j];
+            if floor >= pruned_at + step {
+                candidates.retain_above(&scores, floor);
+                count = candidates.len();
+                pruned_at = floor;
+            }
             if count == 0 {
                 break;
             }

@@ -38,6 +38,9 @@ const QUEUE_CAPACITY: usize = 8192;
 
 /// Most events in one transaction, so a backlog is written in bounded steps.
 const MAX_BATCH: usize = 2048;
+/// How long the writer waits for more events before a commit when they arrive faster than it
+/// commits; a request's answer waits at most this much longer.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// The schema, one step per release that changed it; `PRAGMA user_version` counts steps applied.
 /// Never edit a step that has shipped: add one.
@@ -560,17 +563,30 @@ struct Writer {
 
 impl Writer {
     fn run(mut self) {
+        let mut busy = false;
         while let Some(first) = self.receiver.blocking_recv() {
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match self.receiver.try_recv() {
-                    Ok(message) => batch.push(message),
-                    Err(_) => break,
-                }
+            self.drain_into(&mut batch);
+            if busy && batch.len() < MAX_BATCH {
+                // Events come faster than commits: wait a moment so that one commit (and one
+                // fsync) covers more of them.
+                std::thread::sleep(LINGER);
+                self.drain_into(&mut batch);
             }
+            busy = batch.len() > 1;
             self.write(batch);
         }
         debug!(path = %self.path.display(), "event writer stopped");
+    }
+
+    /// Adds the events already queued, up to [`MAX_BATCH`].
+    fn drain_into(&mut self, batch: &mut Vec<Message>) {
+        while batch.len() < MAX_BATCH {
+            match self.receiver.try_recv() {
+                Ok(message) => batch.push(message),
+                Err(_) => break,
+            }
+        }
     }
 
     /// Writes one batch in one transaction and answers every request in it.

@@ -50,8 +50,10 @@ const MAX_TERMS: usize = 256;
 const PHRASE_WEIGHT: f32 = 1.0;
 /// Longest quoted passage treated as an exact message.
 const MAX_PHRASE_WORDS: usize = 16;
-/// Candidates reordered by version and case type before the top ones are shown.
-const CANDIDATES: usize = 50;
+/// Candidates reordered by version and case type before the top ones are shown. 20 and 50 gave
+/// the same figures on the judged drafts (10 lost one answer) and the same suggestions on the
+/// 500 benchmark drafts; 20 costs 7 % less.
+const CANDIDATES: usize = 20;
 /// Score factors for how an article fits the draft beyond its words; measured on the judged drafts.
 const SAME_VERSION_FIT: f32 = 1.1;
 const OTHER_VERSION_FIT: f32 = 0.9;

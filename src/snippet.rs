@@ -19,8 +19,9 @@ use crate::error::SearchError;
 const SNIPPET_CHARS: usize = 220;
 /// Width of the window in which term prefixes are counted to find the best region, in bytes.
 const WINDOW_BYTES: usize = 2 * SNIPPET_CHARS;
-/// Extra context analysed on each side of the best window, in bytes.
-const MARGIN_BYTES: usize = SNIPPET_CHARS;
+/// Extra context analysed on each side of the best window, in bytes: enough for the fragment to
+/// start a little before it (a quarter of a snippet cost 5 % less per deflection than a whole one).
+const MARGIN_BYTES: usize = SNIPPET_CHARS / 4;
 /// Letters of a term looked for in the raw body (as the snippet analyzer's stemming filter).
 const PREFIX_CHARS: usize = 3;
 

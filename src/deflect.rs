@@ -22,6 +22,7 @@ use std::str::FromStr;
 
 use chrono::{NaiveDate, Utc};
 use serde::Serialize;
+use tantivy::postings::SegmentPostings;
 use tantivy::query::{BoostQuery, PhraseQuery, Query};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocSet, Searcher, Term};
@@ -285,12 +286,14 @@ impl KbSearcher {
             ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
             // Built for the first suggestion shown: a third of drafts show none.
             let mut highlighter: Option<Highlighter> = None;
-            for (score, address) in ranked.into_iter().take(draft.limit.clamp(1, MAX_LIMIT)) {
-                let ratio = score / max_score;
-                let confidence = confidence(ratio);
-                if confidence < draft.min_confidence {
-                    continue;
-                }
+            let shown: Vec<(f32, DocAddress)> = ranked
+                .into_iter()
+                .take(draft.limit.clamp(1, MAX_LIMIT))
+                .filter(|(score, _)| confidence(score / max_score) >= draft.min_confidence)
+                .collect();
+            let addresses: Vec<DocAddress> = shown.iter().map(|(_, address)| *address).collect();
+            let matched = matched_terms(searcher, &lookup, &addresses, &terms)?;
+            for ((score, address), matched_terms) in shown.into_iter().zip(matched) {
                 let highlighter = highlighter.get_or_insert_with(|| {
                     let words: Vec<String> = terms.iter().map(|t| t.text.clone()).collect();
                     let doc_freqs: Vec<u64> =
@@ -298,12 +301,13 @@ impl KbSearcher {
                     Highlighter::with_doc_freqs(self.schema.body, &words, &doc_freqs)
                 });
                 let hit = self.hit(searcher, Some(highlighter), score, address)?;
+                let ratio = score / max_score;
                 suggestions.push(Suggestion {
                     info: hit.info,
                     snippet: hit.snippet,
                     section: hit.section,
-                    confidence,
-                    matched_terms: matched_terms(searcher, &lookup, address, &terms)?,
+                    confidence: confidence(ratio),
+                    matched_terms,
                     reason: None,
                     score_ratio: ratio,
                     score,
@@ -580,32 +584,48 @@ fn phrase_scores(
     Ok(scores)
 }
 
-/// The draft's words that the document at `address` contains, most telling first.
+/// The draft's words each document of `addresses` contains, most telling first. Each word's
+/// postings are opened once per segment and read forward through the documents in order.
 fn matched_terms(
     searcher: &Searcher,
     lookup: &TermLookup,
-    address: DocAddress,
+    addresses: &[DocAddress],
     terms: &[DraftTerm],
-) -> Result<Vec<String>, SearchError> {
-    let segment = address.segment_ord as usize;
-    let reader = searcher.segment_reader(address.segment_ord);
-    let mut matched = Vec::new();
-    for (i, term) in terms.iter().enumerate() {
-        let Some(mut postings) = lookup.postings(segment, reader, i, IndexRecordOption::Basic)?
-        else {
-            continue;
-        };
-        // `seek` only moves forward: a list that starts past the document does not hold it.
-        let first = postings.doc();
-        let holds = if first >= address.doc_id {
-            first == address.doc_id
-        } else {
-            postings.seek(address.doc_id) == address.doc_id
-        };
-        if holds {
-            matched.push(term.surface.clone());
-            if matched.len() == MAX_MATCHED_TERMS {
-                break;
+) -> Result<Vec<Vec<String>>, SearchError> {
+    let mut matched = vec![Vec::new(); addresses.len()];
+    let mut order: Vec<usize> = (0..addresses.len()).collect();
+    order.sort_by_key(|&i| addresses[i]);
+    for (term_index, term) in terms.iter().enumerate() {
+        if matched.iter().all(|m| m.len() == MAX_MATCHED_TERMS) {
+            break;
+        }
+        let mut current: Option<(u32, Option<SegmentPostings>)> = None;
+        for &i in &order {
+            let address = addresses[i];
+            if current
+                .as_ref()
+                .is_none_or(|(segment, _)| *segment != address.segment_ord)
+            {
+                let reader = searcher.segment_reader(address.segment_ord);
+                let postings = lookup.postings(
+                    address.segment_ord as usize,
+                    reader,
+                    term_index,
+                    IndexRecordOption::Basic,
+                )?;
+                current = Some((address.segment_ord, postings));
+            }
+            let Some((_, Some(postings))) = current.as_mut() else {
+                continue;
+            };
+            // `seek` only moves forward; the documents come in order.
+            let doc = if postings.doc() >= address.doc_id {
+                postings.doc()
+            } else {
+                postings.seek(address.doc_id)
+            };
+            if doc == address.doc_id && matched[i].len() < MAX_MATCHED_TERMS {
+                matched[i].push(term.surface.clone());
             }
         }
     }

@@ -362,7 +362,7 @@ async fn bad_feedback_is_refused_and_unknown_drafts_are_404() {
         assert_eq!(reply.status, 400, "{body}: {}", reply.body);
         assert!(reply.body.contains(&format!("`{field}`")), "{}", reply.body);
     }
-    let unknown = format!("/api/deflect/{}/feedback", uuid::Uuid::new_v4());
+    let unknown = format!("/api/deflect/{}/feedback", uuid::Uuid::now_v7());
     let reply = post_json(&app, &unknown, None, &json!({"outcome": "case_submitted"})).await;
     assert_eq!(reply.status, 404, "{}", reply.body);
     let malformed = post_json(

@@ -207,7 +207,8 @@ async fn deflect_and_record(
     let draft = body.to_draft(caller, state)?;
     let id = match &body.deflection_id {
         Some(id) => checked_id(id)?,
-        None => uuid::Uuid::new_v4().to_string(),
+        // Time-ordered: new drafts land at the end of the table's index, not on random pages.
+        None => uuid::Uuid::now_v7().to_string(),
     };
     let searcher = state.searcher()?;
     let deflection = {

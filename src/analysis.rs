@@ -7,6 +7,8 @@
 //! `share locked` still finds `ERR_SHARE_LOCKED`. At query time only the whole compound is
 //! emitted, which is what makes `7.8.0` exact.
 
+use std::collections::HashSet;
+
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, Stemmer, StopWordFilter,
     TextAnalyzer, Token, TokenStream, Tokenizer,
@@ -232,20 +234,46 @@ const STEM_PREFIX_CHARS: usize = 3;
 /// A stemming filter that only stems words starting like one of its terms.
 #[derive(Clone)]
 pub struct SelectiveStemmer {
-    prefixes: std::sync::Arc<Vec<String>>,
+    prefixes: std::sync::Arc<TermPrefixes>,
 }
 
 impl SelectiveStemmer {
     pub fn new(terms: &[String]) -> Self {
-        let mut prefixes: Vec<String> = terms
+        SelectiveStemmer {
+            prefixes: std::sync::Arc::new(TermPrefixes::new(terms)),
+        }
+    }
+}
+
+/// The first letters of some terms, looked up by a word's own first letters: a set, since a
+/// query of a draft case has dozens of terms and every word of a snippet is checked.
+struct TermPrefixes {
+    prefixes: HashSet<String, foldhash::fast::RandomState>,
+    /// The lengths in characters of the prefixes held (shorter than usual for short terms).
+    lengths: Vec<usize>,
+}
+
+impl TermPrefixes {
+    fn new(terms: &[String]) -> TermPrefixes {
+        let prefixes: HashSet<String, _> = terms
             .iter()
             .map(|t| t.chars().take(STEM_PREFIX_CHARS).collect())
             .collect();
-        prefixes.sort();
-        prefixes.dedup();
-        SelectiveStemmer {
-            prefixes: std::sync::Arc::new(prefixes),
-        }
+        let mut lengths: Vec<usize> = prefixes.iter().map(|p| p.chars().count()).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        TermPrefixes { prefixes, lengths }
+    }
+
+    /// Whether `word` starts with one of the prefixes.
+    fn starts(&self, word: &str) -> bool {
+        self.lengths.iter().any(|&length| {
+            let end = word
+                .char_indices()
+                .nth(length)
+                .map_or(word.len(), |(at, _)| at);
+            word[..end].chars().count() == length && self.prefixes.contains(&word[..end])
+        })
     }
 }
 
@@ -266,7 +294,7 @@ impl tantivy::tokenizer::TokenFilter for SelectiveStemmer {
 #[derive(Clone)]
 pub struct SelectiveStemmerFilter<T> {
     inner: T,
-    prefixes: std::sync::Arc<Vec<String>>,
+    prefixes: std::sync::Arc<TermPrefixes>,
     stemmer: TextAnalyzer,
 }
 
@@ -284,7 +312,7 @@ impl<T: Tokenizer> Tokenizer for SelectiveStemmerFilter<T> {
 
 pub struct SelectiveStemmerStream<'a, T> {
     tail: T,
-    prefixes: &'a [String],
+    prefixes: &'a TermPrefixes,
     stemmer: &'a mut TextAnalyzer,
 }
 
@@ -294,11 +322,7 @@ impl<T: TokenStream> TokenStream for SelectiveStemmerStream<'_, T> {
             return false;
         }
         let token = self.tail.token_mut();
-        if self
-            .prefixes
-            .iter()
-            .any(|p| token.text.starts_with(p.as_str()))
-        {
+        if self.prefixes.starts(&token.text) {
             let mut stemmed = self.stemmer.token_stream(&token.text);
             let stem = stemmed.advance().then(|| stemmed.token().text.clone());
             drop(stemmed);
@@ -359,6 +383,17 @@ pub fn analyze(analyzer: &mut TextAnalyzer, text: &str) -> Vec<QueryToken> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn term_prefixes_match_words_starting_like_a_term() {
+        let prefixes = TermPrefixes::new(&["replication".into(), "ip".into(), "café".into()]);
+        assert!(prefixes.starts("replicas"));
+        assert!(prefixes.starts("ipconfig"));
+        assert!(prefixes.starts("cafés"));
+        assert!(!prefixes.starts("re"));
+        assert!(!prefixes.starts("i"));
+        assert!(!prefixes.starts("network"));
+    }
 
     fn texts(analyzer: &mut TextAnalyzer, text: &str) -> Vec<(String, usize)> {
         analyze(analyzer, text)

@@ -391,7 +391,8 @@ impl KbSearcher {
         let text = format!("{}\n{}", draft.subject, draft.description);
         let mut analyzer = self.query_analyzer.clone();
         let tokens = analysis::analyze(&mut analyzer, &text);
-        let mut counts: HashMap<&str, (u32, &QueryToken)> = HashMap::new();
+        let mut counts: HashMap<&str, (u32, &QueryToken), foldhash::fast::RandomState> =
+            HashMap::default();
         for token in &tokens {
             counts.entry(&token.text).or_insert((0, token)).0 += 1;
         }

@@ -39,8 +39,9 @@ const QUEUE_CAPACITY: usize = 8192;
 /// Most events in one transaction, so a backlog is written in bounded steps.
 const MAX_BATCH: usize = 2048;
 /// How long the writer waits for more events before a commit when they arrive faster than it
-/// commits; a request's answer waits at most this much longer.
-const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
+/// commits; a request's answer waits at most this much longer. It only waits when the previous
+/// batch held more than one event, so a lone request is never delayed.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The schema, one step per release that changed it; `PRAGMA user_version` counts steps applied.
 /// Never edit a step that has shipped: add one.

@@ -41,7 +41,7 @@ const MAX_BATCH: usize = 2048;
 /// How long the writer waits for more events before a commit when they arrive faster than it
 /// commits; a request's answer waits at most this much longer. It only waits when the previous
 /// batch held more than one event, so a lone request is never delayed.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// The schema, one step per release that changed it; `PRAGMA user_version` counts steps applied.
 /// Never edit a step that has shipped: add one.
@@ -294,14 +294,23 @@ impl EventStore {
         let writer = open_writer(&path, options).map_err(|err| open_error(open_reason(&err)))?;
         let reader = open_reader(&path, options).map_err(|err| open_error(open_reason(&err)))?;
 
+        let checkpoints =
+            open_checkpointer(&path, options).map_err(|err| open_error(open_reason(&err)))?;
+
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let dropped_searches = Arc::new(AtomicU64::new(0));
         let file: Arc<Path> = Arc::from(path.as_path());
+        let (running, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("kbsearch-checkpoints".to_string())
+            .spawn(move || checkpoint_until(checkpoints, &stopped))
+            .map_err(|err| open_error(format!("cannot start the checkpoint thread: {err}")))?;
         let worker = Writer {
             path: file.clone(),
             conn: writer,
             receiver,
             dropped_searches: dropped_searches.clone(),
+            _running: running,
         };
         std::thread::Builder::new()
             .name("kbsearch-events".to_string())
@@ -447,6 +456,35 @@ fn validate_feedback(event: FeedbackEvent) -> Result<FeedbackEvent, StoreError> 
     }
 }
 
+/// How often the checkpoint thread copies the write-ahead log into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A connection for checkpoints only. The writer does not checkpoint (`wal_autocheckpoint=0`):
+/// a checkpoint copies the log into the database file and syncs it, and while the writer did it,
+/// every answer waiting for a durable write waited too (the tail of `/api/deflect` under load).
+fn open_checkpointer(path: &Path, options: Options) -> Result<Connection, OpenFailure> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(options.busy_timeout)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+/// Runs a passive checkpoint (it never waits for the writer or readers) every
+/// [`CHECKPOINT_EVERY`] until the writer stops, then one last one.
+fn checkpoint_until(conn: Connection, stopped: &std::sync::mpsc::Receiver<()>) {
+    let checkpoint = || {
+        if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            debug!("checkpoint failed: {err}");
+        }
+    };
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stopped.recv_timeout(CHECKPOINT_EVERY)
+    {
+        checkpoint();
+    }
+    checkpoint();
+}
+
 /// Opens the write connection: WAL so analytics read while it writes, `synchronous=FULL` so a
 /// commit is on disk when it returns, then brings the schema up to date.
 fn open_writer(path: &Path, options: Options) -> Result<Connection, OpenFailure> {
@@ -461,6 +499,8 @@ fn open_writer(path: &Path, options: Options) -> Result<Connection, OpenFailure>
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // The checkpoint thread copies the log; see `open_checkpointer`.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // Take the write lock at BEGIN, where the busy timeout applies, not at the first write.
     conn.set_transaction_behavior(TransactionBehavior::Immediate);
     migrate(&mut conn)?;
@@ -560,6 +600,8 @@ struct Writer {
     conn: Connection,
     receiver: mpsc::Receiver<Message>,
     dropped_searches: Arc<AtomicU64>,
+    /// Dropped with the writer, which stops the checkpoint thread.
+    _running: std::sync::mpsc::Sender<()>,
 }
 
 impl Writer {

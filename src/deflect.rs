@@ -9,7 +9,9 @@
 //! the candidates; the version and the case type reorder them (a feature request is answered by
 //! release notes and help pages first; an article for the customer's version comes before one
 //! for another version). Measured on `kb/deflection.jsonl`: subject weighting, an extra weight on
-//! codes and plain term counts (no log) each scored lower.
+//! codes and plain term counts (no log) each scored lower. The candidates come from
+//! [`crate::maxscore`], which finds the same top k as scoring every posting at a fraction of the
+//! cost.
 //!
 //! Raw BM25 scores do not compare across drafts, so each score is divided by the draft's own
 //! maximum — the sum of its terms' weighted IDF — and that ratio is mapped to a calibrated

@@ -297,6 +297,27 @@ impl Cursor {
         scores: &mut [Score],
         seen: &mut WindowSet,
     ) -> io::Result<()> {
+        self.walk(
+            start,
+            end,
+            |_| true,
+            |offset, score| {
+                scores[offset as usize] += score;
+                seen.insert(offset);
+            },
+        )
+    }
+
+    /// Reads the postings from `start` to before `end`, moving past them, and gives `found` the
+    /// offset from `start` and the score of each document that `wanted` asks for.
+    #[inline]
+    fn walk(
+        &mut self,
+        start: DocId,
+        end: DocId,
+        wanted: impl Fn(u32) -> bool,
+        mut found: impl FnMut(u32, Score),
+    ) -> io::Result<()> {
         self.seek(start)?;
         let (weight, fieldnorms, mut at) = (&self.weight, &self.fieldnorms, self.at);
         let postings = self.postings.as_mut().expect("opened by seek");
@@ -312,8 +333,12 @@ impl Cursor {
                     return Ok(());
                 }
                 let offset = doc - start;
-                scores[offset as usize] += weight.score(fieldnorms.fieldnorm_id(doc), freqs[at]);
-                seen.insert(offset);
+                if wanted(offset) {
+                    found(
+                        offset,
+                        weight.score(fieldnorms.fieldnorm_id(doc), freqs[at]),
+                    );
+                }
                 at += 1;
             }
             postings.advance();
@@ -345,32 +370,12 @@ impl Cursor {
             }
             return Ok(());
         }
-        self.seek(start)?;
-        let (weight, fieldnorms, mut at) = (&self.weight, &self.fieldnorms, self.at);
-        let postings = self.postings.as_mut().expect("opened by seek");
-        loop {
-            let docs = postings.docs();
-            if docs.is_empty() {
-                break;
-            }
-            let freqs = postings.freqs();
-            while let Some(&doc) = docs.get(at) {
-                if doc >= end {
-                    self.at = at;
-                    return Ok(());
-                }
-                let offset = doc - start;
-                if candidates.contains(offset) {
-                    scores[offset as usize] +=
-                        weight.score(fieldnorms.fieldnorm_id(doc), freqs[at]);
-                }
-                at += 1;
-            }
-            postings.advance();
-            at = 0;
-        }
-        self.at = at;
-        Ok(())
+        self.walk(
+            start,
+            end,
+            |offset| candidates.contains(offset),
+            |offset, score| scores[offset as usize] += score,
+        )
     }
 }
 

@@ -7,7 +7,7 @@
 //! `share locked` still finds `ERR_SHARE_LOCKED`. At query time only the whole compound is
 //! emitted, which is what makes `7.8.0` exact.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, Stemmer, StopWordFilter,
@@ -228,8 +228,9 @@ pub fn snippet_analyzer(terms: &[String]) -> TextAnalyzer {
         .build()
 }
 
-/// Letters a word must share with a term before it is worth stemming.
-const STEM_PREFIX_CHARS: usize = 3;
+/// Letters a word must share with a term before it may match it: a stem keeps the first letters
+/// of its word, so words that start otherwise are neither stemmed for snippets nor looked at.
+pub const PREFIX_CHARS: usize = 3;
 
 /// A stemming filter that only stems words starting like one of its terms.
 #[derive(Clone)]
@@ -240,39 +241,55 @@ pub struct SelectiveStemmer {
 impl SelectiveStemmer {
     pub fn new(terms: &[String]) -> Self {
         SelectiveStemmer {
-            prefixes: std::sync::Arc::new(TermPrefixes::new(terms)),
+            prefixes: std::sync::Arc::new(TermPrefixes::new(terms.iter().map(String::as_str))),
         }
     }
 }
 
-/// The first letters of some terms, looked up by a word's own first letters: a set, since a
-/// query of a draft case has dozens of terms and every word of a snippet is checked.
-struct TermPrefixes {
-    prefixes: HashSet<String, foldhash::fast::RandomState>,
-    /// The lengths in characters of the prefixes held (shorter than usual for short terms).
+/// The first [`PREFIX_CHARS`] letters of some analysed terms, each with a number, looked up by a
+/// word's own first letters: a set, since a draft case has dozens of terms and every word of a
+/// snippet is checked.
+pub struct TermPrefixes {
+    ids: HashMap<String, usize, foldhash::fast::RandomState>,
+    /// The lengths in characters of the prefixes held, longest first (short terms such as `ip`
+    /// give short prefixes).
     lengths: Vec<usize>,
 }
 
 impl TermPrefixes {
-    fn new(terms: &[String]) -> TermPrefixes {
-        let prefixes: HashSet<String, _> = terms
-            .iter()
-            .map(|t| t.chars().take(STEM_PREFIX_CHARS).collect())
-            .collect();
-        let mut lengths: Vec<usize> = prefixes.iter().map(|p| p.chars().count()).collect();
-        lengths.sort_unstable();
+    pub fn new<'a>(terms: impl IntoIterator<Item = &'a str>) -> TermPrefixes {
+        let mut ids: HashMap<String, usize, _> = HashMap::default();
+        for term in terms {
+            let next = ids.len();
+            ids.entry(term.chars().take(PREFIX_CHARS).collect())
+                .or_insert(next);
+        }
+        let mut lengths: Vec<usize> = ids.keys().map(|p| p.chars().count()).collect();
+        lengths.sort_unstable_by(|a, b| b.cmp(a));
         lengths.dedup();
-        TermPrefixes { prefixes, lengths }
+        TermPrefixes { ids, lengths }
     }
 
-    /// Whether `word` starts with one of the prefixes.
-    fn starts(&self, word: &str) -> bool {
-        self.lengths.iter().any(|&length| {
+    /// How many distinct prefixes there are; their numbers run from 0 to this.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The number of the prefix that `word` (lowercase) starts with, if any.
+    pub fn find(&self, word: &str) -> Option<usize> {
+        self.lengths.iter().find_map(|&length| {
+            // Where the first `length` characters end, if the word has that many.
             let end = word
                 .char_indices()
-                .nth(length)
-                .map_or(word.len(), |(at, _)| at);
-            word[..end].chars().count() == length && self.prefixes.contains(&word[..end])
+                .map(|(at, _)| at)
+                .skip(1)
+                .chain(std::iter::once(word.len()))
+                .nth(length - 1)?;
+            self.ids.get(&word[..end]).copied()
         })
     }
 }
@@ -322,7 +339,7 @@ impl<T: TokenStream> TokenStream for SelectiveStemmerStream<'_, T> {
             return false;
         }
         let token = self.tail.token_mut();
-        if self.prefixes.starts(&token.text) {
+        if self.prefixes.find(&token.text).is_some() {
             let mut stemmed = self.stemmer.token_stream(&token.text);
             let stem = stemmed.advance().then(|| stemmed.token().text.clone());
             drop(stemmed);
@@ -386,13 +403,15 @@ mod tests {
 
     #[test]
     fn term_prefixes_match_words_starting_like_a_term() {
-        let prefixes = TermPrefixes::new(&["replication".into(), "ip".into(), "café".into()]);
-        assert!(prefixes.starts("replicas"));
-        assert!(prefixes.starts("ipconfig"));
-        assert!(prefixes.starts("cafés"));
-        assert!(!prefixes.starts("re"));
-        assert!(!prefixes.starts("i"));
-        assert!(!prefixes.starts("network"));
+        let prefixes = TermPrefixes::new(["replication", "ip", "café", "replica"]);
+        assert_eq!(prefixes.len(), 3);
+        assert_eq!(prefixes.find("replicas"), Some(0));
+        assert_eq!(prefixes.find("ipconfig"), Some(1));
+        assert_eq!(prefixes.find("cafés"), Some(2));
+        assert_eq!(prefixes.find("re"), None);
+        assert_eq!(prefixes.find("i"), None);
+        assert_eq!(prefixes.find("network"), None);
+        assert!(TermPrefixes::new([]).is_empty());
     }
 
     fn texts(analyzer: &mut TextAnalyzer, text: &str) -> Vec<(String, usize)> {

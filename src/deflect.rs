@@ -34,9 +34,9 @@ use crate::analysis::{self, QueryToken};
 use crate::article::{ALL_VERSIONS, ArticleType, Visibility};
 use crate::error::SearchError;
 use crate::facets::FACET_FIELDS;
-use crate::maxscore::{self, Clause, TermLookup};
+use crate::maxscore::{self, Clause, FieldStats, TermLookup};
 use crate::products::SupportStatus;
-use crate::search::{ArticleInfo, KbSearcher, SearchRequest, SectionRef};
+use crate::search::{ArticleInfo, KbSearcher, SectionRef};
 use crate::snippet::{Highlighted, Highlighter};
 
 /// Most suggestions a caller may ask for.
@@ -264,15 +264,11 @@ impl KbSearcher {
                 .max(f32::EPSILON);
             // Visibility, status and product filter; the version and the case type only reorder
             // (an answer may be the release that brought a fix or a feature).
-            let request = SearchRequest {
-                product: draft
-                    .product
-                    .clone()
-                    .filter(|p| self.catalog().product(p).is_some()),
-                audience: draft.audience,
-                ..SearchRequest::new("")
-            };
-            let allowed = self.allowed_documents(&request)?;
+            let product = draft
+                .product
+                .as_deref()
+                .filter(|p| self.catalog().product(p).is_some());
+            let allowed = self.allowed_documents(draft.audience, product)?;
             let clauses = self.draft_clauses(searcher, &lookup, &terms)?;
             let pool = maxscore::top_k(searcher, &lookup, &clauses, &allowed, CANDIDATES)
                 .map_err(SearchError::from)?;
@@ -286,24 +282,22 @@ impl KbSearcher {
                 })
                 .collect::<Result<_, SearchError>>()?;
             ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-            // Built for the first suggestion shown: a third of drafts show none.
-            let mut highlighter: Option<Highlighter> = None;
-            let shown: Vec<(f32, DocAddress)> = ranked
+            let shown: Vec<(f32, f32, DocAddress)> = ranked
                 .into_iter()
                 .take(draft.limit.clamp(1, MAX_LIMIT))
-                .filter(|(score, _)| confidence(score / max_score) >= draft.min_confidence)
+                .map(|(score, address)| (score, score / max_score, address))
+                .filter(|(_, ratio, _)| confidence(*ratio) >= draft.min_confidence)
                 .collect();
-            let addresses: Vec<DocAddress> = shown.iter().map(|(_, address)| *address).collect();
+            // Built only when something is shown: a third of drafts show nothing.
+            let highlighter = (!shown.is_empty()).then(|| {
+                let words: Vec<String> = terms.iter().map(|t| t.text.clone()).collect();
+                let doc_freqs: Vec<u64> = (0..terms.len()).map(|i| lookup.doc_freq(i)).collect();
+                Highlighter::with_doc_freqs(self.schema.body, &words, &doc_freqs)
+            });
+            let addresses: Vec<DocAddress> = shown.iter().map(|(_, _, address)| *address).collect();
             let matched = matched_terms(searcher, &lookup, &addresses, &terms)?;
-            for ((score, address), matched_terms) in shown.into_iter().zip(matched) {
-                let highlighter = highlighter.get_or_insert_with(|| {
-                    let words: Vec<String> = terms.iter().map(|t| t.text.clone()).collect();
-                    let doc_freqs: Vec<u64> =
-                        (0..terms.len()).map(|i| lookup.doc_freq(i)).collect();
-                    Highlighter::with_doc_freqs(self.schema.body, &words, &doc_freqs)
-                });
-                let hit = self.hit(searcher, Some(highlighter), score, address)?;
-                let ratio = score / max_score;
+            for ((score, ratio, address), matched_terms) in shown.into_iter().zip(matched) {
+                let hit = self.hit(searcher, highlighter.as_ref(), score, address)?;
                 suggestions.push(Suggestion {
                     info: hit.info,
                     snippet: hit.snippet,
@@ -408,7 +402,8 @@ impl KbSearcher {
             .collect();
         let words_lookup = TermLookup::new(searcher, &self.term_infos, all_terms)?;
         let documents = searcher.num_docs().max(1) as f32;
-        let mut terms: Vec<DraftTerm> = words
+        // Each kept word with its number in `words_lookup`.
+        let mut terms: Vec<(usize, DraftTerm)> = words
             .iter()
             .enumerate()
             .filter_map(|(i, (word, count, token))| {
@@ -417,26 +412,23 @@ impl KbSearcher {
                     return None;
                 }
                 let idf = (1.0 + (documents - df.min(documents) + 0.5) / (df + 0.5)).ln();
-                Some(DraftTerm {
-                    text: word.to_string(),
-                    surface: text[token.offsets.clone()].to_string(),
-                    weight: 1.0 + (*count as f32).ln(),
-                    idf,
-                })
+                Some((
+                    i,
+                    DraftTerm {
+                        text: word.to_string(),
+                        surface: text[token.offsets.clone()].to_string(),
+                        weight: 1.0 + (*count as f32).ln(),
+                        idf,
+                    },
+                ))
             })
             .collect();
         // The most telling first, so a cap keeps them and "matched terms" lists them first.
-        terms.sort_by(|a, b| (b.idf * b.weight).total_cmp(&(a.idf * a.weight)));
+        terms.sort_by(|(_, a), (_, b)| (b.idf * b.weight).total_cmp(&(a.idf * a.weight)));
         terms.truncate(MAX_TERMS);
+        let (kept, terms): (Vec<usize>, Vec<DraftTerm>) = terms.into_iter().unzip();
         // Term `i` of the lookup is `terms[i]` in `all`; term `terms.len() + i`, in the title.
-        let mut lookup = TermLookup::new(
-            searcher,
-            &self.term_infos,
-            terms
-                .iter()
-                .map(|t| Term::from_field_text(self.schema.all, &t.text))
-                .collect(),
-        )?;
+        let mut lookup = words_lookup.pick(&kept);
         lookup.extend(
             searcher,
             &self.term_infos,
@@ -456,27 +448,19 @@ impl KbSearcher {
         lookup: &TermLookup,
         terms: &[DraftTerm],
     ) -> Result<Vec<Clause>, SearchError> {
+        let all = FieldStats::new(searcher, self.schema.all)?;
+        let title = FieldStats::new(searcher, self.schema.title)?;
         let mut clauses = Vec::with_capacity(terms.len() * 2);
         for (i, term) in terms.iter().enumerate() {
             clauses.push(Clause {
                 term: i,
-                weight: maxscore::bm25_weight(
-                    searcher,
-                    self.schema.all,
-                    lookup.doc_freq(i),
-                    term.weight,
-                )?,
+                weight: all.weight(lookup.doc_freq(i), term.weight),
             });
-            let title = terms.len() + i;
-            if lookup.doc_freq(title) > 0 {
+            let in_title = terms.len() + i;
+            if lookup.doc_freq(in_title) > 0 {
                 clauses.push(Clause {
-                    term: title,
-                    weight: maxscore::bm25_weight(
-                        searcher,
-                        self.schema.title,
-                        lookup.doc_freq(title),
-                        term.weight * TITLE_WEIGHT,
-                    )?,
+                    term: in_title,
+                    weight: title.weight(lookup.doc_freq(in_title), term.weight * TITLE_WEIGHT),
                 });
             }
         }

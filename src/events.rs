@@ -474,7 +474,8 @@ fn open_checkpointer(path: &Path, options: Options) -> Result<Connection, OpenFa
 fn checkpoint_until(conn: Connection, stopped: &std::sync::mpsc::Receiver<()>) {
     let checkpoint = || {
         if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            debug!("checkpoint failed: {err}");
+            // The log keeps growing until a checkpoint succeeds; nothing written is lost.
+            warn!("checkpoint of the event log failed: {err}");
         }
     };
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
@@ -1065,6 +1066,32 @@ mod tests {
         assert_eq!(deflection.solved, 1);
         let searches = store.search_analytics(TimeRange::default(), 10).unwrap();
         assert_eq!(searches.searches, 1);
+    }
+
+    #[tokio::test]
+    async fn the_log_is_copied_into_the_database_while_the_writer_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EventStore::open(dir.path()).unwrap();
+        let file = dir.path().join(EVENTS_FILE);
+        let before = std::fs::metadata(&file).unwrap().len();
+        for n in 0..300 {
+            let id = format!("draft-{n}");
+            store
+                .record_deflection(draft(&id, 0, &["a", "b", "c"]))
+                .await
+                .unwrap();
+        }
+        // The writer does not checkpoint; the checkpoint thread does, within a few periods.
+        let deadline = std::time::Instant::now() + CHECKPOINT_EVERY * 20;
+        while std::fs::metadata(&file).unwrap().len() < before + 32 * 1024 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file stayed at {} bytes",
+                std::fs::metadata(&file).unwrap().len()
+            );
+            tokio::time::sleep(CHECKPOINT_EVERY / 4).await;
+        }
+        assert_eq!(rows(dir.path(), "deflections"), 300);
     }
 
     #[tokio::test]

@@ -129,8 +129,13 @@ impl TermLookup {
         Ok(())
     }
 
-    pub fn terms(&self) -> &[Term] {
-        &self.terms
+    /// The terms numbered `picked`, renumbered from 0 in that order.
+    pub fn pick(&self, picked: &[usize]) -> TermLookup {
+        TermLookup {
+            terms: picked.iter().map(|&i| self.terms[i].clone()).collect(),
+            infos: picked.iter().map(|&i| self.infos[i].clone()).collect(),
+            doc_freqs: picked.iter().map(|&i| self.doc_freqs[i]).collect(),
+        }
     }
 
     /// Documents holding term `i` in the whole index, deleted ones included (as tantivy counts).
@@ -154,19 +159,27 @@ impl TermLookup {
     }
 }
 
-/// A term's BM25 weight as tantivy computes it for a `TermQuery` boosted by `boost`.
-pub fn bm25_weight(
-    searcher: &Searcher,
-    field: Field,
-    doc_freq: u64,
-    boost: Score,
-) -> tantivy::Result<Bm25Weight> {
-    let documents = searcher.total_num_docs()?;
-    let average_length = searcher.total_num_tokens(field)? as Score / documents.max(1) as Score;
-    Ok(
-        Bm25Weight::for_one_term_without_explain(doc_freq, documents, average_length)
-            .boost_by(boost),
-    )
+/// The index-wide BM25 statistics of one field, read once per query rather than once per term.
+pub struct FieldStats {
+    documents: u64,
+    average_length: Score,
+}
+
+impl FieldStats {
+    pub fn new(searcher: &Searcher, field: Field) -> tantivy::Result<FieldStats> {
+        let documents = searcher.total_num_docs()?;
+        let average_length = searcher.total_num_tokens(field)? as Score / documents.max(1) as Score;
+        Ok(FieldStats {
+            documents,
+            average_length,
+        })
+    }
+
+    /// A term's BM25 weight as tantivy computes it for a `TermQuery` boosted by `boost`.
+    pub fn weight(&self, doc_freq: u64, boost: Score) -> Bm25Weight {
+        Bm25Weight::for_one_term_without_explain(doc_freq, self.documents, self.average_length)
+            .boost_by(boost)
+    }
 }
 
 /// One clause of the disjunction: term `term` of a [`TermLookup`], scored with `weight`.
@@ -195,7 +208,9 @@ impl Ord for Ranked {
     }
 }
 
-/// The best `k` so far; its threshold is the score a document must beat to enter.
+/// The best `k` so far; its threshold is the score a document must beat to enter. tantivy's
+/// `TopNComputer` raises its threshold only when its buffer of 2k fills up, which would leave
+/// MaxScore pruning with a stale one.
 struct TopK {
     k: usize,
     heap: BinaryHeap<Reverse<Ranked>>,
@@ -233,7 +248,6 @@ struct Cursor {
     at: usize,
     weight: Bm25Weight,
     fieldnorms: FieldNormReader,
-    max: Score,
 }
 
 impl Cursor {
@@ -476,7 +490,6 @@ pub fn top_k(
                 at: 0,
                 weight: clause.weight.clone(),
                 fieldnorms: norms,
-                max: clause.weight.max_score(),
             });
         }
         search_segment(
@@ -509,7 +522,7 @@ fn search_segment(
     let mut bound = Vec::with_capacity(cursors.len() + 1);
     bound.push(0.0);
     for cursor in cursors.iter() {
-        bound.push(bound.last().copied().unwrap_or(0.0) + cursor.max);
+        bound.push(bound.last().copied().unwrap_or(0.0) + cursor.weight.max_score());
     }
     let mut scores = vec![0.0 as Score; WINDOW as usize];
     let mut candidates = WindowSet([0; (WINDOW / 64) as usize]);
@@ -590,14 +603,14 @@ mod tests {
                 let mut document = TantivyDocument::default();
                 document.add_text(body, text.join(" "));
                 document.add_text(title, heading.join(" "));
-                let visible = if doc % 7 == 0 { "hidden" } else { "shown" };
-                document.add_text(kind, format!("{visible} s{segment}d{doc}"));
+                document.add_text(kind, if doc % 7 == 0 { "hidden" } else { "shown" });
+                document.add_text(kind, format!("s{segment}d{doc}"));
                 writer.add_document(document).unwrap();
             }
             writer.commit().unwrap();
         }
         for doc in (0..1500).step_by(11) {
-            writer.delete_term(Term::from_field_text(kind, &format!("shown s1d{doc}")));
+            writer.delete_term(Term::from_field_text(kind, &format!("s1d{doc}")));
         }
         writer.commit().unwrap();
         (index, body, title, kind)
@@ -639,6 +652,16 @@ mod tests {
                 set
             })
             .collect();
+        // The filter and the deletions both take documents out.
+        for (set, reader) in allowed.iter().zip(searcher.segment_readers()) {
+            assert!((set.len() as u32) < reader.num_docs());
+        }
+        assert!(
+            searcher
+                .segment_readers()
+                .iter()
+                .any(|r| r.num_deleted_docs() > 0)
+        );
         let cache = TermInfoCache::new(NonZeroUsize::new(64).unwrap());
         for round in 0..40 {
             let words = rng.usize(1..120);
@@ -651,12 +674,22 @@ mod tests {
                 boosts.push(0.2 + rng.f32() * 2.0);
             }
             let lookup = TermLookup::new(&searcher, &cache, terms.clone()).unwrap();
+            let (body_stats, title_stats) = (
+                FieldStats::new(&searcher, body).unwrap(),
+                FieldStats::new(&searcher, title).unwrap(),
+            );
             let clauses: Vec<Clause> = (0..terms.len())
                 .filter(|&i| lookup.doc_freq(i) > 0)
-                .map(|i| Clause {
-                    term: i,
-                    weight: bm25_weight(&searcher, terms[i].field(), lookup.doc_freq(i), boosts[i])
-                        .unwrap(),
+                .map(|i| {
+                    let stats = if terms[i].field() == body {
+                        &body_stats
+                    } else {
+                        &title_stats
+                    };
+                    Clause {
+                        term: i,
+                        weight: stats.weight(lookup.doc_freq(i), boosts[i]),
+                    }
                 })
                 .collect();
             let k = [1, 5, 50, 200][round % 4];

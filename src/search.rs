@@ -69,8 +69,8 @@ pub const ONLY_COMMON_WORDS: &str =
 const MAX_FACET_VALUES: usize = 20;
 /// Result pages kept by [`KbSearcher::search_cached`] (a page is a few kilobytes).
 pub const DEFAULT_CACHE_ENTRIES: usize = 4_096;
-/// Audience, drafts included, product: what decides which documents a draft may be shown.
-type AllowedKey = (Visibility, bool, Option<String>);
+/// Audience and product: what decides which documents a draft may be shown.
+type AllowedKey = (Visibility, Option<String>);
 /// Terms whose dictionary entries a searcher keeps: a few megabytes at most.
 const TERM_INFO_CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(50_000).expect("not zero");
 
@@ -866,26 +866,22 @@ impl KbSearcher {
         Ok(filters)
     }
 
-    /// Per segment, the live documents that `request`'s visibility, status and product filters
-    /// allow, for scoring loops that run outside a tantivy query. Kept per snapshot: a few
-    /// kilobytes per audience and product, and computing them took 2 % of a deflection.
+    /// Per segment, the live published documents `audience` may see, of `product` if given, for
+    /// scoring loops that run outside a tantivy query. Kept per snapshot: a few kilobytes per
+    /// audience and product, and computing them took 2 % of a deflection.
     pub(crate) fn allowed_documents(
         &self,
-        request: &SearchRequest,
+        audience: Visibility,
+        product: Option<&str>,
     ) -> Result<Arc<Vec<BitSet>>, SearchError> {
-        let key = (
-            request.audience,
-            request.include_drafts,
-            request.product.clone(),
-        );
+        let key = (audience, product.map(str::to_string));
         if let Some(allowed) = self.allowed.lock().expect("allowed lock").get(&key) {
             return Ok(allowed.clone());
         }
         let filters: Vec<(Occur, Box<dyn Query>)> = self
             .filters(&SearchRequest {
-                audience: request.audience,
-                include_drafts: request.include_drafts,
-                product: request.product.clone(),
+                audience,
+                product: key.1.clone(),
                 ..SearchRequest::new("")
             })?
             .into_iter()

@@ -4,7 +4,7 @@
 //! body is first scanned (case-insensitively, without analysis) for the first letters of the
 //! query's terms, and only the region where most of them cluster is analysed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use serde::Serialize;
@@ -12,7 +12,7 @@ use tantivy::schema::Field;
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{Searcher, Term};
 
-use crate::analysis;
+use crate::analysis::{self, PREFIX_CHARS, TermPrefixes};
 use crate::error::SearchError;
 
 /// Length of a snippet in characters.
@@ -22,8 +22,6 @@ const WINDOW_BYTES: usize = 2 * SNIPPET_CHARS;
 /// Extra context analysed on each side of the best window, in bytes: enough for the fragment to
 /// start a little before it (a quarter of a snippet cost 5 % less per deflection than a whole one).
 const MARGIN_BYTES: usize = SNIPPET_CHARS / 4;
-/// Letters of a term looked for in the raw body (as the snippet analyzer's stemming filter).
-const PREFIX_CHARS: usize = 3;
 
 /// A piece of text with the byte ranges that matched the query.
 #[derive(Debug, Clone, Default)]
@@ -122,8 +120,8 @@ pub struct BodySnippet {
 /// Marks the terms of one query in article bodies.
 pub struct Highlighter {
     generator: SnippetGenerator,
-    /// Finds the words that start like a term.
-    finder: WordPrefixes,
+    /// The first letters of the terms, to find the words of a body that may match one.
+    prefixes: TermPrefixes,
 }
 
 impl Highlighter {
@@ -151,11 +149,11 @@ impl Highlighter {
             .filter(|(_, doc_freq)| **doc_freq > 0)
             .map(|(term, doc_freq)| (term.clone(), 1.0 / (1.0 + *doc_freq as f32)))
             .collect();
-        let finder = WordPrefixes::new(weights.keys().map(String::as_str));
+        let prefixes = TermPrefixes::new(weights.keys().map(String::as_str));
         let analyzer = analysis::snippet_analyzer(terms);
         Highlighter {
             generator: SnippetGenerator::new(weights, analyzer, body_field, SNIPPET_CHARS),
-            finder,
+            prefixes,
         }
     }
 
@@ -178,13 +176,13 @@ impl Highlighter {
     /// The part of `body` worth analysing: around the window where the most distinct term
     /// prefixes occur.
     fn region(&self, body: &str) -> Option<Range<usize>> {
-        let hits = self.finder.find(body);
+        let hits = word_starts(&self.prefixes, body);
         if hits.is_empty() {
             return None;
         }
         let mut best = (0, hits[0].0);
         // Hits of each prefix in the window, and how many prefixes have any.
-        let mut counts = vec![0u32; self.finder.len()];
+        let mut counts = vec![0u32; self.prefixes.len()];
         let mut distinct = 0;
         let mut left = 0;
         for right in 0..hits.len() {
@@ -207,80 +205,41 @@ impl Highlighter {
     }
 }
 
-/// The first letters of a query's terms, found where words of a text begin.
+/// Byte offset and prefix number of every word of `text` that starts like a term.
 ///
-/// Terms are analysed (lowercased, ASCII-folded, stemmed), so a body word that may match one
-/// starts with the same letters, ignoring ASCII case. Words are runs of ASCII letters and digits
-/// and non-ASCII characters, so `ERR_SHARE_LOCKED` holds words starting `err`, `sha` and `loc`, as
-/// the tokenizer splits it.
-struct WordPrefixes {
-    /// Prefix (see [`prefix_key`]) → its number.
-    ids: HashMap<u32, usize, foldhash::fast::RandomState>,
-    /// Lengths of the prefixes shorter than [`PREFIX_CHARS`], for short terms like `ip`.
-    short_lengths: Vec<usize>,
-}
-
-/// Up to [`PREFIX_CHARS`] bytes and their count, as one number.
-fn prefix_key(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(bytes.len() as u32, |key, byte| {
-        (key << 8) | u32::from(*byte)
-    })
-}
-
-impl WordPrefixes {
-    fn new<'a>(terms: impl Iterator<Item = &'a str>) -> WordPrefixes {
-        let mut ids = HashMap::default();
-        let mut short_lengths = Vec::new();
-        for term in terms {
-            let prefix: Vec<u8> = term.bytes().take(PREFIX_CHARS).collect();
-            if prefix.len() < PREFIX_CHARS && !short_lengths.contains(&prefix.len()) {
-                short_lengths.push(prefix.len());
+/// Words are runs of ASCII letters and digits and non-ASCII characters, so `ERR_SHARE_LOCKED`
+/// holds words starting `err`, `sha` and `loc`, as the tokenizer splits it; ASCII case is ignored,
+/// as the analyser lowercases.
+fn word_starts(prefixes: &TermPrefixes, text: &str) -> Vec<(usize, usize)> {
+    let mut hits = Vec::new();
+    if prefixes.is_empty() {
+        return hits;
+    }
+    let mut previous_is_word = false;
+    for (at, byte) in text.bytes().enumerate() {
+        let is_word = is_word_byte(byte);
+        if is_word && !previous_is_word {
+            // A word starts after an ASCII byte, so `at` is a character boundary.
+            let mut first = [0u8; PREFIX_CHARS * 4];
+            let mut length = 0;
+            for c in text[at..]
+                .chars()
+                .take(PREFIX_CHARS)
+                .take_while(|c| c.is_ascii_alphanumeric() || !c.is_ascii())
+            {
+                length += c
+                    .to_ascii_lowercase()
+                    .encode_utf8(&mut first[length..])
+                    .len();
             }
-            let next = ids.len();
-            ids.entry(prefix_key(&prefix)).or_insert(next);
-        }
-        WordPrefixes { ids, short_lengths }
-    }
-
-    fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// Byte offset and prefix number of every word of `text` that starts with a prefix.
-    fn find(&self, text: &str) -> Vec<(usize, usize)> {
-        let bytes = text.as_bytes();
-        let mut hits = Vec::new();
-        let mut key = [0u8; PREFIX_CHARS];
-        let mut previous_is_word = false;
-        for (at, byte) in bytes.iter().enumerate() {
-            let is_word = is_word_byte(*byte);
-            if is_word && !previous_is_word {
-                let word = bytes[at..]
-                    .iter()
-                    .take(PREFIX_CHARS)
-                    .take_while(|b| is_word_byte(**b));
-                let mut length = 0;
-                for (slot, byte) in key.iter_mut().zip(word) {
-                    *slot = byte.to_ascii_lowercase();
-                    length += 1;
-                }
-                let found = (length == PREFIX_CHARS)
-                    .then(|| self.ids.get(&prefix_key(&key)))
-                    .flatten()
-                    .or_else(|| {
-                        self.short_lengths
-                            .iter()
-                            .filter(|&&short| short <= length)
-                            .find_map(|&short| self.ids.get(&prefix_key(&key[..short])))
-                    });
-                if let Some(&id) = found {
-                    hits.push((at, id));
-                }
+            let word = std::str::from_utf8(&first[..length]).expect("whole characters");
+            if let Some(id) = prefixes.find(word) {
+                hits.push((at, id));
             }
-            previous_is_word = is_word;
         }
-        hits
+        previous_is_word = is_word;
     }
+    hits
 }
 
 fn is_word_byte(byte: u8) -> bool {
@@ -318,15 +277,14 @@ mod tests {
 
     #[test]
     fn term_prefixes_are_found_where_words_begin_ignoring_case() {
-        let prefixes = WordPrefixes::new(["share", "locked", "ip", "café"].into_iter());
+        let prefixes = TermPrefixes::new(["share", "locked", "ip", "café"]);
         let text = "ERR_SHARE_LOCKED on IP 10.0.0.1; unshared Café";
-        let found: Vec<&str> = prefixes
-            .find(text)
+        let found: Vec<&str> = word_starts(&prefixes, text)
             .iter()
             .map(|(at, _)| &text[*at..*at + 2])
             .collect();
         // `unshared` does not start like `share`; `10` does not start like `ip`.
         assert_eq!(found, ["SH", "LO", "IP", "Ca"]);
-        assert!(WordPrefixes::new(std::iter::empty()).find(text).is_empty());
+        assert!(word_starts(&TermPrefixes::new([]), text).is_empty());
     }
 }

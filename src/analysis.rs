@@ -230,7 +230,7 @@ pub fn snippet_analyzer(terms: &[String]) -> TextAnalyzer {
 
 /// Letters a word must share with a term before it may match it: a stem keeps the first letters
 /// of its word, so words that start otherwise are neither stemmed for snippets nor looked at.
-pub const PREFIX_CHARS: usize = 3;
+const PREFIX_CHARS: usize = 3;
 
 /// A stemming filter that only stems words starting like one of its terms.
 #[derive(Clone)]
@@ -248,26 +248,51 @@ impl SelectiveStemmer {
 
 /// The first [`PREFIX_CHARS`] letters of some analysed terms, each with a number, looked up by a
 /// word's own first letters: a set, since a draft case has dozens of terms and every word of a
-/// snippet is checked.
+/// snippet is checked. Most words start like no term, so a table of the prefixes' first two
+/// bytes turns them away before the set is asked.
 pub struct TermPrefixes {
-    ids: HashMap<String, usize, foldhash::fast::RandomState>,
+    /// Keyed by the prefix's bytes as one integer (see [`WordStart`]).
+    ids: HashMap<u128, usize, foldhash::fast::RandomState>,
     /// The lengths in characters of the prefixes held, longest first (short terms such as `ip`
     /// give short prefixes).
     lengths: Vec<usize>,
+    /// Bit `first << 8 | second` is set for the first two bytes of every prefix of two or more
+    /// bytes.
+    pairs: Box<[u64; 1 << 10]>,
+    /// Bit `byte` is set for every one-byte prefix: any word starting with it may match.
+    singles: [u64; 4],
 }
 
 impl TermPrefixes {
     pub fn new<'a>(terms: impl IntoIterator<Item = &'a str>) -> TermPrefixes {
-        let mut ids: HashMap<String, usize, _> = HashMap::default();
+        let mut ids: HashMap<u128, usize, _> = HashMap::default();
+        let mut lengths = Vec::new();
+        let mut pairs = Box::new([0u64; 1 << 10]);
+        let mut singles = [0u64; 4];
         for term in terms {
-            let next = ids.len();
-            ids.entry(term.chars().take(PREFIX_CHARS).collect())
-                .or_insert(next);
+            let start = WordStart::of(term);
+            let (Some(key), next) = (start.key(start.chars), ids.len()) else {
+                continue;
+            };
+            ids.entry(key).or_insert(next);
+            lengths.push(start.chars);
+            match start.bytes[..start.ends[start.chars - 1]] {
+                [only] => singles[usize::from(only >> 6)] |= 1 << (only & 63),
+                [first, second, ..] => {
+                    let bit = usize::from(first) << 8 | usize::from(second);
+                    pairs[bit >> 6] |= 1 << (bit & 63);
+                }
+                [] => {}
+            }
         }
-        let mut lengths: Vec<usize> = ids.keys().map(|p| p.chars().count()).collect();
         lengths.sort_unstable_by(|a, b| b.cmp(a));
         lengths.dedup();
-        TermPrefixes { ids, lengths }
+        TermPrefixes {
+            ids,
+            lengths,
+            pairs,
+            singles,
+        }
     }
 
     /// How many distinct prefixes there are; their numbers run from 0 to this.
@@ -279,18 +304,79 @@ impl TermPrefixes {
         self.ids.is_empty()
     }
 
+    /// False when no prefix can start a word whose first bytes (lowercase) are `first` and
+    /// `second` (`None` for a one-byte word); true means "ask [`TermPrefixes::find_start`]".
+    pub fn may_start(&self, first: u8, second: Option<u8>) -> bool {
+        if self.singles[usize::from(first >> 6)] & (1 << (first & 63)) != 0 {
+            return true;
+        }
+        second.is_some_and(|second| {
+            let bit = usize::from(first) << 8 | usize::from(second);
+            self.pairs[bit >> 6] & (1 << (bit & 63)) != 0
+        })
+    }
+
     /// The number of the prefix that `word` (lowercase) starts with, if any.
     pub fn find(&self, word: &str) -> Option<usize> {
-        self.lengths.iter().find_map(|&length| {
-            // Where the first `length` characters end, if the word has that many.
-            let end = word
-                .char_indices()
-                .map(|(at, _)| at)
-                .skip(1)
-                .chain(std::iter::once(word.len()))
-                .nth(length - 1)?;
-            self.ids.get(&word[..end]).copied()
-        })
+        let (&first, rest) = word.as_bytes().split_first()?;
+        if !self.may_start(first, rest.first().copied()) {
+            return None;
+        }
+        self.find_start(&WordStart::of(word))
+    }
+
+    /// The number of the prefix that a word with these first letters starts with, if any.
+    pub fn find_start(&self, start: &WordStart) -> Option<usize> {
+        self.lengths
+            .iter()
+            .filter(|&&length| length <= start.chars)
+            .find_map(|&length| self.ids.get(&start.key(length)?).copied())
+    }
+}
+
+/// The first [`PREFIX_CHARS`] characters of a word, lowercase as the analyser leaves them.
+#[derive(Default)]
+pub struct WordStart {
+    bytes: [u8; PREFIX_CHARS * 4],
+    /// `ends[i]`: the byte length of the first `i + 1` characters.
+    ends: [usize; PREFIX_CHARS],
+    chars: usize,
+}
+
+impl WordStart {
+    /// The first letters of `word`.
+    pub fn of(word: &str) -> WordStart {
+        let mut start = WordStart::default();
+        for c in word.chars() {
+            if !start.push(c) {
+                break;
+            }
+        }
+        start
+    }
+
+    /// Adds the next character of the word; false once [`PREFIX_CHARS`] are held.
+    pub fn push(&mut self, c: char) -> bool {
+        if self.chars == PREFIX_CHARS {
+            return false;
+        }
+        let at = self.chars.checked_sub(1).map_or(0, |last| self.ends[last]);
+        let length = c
+            .to_ascii_lowercase()
+            .encode_utf8(&mut self.bytes[at..])
+            .len();
+        self.ends[self.chars] = at + length;
+        self.chars += 1;
+        true
+    }
+
+    /// The first `chars` characters as one integer: their bytes, zero-padded (no word holds a
+    /// zero byte, so prefixes of different lengths never share a key). `None` for no characters.
+    fn key(&self, chars: usize) -> Option<u128> {
+        let length = self.ends[chars.checked_sub(1)?];
+        let mut padded = [0u8; 16];
+        padded[..length].copy_from_slice(&self.bytes[..length]);
+        Some(u128::from_le_bytes(padded))
     }
 }
 

@@ -33,6 +33,8 @@ use tantivy::{BitSet, DocAddress, DocId, Score, Searcher, SegmentReader, TERMINA
 const WINDOW: u32 = 1024;
 /// Fraction of the threshold the pruning floor must rise by before candidates are pruned again.
 const PRUNE_STEP: Score = 0.05;
+/// Members of a 64-document word of a [`WindowSet`] below which they are pruned one by one.
+const SPARSE_WORD: u32 = 16;
 /// A seek costs about as much as reading this many postings one after the other.
 const SEEK_COST: u64 = 8;
 
@@ -434,17 +436,27 @@ impl WindowSet {
         }
     }
 
-    /// Keeps the members whose score is above `floor`; a loop the compiler vectorises.
+    /// Keeps the members whose score is above `floor`. A word with many members is compared
+    /// whole, in a loop the compiler vectorises; a sparse one member by member (after the first
+    /// prunings most words hold a few candidates, and this runs several times per window).
     fn retain_above(&mut self, scores: &[Score], floor: Score) {
         for (word, scores) in self.0.iter_mut().zip(scores.chunks_exact(64)) {
-            if *word == 0 {
-                continue;
+            if word.count_ones() > SPARSE_WORD {
+                let mut above = 0u64;
+                for (bit, score) in scores.iter().enumerate() {
+                    above |= u64::from(*score > floor) << bit;
+                }
+                *word &= above;
+            } else {
+                let mut members = *word;
+                while members != 0 {
+                    let bit = members.trailing_zeros();
+                    members &= members - 1;
+                    if scores[bit as usize] <= floor {
+                        *word &= !(1 << bit);
+                    }
+                }
             }
-            let mut above = 0u64;
-            for (bit, score) in scores.iter().enumerate() {
-                above |= u64::from(*score > floor) << bit;
-            }
-            *word &= above;
         }
     }
 }
@@ -732,6 +744,27 @@ mod tests {
                     assert!((score - expected_score).abs() <= 1e-4, "round {round}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn pruning_a_window_keeps_exactly_the_members_above_the_floor() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for density in [0.01, 0.1, 0.3, 0.9] {
+            let scores: Vec<Score> = (0..WINDOW).map(|_| rng.f32()).collect();
+            let mut set = WindowSet([0; (WINDOW / 64) as usize]);
+            for offset in 0..WINDOW {
+                if rng.f64() < density {
+                    set.insert(offset);
+                }
+            }
+            let before: Vec<u32> = set.iter().collect();
+            set.retain_above(&scores, 0.5);
+            let expected: Vec<u32> = before
+                .into_iter()
+                .filter(|&offset| scores[offset as usize] > 0.5)
+                .collect();
+            assert_eq!(set.iter().collect::<Vec<_>>(), expected, "density {density}");
         }
     }
 

@@ -12,7 +12,7 @@ use tantivy::schema::Field;
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{Searcher, Term};
 
-use crate::analysis::{self, PREFIX_CHARS, TermPrefixes};
+use crate::analysis::{self, TermPrefixes, WordStart};
 use crate::error::SearchError;
 
 /// Length of a snippet in characters.
@@ -209,35 +209,37 @@ impl Highlighter {
 ///
 /// Words are runs of ASCII letters and digits and non-ASCII characters, so `ERR_SHARE_LOCKED`
 /// holds words starting `err`, `sha` and `loc`, as the tokenizer splits it; ASCII case is ignored,
-/// as the analyser lowercases.
+/// as the analyser lowercases. Three bodies are scanned per deflection, so the loop skips whole
+/// runs of bytes and turns most words away by their first two bytes.
 fn word_starts(prefixes: &TermPrefixes, text: &str) -> Vec<(usize, usize)> {
     let mut hits = Vec::new();
     if prefixes.is_empty() {
         return hits;
     }
-    let mut previous_is_word = false;
-    for (at, byte) in text.bytes().enumerate() {
-        let is_word = is_word_byte(byte);
-        if is_word && !previous_is_word {
-            // A word starts after an ASCII byte, so `at` is a character boundary.
-            let mut first = [0u8; PREFIX_CHARS * 4];
-            let mut length = 0;
-            for c in text[at..]
-                .chars()
-                .take(PREFIX_CHARS)
-                .take_while(|c| c.is_ascii_alphanumeric() || !c.is_ascii())
-            {
-                length += c
-                    .to_ascii_lowercase()
-                    .encode_utf8(&mut first[length..])
-                    .len();
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while let Some(skipped) = bytes[at..].iter().position(|&b| is_word_byte(b)) {
+        at += skipped;
+        let word_length = bytes[at..]
+            .iter()
+            .position(|&b| !is_word_byte(b))
+            .unwrap_or(bytes.len() - at);
+        let word = &bytes[at..at + word_length];
+        let second = word.get(1).map(u8::to_ascii_lowercase);
+        if prefixes.may_start(word[0].to_ascii_lowercase(), second) {
+            // A word starts after an ASCII byte (or at the start), so `at` is a character
+            // boundary, and so is its end.
+            let mut start = WordStart::default();
+            for c in text[at..at + word_length].chars() {
+                if !start.push(c) {
+                    break;
+                }
             }
-            let word = std::str::from_utf8(&first[..length]).expect("whole characters");
-            if let Some(id) = prefixes.find(word) {
+            if let Some(id) = prefixes.find_start(&start) {
                 hits.push((at, id));
             }
         }
-        previous_is_word = is_word;
+        at += word_length;
     }
     hits
 }
@@ -286,5 +288,21 @@ mod tests {
         // `unshared` does not start like `share`; `10` does not start like `ip`.
         assert_eq!(found, ["SH", "LO", "IP", "Ca"]);
         assert!(word_starts(&TermPrefixes::new([]), text).is_empty());
+    }
+
+    #[test]
+    fn short_and_non_ascii_prefixes_are_found_and_short_words_are_not_mistaken() {
+        // `x` is a one-letter term: every word starting with it may match; `ip` needs two.
+        let prefixes = TermPrefixes::new(["x", "ip", "élan", "ñu"]);
+        let text = "i xyz X ipv6 ÉLAN élan ñu";
+        let found: Vec<&str> = word_starts(&prefixes, text)
+            .iter()
+            .map(|(at, _)| text[*at..].split(' ').next().unwrap())
+            .collect();
+        // `i` is shorter than `ip`; `ÉLAN` is not lowercased (only ASCII case is ignored).
+        assert_eq!(found, ["xyz", "X", "ipv6", "élan", "ñu"]);
+        assert_eq!(prefixes.find("xylophone"), prefixes.find("x"));
+        assert_eq!(prefixes.find("i"), None);
+        assert_eq!(prefixes.find(""), None);
     }
 }

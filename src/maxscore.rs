@@ -764,7 +764,11 @@ mod tests {
                 .into_iter()
                 .filter(|&offset| scores[offset as usize] > 0.5)
                 .collect();
-            assert_eq!(set.iter().collect::<Vec<_>>(), expected, "density {density}");
+            assert_eq!(
+                set.iter().collect::<Vec<_>>(),
+                expected,
+                "density {density}"
+            );
         }
     }
 

@@ -183,7 +183,7 @@ impl From<Hit> for ApiHit {
     }
 }
 
-/// Runs a search on the blocking pool; shared by the API and the search page.
+/// Runs a search on the search threads; shared by the API and the search page.
 pub async fn run_search(
     state: &AppState,
     request: SearchRequest,
@@ -193,12 +193,10 @@ pub async fn run_search(
     let results = match searcher.cached(&request) {
         Some(results) => results,
         None => {
-            let _slot = state
-                .search_slots
-                .acquire()
-                .await
-                .map_err(|_| ApiError::Internal("search slots closed".to_string()))?;
-            tokio::task::spawn_blocking(move || searcher.search_cached(&request)).await??
+            state
+                .search_pool
+                .run(move || searcher.search_cached(&request))
+                .await??
         }
     };
     Ok((results, started.elapsed().as_millis() as u64))

@@ -198,7 +198,7 @@ pub async fn deflect(
     })))
 }
 
-/// Runs deflection for a draft on the blocking pool and records the draft; returns its id.
+/// Runs deflection for a draft on the search threads and records the draft; returns its id.
 async fn deflect_and_record(
     state: &AppState,
     caller: Caller,
@@ -212,13 +212,11 @@ async fn deflect_and_record(
     };
     let searcher = state.searcher()?;
     let deflection = {
-        let _slot = state
-            .search_slots
-            .acquire()
-            .await
-            .map_err(|_| ApiError::Internal("search slots closed".to_string()))?;
         let draft = draft.clone();
-        tokio::task::spawn_blocking(move || searcher.deflect(&draft)).await??
+        state
+            .search_pool
+            .run(move || searcher.deflect(&draft))
+            .await??
     };
     store(state)?
         .record_deflection(DeflectionEvent {

@@ -87,6 +87,12 @@ impl From<SearchError> for ApiError {
     }
 }
 
+impl From<super::search_pool::PoolError> for ApiError {
+    fn from(err: super::search_pool::PoolError) -> Self {
+        ApiError::Internal(err.to_string())
+    }
+}
+
 impl From<tokio::task::JoinError> for ApiError {
     fn from(err: tokio::task::JoinError) -> Self {
         ApiError::Internal(format!("search task failed: {err}"))

@@ -1,6 +1,7 @@
 //! The HTTP service: the search API, article pages, the search page and the operations
 //! endpoints, over one [`KbSearcher`]. Handlers only extract, call the library and serialize;
-//! tantivy work runs on the blocking pool, never on the async runtime.
+//! searches and deflections run on the search threads ([`search_pool`]), other tantivy work on
+//! the blocking pool, never on the async runtime.
 
 mod api;
 mod auth;
@@ -10,6 +11,7 @@ pub mod metrics;
 mod openapi;
 mod pages;
 mod preview;
+mod search_pool;
 
 pub use self::preview::preview_router;
 
@@ -28,6 +30,7 @@ use tracing::{Level, info};
 pub use self::auth::Caller;
 pub use self::error::ApiError;
 use self::metrics::Metrics;
+use self::search_pool::SearchPool;
 use crate::config::Config;
 use crate::events::EventStore;
 use crate::live::{LiveHandle, Published};
@@ -64,10 +67,8 @@ pub struct AppState {
     /// Problems of the content folder, as the last index refresh reported them.
     pub problems: Arc<ArcSwap<Vec<Problem>>>,
     pub metrics: Arc<Metrics>,
-    /// Searches computed at once; more wait their turn instead of thrashing the cores. One more
-    /// than the cores, so a core does not idle while a finished search hands its slot on
-    /// (`/api/deflect` at 64 connections: 896 -> 1,064 requests/s).
-    pub search_slots: Arc<tokio::sync::Semaphore>,
+    /// The threads that compute searches and deflections, one per core.
+    pub search_pool: SearchPool,
     /// The live indexer, when this service keeps the index current itself.
     pub live: Option<LiveHandle>,
     /// Where deflection events and search analytics are recorded.
@@ -85,9 +86,7 @@ impl AppState {
             searcher: Arc::new(ArcSwapOption::empty()),
             problems: Arc::new(ArcSwap::from_pointee(Vec::new())),
             metrics: Arc::new(Metrics::new()),
-            search_slots: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()) + 1,
-            )),
+            search_pool: SearchPool::for_cores(),
             live: None,
             events: None,
             preview: false,

@@ -40,8 +40,10 @@ const QUEUE_CAPACITY: usize = 8192;
 const MAX_BATCH: usize = 2048;
 /// How long the writer waits for more events before a commit when they arrive faster than it
 /// commits; a request's answer waits at most this much longer. It only waits when the previous
-/// batch held more than one event, so a lone request is never delayed.
-const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
+/// batch held more than one event, so a lone request is never delayed. Each commit syncs the log,
+/// which costs the writer more CPU than the rows: at 1,500 drafts a second, 2 ms (about six drafts
+/// a commit) took a fifth less of it than 0.5 ms, and added nothing visible to the 50 ms p99.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// The schema, one step per release that changed it; `PRAGMA user_version` counts steps applied.
 /// Never edit a step that has shipped: add one.

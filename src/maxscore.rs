@@ -253,14 +253,22 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// Called for every posting looked up, so the check is inlined and the opening is not.
+    #[inline]
     fn postings(&mut self) -> io::Result<&mut BlockSegmentPostings> {
         if self.postings.is_none() {
-            let postings = self
-                .index
-                .read_block_postings_from_terminfo(&self.info, IndexRecordOption::WithFreqs)?;
-            self.postings = Some(Box::new(postings));
+            self.open()?;
         }
         Ok(self.postings.as_mut().expect("opened above"))
+    }
+
+    #[cold]
+    fn open(&mut self) -> io::Result<()> {
+        let postings = self
+            .index
+            .read_block_postings_from_terminfo(&self.info, IndexRecordOption::WithFreqs)?;
+        self.postings = Some(Box::new(postings));
+        Ok(())
     }
 
     /// The current document, past the end of a block if need be.

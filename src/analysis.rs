@@ -249,7 +249,8 @@ impl SelectiveStemmer {
 /// The first [`PREFIX_CHARS`] letters of some analysed terms, each with a number, looked up by a
 /// word's own first letters: a set, since a draft case has dozens of terms and every word of a
 /// snippet is checked. Most words start like no term, so a table of the prefixes' first two
-/// bytes turns them away before the set is asked.
+/// bytes turns them away before the set is asked. ASCII case is ignored, as the analyser
+/// lowercases, so raw body text can be looked up.
 pub struct TermPrefixes {
     /// Keyed by the prefix's bytes as one integer (see [`WordStart`]).
     ids: HashMap<u128, usize, foldhash::fast::RandomState>,
@@ -271,12 +272,13 @@ impl TermPrefixes {
         let mut singles = [0u64; 4];
         for term in terms {
             let start = WordStart::of(term);
-            let (Some(key), next) = (start.key(start.chars), ids.len()) else {
+            let Some(key) = start.key(start.chars) else {
                 continue;
             };
+            let next = ids.len();
             ids.entry(key).or_insert(next);
             lengths.push(start.chars);
-            match start.bytes[..start.ends[start.chars - 1]] {
+            match *start.bytes() {
                 [only] => singles[usize::from(only >> 6)] |= 1 << (only & 63),
                 [first, second, ..] => {
                     let bit = usize::from(first) << 8 | usize::from(second);
@@ -305,8 +307,8 @@ impl TermPrefixes {
     }
 
     /// False when no prefix can start a word whose first bytes (lowercase) are `first` and
-    /// `second` (`None` for a one-byte word); true means "ask [`TermPrefixes::find_start`]".
-    pub fn may_start(&self, first: u8, second: Option<u8>) -> bool {
+    /// `second` (`None` for a one-byte word); true means "ask the set".
+    fn may_start(&self, first: u8, second: Option<u8>) -> bool {
         if self.singles[usize::from(first >> 6)] & (1 << (first & 63)) != 0 {
             return true;
         }
@@ -316,17 +318,14 @@ impl TermPrefixes {
         })
     }
 
-    /// The number of the prefix that `word` (lowercase) starts with, if any.
+    /// The number of the prefix that `word` starts with, ignoring ASCII case, if any.
     pub fn find(&self, word: &str) -> Option<usize> {
         let (&first, rest) = word.as_bytes().split_first()?;
-        if !self.may_start(first, rest.first().copied()) {
+        let second = rest.first().map(u8::to_ascii_lowercase);
+        if !self.may_start(first.to_ascii_lowercase(), second) {
             return None;
         }
-        self.find_start(&WordStart::of(word))
-    }
-
-    /// The number of the prefix that a word with these first letters starts with, if any.
-    pub fn find_start(&self, start: &WordStart) -> Option<usize> {
+        let start = WordStart::of(word);
         self.lengths
             .iter()
             .filter(|&&length| length <= start.chars)
@@ -334,9 +333,9 @@ impl TermPrefixes {
     }
 }
 
-/// The first [`PREFIX_CHARS`] characters of a word, lowercase as the analyser leaves them.
+/// The first [`PREFIX_CHARS`] characters of a word, ASCII lowercased as the analyser does.
 #[derive(Default)]
-pub struct WordStart {
+struct WordStart {
     bytes: [u8; PREFIX_CHARS * 4],
     /// `ends[i]`: the byte length of the first `i + 1` characters.
     ends: [usize; PREFIX_CHARS],
@@ -345,7 +344,7 @@ pub struct WordStart {
 
 impl WordStart {
     /// The first letters of `word`.
-    pub fn of(word: &str) -> WordStart {
+    fn of(word: &str) -> WordStart {
         let mut start = WordStart::default();
         for c in word.chars() {
             if !start.push(c) {
@@ -356,7 +355,7 @@ impl WordStart {
     }
 
     /// Adds the next character of the word; false once [`PREFIX_CHARS`] are held.
-    pub fn push(&mut self, c: char) -> bool {
+    fn push(&mut self, c: char) -> bool {
         if self.chars == PREFIX_CHARS {
             return false;
         }
@@ -368,6 +367,11 @@ impl WordStart {
         self.ends[self.chars] = at + length;
         self.chars += 1;
         true
+    }
+
+    /// The bytes of all the characters held.
+    fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.chars.checked_sub(1).map_or(0, |last| self.ends[last])]
     }
 
     /// The first `chars` characters as one integer: their bytes, zero-padded (no word holds a

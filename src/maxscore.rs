@@ -33,7 +33,7 @@ use tantivy::{BitSet, DocAddress, DocId, Score, Searcher, SegmentReader, TERMINA
 const WINDOW: u32 = 1024;
 /// Fraction of the threshold the pruning floor must rise by before candidates are pruned again.
 const PRUNE_STEP: Score = 0.05;
-/// Members of a 64-document word of a [`WindowSet`] below which they are pruned one by one.
+/// Most members a 64-document word of a [`WindowSet`] may hold and still be pruned one by one.
 const SPARSE_WORD: u32 = 16;
 /// A seek costs about as much as reading this many postings one after the other.
 const SEEK_COST: u64 = 8;

@@ -12,7 +12,7 @@ use tantivy::schema::Field;
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{Searcher, Term};
 
-use crate::analysis::{self, TermPrefixes, WordStart};
+use crate::analysis::{self, TermPrefixes};
 use crate::error::SearchError;
 
 /// Length of a snippet in characters.
@@ -224,20 +224,10 @@ fn word_starts(prefixes: &TermPrefixes, text: &str) -> Vec<(usize, usize)> {
             .iter()
             .position(|&b| !is_word_byte(b))
             .unwrap_or(bytes.len() - at);
-        let word = &bytes[at..at + word_length];
-        let second = word.get(1).map(u8::to_ascii_lowercase);
-        if prefixes.may_start(word[0].to_ascii_lowercase(), second) {
-            // A word starts after an ASCII byte (or at the start), so `at` is a character
-            // boundary, and so is its end.
-            let mut start = WordStart::default();
-            for c in text[at..at + word_length].chars() {
-                if !start.push(c) {
-                    break;
-                }
-            }
-            if let Some(id) = prefixes.find_start(&start) {
-                hits.push((at, id));
-            }
+        // A word starts after an ASCII byte (or at the start), so `at` is a character boundary,
+        // and so is its end.
+        if let Some(id) = prefixes.find(&text[at..at + word_length]) {
+            hits.push((at, id));
         }
         at += word_length;
     }

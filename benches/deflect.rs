@@ -41,10 +41,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use kbsearch::article::Visibility;
-use kbsearch::deflect::{DEFAULT_LIMIT, DraftCase};
-use kbsearch::indexer::{self, IndexOptions};
+use kbsearch::content::article::Visibility;
+use kbsearch::ingest::indexer::{self, IndexOptions};
 use kbsearch::search::KbSearcher;
+use kbsearch::search::deflect::{DEFAULT_LIMIT, DraftCase};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 

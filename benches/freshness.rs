@@ -263,7 +263,7 @@ fn load_queries(default_kb: bool, articles: &[Article]) -> Result<(Vec<String>, 
     }
     let judgments = Path::new(env!("CARGO_MANIFEST_DIR")).join("kb/judgments.tsv");
     if default_kb && judgments.is_file() {
-        let mut queries: Vec<String> = kbsearch::eval::read_judgments(&judgments)?
+        let mut queries: Vec<String> = kbsearch::quality::eval::read_judgments(&judgments)?
             .into_iter()
             .map(|j| j.query)
             .collect();
@@ -314,7 +314,7 @@ impl Server {
     fn start(bin: &Path, dir: &Path, config: &Path) -> Result<Server> {
         let mut command = Command::new(bin);
         // The address comes from the `kbsearch` info line: keep it when RUST_LOG names only
-        // modules (`RUST_LOG=kbsearch::live=debug`).
+        // modules (`RUST_LOG=kbsearch::ingest::live=debug`).
         if let Ok(filter) = std::env::var("RUST_LOG")
             && !filter
                 .split(',')

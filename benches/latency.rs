@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use kbsearch::indexer::{self, IndexOptions};
+use kbsearch::ingest::indexer::{self, IndexOptions};
 use kbsearch::search::{KbSearcher, SearchRequest};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -30,7 +30,7 @@ fn main() {
             .lines()
             .map(str::to_string)
             .collect(),
-        Err(_) => kbsearch::eval::read_judgments(&PathBuf::from("kb/judgments.tsv"))
+        Err(_) => kbsearch::quality::eval::read_judgments(&PathBuf::from("kb/judgments.tsv"))
             .expect("judgments")
             .into_iter()
             .map(|judgment| judgment.query)

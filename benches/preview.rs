@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kbsearch::article::{self, ParseContext, SourceFile};
-use kbsearch::products::Catalog;
-use kbsearch::scan;
+use kbsearch::content::article::{self, ParseContext, SourceFile};
+use kbsearch::content::products::Catalog;
+use kbsearch::ingest::scan;
 use serde_json::{Value, json};
 
 /// Give up waiting for the service to answer, or for an edit to show, after this long.

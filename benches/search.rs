@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use indicatif::ProgressBar;
-use kbsearch::article::Visibility;
-use kbsearch::indexer::{self, IndexOptions};
+use kbsearch::content::article::Visibility;
+use kbsearch::ingest::indexer::{self, IndexOptions};
 use kbsearch::search::{KbSearcher, SearchRequest};
 
 fn queries() -> Vec<String> {
@@ -24,8 +24,8 @@ fn queries() -> Vec<String> {
             .map(str::to_string)
             .collect();
     }
-    let judgments =
-        kbsearch::eval::read_judgments(&PathBuf::from("kb/judgments.tsv")).expect("judgments");
+    let judgments = kbsearch::quality::eval::read_judgments(&PathBuf::from("kb/judgments.tsv"))
+        .expect("judgments");
     let mut queries: Vec<String> = judgments
         .into_iter()
         .map(|judgment| judgment.query)

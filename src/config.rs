@@ -9,9 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::problem::line_of_offset;
-use crate::scan::DEFAULT_MAX_FILE_BYTES;
-use crate::watcher::{WatchMode, WatchOptions};
+use crate::content::problem::line_of_offset;
+use crate::ingest::scan::DEFAULT_MAX_FILE_BYTES;
+use crate::ingest::watcher::{WatchMode, WatchOptions};
 
 /// The file read from the working directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "kbsearch.toml";
@@ -120,7 +120,7 @@ pub struct Deflect {
 impl Default for Deflect {
     fn default() -> Self {
         Deflect {
-            min_confidence: crate::deflect::DEFAULT_MIN_CONFIDENCE,
+            min_confidence: crate::search::deflect::DEFAULT_MIN_CONFIDENCE,
         }
     }
 }

@@ -17,21 +17,21 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use kbsearch::article::{ArticleType, Visibility};
-use kbsearch::check;
 use kbsearch::config::{Config, Overrides};
-use kbsearch::deflect::{self, CaseType, DraftCase, Severity};
-use kbsearch::draft_eval;
-use kbsearch::eval::{self, EvalReport};
+use kbsearch::content::article::{ArticleType, Visibility};
 use kbsearch::events::EventStore;
-use kbsearch::index_dir::IndexDir;
-use kbsearch::indexer::{self, IndexOptions, IndexReport};
-use kbsearch::live::{LiveIndex, LiveOptions};
-use kbsearch::progress;
-use kbsearch::scan::DEFAULT_MAX_FILE_BYTES;
+use kbsearch::index::generations::IndexDir;
+use kbsearch::ingest::indexer::{self, IndexOptions, IndexReport};
+use kbsearch::ingest::live::{LiveIndex, LiveOptions};
+use kbsearch::ingest::progress;
+use kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES;
+use kbsearch::ingest::watcher::{WatchMode, WatchOptions};
+use kbsearch::quality::check;
+use kbsearch::quality::draft_eval;
+use kbsearch::quality::eval::{self, EvalReport};
+use kbsearch::search::deflect::{self, CaseType, DraftCase, Severity};
 use kbsearch::search::{KbSearcher, SearchRequest, SearchResults};
 use kbsearch::server::{self, AppState};
-use kbsearch::watcher::{WatchMode, WatchOptions};
 
 #[derive(Parser)]
 #[command(

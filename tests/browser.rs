@@ -35,7 +35,7 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use indicatif::ProgressBar;
 use kbsearch::config::Config;
-use kbsearch::indexer::{self, IndexOptions};
+use kbsearch::ingest::indexer::{self, IndexOptions};
 use kbsearch::search::KbSearcher;
 use kbsearch::server::{self, AppState};
 use serde_json::{Value, json};
@@ -43,7 +43,7 @@ use serde_json::{Value, json};
 mod common;
 
 use common::{AGENT_KEY, Kb};
-use kbsearch::watcher::WatchMode;
+use kbsearch::ingest::watcher::WatchMode;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";

@@ -7,12 +7,12 @@ mod common;
 use std::process::{Command, Output};
 
 use common::{Kb, sample_kb};
-use kbsearch::article::{self, ParseContext, SourceFile};
-use kbsearch::check::check_folder;
-use kbsearch::lint::{Outline, Outlines};
-use kbsearch::problem::Severity;
-use kbsearch::products::Catalog;
-use kbsearch::scan::DEFAULT_MAX_FILE_BYTES;
+use kbsearch::content::article::{self, ParseContext, SourceFile};
+use kbsearch::content::problem::Severity;
+use kbsearch::content::products::Catalog;
+use kbsearch::ingest::lint::{Outline, Outlines};
+use kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES;
+use kbsearch::quality::check::check_folder;
 
 fn kbsearch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kbsearch"))

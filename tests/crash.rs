@@ -21,9 +21,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::ProgressBar;
-use kbsearch::index_dir::IndexDir;
-use kbsearch::indexer::{self, IndexOptions, Indexer};
-use kbsearch::scan;
+use kbsearch::index::generations::IndexDir;
+use kbsearch::ingest::indexer::{self, IndexOptions, Indexer};
+use kbsearch::ingest::scan;
 
 /// Articles in the folder at the start.
 const FILES: usize = 2_000;

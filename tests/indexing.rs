@@ -4,7 +4,7 @@
 mod common;
 
 use common::Kb;
-use kbsearch::index_dir::IndexDir;
+use kbsearch::index::generations::IndexDir;
 
 #[test]
 fn reindexing_never_duplicates_and_unchanged_files_are_skipped() {
@@ -171,7 +171,7 @@ fn an_index_of_another_schema_version_is_rebuilt() {
     let dir = IndexDir::new(&kb.index).open_current().expect("open").dir;
     let meta_path = dir.join("meta.json");
     let meta = std::fs::read_to_string(&meta_path).expect("meta.json");
-    let version = kbsearch::schema::SCHEMA_VERSION;
+    let version = kbsearch::index::schema::SCHEMA_VERSION;
     let older = meta.replace(
         &format!("\\\"schema_version\\\":{version}"),
         "\\\"schema_version\\\":0",

@@ -3,7 +3,7 @@
 mod common;
 
 use common::Kb;
-use kbsearch::article::{ArticleType, Visibility};
+use kbsearch::content::article::{ArticleType, Visibility};
 use kbsearch::error::SearchError;
 use kbsearch::search::SearchRequest;
 

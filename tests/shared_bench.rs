@@ -6,11 +6,11 @@ mod common;
 
 use common::shared_bench;
 use indicatif::ProgressBar;
-use kbsearch::article::Visibility;
-use kbsearch::check::check_folder;
-use kbsearch::eval::eval_beir;
-use kbsearch::indexer::{self, IndexOptions};
-use kbsearch::scan::DEFAULT_MAX_FILE_BYTES;
+use kbsearch::content::article::Visibility;
+use kbsearch::ingest::indexer::{self, IndexOptions};
+use kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES;
+use kbsearch::quality::check::check_folder;
+use kbsearch::quality::eval::eval_beir;
 use kbsearch::search::{KbSearcher, SearchRequest};
 
 #[test]
@@ -20,7 +20,7 @@ fn the_real_kb_indexes_with_warnings_only_and_every_file_accounted_for() {
     let check = check_folder(&realkb, DEFAULT_MAX_FILE_BYTES);
     // The copy leaves out the vendor's shared includes and media folders: links and images into
     // them are reported, and rightly so. Every article itself must read cleanly.
-    let outside_the_copy = |p: &&kbsearch::problem::Problem| {
+    let outside_the_copy = |p: &&kbsearch::content::problem::Problem| {
         p.message.starts_with("link to `") || p.message.starts_with("image `")
     };
     let errors: Vec<_> = check

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{AGENT_KEY, Kb, get, request};
-use kbsearch::watcher::WatchMode;
+use kbsearch::ingest::watcher::WatchMode;
 
 fn article(title: &str, body: &str) -> String {
     format!("---\ntitle: \"{title}\"\n---\n# {title}\n\n{body}\n")
@@ -261,7 +261,7 @@ async fn a_mass_change_of_a_thousand_files_is_absorbed() {
     live.wait_for("the second version of all", |state| {
         let searcher = state.searcher.load_full().unwrap();
         let mut request = kbsearch::search::SearchRequest::new("tango");
-        request.audience = kbsearch::article::Visibility::Internal;
+        request.audience = kbsearch::content::article::Visibility::Internal;
         request.limit = 1;
         searcher.search(&request).is_ok_and(|r| r.total == 1000) && searcher.num_docs() == 1000
     })
@@ -394,7 +394,11 @@ async fn a_catalog_change_renormalises_every_article() {
     .await;
     let searcher = live.state.searcher.load_full().unwrap();
     let article = searcher
-        .article("articles/a", kbsearch::article::Visibility::Internal, false)
+        .article(
+            "articles/a",
+            kbsearch::content::article::Visibility::Internal,
+            false,
+        )
         .unwrap()
         .unwrap();
     assert_eq!(article.info.versions, ["7.9.0"]);
@@ -441,7 +445,11 @@ async fn an_article_made_internal_leaves_nothing_behind_for_the_public() {
     live.wait_for("the article to turn internal", |state| {
         let searcher = state.searcher.load_full().unwrap();
         searcher
-            .article("articles/a", kbsearch::article::Visibility::Public, false)
+            .article(
+                "articles/a",
+                kbsearch::content::article::Visibility::Public,
+                false,
+            )
             .unwrap()
             .is_none()
     })

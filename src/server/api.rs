@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{AppState, Caller};
-use crate::article::{ArticleType, Visibility};
+use crate::content::article::{ArticleType, Visibility};
 use crate::events::SearchEvent;
-use crate::lexicon::Suggestion;
+use crate::search::lexicon::Suggestion;
 use crate::search::{Hit, SearchRequest, SearchResults, SortOrder, VersionSupport};
 
 /// Most suggestions returned by `/api/suggest`.

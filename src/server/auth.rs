@@ -7,8 +7,8 @@ use tracing::debug;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::article::Visibility;
 use crate::config::Role;
+use crate::content::article::Visibility;
 
 /// The caller of a request and what they may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

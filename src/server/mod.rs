@@ -32,9 +32,9 @@ pub use self::error::ApiError;
 use self::metrics::Metrics;
 use self::search_pool::SearchPool;
 use crate::config::Config;
+use crate::content::problem::Problem;
 use crate::events::EventStore;
-use crate::live::{LiveHandle, Published};
-use crate::problem::Problem;
+use crate::ingest::live::{LiveHandle, Published};
 use crate::search::KbSearcher;
 
 /// Every route the service answers, as documented in `/api/openapi.json`.

@@ -14,10 +14,10 @@ use serde::Deserialize;
 use super::api::{SearchParams, article_url, params, run_search};
 use super::error::ApiError;
 use super::{AppState, Caller};
-use crate::article::Visibility;
-use crate::facets::FacetCount;
-use crate::products::SupportStatus;
-use crate::render::{self, LinkTarget};
+use crate::content::article::Visibility;
+use crate::content::products::SupportStatus;
+use crate::content::render::{self, LinkTarget};
+use crate::search::facets::FacetCount;
 use crate::search::{Hit, KbSearcher, SearchResults, StoredArticle, VersionSupport};
 
 const STYLE: &str = include_str!("assets/style.css");

@@ -29,8 +29,8 @@ use super::api::article_url;
 use super::error::ApiError;
 use super::pages::layout;
 use super::{AppState, router};
-use crate::live::IndexStatus;
-use crate::problem::Problem;
+use crate::content::problem::Problem;
+use crate::ingest::live::IndexStatus;
 
 /// Largest HTML page the banner is added to; bigger bodies pass through unchanged.
 const MAX_INJECT_BYTES: usize = 8 * 1024 * 1024;
@@ -240,7 +240,7 @@ async fn article_details(
     let id = query.id.clone();
     let (article, ranks) = tokio::task::spawn_blocking(move || {
         let article = searcher
-            .article(&id, crate::article::Visibility::Internal, true)?
+            .article(&id, crate::content::article::Visibility::Internal, true)?
             .ok_or_else(|| ApiError::NotFound(format!("article `{id}`")))?;
         let ranks = article
             .queries

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
-use kbsearch::article::Visibility;
-use kbsearch::indexer::{self, IndexOptions, IndexReport};
+use kbsearch::content::article::Visibility;
+use kbsearch::ingest::indexer::{self, IndexOptions, IndexReport};
 use kbsearch::search::{KbSearcher, SearchRequest, SearchResults};
 use tempfile::TempDir;
 
@@ -51,7 +51,7 @@ impl Kb {
             _tmp: tmp,
             kb,
             index,
-            max_file_bytes: kbsearch::scan::DEFAULT_MAX_FILE_BYTES,
+            max_file_bytes: kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES,
         };
         fixture.write("products.toml", PRODUCTS);
         fixture
@@ -339,8 +339,8 @@ pub async fn send_with(
 /// writer thread, swapping searchers into the state after each commit.
 pub struct Live {
     pub state: kbsearch::server::AppState,
-    pub status: tokio::sync::watch::Receiver<kbsearch::live::IndexStatus>,
-    live: Option<kbsearch::live::LiveIndex>,
+    pub status: tokio::sync::watch::Receiver<kbsearch::ingest::live::IndexStatus>,
+    live: Option<kbsearch::ingest::live::LiveIndex>,
 }
 
 /// Longest wait for the index to reflect a change: generous for a loaded 2-core machine. Tests
@@ -350,26 +350,26 @@ pub const LIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60)
 impl Kb {
     /// Starts the live indexer on this folder (nothing indexed beforehand) and waits until the
     /// start-up reconcile is searchable.
-    pub async fn live(&self, mode: kbsearch::watcher::WatchMode) -> Live {
+    pub async fn live(&self, mode: kbsearch::ingest::watcher::WatchMode) -> Live {
         let mut live = self.live_unready(mode);
         live.wait_for("the start-up reconcile", |_| true).await;
         live
     }
 
     /// Starts the live indexer without waiting for it.
-    pub fn live_unready(&self, mode: kbsearch::watcher::WatchMode) -> Live {
+    pub fn live_unready(&self, mode: kbsearch::ingest::watcher::WatchMode) -> Live {
         let config = kbsearch::config::Config {
             kb: self.kb.clone(),
             index: self.index.clone(),
             max_file_bytes: self.max_file_bytes,
             ..self.app_config()
         };
-        let options = kbsearch::live::LiveOptions {
+        let options = kbsearch::ingest::live::LiveOptions {
             index: IndexOptions {
                 max_file_bytes: self.max_file_bytes,
                 ..IndexOptions::new(&self.kb, &self.index)
             },
-            watch: kbsearch::watcher::WatchOptions {
+            watch: kbsearch::ingest::watcher::WatchOptions {
                 mode,
                 debounce: std::time::Duration::from_millis(100),
                 poll_interval: std::time::Duration::from_millis(200),
@@ -379,7 +379,7 @@ impl Kb {
         };
         let state = kbsearch::server::AppState::new(config).with_events(self.events());
         let publisher = state.clone();
-        let live = kbsearch::live::LiveIndex::start(options, move |published| {
+        let live = kbsearch::ingest::live::LiveIndex::start(options, move |published| {
             publisher.publish(published)
         })
         .expect("start the live indexer");

@@ -18,14 +18,14 @@ use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::article::{Article, ArticleType, Status, Visibility};
+use crate::content::article::{Article, ArticleType, Status, Visibility};
+use crate::content::products::Catalog;
+use crate::content::synonyms::Synonyms;
 use crate::error::{IndexError, SearchError};
-use crate::index_dir::IndexDir;
-use crate::indexer::{self, IndexOptions};
-use crate::products::Catalog;
-use crate::schema::KbSchema;
+use crate::index::generations::IndexDir;
+use crate::index::schema::KbSchema;
+use crate::ingest::indexer::{self, IndexOptions};
 use crate::search::{KbSearcher, SearchRequest};
-use crate::synonyms::Synonyms;
 
 /// Depth of the ranking that is scored (Recall@100 needs 100).
 const RUN_DEPTH: usize = 100;
@@ -49,7 +49,7 @@ pub enum EvalError {
     #[error(transparent)]
     Search(#[from] SearchError),
     #[error(transparent)]
-    Draft(#[from] crate::deflect::DraftError),
+    Draft(#[from] crate::search::deflect::DraftError),
     #[error("tantivy: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
 }
@@ -283,7 +283,7 @@ fn beir_article(doc: BeirDoc) -> Article {
         title: doc.title,
         kind: ArticleType::Kb,
         product: None,
-        versions: vec![crate::article::ALL_VERSIONS.to_string()],
+        versions: vec![crate::content::article::ALL_VERSIONS.to_string()],
         tags: Vec::new(),
         visibility: Visibility::Public,
         status: Status::Published,

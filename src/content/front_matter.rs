@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::problem::line_of_offset;
+use crate::content::problem::line_of_offset;
 
 /// Which syntax the front matter block uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

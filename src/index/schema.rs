@@ -7,8 +7,8 @@ use tantivy::schema::{
 };
 use tantivy::{DateTime, Index, TantivyDocument};
 
-use crate::analysis::{self, INDEX_ANALYZER, VOCAB_ANALYZER};
-use crate::article::{Article, Status, Visibility};
+use crate::content::article::{Article, Status, Visibility};
+use crate::index::analysis::{self, INDEX_ANALYZER, VOCAB_ANALYZER};
 
 /// Bump when fields, analysis or document building change: older indexes are then rebuilt.
 pub const SCHEMA_VERSION: u32 = 3;

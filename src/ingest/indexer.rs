@@ -20,14 +20,14 @@ use tantivy::{
 };
 use tracing::{debug, info};
 
-use crate::article::{self, ParseContext, SourceFile};
+use crate::content::article::{self, ParseContext, SourceFile};
+use crate::content::problem::{Problem, sort_problems};
+use crate::content::products::{Catalog, PRODUCTS_FILE};
 use crate::error::IndexError;
-use crate::index_dir::{CommitPayload, IndexDir, OpenIndex};
-use crate::lint::{Outline, Outlines};
-use crate::problem::{Problem, sort_problems};
-use crate::products::{Catalog, PRODUCTS_FILE};
-use crate::scan::{self, FileEntry, OnDisk};
-use crate::schema::KbSchema;
+use crate::index::generations::{CommitPayload, IndexDir, OpenIndex};
+use crate::index::schema::KbSchema;
+use crate::ingest::lint::{Outline, Outlines};
+use crate::ingest::scan::{self, FileEntry, OnDisk};
 
 /// Files parsed in parallel before their documents are handed to the writer; bounds memory.
 const PARSE_CHUNK: usize = 1024;

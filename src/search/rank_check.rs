@@ -16,11 +16,11 @@ use tantivy::query::TermQuery;
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{TantivyDocument, Term};
 
-use crate::analysis;
-use crate::article::{Status, Visibility};
+use crate::content::article::{Status, Visibility};
+use crate::content::markdown;
 use crate::error::SearchError;
-use crate::markdown;
-use crate::query;
+use crate::index::analysis;
+use crate::search::query;
 use crate::search::{KbSearcher, MAX_CLAUSES, SearchRequest};
 
 /// An article ranked above the one checked.

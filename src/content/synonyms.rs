@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::problem::{Problem, line_of_offset, load_optional};
+use crate::content::problem::{Problem, line_of_offset, load_optional};
 
 /// File name of the synonym groups inside the content folder.
 pub const SYNONYMS_FILE: &str = "synonyms.toml";

@@ -6,7 +6,7 @@
 
 use pulldown_cmark::{CowStr, Event, HeadingLevel, Tag, TagEnd};
 
-use crate::markdown::{self, is_external};
+use crate::content::markdown::{self, is_external};
 
 /// Where a link to another article should point.
 pub enum LinkTarget {

@@ -10,7 +10,7 @@
 //! release notes and help pages first; an article for the customer's version comes before one
 //! for another version). Measured on `kb/deflection.jsonl`: subject weighting, an extra weight on
 //! codes and plain term counts (no log) each scored lower. The candidates come from
-//! [`crate::maxscore`], which finds the same top k as scoring every posting at a fraction of the
+//! [`crate::search::maxscore`], which finds the same top k as scoring every posting at a fraction of the
 //! cost.
 //!
 //! Raw BM25 scores do not compare across drafts, so each score is divided by the draft's own
@@ -30,14 +30,14 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocSet, Searcher, Term};
 use thiserror::Error;
 
-use crate::analysis::{self, QueryToken};
-use crate::article::{ALL_VERSIONS, ArticleType, Visibility};
+use crate::content::article::{ALL_VERSIONS, ArticleType, Visibility};
+use crate::content::products::SupportStatus;
 use crate::error::SearchError;
-use crate::facets::FACET_FIELDS;
-use crate::maxscore::{self, Clause, FieldStats, TermLookup};
-use crate::products::SupportStatus;
+use crate::index::analysis::{self, QueryToken};
+use crate::search::facets::FACET_FIELDS;
+use crate::search::maxscore::{self, Clause, FieldStats, TermLookup};
+use crate::search::snippet::{Highlighted, Highlighter};
 use crate::search::{ArticleInfo, KbSearcher, SectionRef};
-use crate::snippet::{Highlighted, Highlighter};
 
 /// Most suggestions a caller may ask for.
 pub const MAX_LIMIT: usize = 20;

@@ -13,9 +13,9 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocSet, Searcher, TERMINATED, Term};
 
-use crate::analysis::{self, is_code_like};
-use crate::article::{Status, Visibility};
-use crate::schema::KbSchema;
+use crate::content::article::{Status, Visibility};
+use crate::index::analysis::{self, is_code_like};
+use crate::index::schema::KbSchema;
 
 /// Most terms scanned per segment for one completion; bounds the cost of a two-letter prefix.
 const MAX_PREFIX_SCAN: usize = 1_000;

@@ -20,7 +20,7 @@ use tantivy::Index;
 use tracing::{info, warn};
 
 use crate::error::IndexError;
-use crate::schema::{KbSchema, SCHEMA_VERSION};
+use crate::index::schema::{KbSchema, SCHEMA_VERSION};
 
 const CURRENT_FILE: &str = "CURRENT";
 const GENERATION_PREFIX: &str = "gen-";

@@ -16,13 +16,13 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
+use crate::content::problem::Problem;
+use crate::content::products::{Catalog, PRODUCTS_FILE};
+use crate::content::synonyms::{SYNONYMS_FILE, Synonyms};
 use crate::error::IndexError;
-use crate::indexer::{Changes, Commit, IndexOptions, Indexer};
-use crate::problem::Problem;
-use crate::products::{Catalog, PRODUCTS_FILE};
+use crate::ingest::indexer::{Changes, Commit, IndexOptions, Indexer};
+use crate::ingest::watcher::{self, Change, WatchMode, WatchOptions};
 use crate::search::KbSearcher;
-use crate::synonyms::{SYNONYMS_FILE, Synonyms};
-use crate::watcher::{self, Change, WatchMode, WatchOptions};
 
 /// How long to wait before trying again after the index could not be opened or written.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -211,7 +211,7 @@ struct Worker {
     pending: Arc<AtomicUsize>,
     status: watch::Sender<IndexStatus>,
     publish: Box<dyn FnMut(Published) + Send>,
-    facet_cache: Arc<crate::facets::FacetCache>,
+    facet_cache: Arc<crate::search::facets::FacetCache>,
     /// Errors already logged, so each is logged once when it appears and once when it goes.
     logged_errors: HashSet<(String, String)>,
 }
@@ -353,7 +353,7 @@ impl Worker {
             Some(reason) => {
                 info!(reason = %reason, "comparing the content folder with the index");
                 let progress = if first_publish {
-                    crate::progress::bar()
+                    crate::ingest::progress::bar()
                 } else {
                     ProgressBar::hidden()
                 };

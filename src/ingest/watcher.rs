@@ -217,7 +217,7 @@ fn to_change(root: &Path, result: DebounceEventResult) -> Option<Change> {
                         "the content folder itself changed".to_string(),
                     ));
                 }
-                Ok(rel) => paths.push((crate::scan::rel_path_string(rel), event.time)),
+                Ok(rel) => paths.push((crate::ingest::scan::rel_path_string(rel), event.time)),
                 Err(_) => {}
             }
         }

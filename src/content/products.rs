@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::problem::{Problem, line_of_offset, load_optional};
+use crate::content::problem::{Problem, line_of_offset, load_optional};
 
 /// File name of the catalog inside the content folder.
 pub const PRODUCTS_FILE: &str = "products.toml";

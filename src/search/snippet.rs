@@ -12,8 +12,8 @@ use tantivy::schema::Field;
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{Searcher, Term};
 
-use crate::analysis::{self, TermPrefixes};
 use crate::error::SearchError;
+use crate::index::analysis::{self, TermPrefixes};
 
 /// Length of a snippet in characters.
 const SNIPPET_CHARS: usize = 220;

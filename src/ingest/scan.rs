@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use chrono::{DateTime, Utc};
 use walkdir::WalkDir;
 
-use crate::problem::Problem;
+use crate::content::problem::Problem;
 
 /// Default largest article file, in bytes (1 MiB).
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024;

@@ -9,7 +9,7 @@ use std::ops::Range;
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use serde::{Deserialize, Serialize};
 
-use crate::problem::line_of_offset;
+use crate::content::problem::line_of_offset;
 
 /// A heading of the body, with the anchor its section is linked by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

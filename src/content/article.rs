@@ -10,10 +10,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::front_matter::{self, FrontMatter};
-use crate::markdown::{self, Heading, Reference};
-use crate::problem::Problem;
-use crate::products::Catalog;
+use crate::content::front_matter::{self, FrontMatter};
+use crate::content::markdown::{self, Heading, Reference};
+use crate::content::problem::Problem;
+use crate::content::products::Catalog;
 
 /// Which part of the portal an article belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -12,10 +12,10 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
-use crate::article::{Article, Status, Visibility};
-use crate::markdown::{Reference, is_external};
-use crate::problem::{Problem, sort_problems};
-use crate::render;
+use crate::content::article::{Article, Status, Visibility};
+use crate::content::markdown::{Reference, is_external};
+use crate::content::problem::{Problem, sort_problems};
+use crate::content::render;
 
 /// Other articles named in a duplicate-title warning before the list is cut short.
 const MAX_NAMED_DUPLICATES: usize = 3;

@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
-use crate::article::Visibility;
-use crate::deflect::{self, CaseType, DraftCase, Severity};
-use crate::eval::{EvalError, index_in_temp_dir};
+use crate::content::article::Visibility;
+use crate::quality::eval::{EvalError, index_in_temp_dir};
 use crate::search::KbSearcher;
+use crate::search::deflect::{self, CaseType, DraftCase, Severity};
 
 /// Suggestions scored per draft.
 const DEPTH: usize = 5;

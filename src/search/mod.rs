@@ -11,6 +11,14 @@
 //!
 //! Filters (type, product, version, tags, visibility, status) restrict without scoring.
 
+pub mod deflect;
+pub mod facets;
+pub mod lexicon;
+pub mod maxscore;
+pub mod query;
+pub mod rank_check;
+pub mod snippet;
+
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -30,19 +38,19 @@ use tantivy::{
     BitSet, DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
 
-use crate::analysis::{self, QueryToken, is_code_like};
-use crate::article::{ALL_VERSIONS, ArticleType, Status, Visibility};
+use crate::content::article::{ALL_VERSIONS, ArticleType, Status, Visibility};
+use crate::content::markdown::Heading;
+use crate::content::products::{Catalog, SupportStatus};
+use crate::content::synonyms::Synonyms;
 use crate::error::{IndexError, SearchError};
-use crate::facets::{FACET_FIELDS, FacetCache, FacetCollector, Facets, sorted};
-use crate::index_dir::{CommitPayload, IndexDir};
-use crate::lexicon::{self, Lexicon, Suggestion};
-use crate::markdown::Heading;
-use crate::maxscore::TermInfoCache;
-use crate::products::{Catalog, SupportStatus};
-use crate::query::{self, Clause, UserQuery};
-use crate::schema::KbSchema;
-use crate::snippet::{Highlighted, Highlighter};
-use crate::synonyms::Synonyms;
+use crate::index::analysis::{self, QueryToken, is_code_like};
+use crate::index::generations::{CommitPayload, IndexDir};
+use crate::index::schema::KbSchema;
+use crate::search::facets::{FACET_FIELDS, FacetCache, FacetCollector, Facets, sorted};
+use crate::search::lexicon::{Lexicon, Suggestion};
+use crate::search::maxscore::TermInfoCache;
+use crate::search::query::{Clause, UserQuery};
+use crate::search::snippet::{Highlighted, Highlighter};
 
 /// Most clauses read from one query; the rest is dropped with a notice.
 pub const MAX_CLAUSES: usize = 64;

@@ -16,16 +16,16 @@ use rayon::prelude::*;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::article::{self, Article, ParseContext, SourceFile};
+use crate::content::article::{self, Article, ParseContext, SourceFile};
+use crate::content::problem::{Problem, sort_problems};
+use crate::content::products::Catalog;
+use crate::content::synonyms::Synonyms;
 use crate::error::{IndexError, SearchError};
-use crate::indexer::{self, IndexOptions};
-use crate::lint::{Outline, Outlines};
-use crate::problem::{Problem, sort_problems};
-use crate::products::Catalog;
-use crate::rank_check::RankReport;
-use crate::scan;
+use crate::ingest::indexer::{self, IndexOptions};
+use crate::ingest::lint::{Outline, Outlines};
+use crate::ingest::scan;
 use crate::search::KbSearcher;
-use crate::synonyms::Synonyms;
+use crate::search::rank_check::RankReport;
 
 /// The rank every front matter query must reach unless told otherwise (`--top`).
 pub const DEFAULT_TOP: usize = 5;

@@ -1,0 +1,10 @@
+//! The index: the contract between the side that writes it ([`crate::ingest`]) and the side that
+//! reads it ([`crate::search`]). Neither of those imports the other; both import this.
+//!
+//! - [`analysis`] defines how text becomes terms, the same for articles and queries.
+//! - [`schema`] lists the fields and turns an article into a document.
+//! - [`generations`] keeps generations of the index on disk and which one is current.
+
+pub mod analysis;
+pub mod generations;
+pub mod schema;

@@ -1,0 +1,10 @@
+//! Quality: checking content and measuring ranking.
+//!
+//! - [`check`] reports every problem of a content folder, and whether articles rank for the
+//!   queries their writers listed.
+//! - [`eval`] measures ranking with trec_eval's definitions; [`draft_eval`] measures deflection
+//!   on judged draft cases.
+
+pub mod check;
+pub mod draft_eval;
+pub mod eval;

@@ -42,9 +42,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use kbsearch::content::article::Visibility;
+use kbsearch::deflect::{DEFAULT_LIMIT, Deflector, DraftCase};
 use kbsearch::ingest::indexer::{self, IndexOptions};
 use kbsearch::search::KbSearcher;
-use kbsearch::search::deflect::{DEFAULT_LIMIT, DraftCase};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 
@@ -144,7 +144,7 @@ fn in_process() {
 
     let run = |draft: &DraftCase| {
         let started = Instant::now();
-        let deflection = searcher.deflect(draft).expect("deflect");
+        let deflection = Deflector::new(&searcher).deflect(draft).expect("deflect");
         (started.elapsed(), deflection.suggestions.len())
     };
     for draft in &drafts {
@@ -189,7 +189,7 @@ fn in_process() {
         .iter()
         .map(|draft| {
             let started = Instant::now();
-            fresh.deflect(draft).expect("deflect");
+            Deflector::new(&fresh).deflect(draft).expect("deflect");
             started.elapsed()
         })
         .sum();

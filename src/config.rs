@@ -120,7 +120,7 @@ pub struct Deflect {
 impl Default for Deflect {
     fn default() -> Self {
         Deflect {
-            min_confidence: crate::search::deflect::DEFAULT_MIN_CONFIDENCE,
+            min_confidence: crate::deflect::DEFAULT_MIN_CONFIDENCE,
         }
     }
 }

@@ -16,14 +16,15 @@
 //! - [`ingest`] keeps the index in line with the content folder while writers edit it.
 //! - [`index`] is the contract between writing and reading the index: analysis, schema and
 //!   generations on disk.
-//! - [`search`] ranks, filters and highlights; deflects draft cases; says why an article ranks.
+//! - [`search`] ranks, filters and highlights; [`deflect`] suggests articles for draft cases.
 //! - [`events`] keeps deflection events and search analytics durably.
 //! - [`server`] is the axum service over all of the above.
-//! - [`quality`] checks content and measures ranking.
+//! - [`quality`] checks content, says why an article ranks where it does, and measures ranking.
 //! - [`config`] is the service configuration and [`error`] the library's error types.
 
 pub mod config;
 pub mod content;
+pub mod deflect;
 pub mod error;
 pub mod events;
 pub mod index;

@@ -19,6 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use kbsearch::config::{Config, Overrides};
 use kbsearch::content::article::{ArticleType, Visibility};
+use kbsearch::deflect::{self, CaseType, Deflector, DraftCase, Severity};
 use kbsearch::events::EventStore;
 use kbsearch::index::generations::IndexDir;
 use kbsearch::ingest::indexer::{self, IndexOptions, IndexReport};
@@ -29,7 +30,6 @@ use kbsearch::ingest::watcher::{WatchMode, WatchOptions};
 use kbsearch::quality::check;
 use kbsearch::quality::draft_eval;
 use kbsearch::quality::eval::{self, EvalReport};
-use kbsearch::search::deflect::{self, CaseType, DraftCase, Severity};
 use kbsearch::search::{KbSearcher, SearchRequest, SearchResults};
 use kbsearch::server::{self, AppState};
 
@@ -672,7 +672,7 @@ fn run_deflect(args: DeflectArgs) -> Result<ExitCode> {
         audience: args.role.audience(),
         ..DraftCase::new(args.subject, args.description)
     };
-    let deflection = searcher.deflect(&draft)?;
+    let deflection = Deflector::new(&searcher).deflect(&draft)?;
     if args.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&deflection)?))?;
         return Ok(ExitCode::SUCCESS);

@@ -13,6 +13,7 @@ use kbsearch::content::products::Catalog;
 use kbsearch::ingest::lint::{Outline, Outlines};
 use kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::quality::check::check_folder;
+use kbsearch::quality::rank_check::RankCheck;
 
 fn kbsearch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kbsearch"))
@@ -258,10 +259,9 @@ fn rank_of_reports_the_rank_the_articles_above_and_the_matched_fields() {
     let kb = open_files_kb();
     kb.index();
     let searcher = kb.searcher();
+    let check = RankCheck::new(&searcher);
 
-    let report = searcher
-        .rank_of("articles/session", "open files", 10)
-        .unwrap();
+    let report = check.rank_of("articles/session", "open files", 10).unwrap();
     assert_eq!(report.query, "open files");
     assert_eq!(report.rank, Some(3), "{report:?}");
     let mut above: Vec<&str> = report.above.iter().map(|a| a.id.as_str()).collect();
@@ -270,7 +270,7 @@ fn rank_of_reports_the_rank_the_articles_above_and_the_matched_fields() {
     assert_eq!(report.matched_fields, ["body"]);
     assert!(report.missing_terms.is_empty());
 
-    let by_title = searcher
+    let by_title = check
         .rank_of("articles/session", "sessions quokka", 10)
         .unwrap();
     assert_eq!(by_title.rank, Some(1));
@@ -278,13 +278,11 @@ fn rank_of_reports_the_rank_the_articles_above_and_the_matched_fields() {
     assert_eq!(by_title.matched_fields, ["title", "keywords", "body"]);
     assert_eq!(by_title.missing_terms, ["quokka"]);
 
-    let too_shallow = searcher
-        .rank_of("articles/session", "open files", 2)
-        .unwrap();
+    let too_shallow = check.rank_of("articles/session", "open files", 2).unwrap();
     assert_eq!(too_shallow.rank, None);
     assert_eq!(too_shallow.above.len(), 2);
 
-    assert!(searcher.rank_of("articles/nope", "open files", 10).is_err());
+    assert!(check.rank_of("articles/nope", "open files", 10).is_err());
 }
 
 #[test]
@@ -319,7 +317,7 @@ fn rank_of_a_draft_counts_only_published_articles_above_it() {
     let published_above = shown[..at].iter().filter(|(_, s)| s == "published").count();
     assert!(published_above > 0, "{shown:?}");
 
-    let report = searcher
+    let report = RankCheck::new(&searcher)
         .rank_of("articles/draft", "open files", 10)
         .unwrap();
     assert_eq!(report.rank, Some(published_above + 1), "{report:?}");

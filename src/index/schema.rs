@@ -14,8 +14,8 @@ use crate::index::analysis::{self, INDEX_ANALYZER, VOCAB_ANALYZER};
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// How many times the title is counted in [`KbSchema::all`]: a BM25F-style title weight
-/// (tuned on SciFact train and `kb/judgments.tsv`; see `benches/README.md`).
-const TITLE_REPEAT: usize = 2;
+/// (tuned on SciFact train and `kb/judgments.tsv`; see `crate::search::rank`).
+pub const TITLE_REPEAT: usize = 2;
 
 /// Handles to every field of the schema.
 #[derive(Debug, Clone)]
@@ -132,17 +132,6 @@ impl KbSchema {
             extras,
             fingerprint,
         }
-    }
-
-    /// The fields a query is scored on, with their boosts: the whole article, plus extra weight
-    /// where the words are in the title, a heading or a curated keyword.
-    pub fn scoring_fields(&self) -> [(Field, f32); 4] {
-        [
-            (self.all, 1.0),
-            (self.title, 0.1),
-            (self.headings, 0.2),
-            (self.keywords, 0.5),
-        ]
     }
 
     /// Registers the analyzers the schema names; needed on every index opened or created.

@@ -24,8 +24,9 @@ use crate::error::{IndexError, SearchError};
 use crate::ingest::indexer::{self, IndexOptions};
 use crate::ingest::lint::{Outline, Outlines};
 use crate::ingest::scan;
+use crate::quality::rank_check::RankCheck;
+use crate::quality::rank_check::RankReport;
 use crate::search::KbSearcher;
-use crate::search::rank_check::RankReport;
 
 /// The rank every front matter query must reach unless told otherwise (`--top`).
 pub const DEFAULT_TOP: usize = 5;
@@ -228,7 +229,13 @@ fn rank_queries(
         .collect();
     let outcomes: Vec<(&Article, &str, Result<RankReport, SearchError>)> = asked
         .into_par_iter()
-        .map(|(article, query)| (article, query, searcher.rank_of(&article.id, query, depth)))
+        .map(|(article, query)| {
+            (
+                article,
+                query,
+                RankCheck::new(searcher).rank_of(&article.id, query, depth),
+            )
+        })
         .collect();
     let mut results = Vec::new();
     let mut failed = 0;

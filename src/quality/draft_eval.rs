@@ -17,9 +17,9 @@ use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::content::article::Visibility;
+use crate::deflect::{self, CaseType, Deflector, DraftCase, Severity};
 use crate::quality::eval::{EvalError, index_in_temp_dir};
 use crate::search::KbSearcher;
-use crate::search::deflect::{self, CaseType, DraftCase, Severity};
 
 /// Suggestions scored per draft.
 const DEPTH: usize = 5;
@@ -224,7 +224,7 @@ pub fn eval_drafts(
     for (line, judged) in &drafts {
         let case = draft_case(*line, judged, drafts_path)?;
         // Ranked without a threshold; what is shown is the part above it (plus policy additions).
-        let ranked = searcher
+        let ranked = Deflector::new(&searcher)
             .deflect(&DraftCase {
                 min_confidence: 0.0,
                 ..case

@@ -49,7 +49,7 @@ pub enum EvalError {
     #[error(transparent)]
     Search(#[from] SearchError),
     #[error(transparent)]
-    Draft(#[from] crate::search::deflect::DraftError),
+    Draft(#[from] crate::deflect::DraftError),
     #[error("tantivy: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
 }

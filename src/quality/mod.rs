@@ -2,9 +2,11 @@
 //!
 //! - [`check`] reports every problem of a content folder, and whether articles rank for the
 //!   queries their writers listed.
+//! - [`rank_check`] says where an article ranks for a query and why.
 //! - [`eval`] measures ranking with trec_eval's definitions; [`draft_eval`] measures deflection
 //!   on judged draft cases.
 
 pub mod check;
 pub mod draft_eval;
 pub mod eval;
+pub mod rank_check;

@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 use super::api::{article_url, params};
 use super::error::ApiError;
 use super::{AppState, Caller};
+use crate::deflect::{self, CaseType, Deflector, DraftCase, DraftError, Severity, Suggestion};
 use crate::events::{
     DeflectionEvent, EventStore, FeedbackEvent, FeedbackKind, FeedbackOutcome, StoreError,
     TimeRange,
 };
-use crate::search::deflect::{self, CaseType, DraftCase, DraftError, Severity, Suggestion};
 
 /// Longest subject accepted, in characters; the description is bounded by the body limit.
 const MAX_SUBJECT_CHARS: usize = 1_000;
@@ -215,7 +215,7 @@ async fn deflect_and_record(
         let draft = draft.clone();
         state
             .search_pool
-            .run(move || searcher.deflect(&draft))
+            .run(move || Deflector::new(&searcher).deflect(&draft))
             .await??
     };
     store(state)?

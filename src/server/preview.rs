@@ -31,6 +31,7 @@ use super::pages::layout;
 use super::{AppState, router};
 use crate::content::problem::Problem;
 use crate::ingest::live::IndexStatus;
+use crate::quality::rank_check::RankCheck;
 
 /// Largest HTML page the banner is added to; bigger bodies pass through unchanged.
 const MAX_INJECT_BYTES: usize = 8 * 1024 * 1024;
@@ -245,7 +246,7 @@ async fn article_details(
         let ranks = article
             .queries
             .iter()
-            .map(|q| searcher.rank_of(&id, q, RANK_DEPTH))
+            .map(|q| RankCheck::new(&searcher).rank_of(&id, q, RANK_DEPTH))
             .collect::<Result<Vec<_>, _>>()?;
         Ok::<_, ApiError>((article, ranks))
     })
@@ -280,9 +281,10 @@ async fn rank(
         return Err(ApiError::parameter("q", "type a query"));
     }
     let searcher = state.searcher()?;
-    let report =
-        tokio::task::spawn_blocking(move || searcher.rank_of(&query.id, &query.q, RANK_DEPTH))
-            .await??;
+    let report = tokio::task::spawn_blocking(move || {
+        RankCheck::new(&searcher).rank_of(&query.id, &query.q, RANK_DEPTH)
+    })
+    .await??;
     Ok(Json(
         serde_json::to_value(report).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))

@@ -19,8 +19,9 @@
 //! --drafts`). Suggestions below the threshold are not shown: a draft that nothing answers gets
 //! an empty list instead of noise.
 
+pub mod draft;
+
 use std::collections::HashMap;
-use std::str::FromStr;
 
 use chrono::{NaiveDate, Utc};
 use serde::Serialize;
@@ -28,14 +29,17 @@ use tantivy::postings::SegmentPostings;
 use tantivy::query::{BoostQuery, PhraseQuery, Query};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocSet, Searcher, Term};
-use thiserror::Error;
 
-use crate::content::article::{ALL_VERSIONS, ArticleType, Visibility};
+use crate::content::article::{ALL_VERSIONS, ArticleType};
 use crate::content::products::SupportStatus;
 use crate::error::SearchError;
 use crate::index::analysis::{self, QueryToken};
 use crate::search::facets::FACET_FIELDS;
 use crate::search::maxscore::{self, Clause, FieldStats, TermLookup};
+use crate::search::rank::{
+    BM25_K1, CALIBRATION, CANDIDATES, DRAFT_TITLE_WEIGHT, FEATURE_HELP_FIT,
+    FEATURE_RELEASE_NOTE_FIT, OTHER_VERSION_FIT, PHRASE_WEIGHT, SAME_VERSION_FIT,
+};
 use crate::search::snippet::{Highlighted, Highlighter};
 use crate::search::{ArticleInfo, KbSearcher, SectionRef};
 
@@ -49,136 +53,12 @@ pub const DEFAULT_LIMIT: usize = 5;
 pub const DEFAULT_MIN_CONFIDENCE: f32 = 0.4;
 /// Most distinct terms taken from a draft; a pasted log can hold thousands.
 const MAX_TERMS: usize = 256;
-/// Weight of a quoted error message matched as a phrase, on top of its words.
-const PHRASE_WEIGHT: f32 = 1.0;
 /// Longest quoted passage treated as an exact message.
 const MAX_PHRASE_WORDS: usize = 16;
-/// Candidates reordered by version and case type before the top ones are shown. 20 and 50 gave
-/// the same figures on the judged drafts (10 lost one answer) and the same suggestions on the
-/// 500 benchmark drafts; 20 costs 7 % less.
-const CANDIDATES: usize = 20;
-/// Score factors for how an article fits the draft beyond its words; measured on the judged drafts.
-const SAME_VERSION_FIT: f32 = 1.1;
-const OTHER_VERSION_FIT: f32 = 0.9;
-const FEATURE_RELEASE_NOTE_FIT: f32 = 1.5;
-const FEATURE_HELP_FIT: f32 = 1.2;
-/// Weight of a draft word found in an article's title, on top of the `all` field (which already
-/// holds the title twice): a small title preference lifted MRR@5 from 0.73 to 0.76.
-const TITLE_WEIGHT: f32 = 0.3;
 /// Matched words reported per suggestion.
 const MAX_MATCHED_TERMS: usize = 8;
-/// BM25's `k1`, as tantivy uses it: a term's score is at most `idf × (k1 + 1)`.
-const BM25_K1: f32 = 1.2;
-/// The logistic mapping from score ratio to confidence, `1 / (1 + e^-(a·ratio + b))`, fitted
-/// by `kbsearch eval --drafts kb/deflection.jsonl` on its judged suggestions.
-const CALIBRATION: (f32, f32) = (14.94, -4.52);
 
-/// The request types of the support policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseType {
-    Problem,
-    Question,
-    FeatureRequest,
-    Request,
-}
-
-impl FromStr for CaseType {
-    type Err = DraftError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let normalised: String = text
-            .trim()
-            .to_ascii_lowercase()
-            .chars()
-            .map(|c| if c == ' ' || c == '-' { '_' } else { c })
-            .collect();
-        match normalised.as_str() {
-            "problem" => Ok(CaseType::Problem),
-            "question" => Ok(CaseType::Question),
-            "feature_request" => Ok(CaseType::FeatureRequest),
-            "request" => Ok(CaseType::Request),
-            _ => Err(DraftError::Field {
-                field: "case_type",
-                message: format!(
-                    "`{text}` is not a request type: problem, question, feature_request or request"
-                ),
-            }),
-        }
-    }
-}
-
-/// Severity 1 (critical) to 4 (low), as the support policy defines it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Severity(u8);
-
-impl Severity {
-    pub fn new(level: i64) -> Result<Severity, DraftError> {
-        match u8::try_from(level) {
-            Ok(level @ 1..=4) => Ok(Severity(level)),
-            _ => Err(DraftError::Field {
-                field: "severity",
-                message: format!("{level} is not a severity: 1 (critical) to 4 (low)"),
-            }),
-        }
-    }
-
-    pub fn level(self) -> u8 {
-        self.0
-    }
-}
-
-impl Default for Severity {
-    fn default() -> Self {
-        Severity(3)
-    }
-}
-
-/// Why a draft cannot be looked at.
-#[derive(Debug, Error)]
-pub enum DraftError {
-    #[error("a subject or a description is required")]
-    Empty,
-    #[error("field `{field}`: {message}")]
-    Field {
-        field: &'static str,
-        message: String,
-    },
-    #[error(transparent)]
-    Search(#[from] SearchError),
-}
-
-/// A case as the customer has written it so far.
-#[derive(Debug, Clone)]
-pub struct DraftCase {
-    pub subject: String,
-    pub description: String,
-    pub case_type: CaseType,
-    pub severity: Severity,
-    pub product: Option<String>,
-    pub version: Option<String>,
-    pub limit: usize,
-    /// The lowest confidence shown.
-    pub min_confidence: f32,
-    /// The most restricted visibility the customer may see.
-    pub audience: Visibility,
-}
-
-impl DraftCase {
-    pub fn new(subject: impl Into<String>, description: impl Into<String>) -> Self {
-        DraftCase {
-            subject: subject.into(),
-            description: description.into(),
-            case_type: CaseType::Problem,
-            severity: Severity::default(),
-            product: None,
-            version: None,
-            limit: DEFAULT_LIMIT,
-            min_confidence: DEFAULT_MIN_CONFIDENCE,
-            audience: Visibility::Public,
-        }
-    }
-}
+pub use crate::deflect::draft::{CaseType, DraftCase, DraftError, Severity};
 
 /// One article suggested for a draft.
 #[derive(Debug, Clone, Serialize)]
@@ -227,7 +107,17 @@ struct DraftTerms {
 /// its end of general support.
 pub const LIFECYCLE_ARTICLE: &str = "product-version-support";
 
-impl KbSearcher {
+/// Deflection over one index snapshot. It borrows the searcher and reads the index only through
+/// the searcher's public API, so search's internals stay its own.
+pub struct Deflector<'a> {
+    kb: &'a KbSearcher,
+}
+
+impl<'a> Deflector<'a> {
+    pub fn new(kb: &'a KbSearcher) -> Self {
+        Deflector { kb }
+    }
+
     /// Suggests articles that may answer `draft`, with notices from the support policy.
     pub fn deflect(&self, draft: &DraftCase) -> Result<Deflection, DraftError> {
         if draft.subject.trim().is_empty() && draft.description.trim().is_empty() {
@@ -245,14 +135,14 @@ impl KbSearcher {
         }
         let version = self.draft_version(draft, &mut notices);
         let past_end_of_support = version.as_deref().and_then(|v| {
-            (self.catalog().support_status(v, today) == SupportStatus::EndOfSupport)
-                .then(|| (v.to_string(), self.catalog().support_ends(v)))
+            (self.kb.catalog().support_status(v, today) == SupportStatus::EndOfSupport)
+                .then(|| (v.to_string(), self.kb.catalog().support_ends(v)))
         });
         if let Some((version, ends)) = &past_end_of_support {
             notices.push(end_of_support_notice(version, *ends));
         }
 
-        let searcher = &self.searcher;
+        let searcher = self.kb.searcher();
         let DraftTerms { lookup, terms } = self.draft_terms(searcher, draft)?;
         let phrases = self.quoted_phrases(&draft.subject, &draft.description);
         let mut suggestions = Vec::new();
@@ -267,8 +157,8 @@ impl KbSearcher {
             let product = draft
                 .product
                 .as_deref()
-                .filter(|p| self.catalog().product(p).is_some());
-            let allowed = self.allowed_documents(draft.audience, product)?;
+                .filter(|p| self.kb.catalog().product(p).is_some());
+            let allowed = self.kb.allowed_documents(draft.audience, product)?;
             let clauses = self.draft_clauses(searcher, &lookup, &terms)?;
             let pool = maxscore::top_k(searcher, &lookup, &clauses, &allowed, CANDIDATES)
                 .map_err(SearchError::from)?;
@@ -292,12 +182,14 @@ impl KbSearcher {
             let highlighter = (!shown.is_empty()).then(|| {
                 let words: Vec<String> = terms.iter().map(|t| t.text.clone()).collect();
                 let doc_freqs: Vec<u64> = (0..terms.len()).map(|i| lookup.doc_freq(i)).collect();
-                Highlighter::with_doc_freqs(self.schema.body, &words, &doc_freqs)
+                Highlighter::with_doc_freqs(self.kb.schema().body, &words, &doc_freqs)
             });
             let addresses: Vec<DocAddress> = shown.iter().map(|(_, _, address)| *address).collect();
             let matched = matched_terms(searcher, &lookup, &addresses, &terms)?;
             for ((score, ratio, address), matched_terms) in shown.into_iter().zip(matched) {
-                let hit = self.hit(searcher, highlighter.as_ref(), score, address)?;
+                let hit = self
+                    .kb
+                    .hit(searcher, highlighter.as_ref(), score, address)?;
                 suggestions.push(Suggestion {
                     info: hit.info,
                     snippet: hit.snippet,
@@ -327,12 +219,12 @@ impl KbSearcher {
         if written.is_empty() {
             return None;
         }
-        match self.canonical_version(draft.product.as_deref(), written) {
+        match self.kb.canonical_version(draft.product.as_deref(), written) {
             Ok(version) => Some(version),
             Err(_) => {
                 notices.push(format!(
                     "version `{written}` is not a known release ({}); suggestions are not limited to a version",
-                    self.catalog().all_versions().join(", ")
+                    self.kb.catalog().all_versions().join(", ")
                 ));
                 None
             }
@@ -349,6 +241,7 @@ impl KbSearcher {
         version: Option<&str>,
     ) -> Result<f32, SearchError> {
         let table = self
+            .kb
             .facet_cache()
             .table(searcher.segment_reader(address.segment_ord))?;
         let values = |field: &str| {
@@ -385,7 +278,7 @@ impl KbSearcher {
         draft: &DraftCase,
     ) -> Result<DraftTerms, SearchError> {
         let text = format!("{}\n{}", draft.subject, draft.description);
-        let mut analyzer = self.query_analyzer.clone();
+        let mut analyzer = self.kb.query_analyzer();
         let tokens = analysis::analyze(&mut analyzer, &text);
         let mut counts: HashMap<&str, (u32, &QueryToken), foldhash::fast::RandomState> =
             HashMap::default();
@@ -398,9 +291,9 @@ impl KbSearcher {
             .collect();
         let all_terms = words
             .iter()
-            .map(|(word, _, _)| Term::from_field_text(self.schema.all, word))
+            .map(|(word, _, _)| Term::from_field_text(self.kb.schema().all, word))
             .collect();
-        let words_lookup = TermLookup::new(searcher, &self.term_infos, all_terms)?;
+        let words_lookup = TermLookup::new(searcher, self.kb.term_infos(), all_terms)?;
         let documents = searcher.num_docs().max(1) as f32;
         // Each kept word with its number in `words_lookup`.
         let mut terms: Vec<(usize, DraftTerm)> = words
@@ -431,10 +324,10 @@ impl KbSearcher {
         let mut lookup = words_lookup.pick(&kept);
         lookup.extend(
             searcher,
-            &self.term_infos,
+            self.kb.term_infos(),
             terms
                 .iter()
-                .map(|t| Term::from_field_text(self.schema.title, &t.text))
+                .map(|t| Term::from_field_text(self.kb.schema().title, &t.text))
                 .collect(),
         )?;
         Ok(DraftTerms { lookup, terms })
@@ -448,8 +341,8 @@ impl KbSearcher {
         lookup: &TermLookup,
         terms: &[DraftTerm],
     ) -> Result<Vec<Clause>, SearchError> {
-        let all = FieldStats::new(searcher, self.schema.all)?;
-        let title = FieldStats::new(searcher, self.schema.title)?;
+        let all = FieldStats::new(searcher, self.kb.schema().all)?;
+        let title = FieldStats::new(searcher, self.kb.schema().title)?;
         let mut clauses = Vec::with_capacity(terms.len() * 2);
         for (i, term) in terms.iter().enumerate() {
             clauses.push(Clause {
@@ -460,7 +353,8 @@ impl KbSearcher {
             if lookup.doc_freq(in_title) > 0 {
                 clauses.push(Clause {
                     term: in_title,
-                    weight: title.weight(lookup.doc_freq(in_title), term.weight * TITLE_WEIGHT),
+                    weight: title
+                        .weight(lookup.doc_freq(in_title), term.weight * DRAFT_TITLE_WEIGHT),
                 });
             }
         }
@@ -471,7 +365,7 @@ impl KbSearcher {
     /// messages between quotes.
     fn quoted_phrases(&self, subject: &str, description: &str) -> Vec<Box<dyn Query>> {
         let mut phrases: Vec<Box<dyn Query>> = Vec::new();
-        let mut analyzer = self.query_analyzer.clone();
+        let mut analyzer = self.kb.query_analyzer();
         for text in [subject, description] {
             for quoted in quoted_passages(text) {
                 let tokens = analysis::analyze(&mut analyzer, quoted);
@@ -484,7 +378,7 @@ impl KbSearcher {
                     .map(|t| {
                         (
                             t.position - first,
-                            Term::from_field_text(self.schema.all, &t.text),
+                            Term::from_field_text(self.kb.schema().all, &t.text),
                         )
                     })
                     .collect();
@@ -504,7 +398,7 @@ impl KbSearcher {
         draft: &DraftCase,
     ) -> Result<(), SearchError> {
         suggestions.retain(|s| s.info.id != LIFECYCLE_ARTICLE);
-        if let Some(article) = self.article(LIFECYCLE_ARTICLE, draft.audience, false)? {
+        if let Some(article) = self.kb.article(LIFECYCLE_ARTICLE, draft.audience, false)? {
             suggestions.insert(
                 0,
                 Suggestion {

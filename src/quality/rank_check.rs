@@ -5,8 +5,8 @@
 //! query words it does not contain at all. The writers' preview shows it per query and
 //! `kbsearch check --queries` fails when an article is not in the top N.
 //!
-//! It sits after `search`: it reads one committed index through a [`KbSearcher`] and changes
-//! nothing.
+//! It sits after `search`: it reads one committed index through a [`KbSearcher`]'s public API
+//! and changes nothing.
 
 use std::collections::HashSet;
 
@@ -48,7 +48,16 @@ pub struct RankReport {
 /// The article fields matched fields are reported for, in the order they are listed.
 const FIELD_NAMES: [&str; 4] = ["title", "headings", "keywords", "body"];
 
-impl KbSearcher {
+/// Rank checks over one index snapshot, through the searcher's public API.
+pub struct RankCheck<'a> {
+    kb: &'a KbSearcher,
+}
+
+impl<'a> RankCheck<'a> {
+    pub fn new(kb: &'a KbSearcher) -> Self {
+        RankCheck { kb }
+    }
+
     /// Ranks the article `article_id` for `query`, looking at most `depth` places deep.
     ///
     /// The search is the production one (`SearchRequest` with the article's visibility as the
@@ -72,7 +81,7 @@ impl KbSearcher {
                 expected: "the id of an indexed article".to_string(),
             });
         };
-        let schema = &self.schema;
+        let schema = self.kb.schema();
         let visibility = stored_text(&doc, schema.visibility)
             .parse()
             .unwrap_or(Visibility::Public);
@@ -90,13 +99,12 @@ impl KbSearcher {
 
     /// The stored document of the article with `id`, whatever its visibility and status.
     fn doc_with_id(&self, id: &str) -> Result<Option<TantivyDocument>, SearchError> {
-        let term = Term::from_field_text(self.schema.id, id);
+        let term = Term::from_field_text(self.kb.schema().id, id);
         let query = TermQuery::new(term, IndexRecordOption::Basic);
-        let found = self
-            .searcher
-            .search(&query, &TopDocs::with_limit(1).order_by_score())?;
+        let searcher = self.kb.searcher();
+        let found = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
         match found.first() {
-            Some((_, address)) => Ok(Some(self.searcher.doc(*address)?)),
+            Some((_, address)) => Ok(Some(searcher.doc(*address)?)),
             None => Ok(None),
         }
     }
@@ -118,7 +126,7 @@ impl KbSearcher {
         let mut limit = depth;
         loop {
             request.limit = limit;
-            let results = self.search(&request)?;
+            let results = self.kb.search(&request)?;
             let mut above = Vec::new();
             for hit in &results.hits {
                 if above.len() == depth {
@@ -147,7 +155,7 @@ impl KbSearcher {
 
     /// Which fields of the article hold the query's terms, and which query words it lacks.
     fn explain(&self, doc: &TantivyDocument, query: &str) -> (Vec<String>, Vec<String>) {
-        let schema = &self.schema;
+        let schema = self.kb.schema();
         let extract = markdown::extract(&stored_text(doc, schema.markdown), 1);
         let body = format!("{}\n{}", extract.text, extract.code);
         let texts = [
@@ -167,7 +175,7 @@ impl KbSearcher {
             })
             .collect();
 
-        let mut query_analyzer = self.query_analyzer.clone();
+        let mut query_analyzer = self.kb.query_analyzer();
         let words: Vec<String> = query::parse(query, MAX_CLAUSES)
             .positive()
             .flat_map(|clause| {

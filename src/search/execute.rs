@@ -1,0 +1,277 @@
+//! Running a search: the built query, filtered, counted with its facets, ranked (full matches
+//! first for short queries), cut to one page, with snippets and a better spelling when a word
+//! was unknown.
+
+use std::collections::{HashMap, HashSet};
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query};
+use tantivy::{DocAddress, Order, Searcher};
+
+use crate::error::SearchError;
+use crate::search::facets::{FACET_FIELDS, FacetCollector, Facets, sorted};
+use crate::search::filters::FilterKind;
+use crate::search::query::{self, UserQuery};
+use crate::search::rank::MAX_TIERED_CONCEPTS;
+use crate::search::snippet::Highlighter;
+use crate::search::{KbSearcher, MAX_CLAUSES, SearchRequest, SearchResults, SortOrder};
+
+/// Why a query that can match nothing has no results.
+pub const ONLY_COMMON_WORDS: &str =
+    "the query has only common words (like `the`, `to`, `is`) or symbols: add a more specific word";
+/// Values listed per facet (the most frequent), besides those chosen as filters.
+const MAX_FACET_VALUES: usize = 20;
+
+impl KbSearcher {
+    /// Runs `request` and returns one page of hits.
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
+        let user_query = query::parse(&request.query, MAX_CLAUSES);
+        let mut notices = Vec::new();
+        if user_query.truncated {
+            notices.push(format!(
+                "the query was shortened to its first {MAX_CLAUSES} words"
+            ));
+        }
+        if user_query.positive().next().is_none() {
+            return Err(SearchError::EmptyQuery);
+        }
+        let searcher = &self.searcher;
+        let built = self.build(searcher, &user_query, true);
+        if built.concepts.is_empty() {
+            // A valid query that cannot match anything: no results, and a word on why.
+            notices.push(ONLY_COMMON_WORDS.to_string());
+            return Ok(SearchResults {
+                total: 0,
+                hits: Vec::new(),
+                facets: request.facets.then(Facets::default),
+                did_you_mean: None,
+                notices,
+            });
+        }
+        let filters = self.filters(request)?;
+        let any_concept: Box<dyn Query> = Box::new(BooleanQuery::union(
+            built.concepts.iter().map(|q| q.box_clone()).collect(),
+        ));
+        let bonuses = self.bonuses(request)?;
+        let restrict = |core: Box<dyn Query>, skip: Option<FilterKind>| -> Box<dyn Query> {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, core)];
+            for (kind, filter) in &filters {
+                if Some(*kind) != skip {
+                    clauses.push((Occur::Must, filter.box_clone()));
+                }
+            }
+            for exclusion in &built.exclusions {
+                clauses.push((Occur::MustNot, exclusion.box_clone()));
+            }
+            for bonus in &bonuses {
+                clauses.push((Occur::Should, bonus.box_clone()));
+            }
+            Box::new(BooleanQuery::new(clauses))
+        };
+        let matching = restrict(any_concept.box_clone(), None);
+        let (total, facets) =
+            self.count_and_facets(searcher, request, &matching, &any_concept, &restrict)?;
+
+        let wanted = request.offset + request.limit;
+        let tiered = request.sort == SortOrder::Relevance
+            && (2..=MAX_TIERED_CONCEPTS).contains(&built.concepts.len());
+        let scored: Vec<(f32, DocAddress)> = if request.sort == SortOrder::Updated {
+            let by_date = TopDocs::with_limit(wanted.max(1))
+                .order_by_fast_field::<tantivy::DateTime>("updated", Order::Desc);
+            searcher
+                .search(&*matching, &by_date)?
+                .into_iter()
+                .map(|(_, address)| (0.0, address))
+                .collect()
+        } else if tiered {
+            let every_concept: Box<dyn Query> = Box::new(BooleanQuery::intersection(
+                built.concepts.iter().map(|q| q.box_clone()).collect(),
+            ));
+            let full = restrict(every_concept, None);
+            let full_hits =
+                searcher.search(&*full, &TopDocs::with_limit(wanted.max(1)).order_by_score())?;
+            // Fewer full matches than wanted means all of them are in `full_hits`: the partial
+            // tier is every match that is not one of them. (A `MustNot` of the intersection would
+            // say the same, but trips tantivy's backward-seek assertion with phrase clauses.)
+            if full_hits.len() < wanted {
+                let full_set: HashSet<DocAddress> = full_hits.iter().map(|(_, a)| *a).collect();
+                let rest = wanted - full_hits.len();
+                let any_hits = searcher.search(
+                    &*matching,
+                    &TopDocs::with_limit(rest + full_hits.len()).order_by_score(),
+                )?;
+                let partial = any_hits
+                    .into_iter()
+                    .filter(|(_, a)| !full_set.contains(a))
+                    .take(rest);
+                full_hits.into_iter().chain(partial).collect()
+            } else {
+                full_hits
+            }
+        } else {
+            searcher.search(
+                &*matching,
+                &TopDocs::with_limit(wanted.max(1)).order_by_score(),
+            )?
+        };
+        let page: Vec<(f32, DocAddress)> = scored
+            .into_iter()
+            .skip(request.offset)
+            .take(request.limit)
+            .collect();
+
+        let snippets = if request.snippets {
+            Some(Highlighter::new(
+                searcher,
+                self.schema.all,
+                self.schema.body,
+                &built.highlight,
+            )?)
+        } else {
+            None
+        };
+        let hits = page
+            .into_iter()
+            .map(|(score, address)| self.hit(searcher, snippets.as_ref(), score, address))
+            .collect::<Result<Vec<_>, _>>()?;
+        let did_you_mean = if request.facets && !built.corrections.is_empty() {
+            self.did_you_mean(searcher, &user_query, &built.corrections, request)?
+        } else {
+            None
+        };
+        Ok(SearchResults {
+            total,
+            hits,
+            facets,
+            did_you_mean,
+            notices,
+        })
+    }
+
+    /// Counts all matches and, when asked, the facets: one pass per distinct filter set.
+    fn count_and_facets(
+        &self,
+        searcher: &Searcher,
+        request: &SearchRequest,
+        matching: &dyn Query,
+        any_concept: &dyn Query,
+        restrict: &dyn Fn(Box<dyn Query>, Option<FilterKind>) -> Box<dyn Query>,
+    ) -> Result<(usize, Option<Facets>), SearchError> {
+        // The filter that each of FACET_FIELDS ignores.
+        let facet_filters = [
+            FilterKind::Type,
+            FilterKind::Product,
+            FilterKind::Version,
+            FilterKind::Tag,
+        ];
+        let active = |kind: FilterKind| match kind {
+            FilterKind::Type => !request.types.is_empty(),
+            FilterKind::Product => request.product.is_some(),
+            FilterKind::Version => request.version.is_some(),
+            FilterKind::Tag => !request.tags.is_empty(),
+            FilterKind::Visibility | FilterKind::Status => true,
+        };
+        let shared: Vec<usize> = if request.facets {
+            (0..FACET_FIELDS.len())
+                .filter(|f| !active(facet_filters[*f]))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let collector = FacetCollector::new(self.facet_cache.clone(), shared.clone());
+        let fruit = searcher.search(matching, &collector)?;
+        let total = fruit.matches as usize;
+        if !request.facets {
+            return Ok((total, None));
+        }
+        let mut counts: HashMap<usize, HashMap<String, u64>> =
+            shared.into_iter().zip(fruit.counts).collect();
+        for field in (0..FACET_FIELDS.len()).filter(|f| active(facet_filters[*f])) {
+            let query = restrict(any_concept.box_clone(), Some(facet_filters[field]));
+            let own = searcher.search(
+                &*query,
+                &FacetCollector::new(self.facet_cache.clone(), vec![field]),
+            )?;
+            counts.insert(field, own.counts.into_iter().next().unwrap_or_default());
+        }
+        // The largest values of each facet, and always the ones chosen as filters.
+        let chosen: [Vec<String>; 4] = [
+            request
+                .types
+                .iter()
+                .map(|t| t.as_str().to_string())
+                .collect(),
+            request.product.iter().cloned().collect(),
+            request
+                .version
+                .iter()
+                .map(|v| {
+                    self.canonical_version(request.product.as_deref(), v)
+                        .unwrap_or_else(|_| v.clone())
+                })
+                .collect(),
+            request.tags.iter().map(|t| t.to_lowercase()).collect(),
+        ];
+        let mut take = |field: usize| {
+            let mut values = sorted(counts.remove(&field).unwrap_or_default());
+            let mut position = 0;
+            values.retain(|v| {
+                position += 1;
+                position <= MAX_FACET_VALUES || chosen[field].contains(&v.value)
+            });
+            values
+        };
+        let facets = Facets {
+            kind: take(0),
+            product: take(1),
+            version: take(2),
+            tag: take(3),
+        };
+        Ok((total, Some(facets)))
+    }
+
+    /// The query with unknown words replaced by their corrections, if that query has results.
+    fn did_you_mean(
+        &self,
+        searcher: &Searcher,
+        user_query: &UserQuery,
+        corrections: &HashMap<String, String>,
+        request: &SearchRequest,
+    ) -> Result<Option<String>, SearchError> {
+        let corrected: Vec<String> = user_query
+            .clauses
+            .iter()
+            .map(|clause| {
+                let text = corrections
+                    .get(&clause.text.to_lowercase())
+                    .cloned()
+                    .unwrap_or_else(|| clause.text.clone());
+                match (clause.negated, clause.phrase) {
+                    (true, true) => format!("-\"{text}\""),
+                    (true, false) => format!("-{text}"),
+                    (false, true) => format!("\"{text}\""),
+                    (false, false) => text,
+                }
+            })
+            .collect();
+        let suggestion = corrected.join(" ");
+        let parsed = query::parse(&suggestion, MAX_CLAUSES);
+        let built = self.build(searcher, &parsed, false);
+        if built.concepts.is_empty() {
+            return Ok(None);
+        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, Box::new(BooleanQuery::union(built.concepts)))];
+        for (_, filter) in self.filters(request)? {
+            clauses.push((Occur::Must, filter));
+        }
+        for exclusion in built.exclusions {
+            clauses.push((Occur::MustNot, exclusion));
+        }
+        let found = searcher.search(
+            &BooleanQuery::new(clauses),
+            &TopDocs::with_limit(1).order_by_score(),
+        )?;
+        Ok((!found.is_empty()).then_some(suggestion))
+    }
+}

@@ -1,0 +1,237 @@
+//! Query building: a parsed customer query becomes one tantivy query per concept (a word, a
+//! phrase, or a synonym group), each matched in every scoring field with its weight, with typo
+//! corrections and completions of the last word as lower-weighted alternatives.
+
+use std::collections::HashMap;
+
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Searcher, Term};
+
+use crate::index::analysis::{self, QueryToken, is_code_like};
+use crate::search::KbSearcher;
+use crate::search::lexicon;
+use crate::search::query::{Clause, UserQuery};
+use crate::search::rank::{
+    EXPANSION_WEIGHT, SEARCH_ALL_BOOST, SEARCH_HEADINGS_BOOST, SEARCH_KEYWORDS_BOOST,
+    SEARCH_TITLE_BOOST, SYNONYM_WEIGHT,
+};
+
+/// Corrections tried for a word the index does not know.
+const MAX_CORRECTIONS: usize = 3;
+/// Completions tried for the last word, for search-as-you-type.
+const MAX_COMPLETIONS: usize = 5;
+
+/// The pieces of a built query.
+pub(super) struct BuiltQuery {
+    /// One query per concept (word, phrase or synonym group) the customer asked for.
+    pub(super) concepts: Vec<Box<dyn Query>>,
+    pub(super) exclusions: Vec<Box<dyn Query>>,
+    /// Every analysed term the customer asked for, expansions included, to highlight snippets.
+    pub(super) highlight: Vec<String>,
+    /// Unknown words and their best correction, for "did you mean".
+    pub(super) corrections: HashMap<String, String>,
+}
+
+impl KbSearcher {
+    /// The fields a query is scored on, with their weights: the whole article, plus extra weight
+    /// where the words are in the title, a heading or a curated keyword.
+    fn scoring_fields(&self) -> [(Field, f32); 4] {
+        [
+            (self.schema.all, SEARCH_ALL_BOOST),
+            (self.schema.title, SEARCH_TITLE_BOOST),
+            (self.schema.headings, SEARCH_HEADINGS_BOOST),
+            (self.schema.keywords, SEARCH_KEYWORDS_BOOST),
+        ]
+    }
+
+    /// Builds one query per concept and one per exclusion; `expand` adds typo corrections and
+    /// completions of the last word.
+    pub(super) fn build(
+        &self,
+        searcher: &Searcher,
+        user_query: &UserQuery,
+        expand: bool,
+    ) -> BuiltQuery {
+        let mut analyzer = self.query_analyzer.clone();
+        let mut built = BuiltQuery {
+            concepts: Vec::new(),
+            exclusions: Vec::new(),
+            highlight: Vec::new(),
+            corrections: HashMap::new(),
+        };
+        let positive: Vec<&Clause> = user_query.positive().collect();
+        let last_word = positive
+            .last()
+            .filter(|c| !c.phrase)
+            .map(|c| c.text.as_str());
+        let mut index = 0;
+        while index < positive.len() {
+            let clause = positive[index];
+            if clause.phrase {
+                built.concepts.extend(self.text_query(
+                    &mut analyzer,
+                    &clause.text,
+                    &mut built.highlight,
+                ));
+                index += 1;
+                continue;
+            }
+            // Consecutive plain words are where synonym groups (one or more words) are found.
+            let run_end = positive[index..]
+                .iter()
+                .position(|c| c.phrase)
+                .map_or(positive.len(), |p| index + p);
+            let words: Vec<String> = positive[index..run_end]
+                .iter()
+                .map(|c| c.text.to_lowercase())
+                .collect();
+            let mut at = 0;
+            while at < words.len() {
+                let (len, alternatives) = self
+                    .synonyms
+                    .match_at(&words, at)
+                    .map_or((1, &[][..]), |(len, alts)| (len, alts));
+                let original = words[at..at + len].join(" ");
+                let mut variants: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+                if let Some(query) = self.text_query(&mut analyzer, &original, &mut built.highlight)
+                {
+                    variants.push((Occur::Should, query));
+                }
+                for alternative in alternatives {
+                    if let Some(query) =
+                        self.text_query(&mut analyzer, &alternative.join(" "), &mut built.highlight)
+                    {
+                        variants.push((
+                            Occur::Should,
+                            Box::new(BoostQuery::new(query, SYNONYM_WEIGHT)),
+                        ));
+                    }
+                }
+                // A short version (`7.8`) also finds the release it names (`7.8.0`).
+                if let Some(release) = self.release_named(&original)
+                    && let Some(query) =
+                        self.text_query(&mut analyzer, &release, &mut built.highlight)
+                {
+                    variants.push((Occur::Should, query));
+                }
+                if expand && len == 1 {
+                    let is_last = index + at + 1 == positive.len() && last_word.is_some();
+                    for expansion in
+                        self.expansions(searcher, &original, is_last, &mut built.corrections)
+                    {
+                        if let Some(query) =
+                            self.text_query(&mut analyzer, &expansion, &mut built.highlight)
+                        {
+                            variants.push((
+                                Occur::Should,
+                                Box::new(BoostQuery::new(query, EXPANSION_WEIGHT)),
+                            ));
+                        }
+                    }
+                }
+                match variants.len() {
+                    0 => {}
+                    1 => built.concepts.push(variants.pop().expect("one variant").1),
+                    _ => built.concepts.push(Box::new(BooleanQuery::new(variants))),
+                }
+                at += len;
+            }
+            index = run_end;
+        }
+        let mut not_highlighted = Vec::new();
+        built.exclusions = user_query
+            .negative()
+            .filter_map(|clause| self.text_query(&mut analyzer, &clause.text, &mut not_highlighted))
+            .collect();
+        built
+    }
+
+    /// Other words to search for `word`: corrections when the index does not know it, and
+    /// completions when it is the last word (the customer may still be typing it).
+    fn expansions(
+        &self,
+        searcher: &Searcher,
+        word: &str,
+        is_last: bool,
+        corrections: &mut HashMap<String, String>,
+    ) -> Vec<String> {
+        let mut analyzer = self.vocab_analyzer.clone();
+        let tokens = analysis::analyze(&mut analyzer, word);
+        let [token] = tokens.as_slice() else {
+            return Vec::new();
+        };
+        if is_code_like(&token.text) {
+            return Vec::new();
+        }
+        let vocab = self.schema.vocab;
+        let mut out = Vec::new();
+        if lexicon::doc_freq(searcher, vocab, &token.text) == 0 {
+            let found = lexicon::corrections(searcher, vocab, &token.text, MAX_CORRECTIONS);
+            if let Some((best, _)) = found.first() {
+                corrections.insert(word.to_string(), best.clone());
+            }
+            out.extend(found.into_iter().map(|(w, _)| w));
+        }
+        if is_last {
+            let found = lexicon::completions(searcher, vocab, &token.text, MAX_COMPLETIONS);
+            out.extend(found.into_iter().map(|(w, _)| w));
+        }
+        out
+    }
+
+    /// The catalog version a version-like word stands for, when it is spelled differently.
+    fn release_named(&self, word: &str) -> Option<String> {
+        let looks_like_version = word
+            .trim_start_matches(['v', 'V'])
+            .starts_with(|c: char| c.is_ascii_digit())
+            && word.contains('.');
+        if !looks_like_version {
+            return None;
+        }
+        self.catalog
+            .canonical_version(None, word)
+            .filter(|release| release != word)
+    }
+
+    /// Matches `text` (a word, or several words as a phrase) in every scoring field, each with
+    /// its boost, and adds its terms to `highlight`. `None` when the text has no searchable
+    /// terms (only stop words or symbols).
+    fn text_query(
+        &self,
+        analyzer: &mut TextAnalyzer,
+        text: &str,
+        highlight: &mut Vec<String>,
+    ) -> Option<Box<dyn Query>> {
+        let tokens = analysis::analyze(analyzer, text);
+        if tokens.is_empty() {
+            return None;
+        }
+        highlight.extend(tokens.iter().map(|t| t.text.clone()));
+        let per_field: Vec<(Occur, Box<dyn Query>)> = self
+            .scoring_fields()
+            .into_iter()
+            .map(|(field, boost)| {
+                let query = field_query(field, &tokens);
+                let boosted: Box<dyn Query> = Box::new(BoostQuery::new(query, boost));
+                (Occur::Should, boosted)
+            })
+            .collect();
+        Some(Box::new(BooleanQuery::new(per_field)))
+    }
+}
+
+/// A term query on each token, or a phrase query over them when there are several.
+fn field_query(field: Field, tokens: &[QueryToken]) -> Box<dyn Query> {
+    if let [only] = tokens {
+        let term = Term::from_field_text(field, &only.text);
+        return Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
+    }
+    let first = tokens[0].position;
+    let terms = tokens
+        .iter()
+        .map(|t| (t.position - first, Term::from_field_text(field, &t.text)))
+        .collect();
+    Box::new(PhraseQuery::new_with_offset(terms))
+}

@@ -40,10 +40,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use kbsearch::content::article::Visibility;
 use kbsearch::deflect::{DEFAULT_LIMIT, Deflector, DraftCase};
-use kbsearch::ingest::indexer::{self, IndexOptions};
+use kbsearch::ingest::indexer::{IndexOptions, Indexer};
+use kbsearch::ingest::progress::Silent;
 use kbsearch::search::KbSearcher;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
@@ -131,7 +131,7 @@ fn in_process() {
     let index = std::env::var("KBSEARCH_BENCH_INDEX")
         .map_or_else(|_| tmp.path().to_path_buf(), PathBuf::from);
     let started = Instant::now();
-    indexer::refresh(&IndexOptions::new(&kb, &index), &ProgressBar::hidden()).expect("index");
+    Indexer::refresh(&IndexOptions::new(&kb, &index), &Silent).expect("index");
     let searcher = KbSearcher::open(&index, &kb).expect("searcher");
     eprintln!(
         "indexed {} documents of {} in {:.1} s; {} drafts from {}",

@@ -9,8 +9,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
-use kbsearch::ingest::indexer::{self, IndexOptions};
+use kbsearch::ingest::indexer::{IndexOptions, Indexer};
+use kbsearch::ingest::progress::Silent;
 use kbsearch::search::{KbSearcher, SearchRequest};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -37,7 +37,7 @@ fn main() {
             .collect(),
     };
     let tmp = tempfile::tempdir().expect("temp dir");
-    indexer::refresh(&IndexOptions::new(&kb, tmp.path()), &ProgressBar::hidden()).expect("index");
+    Indexer::refresh(&IndexOptions::new(&kb, tmp.path()), &Silent).expect("index");
     let searcher = KbSearcher::open(tmp.path(), &kb).expect("searcher");
     let run = |query: &str, snippets: bool, facets: bool| {
         let mut request = SearchRequest::new(query);

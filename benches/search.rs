@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use indicatif::ProgressBar;
 use kbsearch::content::article::Visibility;
-use kbsearch::ingest::indexer::{self, IndexOptions};
+use kbsearch::ingest::indexer::{IndexOptions, Indexer};
+use kbsearch::ingest::progress::Silent;
 use kbsearch::search::{KbSearcher, SearchRequest};
 
 fn queries() -> Vec<String> {
@@ -37,7 +37,7 @@ fn queries() -> Vec<String> {
 fn search(c: &mut Criterion) {
     let kb = std::env::var("KBSEARCH_BENCH_KB").map_or_else(|_| PathBuf::from("kb"), PathBuf::from);
     let tmp = tempfile::tempdir().expect("temp dir");
-    indexer::refresh(&IndexOptions::new(&kb, tmp.path()), &ProgressBar::hidden()).expect("index");
+    Indexer::refresh(&IndexOptions::new(&kb, tmp.path()), &Silent).expect("index");
     let searcher = KbSearcher::open(tmp.path(), &kb).expect("searcher");
     let queries = queries();
     let mut next = queries.iter().cycle();

@@ -17,14 +17,16 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod cli;
+
+use cli::progress::Bar;
 use kbsearch::config::{Config, Overrides};
 use kbsearch::content::article::{ArticleType, Visibility};
 use kbsearch::deflect::{self, CaseType, Deflector, DraftCase, Severity};
 use kbsearch::events::EventStore;
 use kbsearch::index::generations::IndexDir;
-use kbsearch::ingest::indexer::{self, IndexOptions, IndexReport};
+use kbsearch::ingest::indexer::{IndexOptions, IndexReport, Indexer};
 use kbsearch::ingest::live::{LiveIndex, LiveOptions};
-use kbsearch::ingest::progress;
 use kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::ingest::watcher::{WatchMode, WatchOptions};
 use kbsearch::quality::check;
@@ -362,13 +364,14 @@ async fn serve(config: Config) -> Result<()> {
         index: index_options(&config),
         watch: config.watch.options(),
         reconcile_every: config.watch.reconcile_every(),
-        cache_entries: config.limits.cache_entries,
     };
     let events = EventStore::open(&config.data).context("opening the event store")?;
     let state = AppState::new(config).with_events(events.clone());
     let publisher = state.clone();
-    let live = LiveIndex::start(options, move |published| publisher.publish(published))
-        .context("starting the indexer thread")?;
+    let live = LiveIndex::start(options, Box::new(Bar::new()), move |published| {
+        publisher.publish(published)
+    })
+    .context("starting the indexer thread")?;
     let state = state.with_live(live.handle());
     tracing::info!(%address, "listening on http://{address}/");
     let served = axum::serve(listener, server::router(state))
@@ -433,7 +436,6 @@ async fn preview(config: Config, open: bool) -> Result<()> {
             ..config.watch.options()
         },
         reconcile_every: config.watch.reconcile_every(),
-        cache_entries: 0,
     };
     let events = EventStore::open(&config.data).context("opening the preview's event store")?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
@@ -442,8 +444,10 @@ async fn preview(config: Config, open: bool) -> Result<()> {
         .with_stopping(stopping)
         .for_preview();
     let publisher = state.clone();
-    let live = LiveIndex::start(options, move |published| publisher.publish(published))
-        .context("starting the indexer thread")?;
+    let live = LiveIndex::start(options, Box::new(Bar::new()), move |published| {
+        publisher.publish(published)
+    })
+    .context("starting the indexer thread")?;
     let state = state.with_live(live.handle());
     let url = format!("http://{address}/preview");
     tracing::info!(%address, "preview on {url} (drafts and internal articles shown)");
@@ -466,7 +470,7 @@ async fn preview(config: Config, open: bool) -> Result<()> {
 
 fn run_index(args: IndexArgs) -> Result<ExitCode> {
     let options = args.paths.index_options()?;
-    let report = indexer::refresh(&options, &progress::bar())
+    let report = Indexer::refresh(&options, &Bar::new())
         .with_context(|| format!("indexing {}", options.kb_root.display()))?;
     if args.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
@@ -509,7 +513,7 @@ fn index_summary(report: &IndexReport, options: &IndexOptions) -> String {
 fn run_search(args: SearchArgs) -> Result<ExitCode> {
     let config = args.paths.config(Overrides::default())?;
     if IndexDir::new(&config.index).open_current().is_err() {
-        indexer::refresh(&index_options(&config), &progress::bar())
+        Indexer::refresh(&index_options(&config), &Bar::new())
             .with_context(|| format!("building the index from {}", config.kb.display()))?;
     }
     let searcher = KbSearcher::open(&config.index, &config.kb)?;
@@ -658,7 +662,7 @@ fn format_check(report: &check::CheckReport) -> String {
 fn run_deflect(args: DeflectArgs) -> Result<ExitCode> {
     let config = args.paths.config(Overrides::default())?;
     if IndexDir::new(&config.index).open_current().is_err() {
-        indexer::refresh(&index_options(&config), &progress::bar())
+        Indexer::refresh(&index_options(&config), &Bar::new())
             .with_context(|| format!("building the index from {}", config.kb.display()))?;
     }
     let searcher = KbSearcher::open(&config.index, &config.kb)?;
@@ -704,7 +708,7 @@ fn run_deflect(args: DeflectArgs) -> Result<ExitCode> {
 }
 
 fn run_eval(args: EvalArgs) -> Result<ExitCode> {
-    let progress = progress::bar();
+    let progress = Bar::new();
     if let Some(drafts) = &args.drafts {
         let report = draft_eval::eval_drafts(&args.kb, drafts, args.min_confidence, &progress)?;
         if args.json {

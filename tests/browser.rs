@@ -33,9 +33,9 @@ use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
-use indicatif::ProgressBar;
 use kbsearch::config::Config;
-use kbsearch::ingest::indexer::{self, IndexOptions};
+use kbsearch::ingest::indexer::{IndexOptions, Indexer};
+use kbsearch::ingest::progress::Silent;
 use kbsearch::search::KbSearcher;
 use kbsearch::server::{self, AppState};
 use serde_json::{Value, json};
@@ -1075,7 +1075,7 @@ impl Drop for PreviewFolders {
 /// Indexes the content folder and opens the index, off the async threads.
 async fn open_index(kb: PathBuf, index: PathBuf) -> KbSearcher {
     tokio::task::spawn_blocking(move || {
-        indexer::refresh(&IndexOptions::new(&kb, &index), &ProgressBar::hidden())
+        Indexer::refresh(&IndexOptions::new(&kb, &index), &Silent)
             .expect("index the sample knowledge base");
         KbSearcher::open(&index, &kb).expect("open the fresh index")
     })

@@ -20,9 +20,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use indicatif::ProgressBar;
 use kbsearch::index::generations::IndexDir;
 use kbsearch::ingest::indexer::{self, IndexOptions, Indexer};
+use kbsearch::ingest::progress::Silent;
 use kbsearch::ingest::scan;
 
 /// Articles in the folder at the start.
@@ -707,9 +707,7 @@ impl Timings {
         let run = |options: &IndexOptions| {
             let started = Instant::now();
             let mut indexer = Indexer::open(options.clone()).expect("open scratch index");
-            indexer
-                .reconcile(&ProgressBar::hidden())
-                .expect("reconcile scratch index");
+            indexer.reconcile(&Silent).expect("reconcile scratch index");
             let committing = Instant::now();
             indexer.commit().expect("commit scratch index");
             let done = Instant::now();

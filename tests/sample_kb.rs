@@ -4,9 +4,9 @@
 mod common;
 
 use common::sample_kb;
-use indicatif::ProgressBar;
 use kbsearch::content::article::Visibility;
-use kbsearch::ingest::indexer::{self, IndexOptions};
+use kbsearch::ingest::indexer::{IndexOptions, Indexer};
+use kbsearch::ingest::progress::Silent;
 use kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::quality::check::check_folder;
 use kbsearch::quality::eval::eval_judgments;
@@ -22,7 +22,7 @@ fn the_sample_kb_has_no_problems() {
 fn sample_searcher() -> (tempfile::TempDir, KbSearcher) {
     let tmp = tempfile::tempdir().unwrap();
     let options = IndexOptions::new(sample_kb(), tmp.path());
-    indexer::refresh(&options, &ProgressBar::hidden()).unwrap();
+    Indexer::refresh(&options, &Silent).unwrap();
     let searcher = KbSearcher::open(tmp.path(), &sample_kb()).unwrap();
     (tmp, searcher)
 }
@@ -62,7 +62,7 @@ fn internal_words_never_reach_customers() {
 #[test]
 fn the_hand_judged_queries_rank_well() {
     let kb = sample_kb();
-    let report = eval_judgments(&kb, &kb.join("judgments.tsv"), &ProgressBar::hidden()).unwrap();
+    let report = eval_judgments(&kb, &kb.join("judgments.tsv"), &Silent).unwrap();
     assert!(
         report.metrics.queries >= 40,
         "{} judged queries",

@@ -5,9 +5,9 @@
 mod common;
 
 use common::shared_bench;
-use indicatif::ProgressBar;
 use kbsearch::content::article::Visibility;
-use kbsearch::ingest::indexer::{self, IndexOptions};
+use kbsearch::ingest::indexer::{IndexOptions, Indexer};
+use kbsearch::ingest::progress::Silent;
 use kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::quality::check::check_folder;
 use kbsearch::quality::eval::eval_beir;
@@ -46,11 +46,7 @@ fn the_real_kb_indexes_with_warnings_only_and_every_file_accounted_for() {
     );
 
     let tmp = tempfile::tempdir().unwrap();
-    let report = indexer::refresh(
-        &IndexOptions::new(&realkb, tmp.path()),
-        &ProgressBar::hidden(),
-    )
-    .unwrap();
+    let report = Indexer::refresh(&IndexOptions::new(&realkb, tmp.path()), &Silent).unwrap();
     assert_eq!(
         report.documents as usize + report.changes.skipped,
         report.files_seen,
@@ -89,7 +85,7 @@ fn scifact_train_reaches_the_bm25_baseline() {
         &scifact.join("queries-train.jsonl"),
         &scifact.join("qrels-train.tsv"),
         None,
-        &ProgressBar::hidden(),
+        &Silent,
     )
     .unwrap();
     let metrics = &report.metrics;

@@ -4,7 +4,10 @@
 //! - [`analysis`] defines how text becomes terms, the same for articles and queries.
 //! - [`schema`] lists the fields and turns an article into a document.
 //! - [`generations`] keeps generations of the index on disk and which one is current.
+//! - [`snapshot`] is one committed state with the catalog and synonyms it goes with: what ingest
+//!   publishes and search reads.
 
 pub mod analysis;
 pub mod generations;
 pub mod schema;
+pub mod snapshot;

@@ -11,22 +11,22 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
 use tantivy::directory::error::LockError;
 use tantivy::{
-    IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term,
+    Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term,
 };
 use tracing::{debug, info};
 
-use crate::content::article::{self, ParseContext, SourceFile};
+use crate::content::article::{self, Article, ParseContext, SourceFile};
 use crate::content::problem::{Problem, sort_problems};
 use crate::content::products::{Catalog, PRODUCTS_FILE};
 use crate::error::IndexError;
 use crate::index::generations::{CommitPayload, IndexDir, OpenIndex};
 use crate::index::schema::KbSchema;
 use crate::ingest::lint::{Outline, Outlines};
+use crate::ingest::progress::{Progress, Silent};
 use crate::ingest::scan::{self, FileEntry, OnDisk};
 
 /// Files parsed in parallel before their documents are handed to the writer; bounds memory.
@@ -174,7 +174,7 @@ pub fn file_fingerprint(kb_root: &Path, bytes: &[u8]) -> u64 {
 }
 
 /// Opens a writer, turning "someone else holds the lock" into a message that says who.
-pub fn open_writer(open: &OpenIndex, threads: usize) -> Result<IndexWriter, IndexError> {
+fn open_writer(open: &OpenIndex, threads: usize) -> Result<IndexWriter, IndexError> {
     open.index
         .writer_with_num_threads(threads, threads * WRITER_BUDGET_PER_THREAD)
         .map_err(|err| match err {
@@ -186,12 +186,46 @@ pub fn open_writer(open: &OpenIndex, threads: usize) -> Result<IndexWriter, Inde
 }
 
 /// Commits with the payload every kbsearch commit carries; returns the opstamp and the payload.
-pub fn commit(writer: &mut IndexWriter) -> Result<(u64, CommitPayload), IndexError> {
+fn commit(writer: &mut IndexWriter) -> Result<(u64, CommitPayload), IndexError> {
     let payload = CommitPayload::now();
     let mut prepared = writer.prepare_commit()?;
     prepared.set_payload(&payload.to_json());
     let opstamp = prepared.commit()?;
     Ok((opstamp, payload))
+}
+
+/// Writes articles that do not come from a content folder (benchmark collections such as
+/// SciFact) into a new index generation under a folder of their own, with the same schema and
+/// commit payload as the indexer's.
+pub struct ArticleWriter {
+    open: OpenIndex,
+    writer: IndexWriter,
+    schema: KbSchema,
+}
+
+impl ArticleWriter {
+    /// A new generation under `index_root`, written with `threads` indexing threads.
+    pub fn create(index_root: &Path, threads: usize) -> Result<ArticleWriter, IndexError> {
+        let open = IndexDir::new(index_root).create_generation()?;
+        let writer = open_writer(&open, threads)?;
+        Ok(ArticleWriter {
+            open,
+            writer,
+            schema: KbSchema::new(),
+        })
+    }
+
+    pub fn add(&mut self, article: &Article) -> Result<(), IndexError> {
+        self.writer.add_document(self.schema.document(article, 0))?;
+        Ok(())
+    }
+
+    /// Commits everything added and returns the index, ready to search.
+    pub fn finish(mut self) -> Result<Index, IndexError> {
+        commit(&mut self.writer)?;
+        drop(self.writer);
+        Ok(self.open.index)
+    }
 }
 
 /// One file after hashing and, when it changed, parsing.
@@ -275,6 +309,44 @@ pub struct Indexer {
 }
 
 impl Indexer {
+    /// Brings the index at `opts.index_root` in line with the content folder, building it when it is
+    /// missing or unusable: what `kbsearch index` does. Reports progress to `progress`.
+    pub fn refresh(
+        opts: &IndexOptions,
+        progress: &dyn Progress,
+    ) -> Result<IndexReport, IndexError> {
+        let started = Instant::now();
+        let mut indexer = Indexer::open(opts.clone())?;
+        let rebuilt = indexer.is_building();
+        let (changes, files_seen) = indexer.reconcile(progress)?;
+        progress.stage("committing", 0);
+        let documents = match indexer.commit()? {
+            Some(commit) => commit.documents,
+            None => indexer.searcher().num_docs(),
+        };
+        let problems = indexer.problems();
+        indexer.close()?;
+        let report = IndexReport {
+            rebuilt,
+            files_seen,
+            changes,
+            documents,
+            problems,
+            elapsed: started.elapsed(),
+        };
+        info!(
+            added = changes.added,
+            updated = changes.updated,
+            deleted = changes.deleted,
+            unchanged = changes.unchanged,
+            skipped = changes.skipped,
+            documents,
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            "index refreshed"
+        );
+        Ok(report)
+    }
+
     /// Opens the current generation for writing, or starts a new one when there is none or it
     /// cannot be used (the old one, if any, stays current until the first commit).
     pub fn open(opts: IndexOptions) -> Result<Indexer, IndexError> {
@@ -332,6 +404,11 @@ impl Indexer {
         self.building
     }
 
+    /// The product catalog the documents were last read against.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
     /// The index as of the last commit.
     pub fn searcher(&self) -> Searcher {
         self.reader.searcher()
@@ -352,7 +429,7 @@ impl Indexer {
 
     /// Compares the whole folder with the index and queues the differences: the start-up check,
     /// and the safety net when the watcher may have missed events.
-    pub fn reconcile(&mut self, progress: &ProgressBar) -> Result<(Changes, usize), IndexError> {
+    pub fn reconcile(&mut self, progress: &dyn Progress) -> Result<(Changes, usize), IndexError> {
         // A folder that is gone (unmounted, being replaced) must not empty the index.
         if !self.opts.kb_root.is_dir() {
             return Err(IndexError::MissingContent(self.opts.kb_root.clone()));
@@ -380,11 +457,10 @@ impl Indexer {
         for path in &vanished {
             self.delete(path, &mut changes);
         }
-        progress.set_length(entries.len() as u64);
-        progress.set_message("indexing");
+        progress.stage("indexing", entries.len() as u64);
         let files_seen = entries.len();
         self.examine_and_apply(entries, &mut changes, progress)?;
-        progress.finish_and_clear();
+        progress.finish();
         self.uncommitted.add(changes);
         Ok((changes, files_seen))
     }
@@ -445,11 +521,7 @@ impl Indexer {
                 self.delete(path, &mut changes);
             }
         }
-        self.examine_and_apply(
-            present.into_values().collect(),
-            &mut changes,
-            &ProgressBar::hidden(),
-        )?;
+        self.examine_and_apply(present.into_values().collect(), &mut changes, &Silent)?;
         self.uncommitted.add(changes);
         Ok(changes)
     }
@@ -503,7 +575,7 @@ impl Indexer {
         &mut self,
         entries: Vec<FileEntry>,
         changes: &mut Changes,
-        progress: &ProgressBar,
+        progress: &dyn Progress,
     ) -> Result<(), IndexError> {
         let mut retried = HashSet::new();
         let mut entries = entries;
@@ -526,7 +598,7 @@ impl Indexer {
                     .collect();
                 for item in examined {
                     self.apply_one(item, changes)?;
-                    progress.inc(1);
+                    progress.advance(1);
                 }
             }
             // Ids held by nobody now, wanted by files refused earlier.
@@ -642,40 +714,4 @@ impl Indexer {
             self.file_problems.insert(path, problems);
         }
     }
-}
-
-/// Brings the index at `opts.index_root` in line with the content folder, building it when it is
-/// missing or unusable: what `kbsearch index` does. Shows progress on `progress` (pass a hidden
-/// bar to stay quiet).
-pub fn refresh(opts: &IndexOptions, progress: &ProgressBar) -> Result<IndexReport, IndexError> {
-    let started = Instant::now();
-    let mut indexer = Indexer::open(opts.clone())?;
-    let rebuilt = indexer.is_building();
-    let (changes, files_seen) = indexer.reconcile(progress)?;
-    progress.set_message("committing");
-    let documents = match indexer.commit()? {
-        Some(commit) => commit.documents,
-        None => indexer.searcher().num_docs(),
-    };
-    let problems = indexer.problems();
-    indexer.close()?;
-    let report = IndexReport {
-        rebuilt,
-        files_seen,
-        changes,
-        documents,
-        problems,
-        elapsed: started.elapsed(),
-    };
-    info!(
-        added = changes.added,
-        updated = changes.updated,
-        deleted = changes.deleted,
-        unchanged = changes.unchanged,
-        skipped = changes.skipped,
-        documents,
-        elapsed_ms = report.elapsed.as_millis() as u64,
-        "index refreshed"
-    );
-    Ok(report)
 }

@@ -1,8 +1,9 @@
 //! Live indexing: one thread owns the [`Indexer`] (and so the index writer) for as long as the
 //! service runs. It reconciles at start-up, applies each watcher batch as one commit, reconciles
-//! again when events were lost, on request and on a timer, and after every batch publishes a
-//! fresh [`KbSearcher`] and the folder's problems. A search never sees half a batch: the new
-//! searcher is built from the reader reloaded right after the commit, and swapped in whole.
+//! again when events were lost, on request and on a timer, and after every batch publishes the
+//! new index [`Snapshot`] (with the catalog and synonyms it already read) and the folder's
+//! problems. Whoever serves searches builds its searcher from the snapshot; a search never sees
+//! half a batch, since the snapshot is the reader reloaded right after the commit.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -11,18 +12,18 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use serde::Serialize;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use crate::content::problem::Problem;
-use crate::content::products::{Catalog, PRODUCTS_FILE};
+use crate::content::products::PRODUCTS_FILE;
 use crate::content::synonyms::{SYNONYMS_FILE, Synonyms};
 use crate::error::IndexError;
+use crate::index::snapshot::Snapshot;
 use crate::ingest::indexer::{Changes, Commit, IndexOptions, Indexer};
+use crate::ingest::progress::{Progress, Silent};
 use crate::ingest::watcher::{self, Change, WatchMode, WatchOptions};
-use crate::search::KbSearcher;
 
 /// How long to wait before trying again after the index could not be opened or written.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -34,8 +35,6 @@ pub struct LiveOptions {
     pub watch: WatchOptions,
     /// Compare the whole folder with the index this often, whatever the watcher says.
     pub reconcile_every: Option<Duration>,
-    /// Cached result pages per searcher (0: none).
-    pub cache_entries: usize,
 }
 
 /// The state of the live index, as `/api/status` shows it. Every applied batch sends a new one.
@@ -64,8 +63,8 @@ pub struct IndexStatus {
 
 /// What the indexer hands the service after a batch.
 pub struct Published {
-    /// A searcher over the new commit; `None` when the batch changed nothing searchable.
-    pub searcher: Option<Arc<KbSearcher>>,
+    /// The new commit; `None` when the batch changed nothing searchable.
+    pub snapshot: Option<Snapshot>,
     pub problems: Arc<Vec<Problem>>,
     /// Time from each change's first event to it being searchable.
     pub freshness: Vec<Duration>,
@@ -112,9 +111,10 @@ pub struct LiveIndex {
 
 impl LiveIndex {
     /// Starts the indexer thread; it watches the folder, reconciles and publishes through
-    /// `publish`, which runs on that thread.
+    /// `publish`, which runs on that thread. The start-up reconcile reports to `progress`.
     pub fn start(
         options: LiveOptions,
+        progress: Box<dyn Progress + Send>,
         publish: impl FnMut(Published) + Send + 'static,
     ) -> std::io::Result<LiveIndex> {
         let (tx, rx) = mpsc::channel();
@@ -132,7 +132,8 @@ impl LiveIndex {
             pending,
             status: status_tx,
             publish: Box::new(publish),
-            facet_cache: Arc::default(),
+            first_progress: Some(progress),
+            synonyms: None,
             logged_errors: HashSet::new(),
         };
         let thread = std::thread::Builder::new()
@@ -211,7 +212,10 @@ struct Worker {
     pending: Arc<AtomicUsize>,
     status: watch::Sender<IndexStatus>,
     publish: Box<dyn FnMut(Published) + Send>,
-    facet_cache: Arc<crate::search::facets::FacetCache>,
+    /// Where the start-up reconcile reports; later ones are quiet.
+    first_progress: Option<Box<dyn Progress + Send>>,
+    /// The synonym groups of the last publish; read again when their file changes.
+    synonyms: Option<Synonyms>,
     /// Errors already logged, so each is logged once when it appears and once when it goes.
     logged_errors: HashSet<(String, String)>,
 }
@@ -352,12 +356,9 @@ impl Worker {
         let reconciled = match &batch.reconcile {
             Some(reason) => {
                 info!(reason = %reason, "comparing the content folder with the index");
-                let progress = if first_publish {
-                    crate::ingest::progress::bar()
-                } else {
-                    ProgressBar::hidden()
-                };
-                let (changes, files) = indexer.reconcile(&progress)?;
+                let progress = self.first_progress.take();
+                let (changes, files) =
+                    indexer.reconcile(progress.as_deref().map_or(&Silent, |p| p as _))?;
                 info!(
                     files,
                     added = changes.added,
@@ -382,17 +383,20 @@ impl Worker {
         let started = Instant::now();
         let commit = indexer.commit()?;
         let committed = started.elapsed();
-        let searcher = if commit.is_some() || batch.republish || first_publish {
-            Some(Arc::new(self.build_searcher(indexer)?))
-        } else {
-            None
-        };
+        if batch.republish || self.synonyms.is_none() {
+            self.synonyms = Some(Synonyms::load(&indexer.options().kb_root).0);
+        }
+        let snapshot = (commit.is_some() || batch.republish || first_publish).then(|| Snapshot {
+            searcher: indexer.searcher(),
+            catalog: indexer.catalog().clone(),
+            synonyms: self.synonyms.clone().unwrap_or_default(),
+        });
         let searcher_built = started.elapsed();
         let problems = Arc::new(indexer.problems());
         self.log_problem_changes(&problems);
         debug!(
             commit_ms = committed.as_millis() as u64,
-            searcher_ms = (searcher_built - committed).as_millis() as u64,
+            snapshot_ms = (searcher_built - committed).as_millis() as u64,
             problems_ms = (started.elapsed() - searcher_built).as_millis() as u64,
             "batch committed and published"
         );
@@ -403,7 +407,7 @@ impl Worker {
             .map(|seen| now.saturating_duration_since(*seen))
             .collect();
         (self.publish)(Published {
-            searcher,
+            snapshot,
             problems,
             freshness,
         });
@@ -432,19 +436,6 @@ impl Worker {
             info!(path = %path, "fixed: {message}");
         }
         self.logged_errors = current;
-    }
-
-    fn build_searcher(&self, indexer: &Indexer) -> Result<KbSearcher, IndexError> {
-        let kb_root = &indexer.options().kb_root;
-        let (synonyms, _) = Synonyms::load(kb_root);
-        let (catalog, _) = Catalog::load(kb_root);
-        Ok(KbSearcher::from_searcher(
-            indexer.searcher(),
-            synonyms,
-            catalog,
-            self.facet_cache.clone(),
-        )?
-        .with_cache_entries(self.options.cache_entries))
     }
 
     fn report(&self, indexer: &Indexer, commit: Option<Commit>, reconciled: bool) {

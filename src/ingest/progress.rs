@@ -1,20 +1,23 @@
-//! Progress for long work (building the index of thousands of files), on stderr. indicatif hides
-//! the bar when stderr is not a terminal, so services under a supervisor and tests stay quiet.
+//! Progress of long work (building the index of thousands of files, running an evaluation).
+//! The library only reports it; whoever runs the work decides how to show it: the binary draws
+//! a bar on a terminal, services and tests pass [`Silent`].
 
-use std::time::Duration;
+/// Where long work reports how far it is. Called from worker threads, so it must be `Sync`.
+pub trait Progress: Sync {
+    /// A new stage of `total` steps begins (0 when the number is not known).
+    fn stage(&self, name: &'static str, total: u64);
+    /// `steps` more steps of the current stage are done.
+    fn advance(&self, steps: u64);
+    /// The work is over: clear whatever was shown.
+    fn finish(&self);
+}
 
-use indicatif::{ProgressBar, ProgressStyle};
+/// Reports nowhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
 
-/// A bar with rate and estimate; set its length and message as the work becomes known.
-pub fn bar() -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg:10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
-        )
-        .expect("the template is valid")
-        .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
+impl Progress for Silent {
+    fn stage(&self, _name: &'static str, _total: u64) {}
+    fn advance(&self, _steps: u64) {}
+    fn finish(&self) {}
 }

@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
 use thiserror::Error;
@@ -21,11 +20,11 @@ use crate::content::problem::{Problem, sort_problems};
 use crate::content::products::Catalog;
 use crate::content::synonyms::Synonyms;
 use crate::error::{IndexError, SearchError};
-use crate::ingest::indexer::{self, IndexOptions};
+use crate::ingest::indexer::{IndexOptions, Indexer};
 use crate::ingest::lint::{Outline, Outlines};
+use crate::ingest::progress::Silent;
 use crate::ingest::scan;
-use crate::quality::rank_check::RankCheck;
-use crate::quality::rank_check::RankReport;
+use crate::quality::rank_check::{RankCheck, RankReport};
 use crate::search::KbSearcher;
 
 /// The rank every front matter query must reach unless told otherwise (`--top`).
@@ -209,7 +208,7 @@ fn index_in_temp_dir(
         max_file_bytes,
         ..IndexOptions::new(kb_root, tmp.path())
     };
-    indexer::refresh(&options, &ProgressBar::hidden())?;
+    Indexer::refresh(&options, &Silent)?;
     let searcher = KbSearcher::open(tmp.path(), kb_root)?;
     Ok((tmp, searcher))
 }

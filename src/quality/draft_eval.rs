@@ -13,11 +13,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::content::article::Visibility;
 use crate::deflect::{self, CaseType, Deflector, DraftCase, Severity};
+use crate::ingest::progress::Progress;
 use crate::quality::eval::{EvalError, index_in_temp_dir};
 use crate::search::KbSearcher;
 
@@ -210,14 +210,13 @@ pub fn eval_drafts(
     kb_root: &Path,
     drafts_path: &Path,
     min_confidence: f32,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<DraftEvalReport, EvalError> {
     let started = std::time::Instant::now();
     let drafts = read_drafts(drafts_path)?;
     let (_tmp, searcher) = index_in_temp_dir(kb_root)?;
     check_ids(&searcher, &drafts, drafts_path, kb_root)?;
-    progress.set_length(drafts.len() as u64);
-    progress.set_message("drafts");
+    progress.stage("drafts", drafts.len() as u64);
     let mut outcomes = Vec::new();
     let mut labelled: Vec<(f64, bool)> = Vec::new();
     let mut ranked_per_draft = Vec::new();
@@ -249,7 +248,7 @@ pub fn eval_drafts(
         });
         ranked_per_draft.push(ranked);
     }
-    progress.finish_and_clear();
+    progress.finish();
     for (outcome, ranked) in outcomes.iter_mut().zip(&ranked_per_draft) {
         outcome.shown_matches = ranked
             .iter()

@@ -14,7 +14,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -22,9 +21,8 @@ use crate::content::article::{Article, ArticleType, Status, Visibility};
 use crate::content::products::Catalog;
 use crate::content::synonyms::Synonyms;
 use crate::error::{IndexError, SearchError};
-use crate::index::generations::IndexDir;
-use crate::index::schema::KbSchema;
-use crate::ingest::indexer::{self, IndexOptions};
+use crate::ingest::indexer::{ArticleWriter, IndexOptions, Indexer};
+use crate::ingest::progress::{Progress, Silent};
 use crate::search::{KbSearcher, SearchRequest};
 
 /// Depth of the ranking that is scored (Recall@100 needs 100).
@@ -305,10 +303,9 @@ fn run_queries(
     searcher: &KbSearcher,
     queries: &[(String, String)],
     audience: Visibility,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<HashMap<String, Vec<String>>, EvalError> {
-    progress.set_length(queries.len() as u64);
-    progress.set_message("querying");
+    progress.stage("querying", queries.len() as u64);
     let mut rankings = HashMap::new();
     for (id, text) in queries {
         let mut request = SearchRequest::new(text.clone());
@@ -321,9 +318,9 @@ fn run_queries(
             Err(err) => return Err(err.into()),
         };
         rankings.insert(id.clone(), ranking);
-        progress.inc(1);
+        progress.advance(1);
     }
-    progress.finish_and_clear();
+    progress.finish();
     Ok(rankings)
 }
 
@@ -351,7 +348,7 @@ pub fn eval_beir(
     queries: &Path,
     qrels: &Path,
     run_out: Option<&Path>,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<EvalReport, EvalError> {
     let started = std::time::Instant::now();
     let qrels = read_qrels(qrels)?;
@@ -361,18 +358,14 @@ pub fn eval_beir(
         path: std::env::temp_dir(),
         error,
     })?;
-    let open = IndexDir::new(tmp.path()).create_generation()?;
-    let schema = KbSchema::new();
-    let mut writer = indexer::open_writer(&open, 2)?;
-    progress.set_length(docs.len() as u64);
-    progress.set_message("indexing");
+    let mut writer = ArticleWriter::create(tmp.path(), 2)?;
+    progress.stage("indexing", docs.len() as u64);
     for doc in docs {
-        writer.add_document(schema.document(&beir_article(doc), 0))?;
-        progress.inc(1);
+        writer.add(&beir_article(doc))?;
+        progress.advance(1);
     }
-    indexer::commit(&mut writer)?;
-    drop(writer);
-    let searcher = KbSearcher::new(&open.index, Synonyms::default(), Catalog::default())?;
+    let index = writer.finish()?;
+    let searcher = KbSearcher::new(&index, Synonyms::default(), Catalog::default())?;
     let documents = searcher.num_docs();
     let judged: Vec<(String, String)> = queries
         .into_iter()
@@ -448,7 +441,7 @@ pub(crate) fn index_in_temp_dir(
         error,
     })?;
     let options = IndexOptions::new(kb_root, tmp.path());
-    indexer::refresh(&options, &ProgressBar::hidden())?;
+    Indexer::refresh(&options, &Silent)?;
     let searcher = KbSearcher::open(tmp.path(), kb_root)?;
     Ok((tmp, searcher))
 }
@@ -458,7 +451,7 @@ pub(crate) fn index_in_temp_dir(
 pub fn eval_judgments(
     kb_root: &Path,
     judgments: &Path,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<EvalReport, EvalError> {
     let started = std::time::Instant::now();
     let judgments_path = judgments;

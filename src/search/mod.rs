@@ -40,6 +40,7 @@ use crate::error::{IndexError, SearchError};
 use crate::index::analysis;
 use crate::index::generations::{CommitPayload, IndexDir};
 use crate::index::schema::KbSchema;
+use crate::index::snapshot::Snapshot;
 use crate::search::facets::FacetCache;
 use crate::search::filters::AllowedKey;
 use crate::search::lexicon::{Lexicon, Suggestion};
@@ -111,8 +112,26 @@ impl KbSearcher {
         KbSearcher::from_searcher(reader.searcher(), synonyms, catalog, Arc::default())
     }
 
-    /// A searcher over one snapshot of an index (the indexer's reader after a commit), reusing
-    /// the facet tables of the segments it shares with the previous snapshot.
+    /// A searcher over a snapshot the indexer published, reusing the facet tables of the
+    /// segments it shares with the previous snapshot; keeps up to `cache_entries` result pages.
+    pub fn from_snapshot(
+        snapshot: Snapshot,
+        facet_cache: Arc<FacetCache>,
+        cache_entries: usize,
+    ) -> Result<KbSearcher, IndexError> {
+        let Snapshot {
+            searcher,
+            catalog,
+            synonyms,
+        } = snapshot;
+        Ok(
+            KbSearcher::from_searcher(searcher, synonyms, catalog, facet_cache)?
+                .with_cache_entries(cache_entries),
+        )
+    }
+
+    /// A searcher over one snapshot of an index, reusing the facet tables of the segments it
+    /// shares with the previous snapshot.
     pub fn from_searcher(
         searcher: Searcher,
         synonyms: Synonyms,

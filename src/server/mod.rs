@@ -36,6 +36,7 @@ use crate::content::problem::Problem;
 use crate::events::EventStore;
 use crate::ingest::live::{LiveHandle, Published};
 use crate::search::KbSearcher;
+use crate::search::facets::FacetCache;
 
 /// Every route the service answers, as documented in `/api/openapi.json`.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -64,6 +65,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Empty until the index is open; replaced when a new generation is swapped in.
     pub searcher: Arc<ArcSwapOption<KbSearcher>>,
+    /// Facet tables of index segments, shared by the searchers of successive commits.
+    facet_cache: Arc<FacetCache>,
     /// Problems of the content folder, as the last index refresh reported them.
     pub problems: Arc<ArcSwap<Vec<Problem>>>,
     pub metrics: Arc<Metrics>,
@@ -84,6 +87,7 @@ impl AppState {
         AppState {
             config: Arc::new(config),
             searcher: Arc::new(ArcSwapOption::empty()),
+            facet_cache: Arc::default(),
             problems: Arc::new(ArcSwap::from_pointee(Vec::new())),
             metrics: Arc::new(Metrics::new()),
             search_pool: SearchPool::for_cores(),
@@ -123,11 +127,20 @@ impl AppState {
         }
     }
 
-    /// Takes what the live indexer published after a batch: a new searcher (swapped in whole),
-    /// the folder's problems, and how fresh the changes are.
+    /// Takes what the live indexer published after a batch: a new snapshot (its searcher is
+    /// swapped in whole), the folder's problems, and how fresh the changes are.
     pub fn publish(&self, published: Published) {
-        if let Some(searcher) = published.searcher {
-            self.searcher.store(Some(searcher));
+        if let Some(snapshot) = published.snapshot {
+            // The preview shows each save at once; caching pages there would only cost memory.
+            let cache_entries = if self.preview {
+                0
+            } else {
+                self.config.limits.cache_entries
+            };
+            match KbSearcher::from_snapshot(snapshot, self.facet_cache.clone(), cache_entries) {
+                Ok(searcher) => self.searcher.store(Some(Arc::new(searcher))),
+                Err(err) => tracing::error!("cannot search the new commit: {err}"),
+            }
         }
         self.problems.store(published.problems);
         self.metrics.observe_freshness(&published.freshness);

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use indicatif::ProgressBar;
 use kbsearch::content::article::Visibility;
-use kbsearch::ingest::indexer::{self, IndexOptions, IndexReport};
+use kbsearch::ingest::indexer::{IndexOptions, IndexReport, Indexer};
+use kbsearch::ingest::progress::Silent;
 use kbsearch::search::{KbSearcher, SearchRequest, SearchResults};
 use tempfile::TempDir;
 
@@ -84,7 +84,7 @@ impl Kb {
             max_file_bytes: self.max_file_bytes,
             ..IndexOptions::new(&self.kb, &self.index)
         };
-        indexer::refresh(&options, &ProgressBar::hidden()).expect("index refresh")
+        Indexer::refresh(&options, &Silent).expect("index refresh")
     }
 
     pub fn searcher(&self) -> KbSearcher {
@@ -358,12 +358,13 @@ impl Kb {
 
     /// Starts the live indexer without waiting for it.
     pub fn live_unready(&self, mode: kbsearch::ingest::watcher::WatchMode) -> Live {
-        let config = kbsearch::config::Config {
+        let mut config = kbsearch::config::Config {
             kb: self.kb.clone(),
             index: self.index.clone(),
             max_file_bytes: self.max_file_bytes,
             ..self.app_config()
         };
+        config.limits.cache_entries = 0;
         let options = kbsearch::ingest::live::LiveOptions {
             index: IndexOptions {
                 max_file_bytes: self.max_file_bytes,
@@ -375,14 +376,14 @@ impl Kb {
                 poll_interval: std::time::Duration::from_millis(200),
             },
             reconcile_every: None,
-            cache_entries: 0,
         };
         let state = kbsearch::server::AppState::new(config).with_events(self.events());
         let publisher = state.clone();
-        let live = kbsearch::ingest::live::LiveIndex::start(options, move |published| {
-            publisher.publish(published)
-        })
-        .expect("start the live indexer");
+        let live =
+            kbsearch::ingest::live::LiveIndex::start(options, Box::new(Silent), move |published| {
+                publisher.publish(published)
+            })
+            .expect("start the live indexer");
         let status = live.handle().subscribe();
         Live {
             state: state.with_live(live.handle()),

@@ -1,0 +1,3 @@
+//! The command line: what the binary adds to the library (argument types, terminal output).
+
+pub mod progress;

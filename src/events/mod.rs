@@ -371,16 +371,6 @@ impl EventStore {
             error
         })
     }
-
-    /// Runs `f` on the write connection inside the next transaction.
-    #[cfg(test)]
-    async fn on_writer(&self, f: impl FnOnce(&Connection) + Send + 'static) {
-        let (reply, answer) = oneshot::channel();
-        self.send(Message::Exec(Some(Box::new(f)), reply))
-            .await
-            .expect("writer runs");
-        answer.await.expect("writer answers").expect("hook ran");
-    }
 }
 
 /// Checks the rules the HTTP layer relies on, and drops the article of `case_submitted`.
@@ -407,6 +397,7 @@ fn validate_feedback(event: FeedbackEvent) -> Result<FeedbackEvent, StoreError> 
 }
 
 /// Why opening failed, before it is worded for the person starting the service.
+#[derive(Debug)]
 enum OpenFailure {
     Sqlite(rusqlite::Error),
     Other(String),

@@ -28,19 +28,12 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
-/// Test code run on the write connection.
-#[cfg(test)]
-pub(super) type Hook = Box<dyn FnOnce(&Connection) + Send>;
-
 /// What the writer thread is asked to do.
 pub(super) enum Message {
     Deflection(DeflectionEvent, Reply<()>),
     Feedback(FeedbackEvent, Reply<FeedbackOutcome>),
     Search(SearchEvent),
     Flush(Reply<()>),
-    /// Runs on the write connection inside the next transaction (tests simulate failures).
-    #[cfg(test)]
-    Exec(Option<Hook>, Reply<()>),
 }
 
 /// Opens the write connection: WAL so analytics read while it writes, `synchronous=FULL` so a
@@ -148,12 +141,6 @@ fn write_batch(
             Message::Feedback(event, _) => outcomes.push(insert_feedback(&tx, event)?),
             Message::Search(event) => insert_search(&tx, event)?,
             Message::Flush(_) => {}
-            #[cfg(test)]
-            Message::Exec(hook, _) => {
-                if let Some(hook) = hook.take() {
-                    hook(&tx);
-                }
-            }
         }
     }
     tx.commit()?;
@@ -251,10 +238,6 @@ fn answer_committed(batch: Vec<Message>, outcomes: Vec<FeedbackOutcome>) {
                 let _ = reply.send(Ok(outcome));
             }
             Message::Search(_) => {}
-            #[cfg(test)]
-            Message::Exec(_, reply) => {
-                let _ = reply.send(Ok(()));
-            }
         }
     }
 }
@@ -271,10 +254,6 @@ fn answer_failed(batch: Vec<Message>, error: &StoreError) -> u64 {
                 let _ = reply.send(Err(error.clone()));
             }
             Message::Search(_) => searches += 1,
-            #[cfg(test)]
-            Message::Exec(_, reply) => {
-                let _ = reply.send(Err(error.clone()));
-            }
         }
     }
     searches
@@ -294,6 +273,32 @@ mod tests {
             ..Options::default()
         };
         EventStore::open_with(dir, options).unwrap()
+    }
+
+    /// A writer over a new database in `dir` that the test runs itself, batch by batch, with the
+    /// write connection in reach: the tests' way to change its settings, since production
+    /// messages carry only events.
+    fn writer_in(dir: &Path) -> Writer {
+        let path: Arc<Path> = Arc::from(dir.join(EVENTS_FILE));
+        let conn = open_writer(&path, Options::default()).unwrap();
+        let (_queue, receiver) = mpsc::channel(1);
+        let (running, _stopped) = std::sync::mpsc::channel();
+        Writer {
+            path,
+            conn,
+            receiver,
+            dropped_searches: Arc::new(AtomicU64::new(0)),
+            _running: running,
+        }
+    }
+
+    /// Writes `event` in a batch of its own; the writer's answer.
+    fn write_one(writer: &mut Writer, event: DeflectionEvent) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        writer.write(vec![Message::Deflection(event, reply)]);
+        answer
+            .blocking_recv()
+            .expect("the writer answers every request of its batch")
     }
 
     #[tokio::test]
@@ -392,31 +397,26 @@ mod tests {
         assert_eq!(rows(dir.path(), "feedback"), 2000);
     }
 
-    #[tokio::test]
-    async fn the_writer_commits_durably() {
+    #[test]
+    fn the_writer_commits_durably() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EventStore::open(dir.path()).unwrap();
-        let (settings, seen) = oneshot::channel();
-        store
-            .on_writer(move |conn| {
-                let pragma = |name: &str| -> String {
-                    conn.pragma_query_value(None, name, |row| {
-                        row.get::<_, rusqlite::types::Value>(0)
-                    })
-                    .map(|value| format!("{value:?}"))
-                    .unwrap()
-                };
-                let _ = settings.send([
-                    pragma("journal_mode"),
-                    pragma("synchronous"),
-                    pragma("foreign_keys"),
-                    pragma("busy_timeout"),
-                ]);
-            })
-            .await;
+        let writer = writer_in(dir.path());
+        let pragma = |name: &str| -> String {
+            writer
+                .conn
+                .pragma_query_value(None, name, |row| row.get::<_, rusqlite::types::Value>(0))
+                .map(|value| format!("{value:?}"))
+                .unwrap()
+        };
+        let settings = [
+            pragma("journal_mode"),
+            pragma("synchronous"),
+            pragma("foreign_keys"),
+            pragma("busy_timeout"),
+        ];
         // synchronous 2 is FULL: the WAL is synced at every commit.
         assert_eq!(
-            seen.await.unwrap(),
+            settings,
             [
                 r#"Text("wal")"#.to_string(),
                 "Integer(2)".to_string(),
@@ -455,28 +455,26 @@ mod tests {
         assert_eq!(rows(dir.path(), "suggestions"), 2);
     }
 
-    #[tokio::test]
-    async fn a_full_database_is_unavailable_and_nothing_is_written() {
+    #[test]
+    fn a_full_database_is_unavailable_and_nothing_is_written() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EventStore::open(dir.path()).unwrap();
-        store
-            .on_writer(|conn| {
-                let pages: i64 = conn
-                    .query_row("PRAGMA page_count", [], |row| row.get(0))
-                    .unwrap();
-                let _: i64 = conn
-                    .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| {
-                        row.get(0)
-                    })
-                    .unwrap();
+        let mut writer = writer_in(dir.path());
+        let pages: i64 = writer
+            .conn
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .unwrap();
+        let _: i64 = writer
+            .conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| {
+                row.get(0)
             })
-            .await;
+            .unwrap();
         // Far more than fits in the pages the empty tables have.
         let long_ids: Vec<String> = (0..300).map(|n| format!("{n:0>200}")).collect();
         let long_refs: Vec<&str> = long_ids.iter().map(String::as_str).collect();
         let big = draft("big", 0, &long_refs);
 
-        let full = store.record_deflection(big.clone()).await;
+        let full = write_one(&mut writer, big.clone());
         let Err(StoreError::Unavailable(message)) = full else {
             panic!("expected unavailable, got {full:?}");
         };
@@ -484,14 +482,11 @@ mod tests {
         assert_eq!(rows(dir.path(), "deflections"), 0);
         assert_eq!(rows(dir.path(), "suggestions"), 0);
 
-        store
-            .on_writer(|conn| {
-                let _: i64 = conn
-                    .query_row("PRAGMA max_page_count = 1000000", [], |row| row.get(0))
-                    .unwrap();
-            })
-            .await;
-        store.record_deflection(big).await.unwrap();
+        let _: i64 = writer
+            .conn
+            .query_row("PRAGMA max_page_count = 1000000", [], |row| row.get(0))
+            .unwrap();
+        write_one(&mut writer, big).unwrap();
         assert_eq!(rows(dir.path(), "suggestions"), 300);
     }
 

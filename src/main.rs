@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -19,7 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use kbsearch::config::{Config, Overrides};
 use kbsearch::content::article::{ArticleType, Visibility};
-use kbsearch::events::EventStore;
+use kbsearch::events::{EventStore, SqliteEventStore};
 use kbsearch::index::generations::IndexDir;
 use kbsearch::ingest::indexer::{self, IndexOptions, IndexReport};
 use kbsearch::ingest::live::{LiveIndex, LiveOptions};
@@ -364,7 +365,8 @@ async fn serve(config: Config) -> Result<()> {
         reconcile_every: config.watch.reconcile_every(),
         cache_entries: config.limits.cache_entries,
     };
-    let events = EventStore::open(&config.data).context("opening the event store")?;
+    let events: Arc<dyn EventStore> =
+        Arc::new(SqliteEventStore::open(&config.data).context("opening the event store")?);
     let state = AppState::new(config).with_events(events.clone());
     let publisher = state.clone();
     let live = LiveIndex::start(options, move |published| publisher.publish(published))
@@ -435,7 +437,9 @@ async fn preview(config: Config, open: bool) -> Result<()> {
         reconcile_every: config.watch.reconcile_every(),
         cache_entries: 0,
     };
-    let events = EventStore::open(&config.data).context("opening the preview's event store")?;
+    let events: Arc<dyn EventStore> = Arc::new(
+        SqliteEventStore::open(&config.data).context("opening the preview's event store")?,
+    );
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let state = AppState::new(config)
         .with_events(events)

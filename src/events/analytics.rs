@@ -3,19 +3,67 @@
 //! agree with each other.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+use tracing::warn;
 
+use super::sqlite::{OpenFailure, Options, store_error};
 use super::{
-    ArticleCount, DeflectionAnalytics, NEVER_HELPFUL_MIN_SHOWN, OpenFailure, Options, QueryCount,
-    SearchAnalytics, TimeRange,
+    ArticleCount, DeflectionAnalytics, NEVER_HELPFUL_MIN_SHOWN, QueryCount, SearchAnalytics,
+    StoreError, TimeRange,
 };
 
-pub(super) fn open_reader(path: &Path, options: Options) -> Result<Connection, OpenFailure> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(options.busy_timeout)?;
-    Ok(conn)
+/// The read connection of the analytics. Reads are blocking: run them off the async runtime.
+pub(super) struct Reader {
+    path: Arc<Path>,
+    conn: Mutex<Connection>,
+}
+
+impl Reader {
+    pub(super) fn open(path: Arc<Path>, options: Options) -> Result<Reader, OpenFailure> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags)?;
+        conn.busy_timeout(options.busy_timeout)?;
+        Ok(Reader {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub(super) fn deflection_analytics(
+        &self,
+        range: TimeRange,
+        top: usize,
+    ) -> Result<DeflectionAnalytics, StoreError> {
+        self.read(|conn| read_deflection_analytics(conn, range, top))
+    }
+
+    pub(super) fn search_analytics(
+        &self,
+        range: TimeRange,
+        top: usize,
+    ) -> Result<SearchAnalytics, StoreError> {
+        self.read(|conn| read_search_analytics(conn, range, top))
+    }
+
+    /// Runs `query` in one read transaction, so every number comes from the same snapshot.
+    fn read<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        // A panic in another read leaves nothing behind: its transaction rolled back on unwind.
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let read = || -> rusqlite::Result<T> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            query(&tx)
+        };
+        read().map_err(|err| {
+            let error = store_error(&self.path, &err);
+            warn!(path = %self.path.display(), "event analytics failed: {error}");
+            error
+        })
+    }
 }
 
 /// The range as bounds on `at_ms`, unbounded ends as `NULL`.
@@ -34,7 +82,7 @@ fn limit(top: usize) -> i64 {
 /// Drafts in range, as a SQL condition on `d` with `?1` = from and `?2` = to.
 const DRAFT_IN_RANGE: &str = "(?1 IS NULL OR d.at_ms >= ?1) AND (?2 IS NULL OR d.at_ms < ?2)";
 
-pub(super) fn read_deflection_analytics(
+fn read_deflection_analytics(
     conn: &Connection,
     range: TimeRange,
     top: usize,
@@ -137,7 +185,7 @@ fn article_counts(
 /// Searches in range, as a SQL condition with `?1` = from and `?2` = to.
 const SEARCH_IN_RANGE: &str = "(?1 IS NULL OR at_ms >= ?1) AND (?2 IS NULL OR at_ms < ?2)";
 
-pub(super) fn read_search_analytics(
+fn read_search_analytics(
     conn: &Connection,
     range: TimeRange,
     top: usize,
@@ -185,12 +233,12 @@ fn query_counts(
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{at, draft, feedback, search};
-    use super::super::{EventStore, FeedbackKind, FeedbackOutcome};
+    use super::super::{EventStore, FeedbackKind, FeedbackOutcome, SqliteEventStore};
     use super::*;
 
     /// Six drafts: d1 and d5 solved, d2 submitted after a "not helpful", d3 solved and submitted
     /// anyway, d4 shown nothing, d6 solved ten days later.
-    async fn known_deflections(store: &EventStore) {
+    async fn known_deflections(store: &dyn EventStore) {
         let drafts = [
             draft("d1", 0, &["a", "b", "c"]),
             draft("d2", 60, &["a", "b"]),
@@ -230,11 +278,12 @@ mod tests {
     #[tokio::test]
     async fn deflection_analytics_count_a_known_set() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EventStore::open(dir.path()).unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
         known_deflections(&store).await;
 
         let all = store
             .deflection_analytics(TimeRange::default(), 10)
+            .await
             .unwrap();
         assert_eq!(all.drafts, 6);
         assert_eq!(all.suggestions_shown, 10);
@@ -249,7 +298,7 @@ mod tests {
             from: Some(at(0)),
             to: Some(at(24 * 60)),
         };
-        let day = store.deflection_analytics(first_day, 1).unwrap();
+        let day = store.deflection_analytics(first_day, 1).await.unwrap();
         assert_eq!(day.drafts, 5);
         assert_eq!(day.suggestions_shown, 9);
         assert_eq!(day.solved, 3);
@@ -261,7 +310,7 @@ mod tests {
             from: Some(at(60)),
             to: Some(at(180)),
         };
-        let two = store.deflection_analytics(middle, 10).unwrap();
+        let two = store.deflection_analytics(middle, 10).await.unwrap();
         assert_eq!((two.drafts, two.drafts_with_outcome), (2, 2));
         assert_eq!(two.deflection_rate, Some(0.0));
         assert_eq!(two.shown_never_helpful, Vec::new());
@@ -270,7 +319,7 @@ mod tests {
             from: Some(at(-100)),
             to: Some(at(-1)),
         };
-        let none = store.deflection_analytics(empty, 10).unwrap();
+        let none = store.deflection_analytics(empty, 10).await.unwrap();
         assert_eq!(none.drafts, 0);
         assert_eq!(none.deflection_rate, None);
     }
@@ -278,7 +327,7 @@ mod tests {
     #[tokio::test]
     async fn search_analytics_normalise_queries() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EventStore::open(dir.path()).unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
         let searches = [
             search(0, "  Printer Offline ", 5),
             search(1, "printer \t  offline", 5),
@@ -298,7 +347,7 @@ mod tests {
             from: None,
             to: Some(at(60 * 24)),
         };
-        let day = store.search_analytics(first_day, 2).unwrap();
+        let day = store.search_analytics(first_day, 2).await.unwrap();
         assert_eq!(day.searches, 7);
         assert_eq!(day.zero_result_share, Some(3.0 / 7.0));
         let query_counts = |pairs: &[(&str, u64)]| -> Vec<QueryCount> {
@@ -320,7 +369,10 @@ mod tests {
         );
         assert_eq!(store.dropped_searches(), 0);
 
-        let all = store.search_analytics(TimeRange::default(), 10).unwrap();
+        let all = store
+            .search_analytics(TimeRange::default(), 10)
+            .await
+            .unwrap();
         assert_eq!(all.searches, 8);
         let nothing = TimeRange {
             from: Some(at(-10)),
@@ -329,6 +381,7 @@ mod tests {
         assert_eq!(
             store
                 .search_analytics(nothing, 10)
+                .await
                 .unwrap()
                 .zero_result_share,
             None

@@ -8,7 +8,7 @@ use std::time::Instant;
 use rusqlite::Connection;
 use tracing::{debug, warn};
 
-use super::{OpenFailure, Options};
+use super::sqlite::{OpenFailure, Options};
 
 /// How often the checkpoint thread copies the write-ahead log into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
@@ -81,13 +81,13 @@ pub(super) fn checkpoint_until(
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{draft, rows};
-    use super::super::{EVENTS_FILE, EventStore, Options};
+    use super::super::{EVENTS_FILE, EventStore, SqliteEventStore};
     use super::*;
 
     #[tokio::test]
     async fn the_log_is_copied_into_the_database_while_the_writer_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EventStore::open(dir.path()).unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
         let file = dir.path().join(EVENTS_FILE);
         let before = std::fs::metadata(&file).unwrap().len();
         for n in 0..300 {
@@ -117,7 +117,7 @@ mod tests {
             log_limit_frames: 16,
             ..Options::default()
         };
-        let store = EventStore::open_with(dir.path(), options).unwrap();
+        let store = SqliteEventStore::open_with(dir.path(), options).unwrap();
         let log = dir.path().join(format!("{EVENTS_FILE}-wal"));
         let log_size = || std::fs::metadata(&log).map_or(0, |m| m.len());
         // Without truncation the log file only grows while drafts keep coming.

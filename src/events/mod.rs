@@ -1,54 +1,38 @@
 //! Events: the durable record of case deflection (a customer's case draft, the articles it was
-//! shown, and what happened next) and of searches, kept in an embedded SQLite database
-//! (`data/events.sqlite3`) beside the index. It sits at the end of the flow: the server records
-//! here after answering from `search` and `deflect`, and reads analytics back.
+//! shown, and what happened next) and of searches. It sits at the end of the flow: the server
+//! records here after answering from `search` and `deflect`, and reads analytics back.
 //!
-//! One writer thread owns the write connection. A request sends its event with a reply channel;
-//! the writer takes everything queued, writes it in one transaction and commits (one fsync for
-//! the whole group), then answers each request. So an event is durable before its request is
-//! answered, many requests share one fsync, and a failed transaction is rolled back whole and
-//! reported to every request in it: nothing is half-written. Search events are best effort and
-//! ride along with the next batch. Analytics read through a separate read-only connection, which
-//! WAL mode lets run while the writer commits.
+//! Callers hold an [`EventStore`] trait object, so which store keeps the events is decided once,
+//! where the service starts. Every store keeps the same promises: a draft or an outcome is
+//! acknowledged only after it is committed, the same feedback twice is recorded once, the schema
+//! is migrated when the store opens, and the analytics give the same answers. Search events are
+//! best effort. This module holds the trait, the events' types and the rules every store applies
+//! to them.
 //!
-//! This module holds the handle and the events' types; [`schema`] the migrations, [`writer`] the
-//! writer thread, [`checkpoint`] the thread that copies the write-ahead log into the database,
-//! and [`analytics`] the read connection and its queries.
+//! [`SqliteEventStore`] keeps them in an embedded SQLite database beside the index: `sqlite`
+//! opens it and words its failures, `schema` migrates it, `writer` is the thread that commits
+//! events in groups, `checkpoint` the thread that copies the write-ahead log into the database,
+//! and `analytics` the read connection and its queries.
 
 mod analytics;
 mod checkpoint;
 mod schema;
+mod sqlite;
 #[cfg(test)]
 mod test_support;
 mod writer;
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use tokio::sync::{mpsc, oneshot};
-use tracing::warn;
 
-use self::analytics::{open_reader, read_deflection_analytics, read_search_analytics};
-use self::checkpoint::{LOG_LIMIT_FRAMES, checkpoint_until, open_checkpointer};
-use self::writer::{Message, Writer, open_writer};
-
-/// The database file inside the data folder.
-pub const EVENTS_FILE: &str = "events.sqlite3";
+pub use self::sqlite::{EVENTS_FILE, SqliteEventStore};
 
 /// Articles shown fewer times than this are too new to call never helpful.
 pub const NEVER_HELPFUL_MIN_SHOWN: u64 = 3;
-
-/// How long a write waits for another process's lock before answering "unavailable".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Events waiting for the writer; beyond this, durable writes wait and search events are dropped.
-const QUEUE_CAPACITY: usize = 8192;
 
 /// Why the event store could not open, write or read.
 #[derive(Debug, Clone, Error)]
@@ -200,177 +184,58 @@ pub struct SearchAnalytics {
     pub zero_result_queries: Vec<QueryCount>,
 }
 
-/// Settings that tests change; the service uses the defaults.
-#[derive(Debug, Clone, Copy)]
-struct Options {
-    busy_timeout: Duration,
-    /// See [`LOG_LIMIT_FRAMES`].
-    log_limit_frames: i64,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            busy_timeout: BUSY_TIMEOUT,
-            log_limit_frames: LOG_LIMIT_FRAMES,
-        }
-    }
-}
-
-/// A cheap handle to the event database: clones share one writer thread and one read connection.
-/// The writer stops when the last clone is dropped, after writing what was queued.
-#[derive(Clone)]
-pub struct EventStore {
-    path: Arc<Path>,
-    queue: mpsc::Sender<Message>,
-    reader: Arc<Mutex<Connection>>,
-    dropped_searches: Arc<AtomicU64>,
-}
-
-impl EventStore {
-    /// Opens (creating the folder and file) and migrates the database; starts the writer thread.
-    pub fn open(data_dir: &Path) -> Result<EventStore, StoreError> {
-        EventStore::open_with(data_dir, Options::default())
-    }
-
-    fn open_with(data_dir: &Path, options: Options) -> Result<EventStore, StoreError> {
-        let path = data_dir.join(EVENTS_FILE);
-        let open_error = |reason: String| StoreError::Open {
-            path: path.clone(),
-            reason,
-        };
-        std::fs::create_dir_all(data_dir)
-            .map_err(|err| open_error(format!("cannot create its folder: {err}")))?;
-        let writer = open_writer(&path, options).map_err(|err| open_error(open_reason(&err)))?;
-        let reader = open_reader(&path, options).map_err(|err| open_error(open_reason(&err)))?;
-
-        let checkpoints =
-            open_checkpointer(&path, options).map_err(|err| open_error(open_reason(&err)))?;
-
-        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let dropped_searches = Arc::new(AtomicU64::new(0));
-        let file: Arc<Path> = Arc::from(path.as_path());
-        let (running, stopped) = std::sync::mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("kbsearch-checkpoints".to_string())
-            .spawn(move || checkpoint_until(checkpoints, options.log_limit_frames, &stopped))
-            .map_err(|err| open_error(format!("cannot start the checkpoint thread: {err}")))?;
-        let worker = Writer {
-            path: file.clone(),
-            conn: writer,
-            receiver,
-            dropped_searches: dropped_searches.clone(),
-            _running: running,
-        };
-        std::thread::Builder::new()
-            .name("kbsearch-events".to_string())
-            .spawn(move || worker.run())
-            .map_err(|err| open_error(format!("cannot start the writer thread: {err}")))?;
-        Ok(EventStore {
-            path: file,
-            queue,
-            reader: Arc::new(Mutex::new(reader)),
-            dropped_searches,
-        })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Durable when it returns Ok.
-    pub async fn record_deflection(&self, event: DeflectionEvent) -> Result<(), StoreError> {
-        if event.id.is_empty() {
-            return Err(StoreError::Invalid("a deflection needs an id".to_string()));
-        }
-        let (reply, answer) = oneshot::channel();
-        self.send(Message::Deflection(event, reply)).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
+/// Where events are recorded and analytics read. Callers hold an `Arc<dyn EventStore>`.
+///
+/// Every store checks events with the same rules (`validate_deflection`, `validate_feedback`)
+/// before writing, answers a draft or feedback only once it is committed, and keeps blocking work
+/// off the async runtime.
+///
+/// The async methods return boxed futures rather than being `async fn`s: a trait with `async fn`
+/// cannot be used as `dyn EventStore`, and the `async-trait` macro would write these same
+/// signatures behind a macro and another dependency. One allocation per call is nothing beside
+/// the commit the call waits for.
+pub trait EventStore: Send + Sync {
+    /// Records a draft and the articles it was shown, or updates it when its id was recorded
+    /// before (the case form asks again as the customer types). Durable when it returns Ok.
+    fn record_deflection(&self, event: DeflectionEvent) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// Durable when it returns Ok. Unknown deflection id: `UnknownDeflection`, nothing written;
     /// the same feedback twice: `Duplicate`, one row. `Invalid` when `solved` or `not_helpful`
     /// names no article.
-    pub async fn record_feedback(
+    fn record_feedback(
         &self,
         event: FeedbackEvent,
-    ) -> Result<FeedbackOutcome, StoreError> {
-        let event = validate_feedback(event)?;
-        let (reply, answer) = oneshot::channel();
-        self.send(Message::Feedback(event, reply)).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
+    ) -> BoxFuture<'_, Result<FeedbackOutcome, StoreError>>;
 
-    /// Best effort, never blocks a search: queued and written with the next batch; dropped (and
-    /// counted, see [`EventStore::dropped_searches`]) when the queue is full.
-    pub fn record_search(&self, event: SearchEvent) {
-        if self.queue.try_send(Message::Search(event)).is_err() {
-            let dropped = self.dropped_searches.fetch_add(1, Ordering::Relaxed) + 1;
-            if dropped % 1000 == 1 {
-                warn!(
-                    dropped,
-                    "search event dropped: the event queue is full or closed"
-                );
-            }
-        }
-    }
+    /// Best effort, never blocks a search: written later, and dropped rather than waited for
+    /// when the store falls behind.
+    fn record_search(&self, event: SearchEvent);
 
-    /// Search events lost so far (queue full, writer stopped, or their batch failed).
-    pub fn dropped_searches(&self) -> u64 {
-        self.dropped_searches.load(Ordering::Relaxed)
-    }
-
-    /// Waits until everything queued so far is written, or has failed and been answered (for
+    /// Waits until everything recorded so far is written, or has failed and been answered (for
     /// shutdown and tests); the error when the batch it was written with failed.
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Message::Flush(reply)).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
+    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 
-    /// Blocking read: call from `spawn_blocking`.
-    pub fn deflection_analytics(
+    /// How deflection went for the drafts in `range`, with the `top` articles of each list.
+    fn deflection_analytics(
         &self,
         range: TimeRange,
         top: usize,
-    ) -> Result<DeflectionAnalytics, StoreError> {
-        self.read(|conn| read_deflection_analytics(conn, range, top))
-    }
+    ) -> BoxFuture<'_, Result<DeflectionAnalytics, StoreError>>;
 
-    /// Blocking read: call from `spawn_blocking`.
-    pub fn search_analytics(
+    /// What was searched in `range`, with the `top` queries of each list.
+    fn search_analytics(
         &self,
         range: TimeRange,
         top: usize,
-    ) -> Result<SearchAnalytics, StoreError> {
-        self.read(|conn| read_search_analytics(conn, range, top))
-    }
+    ) -> BoxFuture<'_, Result<SearchAnalytics, StoreError>>;
+}
 
-    async fn send(&self, message: Message) -> Result<(), StoreError> {
-        self.queue
-            .send(message)
-            .await
-            .map_err(|_| StoreError::Closed)
+/// Checks the rule of drafts: they have an id.
+fn validate_deflection(event: &DeflectionEvent) -> Result<(), StoreError> {
+    if event.id.is_empty() {
+        return Err(StoreError::Invalid("a deflection needs an id".to_string()));
     }
-
-    /// Runs `query` in one read transaction, so every number comes from the same snapshot.
-    fn read<T>(
-        &self,
-        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
-        // A panic in another read leaves nothing behind: its transaction rolled back on unwind.
-        let mut conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
-        let read = || -> rusqlite::Result<T> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            query(&tx)
-        };
-        read().map_err(|err| {
-            let error = store_error(&self.path, &err);
-            warn!(path = %self.path.display(), "event analytics failed: {error}");
-            error
-        })
-    }
+    Ok(())
 }
 
 /// Checks the rules the HTTP layer relies on, and drops the article of `case_submitted`.
@@ -396,66 +261,6 @@ fn validate_feedback(event: FeedbackEvent) -> Result<FeedbackEvent, StoreError> 
     }
 }
 
-/// Why opening failed, before it is worded for the person starting the service.
-#[derive(Debug)]
-enum OpenFailure {
-    Sqlite(rusqlite::Error),
-    Other(String),
-}
-
-impl From<rusqlite::Error> for OpenFailure {
-    fn from(err: rusqlite::Error) -> Self {
-        OpenFailure::Sqlite(err)
-    }
-}
-
-fn open_reason(failure: &OpenFailure) -> String {
-    let err = match failure {
-        OpenFailure::Other(reason) => return reason.clone(),
-        OpenFailure::Sqlite(err) => err,
-    };
-    match err.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => "it is not a SQLite database; move it aside (a new one \
-                                          is created on the next start) or point the data folder \
-                                          elsewhere"
-            .to_string(),
-        Some(ErrorCode::DatabaseCorrupt) => {
-            format!("it is damaged ({err}); move it aside to start a new one")
-        }
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            "it is locked by another process; stop that process and start again".to_string()
-        }
-        _ => err.to_string(),
-    }
-}
-
-/// Words a SQLite failure for the request that met it: conditions to wait out are
-/// [`StoreError::Unavailable`] (503), anything else [`StoreError::Failed`].
-fn store_error(path: &Path, err: &rusqlite::Error) -> StoreError {
-    let file = path.display();
-    match err.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Unavailable(
-            format!("the event database {file} is locked by another process; try again later"),
-        ),
-        Some(ErrorCode::DiskFull) => StoreError::Unavailable(format!(
-            "the event database {file} is full (no space left); nothing was written"
-        )),
-        Some(
-            ErrorCode::SystemIoFailure
-            | ErrorCode::ReadOnly
-            | ErrorCode::CannotOpen
-            | ErrorCode::PermissionDenied
-            | ErrorCode::OutOfMemory,
-        ) => StoreError::Unavailable(format!(
-            "the event database {file} cannot be written ({err}); nothing was written"
-        )),
-        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Unavailable(
-            format!("the event database {file} is damaged ({err}); nothing was written"),
-        ),
-        _ => StoreError::Failed(format!("the event database {file} failed: {err}")),
-    }
-}
-
 /// Trimmed, lowercased, whitespace collapsed: how queries are counted as the same.
 fn normalize_query(query: &str) -> String {
     query
@@ -467,43 +272,13 @@ fn normalize_query(query: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{draft, feedback, rows, search};
+    use super::test_support::{draft, feedback, rows};
     use super::*;
-
-    #[tokio::test]
-    async fn events_survive_closing_and_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        {
-            let store = EventStore::open(&data).unwrap();
-            assert_eq!(store.path(), data.join(EVENTS_FILE));
-            store
-                .record_deflection(draft("d1", 0, &["a", "b"]))
-                .await
-                .unwrap();
-            let outcome = store
-                .record_feedback(feedback("d1", FeedbackKind::Solved, Some("a")))
-                .await
-                .unwrap();
-            assert_eq!(outcome, FeedbackOutcome::Recorded);
-            store.record_search(search(0, "vpn", 2));
-            store.flush().await.unwrap();
-        }
-        let store = EventStore::open(&data).unwrap();
-        let deflection = store
-            .deflection_analytics(TimeRange::default(), 10)
-            .unwrap();
-        assert_eq!(deflection.drafts, 1);
-        assert_eq!(deflection.suggestions_shown, 2);
-        assert_eq!(deflection.solved, 1);
-        let searches = store.search_analytics(TimeRange::default(), 10).unwrap();
-        assert_eq!(searches.searches, 1);
-    }
 
     #[tokio::test]
     async fn solved_and_not_helpful_must_name_an_article() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EventStore::open(dir.path()).unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
         store
             .record_deflection(draft("d1", 0, &["a"]))
             .await
@@ -518,20 +293,5 @@ mod tests {
             assert!(matches!(empty, Err(StoreError::Invalid(_))), "{empty:?}");
         }
         assert_eq!(rows(dir.path(), "feedback"), 0);
-    }
-
-    #[test]
-    fn a_file_that_is_not_sqlite_is_an_open_error_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(EVENTS_FILE);
-        std::fs::write(&path, "these are notes, not a database\n".repeat(100)).unwrap();
-        let error = EventStore::open(dir.path()).err().expect("refused");
-        let message = error.to_string();
-        assert!(
-            matches!(&error, StoreError::Open { path: at, .. } if *at == path),
-            "{error:?}"
-        );
-        assert!(message.contains(&path.display().to_string()), "{message}");
-        assert!(message.contains("not a SQLite database"), "{message}");
     }
 }

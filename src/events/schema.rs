@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 use tracing::info;
 
-use super::OpenFailure;
+use super::sqlite::OpenFailure;
 
 /// The schema, one step per release that changed it; `PRAGMA user_version` counts steps applied.
 /// Never edit a step that has shipped: add one.
@@ -83,7 +83,7 @@ mod tests {
 
     use super::super::test_support::{draft, rows};
     use super::super::writer::insert_deflection;
-    use super::super::{EVENTS_FILE, EventStore, StoreError, TimeRange};
+    use super::super::{EVENTS_FILE, EventStore, SqliteEventStore, StoreError, TimeRange};
     use super::*;
 
     #[test]
@@ -109,7 +109,7 @@ mod tests {
             (version, sql)
         };
         {
-            let store = EventStore::open(dir.path()).unwrap();
+            let store = SqliteEventStore::open(dir.path()).unwrap();
             store
                 .record_deflection(draft("d1", 0, &["a"]))
                 .await
@@ -117,11 +117,12 @@ mod tests {
         }
         let migrated = schema();
         assert_eq!(migrated.0, MIGRATION_STEPS.len());
-        let store = EventStore::open(dir.path()).unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
         assert_eq!(schema(), migrated);
         assert_eq!(
             store
                 .deflection_analytics(TimeRange::default(), 1)
+                .await
                 .unwrap()
                 .drafts,
             1
@@ -139,7 +140,7 @@ mod tests {
                 .unwrap();
             insert_deflection(&conn, &draft("old", 0, &["a", "b"])).unwrap();
         }
-        let store = EventStore::open(dir.path()).unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
         store
             .record_deflection(draft("new", 1, &["c"]))
             .await
@@ -165,11 +166,11 @@ mod tests {
     #[test]
     fn a_database_from_a_newer_build_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        drop(EventStore::open(dir.path()).unwrap());
+        drop(SqliteEventStore::open(dir.path()).unwrap());
         let conn = Connection::open(dir.path().join(EVENTS_FILE)).unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
-        let error = EventStore::open(dir.path()).err().expect("refused");
+        let error = SqliteEventStore::open(dir.path()).err().expect("refused");
         let message = error.to_string();
         assert!(matches!(error, StoreError::Open { .. }), "{error:?}");
         assert!(message.contains(EVENTS_FILE), "{message}");

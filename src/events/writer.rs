@@ -12,9 +12,9 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::schema::migrate;
+use super::sqlite::{OpenFailure, Options, store_error};
 use super::{
-    DeflectionEvent, FeedbackEvent, FeedbackOutcome, OpenFailure, Options, SearchEvent, StoreError,
-    normalize_query, store_error,
+    DeflectionEvent, FeedbackEvent, FeedbackOutcome, SearchEvent, StoreError, normalize_query,
 };
 
 /// Most events in one transaction, so a backlog is written in bounded steps.
@@ -264,15 +264,15 @@ mod tests {
     use std::time::Duration;
 
     use super::super::test_support::{at, draft, feedback, rows};
-    use super::super::{EVENTS_FILE, EventStore, FeedbackKind};
+    use super::super::{EVENTS_FILE, EventStore, FeedbackKind, SqliteEventStore};
     use super::*;
 
-    fn open_short_timeout(dir: &Path) -> EventStore {
+    fn open_short_timeout(dir: &Path) -> SqliteEventStore {
         let options = Options {
             busy_timeout: Duration::from_millis(200),
             ..Options::default()
         };
-        EventStore::open_with(dir, options).unwrap()
+        SqliteEventStore::open_with(dir, options).unwrap()
     }
 
     /// A writer over a new database in `dir` that the test runs itself, batch by batch, with the
@@ -304,7 +304,7 @@ mod tests {
     #[tokio::test]
     async fn recording_the_same_draft_again_updates_it() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EventStore::open(dir.path()).unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
         store
             .record_deflection(draft("d1", 0, &["a", "b"]))
             .await
@@ -326,7 +326,7 @@ mod tests {
     #[tokio::test]
     async fn feedback_for_an_unknown_draft_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EventStore::open(dir.path()).unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
         let outcome = store
             .record_feedback(feedback("nope", FeedbackKind::CaseSubmitted, None))
             .await
@@ -338,7 +338,7 @@ mod tests {
     #[tokio::test]
     async fn duplicate_feedback_is_one_row_and_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EventStore::open(dir.path()).unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
         store
             .record_deflection(draft("d1", 0, &["a"]))
             .await
@@ -370,7 +370,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_thousand_concurrent_feedback_writes_all_land() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EventStore::open(dir.path()).unwrap();
+        let store = Arc::new(SqliteEventStore::open(dir.path()).unwrap());
         for draft_number in 0..100 {
             let id = format!("d{draft_number}");
             store.record_deflection(draft(&id, 0, &[])).await.unwrap();
@@ -497,7 +497,7 @@ mod tests {
         const WRITERS: usize = 64;
         const EACH: usize = 500;
         let dir = tempfile::tempdir().unwrap();
-        let store = EventStore::open(dir.path()).unwrap();
+        let store = Arc::new(SqliteEventStore::open(dir.path()).unwrap());
         for writer in 0..WRITERS {
             store
                 .record_deflection(draft(&format!("d{writer}"), 0, &[]))

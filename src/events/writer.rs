@@ -50,7 +50,7 @@ pub(super) fn open_writer(path: &Path, options: Options) -> Result<Connection, O
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // The checkpoint thread copies the log; see `open_checkpointer`.
+    // The checkpoint thread copies the log; see `checkpoint::open_checkpointer`.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // Take the write lock at BEGIN, where the busy timeout applies, not at the first write.
     conn.set_transaction_behavior(TransactionBehavior::Immediate);

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -23,7 +24,7 @@ use cli::progress::Bar;
 use kbsearch::config::{Config, Overrides};
 use kbsearch::content::article::{ArticleType, Visibility};
 use kbsearch::deflect::{self, CaseType, Deflector, DraftCase, Severity};
-use kbsearch::events::EventStore;
+use kbsearch::events::{EventStore, SqliteEventStore};
 use kbsearch::index::generations::IndexDir;
 use kbsearch::ingest::indexer::{IndexOptions, IndexReport, Indexer};
 use kbsearch::ingest::live::{LiveIndex, LiveOptions};
@@ -365,7 +366,8 @@ async fn serve(config: Config) -> Result<()> {
         watch: config.watch.options(),
         reconcile_every: config.watch.reconcile_every(),
     };
-    let events = EventStore::open(&config.data).context("opening the event store")?;
+    let events: Arc<dyn EventStore> =
+        Arc::new(SqliteEventStore::open(&config.data).context("opening the event store")?);
     let state = AppState::new(config).with_events(events.clone());
     let publisher = state.clone();
     let live = LiveIndex::start(options, Box::new(Bar::new()), move |published| {
@@ -437,7 +439,9 @@ async fn preview(config: Config, open: bool) -> Result<()> {
         },
         reconcile_every: config.watch.reconcile_every(),
     };
-    let events = EventStore::open(&config.data).context("opening the preview's event store")?;
+    let events: Arc<dyn EventStore> = Arc::new(
+        SqliteEventStore::open(&config.data).context("opening the preview's event store")?,
+    );
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let state = AppState::new(config)
         .with_events(events)

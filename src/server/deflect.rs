@@ -163,8 +163,8 @@ impl From<StoreError> for ApiError {
     }
 }
 
-fn store(state: &AppState) -> Result<&EventStore, ApiError> {
-    state.events.as_ref().ok_or_else(|| {
+fn store(state: &AppState) -> Result<&dyn EventStore, ApiError> {
+    state.events.as_deref().ok_or_else(|| {
         ApiError::Unavailable("this service records no events (no data folder)".to_string())
     })
 }
@@ -381,10 +381,9 @@ pub async fn deflection_analytics(
         return Err(ApiError::Forbidden);
     }
     let range = params(query)?.range()?;
-    let store = store(&state)?.clone();
-    let analytics =
-        tokio::task::spawn_blocking(move || store.deflection_analytics(range, ANALYTICS_TOP))
-            .await??;
+    let analytics = store(&state)?
+        .deflection_analytics(range, ANALYTICS_TOP)
+        .await?;
     Ok(Json(
         serde_json::to_value(analytics).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))
@@ -400,9 +399,9 @@ pub async fn search_analytics(
         return Err(ApiError::Forbidden);
     }
     let range = params(query)?.range()?;
-    let store = store(&state)?.clone();
-    let analytics =
-        tokio::task::spawn_blocking(move || store.search_analytics(range, ANALYTICS_TOP)).await??;
+    let analytics = store(&state)?
+        .search_analytics(range, ANALYTICS_TOP)
+        .await?;
     Ok(Json(
         serde_json::to_value(analytics).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))

@@ -75,7 +75,7 @@ pub struct AppState {
     /// The live indexer, when this service keeps the index current itself.
     pub live: Option<LiveHandle>,
     /// Where deflection events and search analytics are recorded.
-    pub events: Option<EventStore>,
+    pub events: Option<Arc<dyn EventStore>>,
     /// The writers' preview: drafts and every visibility level, labelled as such.
     pub preview: bool,
     /// Becomes true when the service is asked to stop, so long-lived streams end.
@@ -112,7 +112,7 @@ impl AppState {
     }
 
     /// The same state, recording events in `events`.
-    pub fn with_events(self, events: EventStore) -> Self {
+    pub fn with_events(self, events: Arc<dyn EventStore>) -> Self {
         AppState {
             events: Some(events),
             ..self

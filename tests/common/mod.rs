@@ -35,7 +35,7 @@ pub struct Kb {
     pub index: PathBuf,
     /// The data folder, where the event database lives.
     pub data: PathBuf,
-    events: std::sync::OnceLock<kbsearch::events::EventStore>,
+    events: std::sync::OnceLock<std::sync::Arc<dyn kbsearch::events::EventStore>>,
     pub max_file_bytes: u64,
 }
 
@@ -153,10 +153,13 @@ impl Kb {
     }
 
     /// The event store in this fixture's data folder, opened once.
-    pub fn events(&self) -> kbsearch::events::EventStore {
+    pub fn events(&self) -> std::sync::Arc<dyn kbsearch::events::EventStore> {
         self.events
             .get_or_init(|| {
-                kbsearch::events::EventStore::open(&self.data).expect("open the event store")
+                std::sync::Arc::new(
+                    kbsearch::events::SqliteEventStore::open(&self.data)
+                        .expect("open the event store"),
+                )
             })
             .clone()
     }

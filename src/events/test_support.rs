@@ -1,0 +1,58 @@
+//! Events and helpers shared by the tests of the event store's modules: drafts, feedback and
+//! searches at fixed times, and row counts read as another process would.
+
+use std::path::Path;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::Connection;
+
+use super::{DeflectionEvent, EVENTS_FILE, FeedbackEvent, FeedbackKind, SearchEvent};
+
+pub(super) fn at(minutes: i64) -> DateTime<Utc> {
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    start + chrono::Duration::minutes(minutes)
+}
+
+pub(super) fn draft(id: &str, minutes: i64, suggested: &[&str]) -> DeflectionEvent {
+    DeflectionEvent {
+        id: id.to_string(),
+        at: at(minutes),
+        case_type: "incident".to_string(),
+        severity: 3,
+        product: Some("backup".to_string()),
+        version: Some("7.8".to_string()),
+        audience: "customer".to_string(),
+        suggested: suggested.iter().map(|id| id.to_string()).collect(),
+    }
+}
+
+pub(super) fn feedback(
+    deflection_id: &str,
+    kind: FeedbackKind,
+    article: Option<&str>,
+) -> FeedbackEvent {
+    FeedbackEvent {
+        deflection_id: deflection_id.to_string(),
+        kind,
+        article_id: article.map(str::to_string),
+        at: at(0),
+    }
+}
+
+pub(super) fn search(minutes: i64, query: &str, total: u64) -> SearchEvent {
+    SearchEvent {
+        at: at(minutes),
+        query: query.to_string(),
+        total,
+        audience: "customer".to_string(),
+    }
+}
+
+/// Rows of `table`, read through a connection of its own as another process would.
+pub(super) fn rows(dir: &Path, table: &str) -> u64 {
+    let conn = Connection::open(dir.join(EVENTS_FILE)).unwrap();
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+        row.get(0)
+    })
+    .unwrap()
+}

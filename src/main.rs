@@ -17,15 +17,15 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use kbsearch::config::{Config, Overrides};
+use kbsearch::config::{
+    Config, DEFAULT_MAX_FILE_BYTES, DEFAULT_MIN_CONFIDENCE, Overrides, WatchMode, WatchOptions,
+};
 use kbsearch::content::article::{ArticleType, Visibility};
 use kbsearch::events::EventStore;
 use kbsearch::index::generations::IndexDir;
 use kbsearch::ingest::indexer::{self, IndexOptions, IndexReport};
 use kbsearch::ingest::live::{LiveIndex, LiveOptions};
 use kbsearch::ingest::progress;
-use kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES;
-use kbsearch::ingest::watcher::{WatchMode, WatchOptions};
 use kbsearch::quality::check;
 use kbsearch::quality::draft_eval;
 use kbsearch::quality::eval::{self, EvalReport};
@@ -247,7 +247,7 @@ struct DeflectArgs {
     #[arg(long, default_value_t = deflect::DEFAULT_LIMIT)]
     limit: usize,
     /// Lowest confidence shown, 0 to 1.
-    #[arg(long, default_value_t = deflect::DEFAULT_MIN_CONFIDENCE)]
+    #[arg(long, default_value_t = DEFAULT_MIN_CONFIDENCE)]
     min_confidence: f32,
     /// Whose view to search with.
     #[arg(long, value_enum, default_value_t = Role::Customer)]
@@ -278,7 +278,7 @@ struct EvalArgs {
     #[arg(long)]
     drafts: Option<PathBuf>,
     /// Lowest confidence shown, for --drafts.
-    #[arg(long, default_value_t = deflect::DEFAULT_MIN_CONFIDENCE)]
+    #[arg(long, default_value_t = DEFAULT_MIN_CONFIDENCE)]
     min_confidence: f32,
     /// Content folder the judgments refer to.
     #[arg(long, default_value = "kb")]

@@ -6,9 +6,9 @@ mod common;
 
 use common::shared_bench;
 use indicatif::ProgressBar;
+use kbsearch::config::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::content::article::Visibility;
 use kbsearch::ingest::indexer::{self, IndexOptions};
-use kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::quality::check::check_folder;
 use kbsearch::quality::eval::eval_beir;
 use kbsearch::search::{KbSearcher, SearchRequest};

@@ -16,12 +16,13 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
+use crate::config::{WatchMode, WatchOptions};
 use crate::content::problem::Problem;
 use crate::content::products::{Catalog, PRODUCTS_FILE};
 use crate::content::synonyms::{SYNONYMS_FILE, Synonyms};
 use crate::error::IndexError;
 use crate::ingest::indexer::{Changes, Commit, IndexOptions, Indexer};
-use crate::ingest::watcher::{self, Change, WatchMode, WatchOptions};
+use crate::ingest::watcher::{self, Change};
 use crate::search::KbSearcher;
 
 /// How long to wait before trying again after the index could not be opened or written.

@@ -30,6 +30,7 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocSet, Searcher, Term};
 use thiserror::Error;
 
+use crate::config::DEFAULT_MIN_CONFIDENCE;
 use crate::content::article::{ALL_VERSIONS, ArticleType, Visibility};
 use crate::content::products::SupportStatus;
 use crate::error::SearchError;
@@ -43,10 +44,6 @@ use crate::search::{ArticleInfo, KbSearcher, SectionRef};
 pub const MAX_LIMIT: usize = 20;
 /// Suggestions returned when the caller does not say.
 pub const DEFAULT_LIMIT: usize = 5;
-/// Default lowest confidence shown; see [`confidence`]. On `kb/deflection.jsonl` it keeps 93 % of
-/// unanswerable drafts silent while 80 % of answerable ones are shown an answer (precision 68 %);
-/// `kbsearch eval --drafts` prints the whole trade-off.
-pub const DEFAULT_MIN_CONFIDENCE: f32 = 0.4;
 /// Most distinct terms taken from a draft; a pasted log can hold thousands.
 const MAX_TERMS: usize = 256;
 /// Weight of a quoted error message matched as a phrase, on top of its words.

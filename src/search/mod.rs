@@ -38,6 +38,7 @@ use tantivy::{
     BitSet, DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
 
+use crate::config::DEFAULT_CACHE_ENTRIES;
 use crate::content::article::{ALL_VERSIONS, ArticleType, Status, Visibility};
 use crate::content::markdown::Heading;
 use crate::content::products::{Catalog, SupportStatus};
@@ -75,8 +76,6 @@ pub const ONLY_COMMON_WORDS: &str =
     "the query has only common words (like `the`, `to`, `is`) or symbols: add a more specific word";
 /// Values listed per facet (the most frequent), besides those chosen as filters.
 const MAX_FACET_VALUES: usize = 20;
-/// Result pages kept by [`KbSearcher::search_cached`] (a page is a few kilobytes).
-pub const DEFAULT_CACHE_ENTRIES: usize = 4_096;
 /// Audience and product: what decides which documents a draft may be shown.
 type AllowedKey = (Visibility, Option<String>);
 /// Terms whose dictionary entries a searcher keeps: a few megabytes at most.

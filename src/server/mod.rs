@@ -7,10 +7,12 @@ mod api;
 mod auth;
 mod deflect;
 mod error;
+mod layout;
 pub mod metrics;
 mod openapi;
 mod pages;
 mod preview;
+mod requests;
 mod search_pool;
 
 pub use self::preview::preview_router;

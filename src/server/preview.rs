@@ -25,9 +25,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_stream::wrappers::WatchStream;
 
-use super::api::article_url;
 use super::error::ApiError;
-use super::pages::layout;
+use super::layout::layout;
+use super::requests::article_url;
 use super::{AppState, router};
 use crate::content::problem::Problem;
 use crate::ingest::live::IndexStatus;

@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -18,20 +17,18 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use kbsearch::config::{
-    Config, DEFAULT_MAX_FILE_BYTES, DEFAULT_MIN_CONFIDENCE, Overrides, WatchMode, WatchOptions,
+    Config, DEFAULT_MAX_FILE_BYTES, DEFAULT_MIN_CONFIDENCE, Overrides, WatchMode,
 };
 use kbsearch::content::article::{ArticleType, Visibility};
-use kbsearch::events::EventStore;
 use kbsearch::index::generations::IndexDir;
 use kbsearch::ingest::indexer::{self, IndexOptions, IndexReport};
-use kbsearch::ingest::live::{LiveIndex, LiveOptions};
 use kbsearch::ingest::progress;
 use kbsearch::quality::check;
 use kbsearch::quality::draft_eval;
 use kbsearch::quality::eval::{self, EvalReport};
 use kbsearch::search::deflect::{self, CaseType, DraftCase, Severity};
 use kbsearch::search::{KbSearcher, SearchRequest, SearchResults};
-use kbsearch::server::{self, AppState};
+use kbsearch::server::{Mode, Service};
 
 #[derive(Parser)]
 #[command(
@@ -341,53 +338,9 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         watch: args.watch,
         ..Overrides::default()
     })?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(serve(config))?;
+    run_service(config, Mode::Serve, false)?;
     Ok(ExitCode::SUCCESS)
 }
-
-/// Listens at once (so `/healthz` answers) while the live indexer brings the index up to date
-/// on its own thread; the service is ready when the first searcher is published, and follows the
-/// content folder from then on.
-async fn serve(config: Config) -> Result<()> {
-    let address = config.bind_addr();
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
-    let address = listener.local_addr().unwrap_or(address);
-    let options = LiveOptions {
-        index: index_options(&config),
-        watch: config.watch.options(),
-        reconcile_every: config.watch.reconcile_every(),
-        cache_entries: config.limits.cache_entries,
-    };
-    let events = EventStore::open(&config.data).context("opening the event store")?;
-    let state = AppState::new(config).with_events(events.clone());
-    let publisher = state.clone();
-    let live = LiveIndex::start(options, move |published| publisher.publish(published))
-        .context("starting the indexer thread")?;
-    let state = state.with_live(live.handle());
-    tracing::info!(%address, "listening on http://{address}/");
-    let served = axum::serve(listener, server::router(state))
-        .with_graceful_shutdown(server::shutdown_signal())
-        .await
-        .context("serving HTTP");
-    // Commits what is queued and waits for merges, off the async runtime.
-    tokio::task::spawn_blocking(move || live.shutdown())
-        .await
-        .context("stopping the indexer")?;
-    if let Err(err) = events.flush().await {
-        tracing::warn!("writing the last search events: {err}");
-    }
-    served
-}
-
-/// Quiet time before a saved file is shown in the preview: shorter than the service's, since one
-/// writer saves one file at a time.
-const PREVIEW_DEBOUNCE: Duration = Duration::from_millis(100);
 
 fn run_preview(args: PreviewArgs) -> Result<ExitCode> {
     // Never the production index or event store: both live in a folder removed on exit.
@@ -411,57 +364,25 @@ fn run_preview(args: PreviewArgs) -> Result<ExitCode> {
         "content folder {} does not exist (use --kb DIR)",
         config.kb.display()
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(preview(config, args.open))?;
+    run_service(config, Mode::Preview, args.open)?;
     drop(scratch);
     Ok(ExitCode::SUCCESS)
 }
 
-async fn preview(config: Config, open: bool) -> Result<()> {
-    let address = config.bind_addr();
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address} (try --port)"))?;
-    let address = listener.local_addr().unwrap_or(address);
-    let options = LiveOptions {
-        index: index_options(&config),
-        watch: WatchOptions {
-            debounce: PREVIEW_DEBOUNCE,
-            ..config.watch.options()
-        },
-        reconcile_every: config.watch.reconcile_every(),
-        cache_entries: 0,
-    };
-    let events = EventStore::open(&config.data).context("opening the preview's event store")?;
-    let (stop, stopping) = tokio::sync::watch::channel(false);
-    let state = AppState::new(config)
-        .with_events(events)
-        .with_stopping(stopping)
-        .for_preview();
-    let publisher = state.clone();
-    let live = LiveIndex::start(options, move |published| publisher.publish(published))
-        .context("starting the indexer thread")?;
-    let state = state.with_live(live.handle());
-    let url = format!("http://{address}/preview");
-    tracing::info!(%address, "preview on {url} (drafts and internal articles shown)");
-    if open && let Err(err) = open::that(&url) {
-        tracing::warn!("cannot open a browser: {err}; open {url} yourself");
-    }
-    let served = axum::serve(listener, server::preview_router(state))
-        .with_graceful_shutdown(async move {
-            server::shutdown_signal().await;
-            // Ends the live-reload streams, so open pages do not hold up the exit.
-            let _ = stop.send(true);
-        })
-        .await
-        .context("serving the preview");
-    tokio::task::spawn_blocking(move || live.shutdown())
-        .await
-        .context("stopping the indexer")?;
-    served
+/// Runs the service until Ctrl-C or SIGTERM; `open` opens it in the default browser first.
+fn run_service(config: Config, mode: Mode, open: bool) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let service = Service::start(config, mode).await?;
+        let url = service.url();
+        if open && let Err(err) = open::that(&url) {
+            tracing::warn!("cannot open a browser: {err}; open {url} yourself");
+        }
+        Ok(service.run().await?)
+    })
 }
 
 fn run_index(args: IndexArgs) -> Result<ExitCode> {

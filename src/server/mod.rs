@@ -2,6 +2,11 @@
 //! endpoints, over one [`KbSearcher`]. Handlers only extract, call the library and serialize;
 //! searches and deflections run on the search threads ([`search_pool`]), other tantivy work on
 //! the blocking pool, never on the async runtime.
+//!
+//! The handler modules (`api`, `pages`, `deflect`, `preview`) never import one another: what
+//! they share is in `requests` (parameters, searches, articles, cases, links), `layout` (the
+//! page shell) and `error` (the one place errors become responses). [`Service`] starts and stops
+//! the whole service for `kbsearch serve` and `kbsearch preview`.
 
 mod api;
 mod auth;
@@ -14,8 +19,10 @@ mod pages;
 mod preview;
 mod requests;
 mod search_pool;
+mod start;
 
 pub use self::preview::preview_router;
+pub use self::start::{Mode, Service, StartError};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +34,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, TraceLayer};
-use tracing::{Level, info};
+use tracing::Level;
 
 pub use self::auth::Caller;
 pub use self::error::ApiError;
@@ -183,27 +190,4 @@ pub fn router(state: AppState) -> Router {
                 .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
         .with_state(state)
-}
-
-/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    info!("shutting down");
 }

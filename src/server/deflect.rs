@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::requests::{DeflectBody, article_url, checked_id, deflect_and_record, store};
+use super::requests::{DeflectBody, article_url, checked_id, deflect_and_record, event_store};
 use super::{AppState, Caller};
 use crate::events::{FeedbackEvent, FeedbackKind, FeedbackOutcome, TimeRange};
 use crate::search::deflect::Suggestion;
@@ -113,7 +113,7 @@ pub async fn feedback(
             format!("is required with `{}`", body.outcome.trim()),
         ));
     }
-    let outcome = store(&state)?
+    let outcome = event_store(&state)?
         .record_feedback(FeedbackEvent {
             deflection_id: id.clone(),
             kind,
@@ -179,7 +179,7 @@ pub async fn deflection_analytics(
     }
     let Query(range_params) = query?;
     let range = range_params.range()?;
-    let store = store(&state)?.clone();
+    let store = event_store(&state)?.clone();
     let analytics =
         tokio::task::spawn_blocking(move || store.deflection_analytics(range, ANALYTICS_TOP))
             .await??;
@@ -199,7 +199,7 @@ pub async fn search_analytics(
     }
     let Query(range_params) = query?;
     let range = range_params.range()?;
-    let store = store(&state)?.clone();
+    let store = event_store(&state)?.clone();
     let analytics =
         tokio::task::spawn_blocking(move || store.search_analytics(range, ANALYTICS_TOP)).await??;
     Ok(Json(

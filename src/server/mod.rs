@@ -1,6 +1,6 @@
 //! The HTTP service: the search API, article pages, the search page and the operations
 //! endpoints, over one [`KbSearcher`]. Handlers only extract, call the library and serialize;
-//! searches and deflections run on the search threads ([`search_pool`]), other tantivy work on
+//! searches and deflections run on the search threads (`search_pool`), other tantivy work on
 //! the blocking pool, never on the async runtime.
 //!
 //! The handler modules (`api`, `pages`, `deflect`, `preview`) never import one another: what

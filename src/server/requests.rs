@@ -254,7 +254,7 @@ fn whole_number(value: &Value) -> Option<i64> {
 }
 
 /// The event store, or 503 when this service records no events.
-pub fn store(state: &AppState) -> Result<&EventStore, ApiError> {
+pub fn event_store(state: &AppState) -> Result<&EventStore, ApiError> {
     state.events.as_ref().ok_or_else(|| {
         ApiError::Unavailable("this service records no events (no data folder)".to_string())
     })
@@ -287,7 +287,7 @@ pub async fn deflect_and_record(
             .run(move || searcher.deflect(&draft))
             .await??
     };
-    store(state)?
+    event_store(state)?
         .record_deflection(DeflectionEvent {
             id: id.clone(),
             at: Utc::now(),
@@ -340,7 +340,7 @@ pub async fn submit_case(
         deflection_id: None,
     };
     let (id, deflection) = deflect_and_record(state, caller, &body).await?;
-    store(state)?
+    event_store(state)?
         .record_feedback(FeedbackEvent {
             deflection_id: id.clone(),
             kind: FeedbackKind::CaseSubmitted,

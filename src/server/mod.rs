@@ -3,10 +3,11 @@
 //! searches and deflections run on the search threads (`search_pool`), other tantivy work on
 //! the blocking pool, never on the async runtime.
 //!
-//! The handler modules (`api`, `pages`, `deflect`, `preview`) never import one another: what
-//! they share is in `requests` (parameters, searches, articles, cases, links), `layout` (the
-//! page shell) and `error` (the one place errors become responses). [`Service`] starts and stops
-//! the whole service for `kbsearch serve` and `kbsearch preview`.
+//! Only this file names the handler modules (`api`, `pages`, `deflect`, `preview`), to route to
+//! them; they never import one another. What they share is in `requests` (parameters, searches,
+//! articles, cases, links), `layout` (the page shell) and `error` (the one place errors become
+//! responses). [`Service`] starts and stops the whole service for `kbsearch serve` and
+//! `kbsearch preview`.
 
 mod api;
 mod auth;
@@ -21,7 +22,6 @@ mod requests;
 mod search_pool;
 mod start;
 
-pub use self::preview::preview_router;
 pub use self::start::{Mode, Service, StartError};
 
 use std::sync::Arc;
@@ -190,4 +190,20 @@ pub fn router(state: AppState) -> Router {
                 .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
         .with_state(state)
+}
+
+/// The production router with the writers' preview routes, and its banner on every page.
+pub fn preview_router(state: AppState) -> Router {
+    let preview = Router::new()
+        .route("/preview", get(preview::article_list))
+        .route("/preview/events", get(preview::events))
+        .route("/preview/api/article", get(preview::article_details))
+        .route("/preview/api/rank", get(preview::rank))
+        .with_state(state.clone());
+    router(state.clone())
+        .merge(preview)
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            preview::add_banner,
+        ))
 }

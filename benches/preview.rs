@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kbsearch::config::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::content::article::{self, ParseContext, SourceFile};
 use kbsearch::content::products::Catalog;
 use kbsearch::ingest::scan;
@@ -164,7 +165,7 @@ fn articles(kb: &Path) -> Vec<Article> {
     entries
         .iter()
         .filter_map(|entry| {
-            let bytes = scan::read(entry, scan::DEFAULT_MAX_FILE_BYTES).ok()?;
+            let bytes = scan::read(entry, DEFAULT_MAX_FILE_BYTES).ok()?;
             let source = SourceFile {
                 path: &entry.rel_path,
                 bytes: &bytes,

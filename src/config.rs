@@ -1,20 +1,28 @@
 //! Configuration: one typed struct with defaults, read from `kbsearch.toml` (or `--config FILE`),
 //! then `KBSEARCH_*` environment variables, then command-line flags, and validated once at
 //! start-up with errors that name the bad key.
+//!
+//! It sits at the bottom of the module graph: the defaults and the small setting types
+//! ([`WatchMode`], [`WatchOptions`]) are defined here, and the modules that use them (scan,
+//! watcher, search, deflection) import them from here, never the other way round.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
-
-use crate::content::problem::line_of_offset;
-use crate::ingest::scan::DEFAULT_MAX_FILE_BYTES;
-use crate::ingest::watcher::{WatchMode, WatchOptions};
 
 /// The file read from the working directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "kbsearch.toml";
+/// Default largest article file, in bytes (1 MiB).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Result pages kept by `KbSearcher::search_cached` (a page is a few kilobytes).
+pub const DEFAULT_CACHE_ENTRIES: usize = 4_096;
+/// Default lowest confidence of a deflection suggestion shown (see `search::deflect`). On
+/// `kb/deflection.jsonl` it keeps 93 % of unanswerable drafts silent while 80 % of answerable
+/// ones are shown an answer (precision 68 %); `kbsearch eval --drafts` prints the whole trade-off.
+pub const DEFAULT_MIN_CONFIDENCE: f32 = 0.4;
 
 /// Who holds an API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -63,9 +71,57 @@ impl Default for Limits {
             max_result_depth: 1_000,
             request_timeout_secs: 10,
             max_body_bytes: 64 * 1024,
-            cache_entries: crate::search::DEFAULT_CACHE_ENTRIES,
+            cache_entries: DEFAULT_CACHE_ENTRIES,
         }
     }
+}
+
+/// How the content folder is watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchMode {
+    /// The operating system's notifications (inotify, FSEvents, ReadDirectoryChangesW); falls
+    /// back to polling when they cannot be used.
+    Native,
+    /// Compare the folder's metadata at an interval: for network file systems, containers and
+    /// machines out of inotify watches.
+    Poll,
+    /// Do not watch: the index changes only at start-up and on the reconcile timer.
+    Off,
+}
+
+impl std::str::FromStr for WatchMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "native" => Ok(WatchMode::Native),
+            "poll" => Ok(WatchMode::Poll),
+            "off" => Ok(WatchMode::Off),
+            _ => Err(format!("`{text}` is not a watch mode: native, poll or off")),
+        }
+    }
+}
+
+impl std::fmt::Display for WatchMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WatchMode::Native => "native",
+            WatchMode::Poll => "poll",
+            WatchMode::Off => "off",
+        })
+    }
+}
+
+/// How to watch: the mode, and the timings.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchOptions {
+    pub mode: WatchMode,
+    /// Quiet time per path before its events are handed over: one editor save or one `git
+    /// checkout` becomes one batch, and one commit.
+    pub debounce: Duration,
+    /// How often the polling watcher compares the folder.
+    pub poll_interval: Duration,
 }
 
 /// How the service keeps the index current while writers edit.
@@ -120,7 +176,7 @@ pub struct Deflect {
 impl Default for Deflect {
     fn default() -> Self {
         Deflect {
-            min_confidence: crate::deflect::DEFAULT_MIN_CONFIDENCE,
+            min_confidence: DEFAULT_MIN_CONFIDENCE,
         }
     }
 }
@@ -219,7 +275,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|err| ConfigError::Parse {
             path: path.to_path_buf(),
-            line: err.span().map(|span| line_of_offset(text, span.start)),
+            line: err.span().map(|span| line_at(text, span.start)),
             message: err.message().to_string(),
         })
     }
@@ -355,6 +411,16 @@ impl Config {
     }
 }
 
+/// The 1-based line of a byte offset in `text`, for parse errors that say where the file is wrong.
+fn line_at(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,5 +495,16 @@ mod tests {
             .apply_env(|n| (n == "KBSEARCH_MAX_FILE_BYTES").then(|| "lots".into()))
             .unwrap_err();
         assert!(err.to_string().contains("KBSEARCH_MAX_FILE_BYTES"));
+    }
+
+    #[test]
+    fn modes_parse_from_config_and_flags() {
+        assert_eq!("Poll".parse::<WatchMode>(), Ok(WatchMode::Poll));
+        assert!(
+            "inotify"
+                .parse::<WatchMode>()
+                .unwrap_err()
+                .contains("native, poll or off")
+        );
     }
 }

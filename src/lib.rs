@@ -21,6 +21,9 @@
 //! - [`server`] is the axum service over all of the above.
 //! - [`quality`] checks content, says why an article ranks where it does, and measures ranking.
 //! - [`config`] is the service configuration and [`error`] the library's error types.
+//!
+//! The `kbsearch` binary (`src/main.rs` and `src/cli/`, one module per command) is a thin layer over
+//! the library: flags, context on errors (`anyhow`, only there) and printing.
 
 pub mod config;
 pub mod content;

@@ -429,7 +429,7 @@ async fn operations_routes() {
 #[tokio::test]
 async fn every_route_is_in_the_openapi_document_and_answers() {
     let kb = fixture();
-    let live = kb.live(kbsearch::ingest::watcher::WatchMode::Off).await;
+    let live = kb.live(kbsearch::config::WatchMode::Off).await;
     let app = live.app();
     let spec = get(&app, "/api/openapi.json", None).await.json();
     assert_eq!(spec["openapi"], "3.0.3");

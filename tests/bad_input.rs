@@ -168,7 +168,7 @@ fn duplicate_ids_keep_the_first_file_and_report_the_second() {
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].info.title, "First narwhal");
     // `check` agrees without an index.
-    let check = check_folder(&kb.kb, kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES);
+    let check = check_folder(&kb.kb, kbsearch::config::DEFAULT_MAX_FILE_BYTES);
     assert_eq!(check.errors, 1);
 }
 
@@ -281,7 +281,7 @@ fn check_lists_every_problem_and_counts_errors_and_warnings() {
     let kb = kb_with_good_article();
     kb.write("articles/empty.md", "");
     kb.article("articles/extra.md", "Extra", "colour: blue\n", "text");
-    let report = check_folder(&kb.kb, kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES);
+    let report = check_folder(&kb.kb, kbsearch::config::DEFAULT_MAX_FILE_BYTES);
     assert_eq!((report.errors, report.warnings), (1, 1));
     assert_eq!(report.articles, 2);
     let lines: Vec<String> = report.problems.iter().map(ToString::to_string).collect();

@@ -43,7 +43,7 @@ use serde_json::{Value, json};
 mod common;
 
 use common::{AGENT_KEY, Kb};
-use kbsearch::ingest::watcher::WatchMode;
+use kbsearch::config::WatchMode;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";

@@ -7,11 +7,11 @@ mod common;
 use std::process::{Command, Output};
 
 use common::{Kb, sample_kb};
+use kbsearch::config::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::content::article::{self, ParseContext, SourceFile};
 use kbsearch::content::problem::Severity;
 use kbsearch::content::products::Catalog;
 use kbsearch::ingest::lint::{Outline, Outlines};
-use kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::quality::check::check_folder;
 use kbsearch::quality::rank_check::RankCheck;
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Kb, get};
-use kbsearch::ingest::watcher::WatchMode;
+use kbsearch::config::WatchMode;
 
 fn article(title: &str, front: &str, body: &str) -> String {
     format!("---\ntitle: \"{title}\"\n{front}---\n# {title}\n\n{body}\n")

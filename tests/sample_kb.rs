@@ -4,10 +4,10 @@
 mod common;
 
 use common::sample_kb;
+use kbsearch::config::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::content::article::Visibility;
 use kbsearch::ingest::indexer::{IndexOptions, Indexer};
 use kbsearch::ingest::progress::Silent;
-use kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::quality::check::check_folder;
 use kbsearch::quality::eval::eval_judgments;
 use kbsearch::search::{KbSearcher, SearchRequest};

@@ -5,10 +5,10 @@
 mod common;
 
 use common::shared_bench;
+use kbsearch::config::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::content::article::Visibility;
 use kbsearch::ingest::indexer::{IndexOptions, Indexer};
 use kbsearch::ingest::progress::Silent;
-use kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES;
 use kbsearch::quality::check::check_folder;
 use kbsearch::quality::eval::eval_beir;
 use kbsearch::search::{KbSearcher, SearchRequest};

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{AGENT_KEY, Kb, get, request};
-use kbsearch::ingest::watcher::WatchMode;
+use kbsearch::config::WatchMode;
 
 fn article(title: &str, body: &str) -> String {
     format!("---\ntitle: \"{title}\"\n---\n# {title}\n\n{body}\n")

@@ -6,8 +6,9 @@ use std::str::FromStr;
 use serde::Serialize;
 use thiserror::Error;
 
+use crate::config::DEFAULT_MIN_CONFIDENCE;
 use crate::content::article::Visibility;
-use crate::deflect::{DEFAULT_LIMIT, DEFAULT_MIN_CONFIDENCE};
+use crate::deflect::DEFAULT_LIMIT;
 use crate::error::SearchError;
 
 /// The request types of the support policy.

@@ -47,10 +47,6 @@ use crate::search::{ArticleInfo, KbSearcher, SectionRef};
 pub const MAX_LIMIT: usize = 20;
 /// Suggestions returned when the caller does not say.
 pub const DEFAULT_LIMIT: usize = 5;
-/// Default lowest confidence shown; see [`confidence`]. On `kb/deflection.jsonl` it keeps 93 % of
-/// unanswerable drafts silent while 80 % of answerable ones are shown an answer (precision 68 %);
-/// `kbsearch eval --drafts` prints the whole trade-off.
-pub const DEFAULT_MIN_CONFIDENCE: f32 = 0.4;
 /// Most distinct terms taken from a draft; a pasted log can hold thousands.
 const MAX_TERMS: usize = 256;
 /// Longest quoted passage treated as an exact message.

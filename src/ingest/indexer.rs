@@ -19,6 +19,7 @@ use tantivy::{
 };
 use tracing::{debug, info};
 
+use crate::config::DEFAULT_MAX_FILE_BYTES;
 use crate::content::article::{self, Article, ParseContext, SourceFile};
 use crate::content::problem::{Problem, sort_problems};
 use crate::content::products::{Catalog, PRODUCTS_FILE};
@@ -48,7 +49,7 @@ impl IndexOptions {
         IndexOptions {
             kb_root: kb_root.into(),
             index_root: index_root.into(),
-            max_file_bytes: scan::DEFAULT_MAX_FILE_BYTES,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
         }
     }
 }

@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
+use crate::config::{WatchMode, WatchOptions};
 use crate::content::problem::Problem;
 use crate::content::products::PRODUCTS_FILE;
 use crate::content::synonyms::{SYNONYMS_FILE, Synonyms};
@@ -23,7 +24,7 @@ use crate::error::IndexError;
 use crate::index::snapshot::Snapshot;
 use crate::ingest::indexer::{Changes, Commit, IndexOptions, Indexer};
 use crate::ingest::progress::{Progress, Silent};
-use crate::ingest::watcher::{self, Change, WatchMode, WatchOptions};
+use crate::ingest::watcher::{self, Change};
 
 /// How long to wait before trying again after the index could not be opened or written.
 const RETRY_AFTER: Duration = Duration::from_secs(5);

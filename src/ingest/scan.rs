@@ -9,9 +9,6 @@ use walkdir::WalkDir;
 
 use crate::content::problem::Problem;
 
-/// Default largest article file, in bytes (1 MiB).
-pub const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024;
-
 /// A candidate article file found on disk.
 #[derive(Debug, Clone)]
 pub struct FileEntry {

@@ -5,63 +5,16 @@
 //! limit, network file systems) a polling watcher takes over with a log line that says why.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use notify::{ErrorKind, PollWatcher, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{
     DebounceEventResult, Debouncer, NoCache, RecommendedCache, new_debouncer_opt,
 };
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tracing::{debug, warn};
 
-/// How the content folder is watched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WatchMode {
-    /// The operating system's notifications (inotify, FSEvents, ReadDirectoryChangesW); falls
-    /// back to polling when they cannot be used.
-    Native,
-    /// Compare the folder's metadata at an interval: for network file systems, containers and
-    /// machines out of inotify watches.
-    Poll,
-    /// Do not watch: the index changes only at start-up and on the reconcile timer.
-    Off,
-}
-
-impl std::str::FromStr for WatchMode {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "native" => Ok(WatchMode::Native),
-            "poll" => Ok(WatchMode::Poll),
-            "off" => Ok(WatchMode::Off),
-            _ => Err(format!("`{text}` is not a watch mode: native, poll or off")),
-        }
-    }
-}
-
-impl std::fmt::Display for WatchMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            WatchMode::Native => "native",
-            WatchMode::Poll => "poll",
-            WatchMode::Off => "off",
-        })
-    }
-}
-
-/// How to watch: the mode, and the timings.
-#[derive(Debug, Clone, Copy)]
-pub struct WatchOptions {
-    pub mode: WatchMode,
-    /// Quiet time per path before its events are handed over: one editor save or one `git
-    /// checkout` becomes one batch, and one commit.
-    pub debounce: Duration,
-    /// How often the polling watcher compares the folder.
-    pub poll_interval: Duration,
-}
+use crate::config::{WatchMode, WatchOptions};
 
 /// What the watcher tells the indexer.
 #[derive(Debug)]
@@ -307,16 +260,5 @@ mod tests {
         let enospc = notify::Error::io(std::io::Error::from_raw_os_error(28));
         assert!(remedy(&enospc).contains("fs.inotify.max_user_watches"));
         assert!(remedy(&notify::Error::generic("other")).contains("poll"));
-    }
-
-    #[test]
-    fn modes_parse_from_config_and_flags() {
-        assert_eq!("Poll".parse::<WatchMode>(), Ok(WatchMode::Poll));
-        assert!(
-            "inotify"
-                .parse::<WatchMode>()
-                .unwrap_err()
-                .contains("native, poll or off")
-        );
     }
 }

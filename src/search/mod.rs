@@ -33,6 +33,7 @@ use lru::LruCache;
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{BitSet, Index, IndexReader, ReloadPolicy, Searcher};
 
+use crate::config::DEFAULT_CACHE_ENTRIES;
 use crate::content::article::Visibility;
 use crate::content::products::Catalog;
 use crate::content::synonyms::Synonyms;
@@ -52,8 +53,6 @@ pub use crate::search::results::{
     ArticleInfo, Hit, SearchResults, SectionRef, StoredArticle, VersionSupport,
 };
 
-/// Result pages kept by [`KbSearcher::search_cached`] (a page is a few kilobytes).
-pub const DEFAULT_CACHE_ENTRIES: usize = 4_096;
 /// Terms whose dictionary entries a searcher keeps: a few megabytes at most.
 const TERM_INFO_CACHE_ENTRIES: NonZeroUsize = NonZeroUsize::new(50_000).expect("not zero");
 

@@ -1,7 +1,5 @@
 //! JSON endpoints: search, suggestions, articles, status, and the operations probes.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -12,123 +10,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::requests::{SearchParams, article_url, load_article, record_search, run_search};
 use super::{AppState, Caller};
-use crate::content::article::{ArticleType, Visibility};
-use crate::events::SearchEvent;
+use crate::search::Hit;
+use crate::search::VersionSupport;
 use crate::search::lexicon::Suggestion;
-use crate::search::{Hit, SearchRequest, SearchResults, SortOrder, VersionSupport};
 
 /// Most suggestions returned by `/api/suggest`.
 const MAX_SUGGESTIONS: usize = 8;
-
-/// Query parameters of `/api/search` and of the search page, as received.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct SearchParams {
-    #[serde(default)]
-    pub q: String,
-    #[serde(default, rename = "type")]
-    pub types: Vec<String>,
-    pub product: Option<String>,
-    pub version: Option<String>,
-    #[serde(default)]
-    pub tag: Vec<String>,
-    pub page: Option<String>,
-    pub per_page: Option<String>,
-    pub sort: Option<String>,
-}
-
-/// Query string parsing whose failures are JSON 400s, not axum's plain-text rejections.
-pub fn params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    query.map(|Query(params)| params).map_err(|rejection| {
-        ApiError::BadRequest(format!("query string: {}", rejection.body_text()))
-    })
-}
-
-fn positive(parameter: &str, value: Option<&str>, default: usize) -> Result<usize, ApiError> {
-    let Some(text) = value.filter(|v| !v.trim().is_empty()) else {
-        return Ok(default);
-    };
-    match text.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(ApiError::parameter(
-            parameter,
-            format!("`{text}` is not a whole number from 1"),
-        )),
-    }
-}
-
-impl SearchParams {
-    /// Checks every parameter against the limits and builds the library request.
-    pub fn to_request(&self, caller: Caller, state: &AppState) -> Result<SearchRequest, ApiError> {
-        let limits = &state.config.limits;
-        let chars = self.q.chars().count();
-        if chars > limits.max_query_chars {
-            return Err(ApiError::parameter(
-                "q",
-                format!(
-                    "is {chars} characters long; the limit is {}",
-                    limits.max_query_chars
-                ),
-            ));
-        }
-        let per_page = positive("per_page", self.per_page.as_deref(), 10)?;
-        if per_page > limits.max_per_page {
-            return Err(ApiError::parameter(
-                "per_page",
-                format!("{per_page} is over the limit of {}", limits.max_per_page),
-            ));
-        }
-        let page = positive("page", self.page.as_deref(), 1)?;
-        let depth = page.saturating_mul(per_page);
-        if depth > limits.max_result_depth {
-            return Err(ApiError::parameter(
-                "page",
-                format!(
-                    "results beyond the first {} cannot be paged to; refine the query",
-                    limits.max_result_depth
-                ),
-            ));
-        }
-        let types = self
-            .types
-            .iter()
-            .filter(|t| !t.is_empty())
-            .map(|t| {
-                t.parse::<ArticleType>()
-                    .map_err(|reason| ApiError::parameter("type", reason))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let sort = match self.sort.as_deref().unwrap_or("relevance") {
-            "" | "relevance" => SortOrder::Relevance,
-            "updated" => SortOrder::Updated,
-            other => {
-                return Err(ApiError::parameter(
-                    "sort",
-                    format!("`{other}` is not one of: relevance, updated"),
-                ));
-            }
-        };
-        let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
-        Ok(SearchRequest {
-            types,
-            product: non_empty(&self.product),
-            version: non_empty(&self.version),
-            tags: self.tag.iter().filter(|t| !t.is_empty()).cloned().collect(),
-            audience: caller.audience(),
-            include_drafts: caller.drafts,
-            limit: per_page,
-            offset: (page - 1) * per_page,
-            sort,
-            facets: true,
-            ..SearchRequest::new(self.q.clone())
-        })
-    }
-}
-
-/// Path of an article page.
-pub fn article_url(id: &str) -> String {
-    format!("/articles/{id}")
-}
 
 #[derive(Serialize)]
 struct ApiSection {
@@ -183,44 +72,13 @@ impl From<Hit> for ApiHit {
     }
 }
 
-/// Runs a search on the search threads; shared by the API and the search page.
-pub async fn run_search(
-    state: &AppState,
-    request: SearchRequest,
-) -> Result<(Arc<SearchResults>, u64), ApiError> {
-    let searcher = state.searcher()?;
-    let started = std::time::Instant::now();
-    let results = match searcher.cached(&request) {
-        Some(results) => results,
-        None => {
-            state
-                .search_pool
-                .run(move || searcher.search_cached(&request))
-                .await??
-        }
-    };
-    Ok((results, started.elapsed().as_millis() as u64))
-}
-
-/// Counts a search for the analytics (top queries, queries without results); never waits.
-pub fn record_search(state: &AppState, query: &str, total: usize, audience: Visibility) {
-    if let Some(events) = &state.events {
-        events.record_search(SearchEvent {
-            at: chrono::Utc::now(),
-            query: query.to_string(),
-            total: total as u64,
-            audience: audience.as_str().to_string(),
-        });
-    }
-}
-
 /// `GET /api/search`
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
     query: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let params = params(query)?;
+    let Query(params) = query?;
     let request = params.to_request(caller, &state)?;
     let (page, per_page) = (request.offset / request.limit + 1, request.limit);
     let audience = request.audience;
@@ -252,7 +110,7 @@ pub async fn suggest(
     caller: Caller,
     query: Result<Query<SuggestParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let params = params(query)?;
+    let Query(params) = query?;
     let limit = state.config.limits.max_query_chars;
     if params.q.chars().count() > limit {
         return Err(ApiError::parameter(
@@ -277,7 +135,7 @@ pub async fn article(
 ) -> Result<Json<Value>, ApiError> {
     let searcher = state.searcher()?;
     let page = tokio::task::spawn_blocking(move || {
-        super::pages::load_article(&searcher, &id, caller.audience(), caller.drafts)
+        load_article(&searcher, &id, caller.audience(), caller.drafts)
     })
     .await??;
     let (article, html) = page;

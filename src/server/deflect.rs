@@ -5,44 +5,20 @@
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum_extra::extract::Query;
 use axum_extra::extract::QueryRejection;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::api::{article_url, params};
 use super::error::ApiError;
+use super::requests::{DeflectBody, article_url, checked_id, deflect_and_record, event_store};
 use super::{AppState, Caller};
-use crate::deflect::{self, CaseType, Deflector, DraftCase, DraftError, Severity, Suggestion};
-use crate::events::{
-    DeflectionEvent, EventStore, FeedbackEvent, FeedbackKind, FeedbackOutcome, StoreError,
-    TimeRange,
-};
+use crate::deflect::Suggestion;
+use crate::events::{FeedbackEvent, FeedbackKind, FeedbackOutcome, TimeRange};
 
-/// Longest subject accepted, in characters; the description is bounded by the body limit.
-const MAX_SUBJECT_CHARS: usize = 1_000;
 /// Entries in each "top" list of the analytics.
 const ANALYTICS_TOP: usize = 20;
-
-/// `POST /api/deflect` body. Fields are read loosely and checked one by one, so a wrong value
-/// is a 400 that names its field rather than a generic JSON error.
-#[derive(Debug, Deserialize)]
-pub struct DeflectBody {
-    #[serde(default)]
-    subject: String,
-    #[serde(default)]
-    description: String,
-    case_type: Option<String>,
-    severity: Option<Value>,
-    product: Option<String>,
-    version: Option<String>,
-    limit: Option<Value>,
-    /// The id of an earlier answer for the same draft: the case form sends it back as the
-    /// customer keeps typing, so one case is one draft in the analytics.
-    deflection_id: Option<String>,
-}
 
 #[derive(Serialize)]
 struct ApiSuggestion {
@@ -81,108 +57,13 @@ impl From<Suggestion> for ApiSuggestion {
     }
 }
 
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(value)| value)
-        .map_err(|rejection| match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(
-                "the draft is larger than the request limit (limits.max_body_bytes); shorten the description or attach logs to the case instead".to_string(),
-            ),
-            _ => ApiError::BadRequest(format!("request body: {}", rejection.body_text())),
-        })
-}
-
-impl DeflectBody {
-    fn to_draft(&self, caller: Caller, state: &AppState) -> Result<DraftCase, ApiError> {
-        if self.subject.chars().count() > MAX_SUBJECT_CHARS {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "field `subject` is longer than {MAX_SUBJECT_CHARS} characters"
-            )));
-        }
-        let case_type = match &self.case_type {
-            Some(text) if !text.trim().is_empty() => text.parse::<CaseType>()?,
-            _ => CaseType::Problem,
-        };
-        let severity = match &self.severity {
-            None | Some(Value::Null) => Severity::default(),
-            Some(value) => Severity::new(whole_number(value).ok_or_else(|| {
-                ApiError::parameter("severity", format!("{value} is not a severity: 1 to 4"))
-            })?)?,
-        };
-        let limit = match &self.limit {
-            None | Some(Value::Null) => deflect::DEFAULT_LIMIT,
-            Some(value) => whole_number(value)
-                .and_then(|n| usize::try_from(n).ok())
-                .filter(|n| (1..=deflect::MAX_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    ApiError::parameter(
-                        "limit",
-                        format!("{value} is not a number from 1 to {}", deflect::MAX_LIMIT),
-                    )
-                })?,
-        };
-        Ok(DraftCase {
-            case_type,
-            severity,
-            product: self.product.clone().filter(|p| !p.trim().is_empty()),
-            version: self.version.clone().filter(|v| !v.trim().is_empty()),
-            limit,
-            min_confidence: state.config.deflect.min_confidence,
-            audience: caller.audience(),
-            ..DraftCase::new(self.subject.clone(), self.description.clone())
-        })
-    }
-}
-
-fn whole_number(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-impl From<DraftError> for ApiError {
-    fn from(err: DraftError) -> Self {
-        match err {
-            DraftError::Empty => ApiError::parameter("subject", err.to_string()),
-            DraftError::Field { field, message } => ApiError::parameter(field, message),
-            DraftError::Search(inner) => inner.into(),
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Unavailable(_) | StoreError::Closed => {
-                ApiError::Unavailable(format!("events cannot be recorded now: {err}"))
-            }
-            StoreError::Invalid(message) => ApiError::BadRequest(message),
-            StoreError::Open { .. } | StoreError::Failed(_) => ApiError::Internal(err.to_string()),
-        }
-    }
-}
-
-fn store(state: &AppState) -> Result<&dyn EventStore, ApiError> {
-    state.events.as_deref().ok_or_else(|| {
-        ApiError::Unavailable("this service records no events (no data folder)".to_string())
-    })
-}
-
-/// A deflection id as the client sent it back: ours are UUIDs, anything else is refused.
-fn checked_id(id: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(id)
-        .map(|uuid| uuid.to_string())
-        .map_err(|_| ApiError::parameter("deflection_id", format!("`{id}` is not a deflection id")))
-}
-
 /// `POST /api/deflect`: suggestions for a draft case, recorded before they are answered.
 pub async fn deflect(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<Json<DeflectBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = json_body(body)?;
+    let Json(body) = body?;
     let started = std::time::Instant::now();
     let (id, deflection) = deflect_and_record(&state, caller, &body).await?;
     let suggestions: Vec<ApiSuggestion> = deflection
@@ -196,90 +77,6 @@ pub async fn deflect(
         "suggestions": suggestions,
         "notices": deflection.notices,
     })))
-}
-
-/// Runs deflection for a draft on the search threads and records the draft; returns its id.
-async fn deflect_and_record(
-    state: &AppState,
-    caller: Caller,
-    body: &DeflectBody,
-) -> Result<(String, deflect::Deflection), ApiError> {
-    let draft = body.to_draft(caller, state)?;
-    let id = match &body.deflection_id {
-        Some(id) => checked_id(id)?,
-        // Time-ordered: new drafts land at the end of the table's index, not on random pages.
-        None => uuid::Uuid::now_v7().to_string(),
-    };
-    let searcher = state.searcher()?;
-    let deflection = {
-        let draft = draft.clone();
-        state
-            .search_pool
-            .run(move || Deflector::new(&searcher).deflect(&draft))
-            .await??
-    };
-    store(state)?
-        .record_deflection(DeflectionEvent {
-            id: id.clone(),
-            at: Utc::now(),
-            case_type: serde_json::to_value(draft.case_type)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            severity: draft.severity.level(),
-            product: draft.product.clone(),
-            version: draft.version.clone(),
-            audience: draft.audience.as_str().to_string(),
-            suggested: deflection
-                .suggestions
-                .iter()
-                .map(|s| s.info.id.clone())
-                .collect(),
-        })
-        .await?;
-    Ok((id, deflection))
-}
-
-/// The case form as a browser posts it without JavaScript.
-#[derive(Debug, Deserialize)]
-pub struct CaseForm {
-    #[serde(default)]
-    subject: String,
-    #[serde(default)]
-    description: String,
-    case_type: Option<String>,
-    severity: Option<String>,
-    product: Option<String>,
-    version: Option<String>,
-}
-
-/// `POST /case`: the case form submitted without JavaScript. The draft and its `case_submitted`
-/// outcome are recorded as the script would; the page confirms and lists what may help meanwhile.
-pub async fn submit_case(
-    State(state): State<AppState>,
-    caller: Caller,
-    axum::Form(form): axum::Form<CaseForm>,
-) -> Result<(String, deflect::Deflection), ApiError> {
-    let body = DeflectBody {
-        subject: form.subject,
-        description: form.description,
-        case_type: form.case_type,
-        severity: form.severity.map(Value::String),
-        product: form.product,
-        version: form.version,
-        limit: None,
-        deflection_id: None,
-    };
-    let (id, deflection) = deflect_and_record(&state, caller, &body).await?;
-    store(&state)?
-        .record_feedback(FeedbackEvent {
-            deflection_id: id.clone(),
-            kind: FeedbackKind::CaseSubmitted,
-            article_id: None,
-            at: Utc::now(),
-        })
-        .await?;
-    Ok((id, deflection))
 }
 
 /// `POST /api/deflect/{id}/feedback` body.
@@ -296,7 +93,7 @@ pub async fn feedback(
     Path(id): Path<String>,
     body: Result<Json<FeedbackBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = json_body(body)?;
+    let Json(body) = body?;
     let id = checked_id(&id)?;
     let kind = match body.outcome.trim() {
         "solved" => FeedbackKind::Solved,
@@ -316,7 +113,7 @@ pub async fn feedback(
             format!("is required with `{}`", body.outcome.trim()),
         ));
     }
-    let outcome = store(&state)?
+    let outcome = event_store(&state)?
         .record_feedback(FeedbackEvent {
             deflection_id: id.clone(),
             kind,
@@ -380,8 +177,9 @@ pub async fn deflection_analytics(
     if !caller.is_agent() {
         return Err(ApiError::Forbidden);
     }
-    let range = params(query)?.range()?;
-    let analytics = store(&state)?
+    let Query(range_params) = query?;
+    let range = range_params.range()?;
+    let analytics = event_store(&state)?
         .deflection_analytics(range, ANALYTICS_TOP)
         .await?;
     Ok(Json(
@@ -398,8 +196,9 @@ pub async fn search_analytics(
     if !caller.is_agent() {
         return Err(ApiError::Forbidden);
     }
-    let range = params(query)?.range()?;
-    let analytics = store(&state)?
+    let Query(range_params) = query?;
+    let range = range_params.range()?;
+    let analytics = event_store(&state)?
         .search_analytics(range, ANALYTICS_TOP)
         .await?;
     Ok(Json(

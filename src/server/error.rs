@@ -1,14 +1,23 @@
-//! The one place errors become HTTP responses: JSON `{"error": {"code", "message"}}` with the
-//! fitting status for the API, a small page for browsers.
+//! The one place errors become HTTP responses: [`ApiError`] is JSON `{"error": {"code",
+//! "message"}}` with the fitting status for the API, [`PageError`] a small page for browsers.
+//! The library's errors and axum's rejections are mapped to a status and a code here, and
+//! nowhere else.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::QueryRejection;
+use maud::html;
 use serde_json::json;
 use thiserror::Error;
 use tracing::error;
 
+use super::layout::layout;
+use super::search_pool::PoolError;
+use crate::deflect::DraftError;
 use crate::error::SearchError;
+use crate::events::StoreError;
 
 /// Everything a request can fail with.
 #[derive(Debug, Error)]
@@ -87,8 +96,50 @@ impl From<SearchError> for ApiError {
     }
 }
 
-impl From<super::search_pool::PoolError> for ApiError {
-    fn from(err: super::search_pool::PoolError) -> Self {
+impl From<DraftError> for ApiError {
+    fn from(err: DraftError) -> Self {
+        match err {
+            DraftError::Empty => ApiError::parameter("subject", err.to_string()),
+            DraftError::Field { field, message } => ApiError::parameter(field, message),
+            DraftError::Search(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) | StoreError::Closed => {
+                ApiError::Unavailable(format!("events cannot be recorded now: {err}"))
+            }
+            StoreError::Invalid(message) => ApiError::BadRequest(message),
+            StoreError::Open { .. } | StoreError::Failed(_) => ApiError::Internal(err.to_string()),
+        }
+    }
+}
+
+/// A query string that does not parse: a JSON 400, not axum's plain-text rejection.
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest(format!("query string: {}", rejection.body_text()))
+    }
+}
+
+/// A JSON body that does not parse or is too large. Only drafts and their feedback are posted
+/// as JSON, so the size message speaks of the draft.
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(
+                "the draft is larger than the request limit (limits.max_body_bytes); shorten the description or attach logs to the case instead".to_string(),
+            ),
+            _ => ApiError::BadRequest(format!("request body: {}", rejection.body_text())),
+        }
+    }
+}
+
+impl From<PoolError> for ApiError {
+    fn from(err: PoolError) -> Self {
         ApiError::Internal(err.to_string())
     }
 }
@@ -113,5 +164,44 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+/// A page request that failed, shown to a browser as a page: a title, what went wrong, and a
+/// way back to the search.
+#[derive(Debug, Error)]
+#[error("{title}: {message}")]
+pub struct PageError {
+    status: StatusCode,
+    title: &'static str,
+    message: String,
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+        PageError {
+            status,
+            title,
+            message: message.into(),
+        }
+    }
+
+    /// `err` on a page titled `title`, with the status the API would answer.
+    pub fn titled(title: &'static str, err: ApiError) -> Self {
+        PageError::new(err.status(), title, err.to_string())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let page = layout(
+            self.title,
+            html! {
+                h1 { (self.title) }
+                p { (self.message) }
+                p { a href="/" { "Search the knowledge base" } }
+            },
+        );
+        (self.status, page).into_response()
     }
 }

@@ -1,19 +1,28 @@
 //! The HTTP service: the search API, article pages, the search page and the operations
 //! endpoints, over one [`KbSearcher`]. Handlers only extract, call the library and serialize;
-//! searches and deflections run on the search threads ([`search_pool`]), other tantivy work on
+//! searches and deflections run on the search threads (`search_pool`), other tantivy work on
 //! the blocking pool, never on the async runtime.
+//!
+//! Only this file names the handler modules (`api`, `pages`, `deflect`, `preview`), to route to
+//! them; they never import one another. What they share is in `requests` (parameters, searches,
+//! articles, cases, links), `layout` (the page shell) and `error` (the one place errors become
+//! responses). [`Service`] starts and stops the whole service for `kbsearch serve` and
+//! `kbsearch preview`.
 
 mod api;
 mod auth;
 mod deflect;
 mod error;
+mod layout;
 pub mod metrics;
 mod openapi;
 mod pages;
 mod preview;
+mod requests;
 mod search_pool;
+mod start;
 
-pub use self::preview::preview_router;
+pub use self::start::{Mode, Service, StartError};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +34,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, TraceLayer};
-use tracing::{Level, info};
+use tracing::Level;
 
 pub use self::auth::Caller;
 pub use self::error::ApiError;
@@ -196,25 +205,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    info!("shutting down");
+/// The production router with the writers' preview routes, and its banner on every page.
+pub fn preview_router(state: AppState) -> Router {
+    let preview = Router::new()
+        .route("/preview", get(preview::article_list))
+        .route("/preview/events", get(preview::events))
+        .route("/preview/api/article", get(preview::article_details))
+        .route("/preview/api/rank", get(preview::rank))
+        .with_state(state.clone());
+    router(state.clone())
+        .merge(preview)
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            preview::add_banner,
+        ))
 }

@@ -1,6 +1,7 @@
 //! HTML pages: the search page (a plain form that works without JavaScript, enhanced by
-//! `assets/app.js` to update as the customer types) and the article page. Rendered on the
-//! server with maud, which escapes everything it is not told is HTML.
+//! `assets/app.js` to update as the customer types), the article page and the case form, with the
+//! assets they load. Rendered on the server with maud, which escapes everything it is not told
+//! is HTML.
 
 use std::sync::Arc;
 
@@ -8,17 +9,18 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::{Query, QueryRejection};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
-use super::api::{SearchParams, article_url, params, run_search};
-use super::error::ApiError;
+use super::error::{ApiError, PageError};
+use super::layout::layout;
+use super::requests::{
+    CaseForm, SearchParams, article_url, load_article, record_search, run_search, submit_case,
+};
 use super::{AppState, Caller};
-use crate::content::article::Visibility;
 use crate::content::products::SupportStatus;
-use crate::content::render::{self, LinkTarget};
 use crate::search::facets::FacetCount;
-use crate::search::{Hit, KbSearcher, SearchResults, StoredArticle, VersionSupport};
+use crate::search::{Hit, SearchResults, VersionSupport};
 
 const STYLE: &str = include_str!("assets/style.css");
 const SCRIPT: &str = include_str!("assets/app.js");
@@ -42,28 +44,6 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         body,
     )
         .into_response()
-}
-
-pub(crate) fn layout(title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · StorageX knowledge base" }
-                link rel="stylesheet" href="/assets/style.css";
-                script src="/assets/app.js" defer {}
-            }
-            body {
-                header.site {
-                    a.brand href="/" { "StorageX " span { "Support knowledge base" } }
-                }
-                main { (body) }
-                footer.site { "Data Dynamics Technical Support · 24×7 except US national holidays" }
-            }
-        }
-    }
 }
 
 /// `GET /case`: the case form. While the customer describes the case, `assets/case.js` asks
@@ -144,53 +124,40 @@ pub async fn case_page(State(state): State<AppState>) -> Response {
 /// `POST /case` without JavaScript: records the case, confirms, and shows the articles that may
 /// help while Technical Support answers.
 pub async fn case_submitted(
-    state: State<AppState>,
+    State(state): State<AppState>,
     caller: Caller,
-    form: axum::Form<super::deflect::CaseForm>,
-) -> Response {
-    match super::deflect::submit_case(state, caller, form).await {
-        Ok((_, deflection)) => layout(
-            "Case submitted",
-            html! {
-                h1 { "Your case was submitted" }
-                p { "Technical Support will contact you." }
-                @for notice in &deflection.notices { p.notice { (notice) } }
-                @if !deflection.suggestions.is_empty() {
-                    h2 { "Articles that may help meanwhile" }
-                    ol.hits {
-                        @for suggestion in &deflection.suggestions {
-                            li.hit {
-                                a.title href=(article_url(&suggestion.info.id)) { (suggestion.info.title) }
-                                p.snippet { (PreEscaped(suggestion.snippet.to_html())) }
-                            }
+    axum::Form(form): axum::Form<CaseForm>,
+) -> Result<Markup, PageError> {
+    let (_, deflection) = submit_case(&state, caller, form)
+        .await
+        .map_err(|err| PageError::titled("The case could not be submitted", err))?;
+    Ok(layout(
+        "Case submitted",
+        html! {
+            h1 { "Your case was submitted" }
+            p { "Technical Support will contact you." }
+            @for notice in &deflection.notices { p.notice { (notice) } }
+            @if !deflection.suggestions.is_empty() {
+                h2 { "Articles that may help meanwhile" }
+                ol.hits {
+                    @for suggestion in &deflection.suggestions {
+                        li.hit {
+                            a.title href=(article_url(&suggestion.info.id)) { (suggestion.info.title) }
+                            p.snippet { (PreEscaped(suggestion.snippet.to_html())) }
                         }
                     }
                 }
-            },
-        )
-        .into_response(),
-        Err(err) => error_page(err.status(), "The case could not be submitted", &err.to_string()),
-    }
-}
-
-fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let page = layout(
-        title,
-        html! {
-            h1 { (title) }
-            p { (message) }
-            p { a href="/" { "Search the knowledge base" } }
+            }
         },
-    );
-    (status, page).into_response()
+    ))
 }
 
 /// Unknown pages outside `/api`.
-pub async fn not_found(uri: Uri) -> Response {
-    error_page(
+pub async fn not_found(uri: Uri) -> PageError {
+    PageError::new(
         StatusCode::NOT_FOUND,
         "Page not found",
-        &format!("There is no page at {}.", uri.path()),
+        format!("There is no page at {}.", uri.path()),
     )
 }
 
@@ -207,18 +174,17 @@ pub async fn search_page(
     caller: Caller,
     page_query: Result<Query<PageParams>, QueryRejection>,
     search_query: Result<Query<SearchParams>, QueryRejection>,
-) -> Response {
-    let parsed = params(page_query).and_then(|page| Ok((page, params(search_query)?)));
-    let (page_params, search) = match parsed {
-        Ok(both) => both,
-        Err(err) => return error_page(err.status(), "Bad request", &err.to_string()),
-    };
+) -> Result<Markup, PageError> {
+    let bad_request = |rejection| PageError::titled("Bad request", ApiError::from(rejection));
+    let Query(page_params) = page_query.map_err(bad_request)?;
+    let Query(search_params) = search_query.map_err(bad_request)?;
     let fragment = page_params.fragment.as_deref() == Some("results");
-    let search = &search;
-    let versions = match state.searcher() {
-        Ok(searcher) => searcher.catalog().all_versions(),
-        Err(err) => return error_page(err.status(), "Starting", &err.to_string()),
-    };
+    let search = &search_params;
+    let versions = state
+        .searcher()
+        .map_err(|err| PageError::titled("Starting", err))?
+        .catalog()
+        .all_versions();
     let outcome = if search.q.trim().is_empty() {
         None
     } else {
@@ -231,11 +197,11 @@ pub async fn search_page(
     };
     if !fragment && let Some(Ok(results)) = &outcome {
         // As-you-type fragments are partial words; the submitted page is what was searched.
-        super::api::record_search(&state, &search.q, results.total, caller.audience());
+        record_search(&state, &search.q, results.total, caller.audience());
     }
     let results = results_block(search, outcome);
     if fragment {
-        return results.into_response();
+        return Ok(results);
     }
     let title = if search.q.is_empty() {
         "Search".to_string()
@@ -261,7 +227,7 @@ pub async fn search_page(
         }
         div #results aria-live="polite" { (results) }
     };
-    layout(&title, page).into_response()
+    Ok(layout(&title, page))
 }
 
 /// The link to this search with one parameter changed (`None` removes it) and page 1.
@@ -448,65 +414,28 @@ fn pages_around(page: usize, pages: usize) -> Vec<usize> {
     shown
 }
 
-/// Loads an article the audience may see and renders its body; `NotFound` otherwise, the same
-/// for a missing and a hidden article.
-pub fn load_article(
-    searcher: &KbSearcher,
-    id: &str,
-    audience: Visibility,
-    drafts: bool,
-) -> Result<(StoredArticle, String), ApiError> {
-    let not_found = || ApiError::NotFound(format!("article `{id}`"));
-    let article = searcher
-        .article(id, audience, drafts)
-        .map_err(ApiError::from)?
-        .ok_or_else(not_found)?;
-    let html = render::article_html(
-        &article.info.path,
-        &article.info.title,
-        &article.markdown,
-        |path, anchor| {
-            match searcher.id_for_path(path, audience, drafts) {
-                Ok(Some(target)) => {
-                    let fragment = anchor.map(|a| format!("#{a}")).unwrap_or_default();
-                    LinkTarget::Page(format!("{}{fragment}", article_url(&target)))
-                }
-                // Missing, hidden from this reader, or unreadable: the text stays, the link goes.
-                _ => LinkTarget::Drop,
-            }
-        },
-    );
-    Ok((article, html))
-}
-
 /// `GET /articles/{id}`: the article page.
 pub async fn article_page(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Response {
-    let searcher = match state.searcher() {
-        Ok(searcher) => searcher,
-        Err(err) => return error_page(err.status(), "Starting", &err.to_string()),
-    };
+) -> Result<Markup, PageError> {
+    let searcher = state
+        .searcher()
+        .map_err(|err| PageError::titled("Starting", err))?;
     let loaded = tokio::task::spawn_blocking(move || {
         load_article(&searcher, &id, caller.audience(), caller.drafts)
     })
-    .await;
-    let (article, body) = match loaded {
-        Ok(Ok(page)) => page,
-        Ok(Err(ApiError::NotFound(_))) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                "Article not found",
-                "This article does not exist or is not available to you.",
-            );
-        }
-        Ok(Err(err)) => return error_page(err.status(), "Error", &err.to_string()),
-        Err(err) => {
-            return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Error", &err.to_string());
-        }
-    };
+    .await
+    .map_err(|err| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "Error", err.to_string()))?;
+    let (article, body) = loaded.map_err(|err| match err {
+        ApiError::NotFound(_) => PageError::new(
+            StatusCode::NOT_FOUND,
+            "Article not found",
+            "This article does not exist or is not available to you.",
+        ),
+        other => PageError::titled("Error", other),
+    })?;
     let page = html! {
         article.kb {
             p.breadcrumb { a href="/" { "Knowledge base" } " › " (article.info.kind) }
@@ -529,5 +458,5 @@ pub async fn article_page(
             (PreEscaped(body))
         }
     };
-    layout(&article.info.title, page).into_response()
+    Ok(layout(&article.info.title, page))
 }

@@ -5,30 +5,29 @@
 //!
 //! Production rendering is not touched: the preview adds its banner and script to the HTML
 //! responses on the way out, and `assets/preview.js` asks the `/preview/api/…` routes for the
-//! problems and ranks it shows.
+//! problems and ranks it shows. `preview_router` (in `mod.rs`, beside the production router)
+//! adds these routes and the banner to the production ones.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use futures_util::StreamExt;
 use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_stream::wrappers::WatchStream;
 
-use super::api::article_url;
+use super::AppState;
 use super::error::ApiError;
-use super::pages::layout;
-use super::{AppState, router};
+use super::layout::layout;
+use super::requests::article_url;
 use crate::content::problem::Problem;
 use crate::ingest::live::IndexStatus;
 use crate::quality::rank_check::RankCheck;
@@ -38,19 +37,6 @@ const MAX_INJECT_BYTES: usize = 8 * 1024 * 1024;
 /// Deepest rank the ranking box looks at.
 const RANK_DEPTH: usize = 50;
 
-/// The production router with the preview's routes and page additions.
-pub fn preview_router(state: AppState) -> Router {
-    let preview = Router::new()
-        .route("/preview", get(article_list))
-        .route("/preview/events", get(events))
-        .route("/preview/api/article", get(article_details))
-        .route("/preview/api/rank", get(rank))
-        .with_state(state.clone());
-    router(state.clone())
-        .merge(preview)
-        .layer(axum::middleware::from_fn_with_state(state, add_banner))
-}
-
 /// The live indexer's count of applied batches, if the preview has one.
 fn batches(state: &AppState) -> Option<u64> {
     state.live.as_ref().map(|live| live.status().batches)
@@ -59,7 +45,7 @@ fn batches(state: &AppState) -> Option<u64> {
 /// Adds the preview banner and script to every HTML page, and marks the page with the batch it
 /// is at least as new as (`data-preview-batch`), so its live-reload stream can tell it about a
 /// batch applied before the stream connected.
-async fn add_banner(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn add_banner(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // Read before the page is rendered: a searcher is published before its batch is counted, so
     // the page has every batch up to this one (and possibly more; one reload too many is harmless).
     let batch = batches(&state);
@@ -102,7 +88,7 @@ async fn add_banner(State(state): State<AppState>, request: Request, next: Next)
 }
 
 #[derive(Deserialize)]
-struct EventsQuery {
+pub struct EventsQuery {
     /// The batch the page was rendered at (`data-preview-batch`).
     since: Option<String>,
 }
@@ -122,7 +108,7 @@ fn changed_event(status: &IndexStatus) -> Result<Event, Infallible> {
 /// has moved on since, the first event comes at once: a save made while the page loaded, or while
 /// its stream was down, is not missed. The stream ends when the service stops, so open pages
 /// never hold up shutdown.
-async fn events(
+pub async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
@@ -164,7 +150,7 @@ fn problem_json(problem: &Problem) -> Value {
 
 /// `GET /preview`: every article, those with problems first, and problems of files that are not
 /// articles (a file that does not parse at all, `products.toml`).
-async fn article_list(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn article_list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let searcher = state.searcher()?;
     let articles = tokio::task::spawn_blocking(move || searcher.list_articles()).await??;
     let problems = state.problems.load_full();
@@ -226,13 +212,13 @@ async fn article_list(State(state): State<AppState>) -> Result<Response, ApiErro
 }
 
 #[derive(Deserialize)]
-struct ArticleQuery {
+pub struct ArticleQuery {
     id: String,
 }
 
 /// `GET /preview/api/article?id=`: the article's problems and how it ranks for its own
 /// front matter `queries:`.
-async fn article_details(
+pub async fn article_details(
     State(state): State<AppState>,
     Query(query): Query<ArticleQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -267,13 +253,13 @@ async fn article_details(
 }
 
 #[derive(Deserialize)]
-struct RankQuery {
+pub struct RankQuery {
     id: String,
     q: String,
 }
 
 /// `GET /preview/api/rank?id=&q=`: where the article ranks for a query the writer types.
-async fn rank(
+pub async fn rank(
     State(state): State<AppState>,
     Query(query): Query<RankQuery>,
 ) -> Result<Json<Value>, ApiError> {

@@ -51,7 +51,7 @@ impl Kb {
             _tmp: tmp,
             kb,
             index,
-            max_file_bytes: kbsearch::ingest::scan::DEFAULT_MAX_FILE_BYTES,
+            max_file_bytes: kbsearch::config::DEFAULT_MAX_FILE_BYTES,
         };
         fixture.write("products.toml", PRODUCTS);
         fixture
@@ -353,14 +353,14 @@ pub const LIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60)
 impl Kb {
     /// Starts the live indexer on this folder (nothing indexed beforehand) and waits until the
     /// start-up reconcile is searchable.
-    pub async fn live(&self, mode: kbsearch::ingest::watcher::WatchMode) -> Live {
+    pub async fn live(&self, mode: kbsearch::config::WatchMode) -> Live {
         let mut live = self.live_unready(mode);
         live.wait_for("the start-up reconcile", |_| true).await;
         live
     }
 
     /// Starts the live indexer without waiting for it.
-    pub fn live_unready(&self, mode: kbsearch::ingest::watcher::WatchMode) -> Live {
+    pub fn live_unready(&self, mode: kbsearch::config::WatchMode) -> Live {
         let mut config = kbsearch::config::Config {
             kb: self.kb.clone(),
             index: self.index.clone(),
@@ -373,7 +373,7 @@ impl Kb {
                 max_file_bytes: self.max_file_bytes,
                 ..IndexOptions::new(&self.kb, &self.index)
             },
-            watch: kbsearch::ingest::watcher::WatchOptions {
+            watch: kbsearch::config::WatchOptions {
                 mode,
                 debounce: std::time::Duration::from_millis(100),
                 poll_interval: std::time::Duration::from_millis(200),

@@ -1,0 +1,186 @@
+//! `kbsearch eval`: ranking quality on judged queries (BEIR collections, `kb/judgments.tsv`) or
+//! deflection quality on judged draft cases (`kb/deflection.jsonl`).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::progress::Bar;
+use anyhow::{Context, Result};
+use clap::Args;
+use kbsearch::config::DEFAULT_MIN_CONFIDENCE;
+use kbsearch::quality::draft_eval;
+use kbsearch::quality::eval::{self, EvalReport};
+
+use super::emit;
+
+#[derive(Args)]
+#[command(group = clap::ArgGroup::new("collection").required(true).args(["corpus", "judgments", "drafts"]))]
+pub struct EvalArgs {
+    /// BEIR corpus (`corpus.jsonl`); needs --queries and --qrels.
+    #[arg(long, requires_all = ["queries", "qrels"])]
+    corpus: Option<PathBuf>,
+    /// BEIR queries (`queries-<split>.jsonl`).
+    #[arg(long)]
+    queries: Option<PathBuf>,
+    /// BEIR qrels (`qrels-<split>.tsv`).
+    #[arg(long)]
+    qrels: Option<PathBuf>,
+    /// Write the ranking as a TREC run, for checking with `score_run.py`.
+    #[arg(long)]
+    run_out: Option<PathBuf>,
+    /// The knowledge base's judgments (`kb/judgments.tsv`).
+    #[arg(long)]
+    judgments: Option<PathBuf>,
+    /// Judged draft cases for deflection (`kb/deflection.jsonl`).
+    #[arg(long)]
+    drafts: Option<PathBuf>,
+    /// Lowest confidence shown, for --drafts.
+    #[arg(long, default_value_t = DEFAULT_MIN_CONFIDENCE)]
+    min_confidence: f32,
+    /// Content folder the judgments refer to.
+    #[arg(long, default_value = "kb")]
+    kb: PathBuf,
+    /// Also list the worst queries (nDCG@10 below this).
+    #[arg(long)]
+    show_below: Option<f64>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: EvalArgs) -> Result<ExitCode> {
+    let progress = Bar::new();
+    if let Some(drafts) = &args.drafts {
+        let report = draft_eval::eval_drafts(&args.kb, drafts, args.min_confidence, &progress)?;
+        if args.json {
+            emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+        } else {
+            emit(&format_draft_eval(&report, args.show_below.is_some()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = match (&args.corpus, &args.judgments) {
+        (Some(corpus), _) => {
+            let queries = args
+                .queries
+                .as_deref()
+                .context("--queries is required with --corpus")?;
+            let qrels = args
+                .qrels
+                .as_deref()
+                .context("--qrels is required with --corpus")?;
+            eval::eval_beir(corpus, queries, qrels, args.run_out.as_deref(), &progress)?
+        }
+        (None, Some(judgments)) => eval::eval_judgments(&args.kb, judgments, &progress)?,
+        (None, None) => anyhow::bail!("give --corpus/--queries/--qrels, --judgments or --drafts"),
+    };
+    if args.json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+    } else {
+        emit(&format_eval(&report, args.show_below))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ranking and shown-suggestion scores, the confidence sweep and, with `details`, each draft.
+fn format_draft_eval(report: &draft_eval::DraftEvalReport, details: bool) -> String {
+    let mut out = String::new();
+    let percent = |x: f64| format!("{:.0}%", x * 100.0);
+    let _ = writeln!(
+        out,
+        "{} drafts ({} answerable, {} unanswerable), {:.1}s",
+        report.drafts, report.answerable, report.unanswerable, report.seconds
+    );
+    let _ = writeln!(
+        out,
+        "ranking:             Recall@5 {:.4}  MRR@5 {:.4}",
+        report.ranking_recall_5, report.ranking_mrr_5
+    );
+    let _ = writeln!(
+        out,
+        "shown (conf ≥ {:.2}): Recall@5 {:.4}  MRR@5 {:.4}  precision {}  ({} suggestions)",
+        report.min_confidence,
+        report.shown_recall_5,
+        report.shown_mrr_5,
+        report.shown_precision.map_or("-".to_string(), percent),
+        report.shown_suggestions
+    );
+    let _ = writeln!(
+        out,
+        "unanswerable drafts shown nothing: {}",
+        percent(report.unanswerable_silent)
+    );
+    let auc = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3}"));
+    let _ = writeln!(
+        out,
+        "AUC answerable vs not: score ratio {}, raw score {}",
+        auc(report.auc_ratio),
+        auc(report.auc_raw_score)
+    );
+    let _ = writeln!(
+        out,
+        "calibration fit: a = {:.3}, b = {:.3}",
+        report.calibration.0, report.calibration.1
+    );
+    let _ = writeln!(
+        out,
+        "threshold  answered  unanswerable silent  precision  shown"
+    );
+    for point in &report.sweep {
+        let _ = writeln!(
+            out,
+            "     {:.1}      {:>4}       {:>4}               {:>4}     {:>4}",
+            point.threshold,
+            percent(point.answered),
+            percent(point.unanswerable_silent),
+            point.precision.map_or("-".to_string(), percent),
+            point.suggestions
+        );
+    }
+    if details {
+        for draft in &report.per_draft {
+            let _ = writeln!(
+                out,
+                "  {} {} ratio {:.3}  shown [{}]  ranked [{}]",
+                draft.id,
+                if draft.answerable { "A" } else { "U" },
+                draft.top_ratio.unwrap_or(0.0),
+                draft.shown.join(", "),
+                draft.ranked.join(", ")
+            );
+        }
+    }
+    out
+}
+
+/// The collection's scores and, below `show_below`, the worst queries with what ranked first.
+fn format_eval(report: &EvalReport, show_below: Option<f64>) -> String {
+    let mut out = String::new();
+    let m = &report.metrics;
+    let _ = writeln!(
+        out,
+        "{}: {} documents, {} judged queries ({} with results), {:.1}s",
+        report.collection, report.documents, m.queries, m.queries_with_results, report.seconds
+    );
+    let _ = writeln!(
+        out,
+        "nDCG@10 {:.4}  Recall@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}",
+        m.scores.ndcg_10, m.scores.recall_10, m.scores.recall_100, m.scores.mrr_10
+    );
+    if let Some(threshold) = show_below {
+        for q in report
+            .per_query
+            .iter()
+            .filter(|q| q.scores.ndcg_10 < threshold)
+        {
+            let _ = writeln!(
+                out,
+                "  {:.3}  {}  →  {}",
+                q.scores.ndcg_10,
+                q.query,
+                q.top.join(", ")
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,352 @@
+//! What the handlers share: search parameters and draft cases read into the library's requests
+//! (checked against the configured limits), those requests run off the async runtime, the events
+//! they record and the links they print. The JSON API, the pages and the preview all go through
+//! here, so a search or a case is the same whichever route it came in by, and no handler module
+//! needs another.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::{AppState, Caller};
+use crate::content::article::{ArticleType, Visibility};
+use crate::content::render::{self, LinkTarget};
+use crate::deflect::{self, CaseType, Deflection, Deflector, DraftCase, Severity};
+use crate::events::{DeflectionEvent, EventStore, FeedbackEvent, FeedbackKind, SearchEvent};
+use crate::search::{KbSearcher, SearchRequest, SearchResults, SortOrder, StoredArticle};
+
+/// Longest subject accepted, in characters; the description is bounded by the body limit.
+const MAX_SUBJECT_CHARS: usize = 1_000;
+
+/// Path of an article page.
+pub fn article_url(id: &str) -> String {
+    format!("/articles/{id}")
+}
+
+/// Query parameters of `/api/search` and of the search page, as received.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SearchParams {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default, rename = "type")]
+    pub types: Vec<String>,
+    pub product: Option<String>,
+    pub version: Option<String>,
+    #[serde(default)]
+    pub tag: Vec<String>,
+    pub page: Option<String>,
+    pub per_page: Option<String>,
+    pub sort: Option<String>,
+}
+
+fn positive(parameter: &str, value: Option<&str>, default: usize) -> Result<usize, ApiError> {
+    let Some(text) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(default);
+    };
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(ApiError::parameter(
+            parameter,
+            format!("`{text}` is not a whole number from 1"),
+        )),
+    }
+}
+
+impl SearchParams {
+    /// Checks every parameter against the limits and builds the library request.
+    pub fn to_request(&self, caller: Caller, state: &AppState) -> Result<SearchRequest, ApiError> {
+        let limits = &state.config.limits;
+        let chars = self.q.chars().count();
+        if chars > limits.max_query_chars {
+            return Err(ApiError::parameter(
+                "q",
+                format!(
+                    "is {chars} characters long; the limit is {}",
+                    limits.max_query_chars
+                ),
+            ));
+        }
+        let per_page = positive("per_page", self.per_page.as_deref(), 10)?;
+        if per_page > limits.max_per_page {
+            return Err(ApiError::parameter(
+                "per_page",
+                format!("{per_page} is over the limit of {}", limits.max_per_page),
+            ));
+        }
+        let page = positive("page", self.page.as_deref(), 1)?;
+        let depth = page.saturating_mul(per_page);
+        if depth > limits.max_result_depth {
+            return Err(ApiError::parameter(
+                "page",
+                format!(
+                    "results beyond the first {} cannot be paged to; refine the query",
+                    limits.max_result_depth
+                ),
+            ));
+        }
+        let types = self
+            .types
+            .iter()
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                t.parse::<ArticleType>()
+                    .map_err(|reason| ApiError::parameter("type", reason))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let sort = match self.sort.as_deref().unwrap_or("relevance") {
+            "" | "relevance" => SortOrder::Relevance,
+            "updated" => SortOrder::Updated,
+            other => {
+                return Err(ApiError::parameter(
+                    "sort",
+                    format!("`{other}` is not one of: relevance, updated"),
+                ));
+            }
+        };
+        let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+        Ok(SearchRequest {
+            types,
+            product: non_empty(&self.product),
+            version: non_empty(&self.version),
+            tags: self.tag.iter().filter(|t| !t.is_empty()).cloned().collect(),
+            audience: caller.audience(),
+            include_drafts: caller.drafts,
+            limit: per_page,
+            offset: (page - 1) * per_page,
+            sort,
+            facets: true,
+            ..SearchRequest::new(self.q.clone())
+        })
+    }
+}
+
+/// Runs a search on the search threads; returns the results and the milliseconds they took.
+pub async fn run_search(
+    state: &AppState,
+    request: SearchRequest,
+) -> Result<(Arc<SearchResults>, u64), ApiError> {
+    let searcher = state.searcher()?;
+    let started = std::time::Instant::now();
+    let results = match searcher.cached(&request) {
+        Some(results) => results,
+        None => {
+            state
+                .search_pool
+                .run(move || searcher.search_cached(&request))
+                .await??
+        }
+    };
+    Ok((results, started.elapsed().as_millis() as u64))
+}
+
+/// Counts a search for the analytics (top queries, queries without results); never waits.
+pub fn record_search(state: &AppState, query: &str, total: usize, audience: Visibility) {
+    if let Some(events) = &state.events {
+        events.record_search(SearchEvent {
+            at: Utc::now(),
+            query: query.to_string(),
+            total: total as u64,
+            audience: audience.as_str().to_string(),
+        });
+    }
+}
+
+/// Loads an article the audience may see and renders its body; `NotFound` otherwise, the same
+/// for a missing and a hidden article. Blocking: call from `spawn_blocking`.
+pub fn load_article(
+    searcher: &KbSearcher,
+    id: &str,
+    audience: Visibility,
+    drafts: bool,
+) -> Result<(StoredArticle, String), ApiError> {
+    let not_found = || ApiError::NotFound(format!("article `{id}`"));
+    let article = searcher
+        .article(id, audience, drafts)
+        .map_err(ApiError::from)?
+        .ok_or_else(not_found)?;
+    let html = render::article_html(
+        &article.info.path,
+        &article.info.title,
+        &article.markdown,
+        |path, anchor| {
+            match searcher.id_for_path(path, audience, drafts) {
+                Ok(Some(target)) => {
+                    let fragment = anchor.map(|a| format!("#{a}")).unwrap_or_default();
+                    LinkTarget::Page(format!("{}{fragment}", article_url(&target)))
+                }
+                // Missing, hidden from this reader, or unreadable: the text stays, the link goes.
+                _ => LinkTarget::Drop,
+            }
+        },
+    );
+    Ok((article, html))
+}
+
+/// `POST /api/deflect` body. Fields are read loosely and checked one by one, so a wrong value
+/// is a 400 that names its field rather than a generic JSON error.
+#[derive(Debug, Deserialize)]
+pub struct DeflectBody {
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    description: String,
+    case_type: Option<String>,
+    severity: Option<Value>,
+    product: Option<String>,
+    version: Option<String>,
+    limit: Option<Value>,
+    /// The id of an earlier answer for the same draft: the case form sends it back as the
+    /// customer keeps typing, so one case is one draft in the analytics.
+    deflection_id: Option<String>,
+}
+
+impl DeflectBody {
+    fn to_draft(&self, caller: Caller, state: &AppState) -> Result<DraftCase, ApiError> {
+        if self.subject.chars().count() > MAX_SUBJECT_CHARS {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "field `subject` is longer than {MAX_SUBJECT_CHARS} characters"
+            )));
+        }
+        let case_type = match &self.case_type {
+            Some(text) if !text.trim().is_empty() => text.parse::<CaseType>()?,
+            _ => CaseType::Problem,
+        };
+        let severity = match &self.severity {
+            None | Some(Value::Null) => Severity::default(),
+            Some(value) => Severity::new(whole_number(value).ok_or_else(|| {
+                ApiError::parameter("severity", format!("{value} is not a severity: 1 to 4"))
+            })?)?,
+        };
+        let limit = match &self.limit {
+            None | Some(Value::Null) => deflect::DEFAULT_LIMIT,
+            Some(value) => whole_number(value)
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| (1..=deflect::MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::parameter(
+                        "limit",
+                        format!("{value} is not a number from 1 to {}", deflect::MAX_LIMIT),
+                    )
+                })?,
+        };
+        Ok(DraftCase {
+            case_type,
+            severity,
+            product: self.product.clone().filter(|p| !p.trim().is_empty()),
+            version: self.version.clone().filter(|v| !v.trim().is_empty()),
+            limit,
+            min_confidence: state.config.deflect.min_confidence,
+            audience: caller.audience(),
+            ..DraftCase::new(self.subject.clone(), self.description.clone())
+        })
+    }
+}
+
+fn whole_number(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The event store, or 503 when this service records no events.
+pub fn event_store(state: &AppState) -> Result<&dyn EventStore, ApiError> {
+    state.events.as_deref().ok_or_else(|| {
+        ApiError::Unavailable("this service records no events (no data folder)".to_string())
+    })
+}
+
+/// A deflection id as the client sent it back: ours are UUIDs, anything else is refused.
+pub fn checked_id(id: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(id)
+        .map(|uuid| uuid.to_string())
+        .map_err(|_| ApiError::parameter("deflection_id", format!("`{id}` is not a deflection id")))
+}
+
+/// Runs deflection for a draft on the search threads and records the draft; returns its id.
+pub async fn deflect_and_record(
+    state: &AppState,
+    caller: Caller,
+    body: &DeflectBody,
+) -> Result<(String, Deflection), ApiError> {
+    let draft = body.to_draft(caller, state)?;
+    let id = match &body.deflection_id {
+        Some(id) => checked_id(id)?,
+        // Time-ordered: new drafts land at the end of the table's index, not on random pages.
+        None => uuid::Uuid::now_v7().to_string(),
+    };
+    let searcher = state.searcher()?;
+    let deflection = {
+        let draft = draft.clone();
+        state
+            .search_pool
+            .run(move || Deflector::new(&searcher).deflect(&draft))
+            .await??
+    };
+    event_store(state)?
+        .record_deflection(DeflectionEvent {
+            id: id.clone(),
+            at: Utc::now(),
+            case_type: serde_json::to_value(draft.case_type)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            severity: draft.severity.level(),
+            product: draft.product.clone(),
+            version: draft.version.clone(),
+            audience: draft.audience.as_str().to_string(),
+            suggested: deflection
+                .suggestions
+                .iter()
+                .map(|s| s.info.id.clone())
+                .collect(),
+        })
+        .await?;
+    Ok((id, deflection))
+}
+
+/// The case form as a browser posts it without JavaScript.
+#[derive(Debug, Deserialize)]
+pub struct CaseForm {
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    description: String,
+    case_type: Option<String>,
+    severity: Option<String>,
+    product: Option<String>,
+    version: Option<String>,
+}
+
+/// A case submitted without JavaScript: the draft and its `case_submitted` outcome are recorded
+/// as the case form's script would record them; returns the draft's id and its suggestions.
+pub async fn submit_case(
+    state: &AppState,
+    caller: Caller,
+    form: CaseForm,
+) -> Result<(String, Deflection), ApiError> {
+    let body = DeflectBody {
+        subject: form.subject,
+        description: form.description,
+        case_type: form.case_type,
+        severity: form.severity.map(Value::String),
+        product: form.product,
+        version: form.version,
+        limit: None,
+        deflection_id: None,
+    };
+    let (id, deflection) = deflect_and_record(state, caller, &body).await?;
+    event_store(state)?
+        .record_feedback(FeedbackEvent {
+            deflection_id: id.clone(),
+            kind: FeedbackKind::CaseSubmitted,
+            article_id: None,
+            at: Utc::now(),
+        })
+        .await?;
+    Ok((id, deflection))
+}

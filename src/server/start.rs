@@ -1,0 +1,200 @@
+//! Starting and stopping the service, the same way for `kbsearch serve` and `kbsearch preview`.
+//! It listens at once (so `/healthz` answers) while the live indexer brings the index up to date
+//! on its own thread; the service is ready when the first searcher is published, and follows the
+//! content folder from then on. On Ctrl-C or SIGTERM it stops taking requests, ends the preview's
+//! live-reload streams, commits what the indexer has queued and writes the last events.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use super::{AppState, preview_router, router};
+use crate::config::{Config, WatchOptions};
+use crate::events::{EventStore, SqliteEventStore, StoreError};
+use crate::ingest::indexer::IndexOptions;
+use crate::ingest::live::{LiveIndex, LiveOptions};
+use crate::ingest::progress::Progress;
+
+/// Quiet time before a saved file is shown in the preview: shorter than the service's, since one
+/// writer saves one file at a time.
+const PREVIEW_DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// Which service to run over the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The production service: published articles for each caller's audience.
+    Serve,
+    /// The writers' preview: drafts and every visibility level, live reload, problems and ranks;
+    /// no result cache, since every save changes the results.
+    Preview,
+}
+
+impl Mode {
+    /// What to try when the address is taken: the preview picks its port with `--port`.
+    fn listen_hint(self) -> &'static str {
+        match self {
+            Mode::Serve => "",
+            Mode::Preview => " (try --port)",
+        }
+    }
+}
+
+/// Why the service could not start, or did not stop cleanly.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("cannot listen on {address}{}", mode.listen_hint())]
+    Listen {
+        address: SocketAddr,
+        mode: Mode,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("opening the event store")]
+    Events(#[source] StoreError),
+    #[error("starting the indexer thread")]
+    Indexer(#[source] std::io::Error),
+    #[error("serving HTTP")]
+    Serve(#[source] std::io::Error),
+    #[error("stopping the indexer")]
+    Stop(#[source] tokio::task::JoinError),
+}
+
+/// A service that listens and indexes, not yet answering requests: [`Service::run`] serves.
+pub struct Service {
+    mode: Mode,
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+    live: LiveIndex,
+    events: Arc<dyn EventStore>,
+    /// Turned true at shutdown, so the preview's event streams end and do not hold up the exit.
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Service {
+    /// Listens on the configured address, opens the event store and starts the live indexer,
+    /// whose start-up reconcile reports to `progress`.
+    pub async fn start(
+        config: Config,
+        mode: Mode,
+        progress: Box<dyn Progress + Send>,
+    ) -> Result<Service, StartError> {
+        let configured = config.bind_addr();
+        let listener = TcpListener::bind(configured)
+            .await
+            .map_err(|error| StartError::Listen {
+                address: configured,
+                mode,
+                error,
+            })?;
+        let address = listener.local_addr().unwrap_or(configured);
+        let options = LiveOptions {
+            index: IndexOptions {
+                max_file_bytes: config.max_file_bytes,
+                ..IndexOptions::new(&config.kb, &config.index)
+            },
+            watch: match mode {
+                Mode::Serve => config.watch.options(),
+                Mode::Preview => WatchOptions {
+                    debounce: PREVIEW_DEBOUNCE,
+                    ..config.watch.options()
+                },
+            },
+            reconcile_every: config.watch.reconcile_every(),
+        };
+        let events: Arc<dyn EventStore> =
+            Arc::new(SqliteEventStore::open(&config.data).map_err(StartError::Events)?);
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let serving = AppState::new(config)
+            .with_events(events.clone())
+            .with_stopping(stopping);
+        let state = match mode {
+            Mode::Serve => serving,
+            Mode::Preview => serving.for_preview(),
+        };
+        let publisher = state.clone();
+        let live = LiveIndex::start(options, progress, move |published| {
+            publisher.publish(published)
+        })
+        .map_err(StartError::Indexer)?;
+        let service = Service {
+            mode,
+            listener,
+            address,
+            state: state.with_live(live.handle()),
+            live,
+            events,
+            stop,
+        };
+        match mode {
+            Mode::Serve => info!(%address, "listening on {}", service.url()),
+            Mode::Preview => info!(
+                %address,
+                "preview on {} (drafts and internal articles shown)",
+                service.url()
+            ),
+        }
+        Ok(service)
+    }
+
+    /// Where to open the service in a browser: the search page, or the preview's article list.
+    pub fn url(&self) -> String {
+        match self.mode {
+            Mode::Serve => format!("http://{}/", self.address),
+            Mode::Preview => format!("http://{}/preview", self.address),
+        }
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then commits what the indexer has queued and writes the
+    /// last events.
+    pub async fn run(self) -> Result<(), StartError> {
+        let app = match self.mode {
+            Mode::Serve => router(self.state),
+            Mode::Preview => preview_router(self.state),
+        };
+        let stop = self.stop;
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                let _ = stop.send(true);
+            })
+            .await
+            .map_err(StartError::Serve);
+        // Commits what is queued and waits for merges, off the async runtime.
+        let live = self.live;
+        tokio::task::spawn_blocking(move || live.shutdown())
+            .await
+            .map_err(StartError::Stop)?;
+        if let Err(err) = self.events.flush().await {
+            warn!("writing the last search events: {err}");
+        }
+        served
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    info!("shutting down");
+}

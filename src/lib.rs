@@ -3,12 +3,11 @@
 //! Data flows one way through the modules; `ls src` reads as that flow:
 //!
 //! ```text
-//! content ──▶ ingest ──▶ index ◀── search ◀── server
-//! (articles,   (scan, watch,  (schema,    (queries, facets,   (HTTP API, pages,
-//!  products,    indexer,       analysis,   snippets, ranking,  preview)
-//!  rendering)   lint, live)    generations) deflection)           │
-//!                                                                ▼
-//!                                                              events (drafts, outcomes, searches)
+//! content ──▶ ingest ──▶ index ◀── search ◀── deflect
+//! (articles,   (scan, watch,  (schema,   (queries, filters,  (draft cases)
+//!  catalog,     indexer,       analysis,  facets, snippets,       │
+//!  rendering)   lint, live)    snapshots) ranking)                ▼
+//!                                    server (HTTP API, pages, preview) ──▶ events
 //! ```
 //!
 //! - [`content`] reads what writers write: front matter, markdown, articles, the product catalog

@@ -28,14 +28,16 @@ use serde::Serialize;
 use tantivy::postings::SegmentPostings;
 use tantivy::query::{BoostQuery, PhraseQuery, Query};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocAddress, DocSet, Searcher, Term};
+use tantivy::{DocAddress, DocId, DocSet, Searcher, Term};
 
 use crate::content::article::{ALL_VERSIONS, ArticleType};
 use crate::content::products::SupportStatus;
 use crate::error::SearchError;
 use crate::index::analysis::{self, QueryToken};
+use crate::search::audience::AudienceStats;
 use crate::search::facets::FACET_FIELDS;
 use crate::search::maxscore::{self, Clause, FieldStats, TermLookup};
+use crate::search::order;
 use crate::search::rank::{
     BM25_K1, CALIBRATION, CANDIDATES, DRAFT_TITLE_WEIGHT, FEATURE_HELP_FIT,
     FEATURE_RELEASE_NOTE_FIT, OTHER_VERSION_FIT, PHRASE_WEIGHT, SAME_VERSION_FIT,
@@ -139,7 +141,10 @@ impl<'a> Deflector<'a> {
         }
 
         let searcher = self.kb.searcher();
-        let DraftTerms { lookup, terms } = self.draft_terms(searcher, draft)?;
+        // Every statistic (document frequencies, lengths, counts) is over what this customer
+        // may see, so neither suggestions nor confidences depend on hidden articles.
+        let stats = self.kb.audience(draft.audience, false)?;
+        let DraftTerms { lookup, terms } = self.draft_terms(&stats, draft)?;
         let phrases = self.quoted_phrases(&draft.subject, &draft.description);
         let mut suggestions = Vec::new();
         if !terms.is_empty() {
@@ -155,10 +160,17 @@ impl<'a> Deflector<'a> {
                 .as_deref()
                 .filter(|p| self.kb.catalog().product(p).is_some());
             let allowed = self.kb.allowed_documents(draft.audience, product)?;
-            let clauses = self.draft_clauses(searcher, &lookup, &terms)?;
-            let pool = maxscore::top_k(searcher, &lookup, &clauses, &allowed, CANDIDATES)
+            let clauses = self.draft_clauses(&stats, &lookup, &terms)?;
+            let keys = searcher
+                .segment_readers()
+                .iter()
+                .map(order::id_keys)
+                .collect::<tantivy::Result<Vec<_>>>()
                 .map_err(SearchError::from)?;
-            let phrase_scores = phrase_scores(searcher, &phrases, &pool)?;
+            let tie_key = |segment: u32, doc: DocId| keys[segment as usize].get_val(doc);
+            let pool = maxscore::top_k(searcher, &lookup, &clauses, &allowed, CANDIDATES, &tie_key)
+                .map_err(SearchError::from)?;
+            let phrase_scores = phrase_scores(&stats, &phrases, &pool)?;
             let mut ranked: Vec<(f32, DocAddress)> = pool
                 .into_iter()
                 .zip(phrase_scores)
@@ -270,7 +282,7 @@ impl<'a> Deflector<'a> {
     /// `all` field, then the kept ones in the title.
     fn draft_terms(
         &self,
-        searcher: &Searcher,
+        stats: &AudienceStats,
         draft: &DraftCase,
     ) -> Result<DraftTerms, SearchError> {
         let text = format!("{}\n{}", draft.subject, draft.description);
@@ -289,8 +301,8 @@ impl<'a> Deflector<'a> {
             .iter()
             .map(|(word, _, _)| Term::from_field_text(self.kb.schema().all, word))
             .collect();
-        let words_lookup = TermLookup::new(searcher, self.kb.term_infos(), all_terms)?;
-        let documents = searcher.num_docs().max(1) as f32;
+        let words_lookup = TermLookup::new(stats, self.kb.term_infos(), all_terms)?;
+        let documents = stats.documents().max(1) as f32;
         // Each kept word with its number in `words_lookup`.
         let mut terms: Vec<(usize, DraftTerm)> = words
             .iter()
@@ -319,7 +331,7 @@ impl<'a> Deflector<'a> {
         // Term `i` of the lookup is `terms[i]` in `all`; term `terms.len() + i`, in the title.
         let mut lookup = words_lookup.pick(&kept);
         lookup.extend(
-            searcher,
+            stats,
             self.kb.term_infos(),
             terms
                 .iter()
@@ -333,12 +345,12 @@ impl<'a> Deflector<'a> {
     /// title.
     fn draft_clauses(
         &self,
-        searcher: &Searcher,
+        stats: &AudienceStats,
         lookup: &TermLookup,
         terms: &[DraftTerm],
     ) -> Result<Vec<Clause>, SearchError> {
-        let all = FieldStats::new(searcher, self.kb.schema().all)?;
-        let title = FieldStats::new(searcher, self.kb.schema().title)?;
+        let all = FieldStats::new(stats, self.kb.schema().all)?;
+        let title = FieldStats::new(stats, self.kb.schema().title)?;
         let mut clauses = Vec::with_capacity(terms.len() * 2);
         for (i, term) in terms.iter().enumerate() {
             clauses.push(Clause {
@@ -421,10 +433,11 @@ impl<'a> Deflector<'a> {
 /// positions in every document holding all its words, which doubled the cost of a draft on the
 /// 10,000-article benchmark for the same top 5.
 fn phrase_scores(
-    searcher: &Searcher,
+    stats: &AudienceStats,
     phrases: &[Box<dyn Query>],
     candidates: &[(f32, DocAddress)],
 ) -> Result<Vec<f32>, SearchError> {
+    let searcher = stats.searcher();
     let mut scores = vec![0.0; candidates.len()];
     if phrases.is_empty() {
         return Ok(scores);
@@ -433,9 +446,9 @@ fn phrase_scores(
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by_key(|&i| (candidates[i].1.segment_ord, candidates[i].1.doc_id));
     for phrase in phrases {
-        let weight = phrase.weight(tantivy::query::EnableScoring::enabled_from_searcher(
-            searcher,
-        ))?;
+        let weight = phrase.weight(
+            tantivy::query::EnableScoring::enabled_from_statistics_provider(stats, searcher),
+        )?;
         let mut current: Option<(u32, Box<dyn tantivy::query::Scorer>)> = None;
         for &i in &order {
             let address = candidates[i].1;

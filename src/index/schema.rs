@@ -11,11 +11,23 @@ use crate::content::article::{Article, Status, Visibility};
 use crate::index::analysis::{self, INDEX_ANALYZER, VOCAB_ANALYZER};
 
 /// Bump when fields, analysis or document building change: older indexes are then rebuilt.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// How many times the title is counted in [`KbSchema::all`]: a BM25F-style title weight
 /// (tuned on SciFact train and `kb/judgments.tsv`; see `crate::search::rank`).
 pub const TITLE_REPEAT: usize = 2;
+
+/// The fast field holding [`id_key`] of each document.
+pub const ID_KEY_FIELD: &str = "id_key";
+
+/// The order key of an article id: the first 8 bytes of its BLAKE3 hash. Equal keys for two ids
+/// are as likely as a 64-bit collision.
+pub fn id_key(id: &str) -> u64 {
+    let hash = blake3::hash(id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash.as_bytes()[..8]);
+    u64::from_be_bytes(first)
+}
 
 /// Handles to every field of the schema.
 #[derive(Debug, Clone)]
@@ -52,6 +64,9 @@ pub struct KbSchema {
     /// JSON of the links, images and ranking queries, for checks and the preview.
     pub extras: Field,
     pub fingerprint: Field,
+    /// A hash of the id, the last key of every result order: equal scores come out in the same
+    /// order on every index of the same content, whatever else it holds or its segments.
+    pub id_key: Field,
 }
 
 impl Default for KbSchema {
@@ -108,6 +123,7 @@ impl KbSchema {
         let sections = builder.add_text_field("sections", STORED);
         let extras = builder.add_text_field("extras", STORED);
         let fingerprint = builder.add_u64_field("fingerprint", INDEXED | STORED | FAST);
+        let id_key = builder.add_u64_field(ID_KEY_FIELD, FAST);
         KbSchema {
             schema: builder.build(),
             id,
@@ -131,6 +147,7 @@ impl KbSchema {
             sections,
             extras,
             fingerprint,
+            id_key,
         }
     }
 
@@ -210,6 +227,7 @@ impl KbSchema {
         });
         doc.add_text(self.extras, extras.to_string());
         doc.add_u64(self.fingerprint, fingerprint);
+        doc.add_u64(self.id_key, id_key(&article.id));
         doc
     }
 }

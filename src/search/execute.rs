@@ -6,11 +6,13 @@ use std::collections::{HashMap, HashSet};
 
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query};
-use tantivy::{DocAddress, Order, Searcher};
+use tantivy::{DocAddress, Searcher};
 
 use crate::error::SearchError;
+use crate::search::audience::AudienceStats;
 use crate::search::facets::{FACET_FIELDS, FacetCollector, Facets, sorted};
 use crate::search::filters::FilterKind;
+use crate::search::order;
 use crate::search::query::{self, UserQuery};
 use crate::search::rank::MAX_TIERED_CONCEPTS;
 use crate::search::snippet::Highlighter;
@@ -36,7 +38,8 @@ impl KbSearcher {
             return Err(SearchError::EmptyQuery);
         }
         let searcher = &self.searcher;
-        let built = self.build(searcher, &user_query, true);
+        let stats = self.audience(request.audience, request.include_drafts)?;
+        let built = self.build(&stats, &user_query, true)?;
         if built.concepts.is_empty() {
             // A valid query that cannot match anything: no results, and a word on why.
             notices.push(ONLY_COMMON_WORDS.to_string());
@@ -76,30 +79,24 @@ impl KbSearcher {
         let tiered = request.sort == SortOrder::Relevance
             && (2..=MAX_TIERED_CONCEPTS).contains(&built.concepts.len());
         let scored: Vec<(f32, DocAddress)> = if request.sort == SortOrder::Updated {
-            let by_date = TopDocs::with_limit(wanted.max(1))
-                .order_by_fast_field::<tantivy::DateTime>("updated", Order::Desc);
-            searcher
-                .search(&*matching, &by_date)?
+            order::top_by_date(searcher, &*matching, wanted)?
                 .into_iter()
-                .map(|(_, address)| (0.0, address))
+                .map(|address| (0.0, address))
                 .collect()
         } else if tiered {
             let every_concept: Box<dyn Query> = Box::new(BooleanQuery::intersection(
                 built.concepts.iter().map(|q| q.box_clone()).collect(),
             ));
             let full = restrict(every_concept, None);
-            let full_hits =
-                searcher.search(&*full, &TopDocs::with_limit(wanted.max(1)).order_by_score())?;
+            let full_hits = order::top_by_score(searcher, &*full, &stats, wanted)?;
             // Fewer full matches than wanted means all of them are in `full_hits`: the partial
             // tier is every match that is not one of them. (A `MustNot` of the intersection would
             // say the same, but trips tantivy's backward-seek assertion with phrase clauses.)
             if full_hits.len() < wanted {
                 let full_set: HashSet<DocAddress> = full_hits.iter().map(|(_, a)| *a).collect();
                 let rest = wanted - full_hits.len();
-                let any_hits = searcher.search(
-                    &*matching,
-                    &TopDocs::with_limit(rest + full_hits.len()).order_by_score(),
-                )?;
+                let any_hits =
+                    order::top_by_score(searcher, &*matching, &stats, rest + full_hits.len())?;
                 let partial = any_hits
                     .into_iter()
                     .filter(|(_, a)| !full_set.contains(a))
@@ -109,10 +106,7 @@ impl KbSearcher {
                 full_hits
             }
         } else {
-            searcher.search(
-                &*matching,
-                &TopDocs::with_limit(wanted.max(1)).order_by_score(),
-            )?
+            order::top_by_score(searcher, &*matching, &stats, wanted)?
         };
         let page: Vec<(f32, DocAddress)> = scored
             .into_iter()
@@ -122,7 +116,7 @@ impl KbSearcher {
 
         let snippets = if request.snippets {
             Some(Highlighter::new(
-                searcher,
+                &*stats,
                 self.schema.all,
                 self.schema.body,
                 &built.highlight,
@@ -135,7 +129,7 @@ impl KbSearcher {
             .map(|(score, address)| self.hit(searcher, snippets.as_ref(), score, address))
             .collect::<Result<Vec<_>, _>>()?;
         let did_you_mean = if request.facets && !built.corrections.is_empty() {
-            self.did_you_mean(searcher, &user_query, &built.corrections, request)?
+            self.did_you_mean(&stats, &user_query, &built.corrections, request)?
         } else {
             None
         };
@@ -233,7 +227,7 @@ impl KbSearcher {
     /// The query with unknown words replaced by their corrections, if that query has results.
     fn did_you_mean(
         &self,
-        searcher: &Searcher,
+        stats: &AudienceStats,
         user_query: &UserQuery,
         corrections: &HashMap<String, String>,
         request: &SearchRequest,
@@ -256,7 +250,7 @@ impl KbSearcher {
             .collect();
         let suggestion = corrected.join(" ");
         let parsed = query::parse(&suggestion, MAX_CLAUSES);
-        let built = self.build(searcher, &parsed, false);
+        let built = self.build(stats, &parsed, false)?;
         if built.concepts.is_empty() {
             return Ok(None);
         }
@@ -268,7 +262,7 @@ impl KbSearcher {
         for exclusion in built.exclusions {
             clauses.push((Occur::MustNot, exclusion));
         }
-        let found = searcher.search(
+        let found = self.searcher.search(
             &BooleanQuery::new(clauses),
             &TopDocs::with_limit(1).order_by_score(),
         )?;

@@ -15,8 +15,8 @@ use crate::error::SearchError;
 use crate::search::rank::{SUPPORTED_BONUS, VERSION_BONUS};
 use crate::search::{KbSearcher, SearchRequest};
 
-/// Audience and product: what decides which documents a draft may be shown.
-pub(super) type AllowedKey = (Visibility, Option<String>);
+/// Audience, whether drafts count, and product: what decides which documents may be shown.
+pub(super) type AllowedKey = (Visibility, bool, Option<String>);
 
 /// Which request parameter a filter comes from; facets skip their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,14 +87,26 @@ impl KbSearcher {
         audience: Visibility,
         product: Option<&str>,
     ) -> Result<Arc<Vec<BitSet>>, SearchError> {
-        let key = (audience, product.map(str::to_string));
+        self.visible_documents(audience, false, product)
+    }
+
+    /// Per segment, the live documents `audience` may see (drafts too when `include_drafts`),
+    /// of `product` if given; kept per snapshot.
+    pub(super) fn visible_documents(
+        &self,
+        audience: Visibility,
+        include_drafts: bool,
+        product: Option<&str>,
+    ) -> Result<Arc<Vec<BitSet>>, SearchError> {
+        let key = (audience, include_drafts, product.map(str::to_string));
         if let Some(allowed) = self.allowed.lock().expect("allowed lock").get(&key) {
             return Ok(allowed.clone());
         }
         let filters: Vec<(Occur, Box<dyn Query>)> = self
             .filters(&SearchRequest {
                 audience,
-                product: key.1.clone(),
+                include_drafts,
+                product: key.2.clone(),
                 ..SearchRequest::new("")
             })?
             .into_iter()

@@ -2,10 +2,11 @@
 //! misspelt one, and the suggestions shown under the search box.
 //!
 //! Corrections and completions read the unstemmed `vocab` field's term dictionary directly, so
-//! they are always current. Suggestions are answered from memory (a [`Lexicon`] built when the
+//! they are always current, and offer only words of documents the caller may see, ranked by
+//! how many of those hold them: a typo must never be corrected to a word of an internal article. Suggestions are answered from memory (a [`Lexicon`] built when the
 //! reader is loaded), per audience, from fields that only ever hold what that audience may see.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use tantivy::query::FuzzyTermQuery;
@@ -16,9 +17,12 @@ use tantivy::{DocSet, Searcher, TERMINATED, Term};
 use crate::content::article::{Status, Visibility};
 use crate::index::analysis::{self, is_code_like};
 use crate::index::schema::KbSchema;
+use crate::search::audience::AudienceStats;
 
-/// Most terms scanned per segment for one completion; bounds the cost of a two-letter prefix.
+/// Most visible words ranked for one completion; bounds the cost of a two-letter prefix.
 const MAX_PREFIX_SCAN: usize = 1_000;
+/// Most words only hidden documents hold that one completion steps over, per segment.
+const MAX_HIDDEN_SCAN: usize = 10 * MAX_PREFIX_SCAN;
 /// Shortest word completed or corrected.
 const MIN_COMPLETION_CHARS: usize = 2;
 
@@ -35,82 +39,81 @@ pub fn typo_distance(word: &str) -> u8 {
     }
 }
 
-/// How many documents contain `word` in `field` (deleted ones included until merged).
-pub fn doc_freq(searcher: &Searcher, field: Field, word: &str) -> u64 {
-    searcher
-        .doc_freq(&Term::from_field_text(field, word))
-        .unwrap_or_default()
-}
-
-/// Words of `field` within the typo distance of `word`, most frequent first, without `word`.
+/// Words of `field` within the typo distance of `word` that the audience of `stats` may see,
+/// most frequent (in what it may see) first, without `word`.
 pub fn corrections(
-    searcher: &Searcher,
+    stats: &AudienceStats,
     field: Field,
     word: &str,
     limit: usize,
-) -> Vec<(String, u64)> {
+) -> tantivy::Result<Vec<(String, u64)>> {
     let distance = typo_distance(word);
     if distance == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let query = FuzzyTermQuery::new(Term::from_field_text(field, word), distance, true);
     let mut found: HashMap<String, u64> = HashMap::new();
-    for segment in searcher.segment_readers() {
-        let Ok(automaton) = query.automaton() else {
-            return Vec::new();
-        };
-        let Ok(index) = segment.inverted_index(field) else {
-            continue;
-        };
-        let Ok(mut stream) = index.terms().search(automaton).into_stream() else {
-            continue;
-        };
+    for (segment_ord, segment) in stats.searcher().segment_readers().iter().enumerate() {
+        let automaton = query.automaton()?;
+        let index = segment.inverted_index(field)?;
+        let mut stream = index.terms().search(automaton).into_stream()?;
         while stream.advance() {
             if let Ok(text) = std::str::from_utf8(stream.key())
                 && text != word
             {
-                *found.entry(text.to_string()).or_default() += u64::from(stream.value().doc_freq);
+                let visible =
+                    stats.segment_doc_freq(segment_ord, segment, field, stream.value())?;
+                *found.entry(text.to_string()).or_default() += visible;
             }
         }
     }
-    top(found, limit)
+    found.retain(|_, doc_freq| *doc_freq > 0);
+    Ok(top(found, limit))
 }
 
-/// Words of `field` that start with `prefix`, most frequent first, without `prefix` itself.
+/// Words of `field` that start with `prefix` and that the audience of `stats` may see, most
+/// frequent first, without `prefix` itself. Only the first [`MAX_PREFIX_SCAN`] visible words in
+/// dictionary order are ranked: per segment, the first that many visible words hold every one of
+/// the first that many overall, so the answer does not depend on how documents fall into
+/// segments, nor on words only hidden documents hold (up to [`MAX_HIDDEN_SCAN`] of them).
 pub fn completions(
-    searcher: &Searcher,
+    stats: &AudienceStats,
     field: Field,
     prefix: &str,
     limit: usize,
-) -> Vec<(String, u64)> {
+) -> tantivy::Result<Vec<(String, u64)>> {
     if prefix.chars().count() < MIN_COMPLETION_CHARS {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let upper = prefix_upper_bound(prefix);
-    let mut found: HashMap<String, u64> = HashMap::new();
-    for segment in searcher.segment_readers() {
-        let Ok(index) = segment.inverted_index(field) else {
-            continue;
-        };
+    let mut found: BTreeMap<String, u64> = BTreeMap::new();
+    for (segment_ord, segment) in stats.searcher().segment_readers().iter().enumerate() {
+        let index = segment.inverted_index(field)?;
         let terms = index.terms();
         let mut range = terms.range().ge(prefix.as_bytes());
         if let Some(upper) = &upper {
             range = range.lt(upper);
         }
-        let Ok(mut stream) = range.into_stream() else {
-            continue;
-        };
-        let mut scanned = 0;
-        while stream.advance() && scanned < MAX_PREFIX_SCAN {
-            scanned += 1;
-            if let Ok(text) = std::str::from_utf8(stream.key())
-                && text != prefix
-            {
-                *found.entry(text.to_string()).or_default() += u64::from(stream.value().doc_freq);
+        let mut stream = range.into_stream()?;
+        let (mut visible_words, mut hidden_words) = (0, 0);
+        while visible_words < MAX_PREFIX_SCAN && hidden_words < MAX_HIDDEN_SCAN && stream.advance()
+        {
+            let Ok(text) = std::str::from_utf8(stream.key()) else {
+                continue;
+            };
+            let visible = stats.segment_doc_freq(segment_ord, segment, field, stream.value())?;
+            if visible == 0 {
+                hidden_words += 1;
+                continue;
+            }
+            visible_words += 1;
+            if text != prefix {
+                *found.entry(text.to_string()).or_default() += visible;
             }
         }
     }
-    top(found, limit)
+    let first: HashMap<String, u64> = found.into_iter().take(MAX_PREFIX_SCAN).collect();
+    Ok(top(first, limit))
 }
 
 /// The smallest byte string greater than every string starting with `prefix`.

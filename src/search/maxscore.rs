@@ -28,6 +28,8 @@ use tantivy::query::{Bm25StatisticsProvider, Bm25Weight};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{BitSet, DocAddress, DocId, Score, Searcher, SegmentReader, TERMINATED, Term};
 
+use crate::search::audience::AudienceStats;
+
 /// Documents scored together: small enough that the threshold rises after the first window,
 /// large enough that moving every cursor to the next window costs little.
 const WINDOW: u32 = 1024;
@@ -97,8 +99,9 @@ pub struct TermLookup {
 }
 
 impl TermLookup {
+    /// Looks up `terms`; their document frequencies count what the audience of `stats` sees.
     pub fn new(
-        searcher: &Searcher,
+        stats: &AudienceStats,
         cache: &TermInfoCache,
         terms: Vec<Term>,
     ) -> tantivy::Result<TermLookup> {
@@ -107,25 +110,29 @@ impl TermLookup {
             infos: Vec::new(),
             doc_freqs: Vec::new(),
         };
-        lookup.extend(searcher, cache, terms)?;
+        lookup.extend(stats, cache, terms)?;
         Ok(lookup)
     }
 
     /// Looks up more terms; they are numbered after the ones already held.
     pub fn extend(
         &mut self,
-        searcher: &Searcher,
+        stats: &AudienceStats,
         cache: &TermInfoCache,
         terms: Vec<Term>,
     ) -> tantivy::Result<()> {
+        let searcher = stats.searcher();
         let infos = cache.infos(searcher, &terms)?;
-        self.doc_freqs.extend(infos.iter().map(|segments| {
-            segments
-                .iter()
-                .flatten()
-                .map(|info| u64::from(info.doc_freq))
-                .sum::<u64>()
-        }));
+        for (term, segments) in terms.iter().zip(&infos) {
+            let mut doc_freq = 0;
+            for (segment_ord, info) in segments.iter().enumerate() {
+                if let Some(info) = info {
+                    let reader = searcher.segment_reader(segment_ord as u32);
+                    doc_freq += stats.segment_doc_freq(segment_ord, reader, term.field(), info)?;
+                }
+            }
+            self.doc_freqs.push(doc_freq);
+        }
         self.infos.extend(infos);
         self.terms.extend(terms);
         Ok(())
@@ -140,7 +147,7 @@ impl TermLookup {
         }
     }
 
-    /// Documents holding term `i` in the whole index, deleted ones included (as tantivy counts).
+    /// Documents holding term `i` among those the audience sees.
     pub fn doc_freq(&self, i: usize) -> u64 {
         self.doc_freqs[i]
     }
@@ -161,16 +168,16 @@ impl TermLookup {
     }
 }
 
-/// The index-wide BM25 statistics of one field, read once per query rather than once per term.
+/// The BM25 statistics of one field, read once per query rather than once per term.
 pub struct FieldStats {
     documents: u64,
     average_length: Score,
 }
 
 impl FieldStats {
-    pub fn new(searcher: &Searcher, field: Field) -> tantivy::Result<FieldStats> {
-        let documents = searcher.total_num_docs()?;
-        let average_length = searcher.total_num_tokens(field)? as Score / documents.max(1) as Score;
+    pub fn new(stats: &dyn Bm25StatisticsProvider, field: Field) -> tantivy::Result<FieldStats> {
+        let documents = stats.total_num_docs()?;
+        let average_length = stats.total_num_tokens(field)? as Score / documents.max(1) as Score;
         Ok(FieldStats {
             documents,
             average_length,
@@ -190,9 +197,10 @@ pub struct Clause {
     pub weight: Bm25Weight,
 }
 
-/// A scored document, ordered by score, then earlier documents first (as tantivy breaks ties).
+/// A scored document, ordered by score, then by the smaller tie key (then address, should two
+/// keys collide).
 #[derive(PartialEq)]
-struct Ranked(Score, Reverse<DocAddress>);
+struct Ranked(Score, Reverse<u64>, Reverse<DocAddress>);
 
 impl Eq for Ranked {}
 
@@ -207,10 +215,12 @@ impl Ord for Ranked {
         self.0
             .total_cmp(&other.0)
             .then_with(|| self.1.cmp(&other.1))
+            .then_with(|| self.2.cmp(&other.2))
     }
 }
 
-/// The best `k` so far; its threshold is the score a document must beat to enter. tantivy's
+/// The best `k` so far; its threshold is the score a document must reach to enter (equal
+/// scores compete by tie key). tantivy's
 /// `TopNComputer` raises its threshold only when its buffer of 2k fills up, which would leave
 /// MaxScore pruning with a stale one.
 struct TopK {
@@ -229,11 +239,12 @@ impl TopK {
         }
     }
 
-    fn push(&mut self, score: Score, address: DocAddress) {
-        if score <= self.threshold() {
+    fn push(&mut self, score: Score, key: u64, address: DocAddress) {
+        if score < self.threshold() {
             return;
         }
-        self.heap.push(Reverse(Ranked(score, Reverse(address))));
+        self.heap
+            .push(Reverse(Ranked(score, Reverse(key), Reverse(address))));
         if self.heap.len() > self.k {
             self.heap.pop();
         }
@@ -444,15 +455,15 @@ impl WindowSet {
         }
     }
 
-    /// Keeps the members whose score is above `floor`. A word with many members is compared
+    /// Keeps the members whose score reaches `floor`. A word with many members is compared
     /// whole, in a loop the compiler vectorises; a sparse one member by member (after the first
     /// prunings most words hold a few candidates, and this runs several times per window).
-    fn retain_above(&mut self, scores: &[Score], floor: Score) {
+    fn retain_reaching(&mut self, scores: &[Score], floor: Score) {
         for (word, scores) in self.0.iter_mut().zip(scores.chunks_exact(64)) {
             if word.count_ones() > SPARSE_WORD {
                 let mut above = 0u64;
                 for (bit, score) in scores.iter().enumerate() {
-                    above |= u64::from(*score > floor) << bit;
+                    above |= u64::from(*score >= floor) << bit;
                 }
                 *word &= above;
             } else {
@@ -460,7 +471,7 @@ impl WindowSet {
                 while members != 0 {
                     let bit = members.trailing_zeros();
                     members &= members - 1;
-                    if scores[bit as usize] <= floor {
+                    if scores[bit as usize] < floor {
                         *word &= !(1 << bit);
                     }
                 }
@@ -471,12 +482,14 @@ impl WindowSet {
 
 /// The `k` best documents matching any clause, best first, among the documents `allowed[segment]`
 /// holds (deleted documents must already be left out of it).
+/// Equal scores are ordered by `tie_key(segment, document)`, smaller first.
 pub fn top_k(
     searcher: &Searcher,
     lookup: &TermLookup,
     clauses: &[Clause],
     allowed: &[BitSet],
     k: usize,
+    tie_key: &dyn Fn(u32, DocId) -> u64,
 ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
     let mut best = TopK {
         k,
@@ -512,21 +525,22 @@ pub fn top_k(
                 fieldnorms: norms,
             });
         }
+        let segment = segment_ord as u32;
         search_segment(
-            segment_ord as u32,
+            segment,
             reader.max_doc(),
             &mut cursors,
             &allowed[segment_ord],
             &mut best,
+            &|doc| tie_key(segment, doc),
         )?;
     }
-    let mut ranked: Vec<(Score, DocAddress)> = best
-        .heap
+    let mut ranked: Vec<Ranked> = best.heap.into_iter().map(|Reverse(r)| r).collect();
+    ranked.sort_by(|a, b| b.cmp(a));
+    Ok(ranked
         .into_iter()
-        .map(|Reverse(Ranked(score, Reverse(address)))| (score, address))
-        .collect();
-    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    Ok(ranked)
+        .map(|Ranked(score, _, Reverse(address))| (score, address))
+        .collect())
 }
 
 /// MaxScore over one segment, a window of documents at a time; `cursors` are sorted by their
@@ -537,6 +551,7 @@ fn search_segment(
     cursors: &mut [Cursor],
     allowed: &BitSet,
     best: &mut TopK,
+    tie_key: &dyn Fn(DocId) -> u64,
 ) -> io::Result<()> {
     // `bound[i]`: the most the cursors before `i` can add together.
     let mut bound = Vec::with_capacity(cursors.len() + 1);
@@ -550,7 +565,7 @@ fn search_segment(
     while start < max_doc {
         let threshold = best.threshold();
         // Cursors before `essential` cannot lift a document into the top k on their own.
-        let essential = bound.partition_point(|&b| b <= threshold).saturating_sub(1);
+        let essential = bound.partition_point(|&b| b < threshold).saturating_sub(1);
         if essential == cursors.len() {
             return Ok(());
         }
@@ -571,7 +586,7 @@ fn search_segment(
         for j in (1..=essential).rev() {
             let floor = threshold - bound[j];
             if floor >= pruned_at + step {
-                candidates.retain_above(&scores, floor);
+                candidates.retain_reaching(&scores, floor);
                 count = candidates.len();
                 pruned_at = floor;
             }
@@ -580,11 +595,13 @@ fn search_segment(
             }
             cursors[j - 1].add_to(start, end, max_doc, &mut scores, &candidates, count)?;
         }
-        candidates.retain_above(&scores, threshold);
+        candidates.retain_reaching(&scores, threshold);
         for offset in candidates.iter() {
+            let doc = start + offset;
             best.push(
                 scores[offset as usize],
-                DocAddress::new(segment_ord, start + offset),
+                tie_key(doc),
+                DocAddress::new(segment_ord, doc),
             );
         }
         start = end;
@@ -600,6 +617,11 @@ mod tests {
     use tantivy::{DocSet, Index, IndexWriter, TantivyDocument};
 
     use super::*;
+
+    /// Ties by document address, as tantivy breaks them, so results compare with its own.
+    fn by_address(segment: u32, doc: DocId) -> u64 {
+        (u64::from(segment) << 32) | u64::from(doc)
+    }
 
     /// A few thousand documents of words drawn with a skewed frequency, in several segments,
     /// some deleted, some marked `hidden`.
@@ -682,6 +704,7 @@ mod tests {
                 .iter()
                 .any(|r| r.num_deleted_docs() > 0)
         );
+        let audience = AudienceStats::new(&searcher, Arc::new(allowed.clone()));
         let cache = TermInfoCache::new(NonZeroUsize::new(64).unwrap());
         for round in 0..40 {
             let words = rng.usize(1..120);
@@ -693,10 +716,10 @@ mod tests {
                 terms.push(Term::from_field_text(field, &word));
                 boosts.push(0.2 + rng.f32() * 2.0);
             }
-            let lookup = TermLookup::new(&searcher, &cache, terms.clone()).unwrap();
+            let lookup = TermLookup::new(&audience, &cache, terms.clone()).unwrap();
             let (body_stats, title_stats) = (
-                FieldStats::new(&searcher, body).unwrap(),
-                FieldStats::new(&searcher, title).unwrap(),
+                FieldStats::new(&audience, body).unwrap(),
+                FieldStats::new(&audience, title).unwrap(),
             );
             let clauses: Vec<Clause> = (0..terms.len())
                 .filter(|&i| lookup.doc_freq(i) > 0)
@@ -713,7 +736,7 @@ mod tests {
                 })
                 .collect();
             let k = [1, 5, 50, 200][round % 4];
-            let found = top_k(&searcher, &lookup, &clauses, &allowed, k).unwrap();
+            let found = top_k(&searcher, &lookup, &clauses, &allowed, k, &by_address).unwrap();
 
             let text: Vec<(Occur, Box<dyn Query>)> = terms
                 .iter()
@@ -737,7 +760,11 @@ mod tests {
                 ),
             ]);
             let expected = searcher
-                .search(&query, &TopDocs::with_limit(k).order_by_score())
+                .search_with_statistics_provider(
+                    &query,
+                    &TopDocs::with_limit(k).order_by_score(),
+                    &audience,
+                )
                 .unwrap();
             assert_eq!(found.len(), expected.len(), "round {round}");
             for ((score, address), (expected_score, expected_address)) in
@@ -756,7 +783,7 @@ mod tests {
     }
 
     #[test]
-    fn pruning_a_window_keeps_exactly_the_members_above_the_floor() {
+    fn pruning_a_window_keeps_exactly_the_members_reaching_the_floor() {
         let mut rng = fastrand::Rng::with_seed(7);
         for density in [0.01, 0.1, 0.3, 0.9] {
             let scores: Vec<Score> = (0..WINDOW).map(|_| rng.f32()).collect();
@@ -767,10 +794,10 @@ mod tests {
                 }
             }
             let before: Vec<u32> = set.iter().collect();
-            set.retain_above(&scores, 0.5);
+            set.retain_reaching(&scores, 0.5);
             let expected: Vec<u32> = before
                 .into_iter()
-                .filter(|&offset| scores[offset as usize] > 0.5)
+                .filter(|&offset| scores[offset as usize] >= 0.5)
                 .collect();
             assert_eq!(
                 set.iter().collect::<Vec<_>>(),
@@ -786,19 +813,20 @@ mod tests {
         let (index, _, _, _) = index(&mut rng);
         let searcher = index.reader().unwrap().searcher();
         let cache = TermInfoCache::new(NonZeroUsize::new(4).unwrap());
-        let lookup = TermLookup::new(&searcher, &cache, Vec::new()).unwrap();
         let allowed: Vec<BitSet> = searcher
             .segment_readers()
             .iter()
             .map(|reader| BitSet::with_max_value_and_full(reader.max_doc()))
             .collect();
+        let audience = AudienceStats::new(&searcher, Arc::new(allowed.clone()));
+        let lookup = TermLookup::new(&audience, &cache, Vec::new()).unwrap();
         assert!(
-            top_k(&searcher, &lookup, &[], &allowed, 10)
+            top_k(&searcher, &lookup, &[], &allowed, 10, &by_address)
                 .unwrap()
                 .is_empty()
         );
         assert!(
-            top_k(&searcher, &lookup, &[], &allowed, 0)
+            top_k(&searcher, &lookup, &[], &allowed, 0, &by_address)
                 .unwrap()
                 .is_empty()
         );

@@ -11,11 +11,13 @@
 //!
 //! Filters (type, product, version, tags, visibility, status) restrict without scoring.
 
+pub mod audience;
 pub mod execute;
 pub mod facets;
 pub mod filters;
 pub mod lexicon;
 pub mod maxscore;
+pub mod order;
 pub mod query;
 pub mod query_builder;
 pub mod rank;
@@ -42,6 +44,7 @@ use crate::index::analysis;
 use crate::index::generations::{CommitPayload, IndexDir};
 use crate::index::schema::KbSchema;
 use crate::index::snapshot::Snapshot;
+use crate::search::audience::AudienceStats;
 use crate::search::facets::FacetCache;
 use crate::search::filters::AllowedKey;
 use crate::search::lexicon::{Lexicon, Suggestion};
@@ -76,6 +79,8 @@ pub struct KbSearcher {
     facet_cache: Arc<FacetCache>,
     /// Documents each audience may see; see [`KbSearcher::allowed_documents`].
     allowed: Mutex<HashMap<AllowedKey, Arc<Vec<BitSet>>>>,
+    /// Statistics per audience (and with or without drafts); see [`AudienceStats`].
+    audiences: Mutex<HashMap<(Visibility, bool), Arc<AudienceStats>>>,
     /// Dictionary entries of the words of recent drafts; see [`TermInfoCache`].
     term_infos: TermInfoCache,
     /// Recent results by request; see [`KbSearcher::search_cached`].
@@ -162,6 +167,7 @@ impl KbSearcher {
             lexicon: OnceLock::new(),
             facet_cache,
             allowed: Mutex::default(),
+            audiences: Mutex::default(),
             term_infos: TermInfoCache::new(TERM_INFO_CACHE_ENTRIES),
             results_cache: NonZeroUsize::new(DEFAULT_CACHE_ENTRIES)
                 .map(|n| Mutex::new(LruCache::new(n))),
@@ -181,6 +187,27 @@ impl KbSearcher {
     /// The analyzer queries and drafts go through (a clone: analyzers hold per-use state).
     pub fn query_analyzer(&self) -> TextAnalyzer {
         self.query_analyzer.clone()
+    }
+
+    /// What `audience` may see (drafts too when `include_drafts`, as in the preview), with the
+    /// ranking statistics of only that: every score, confidence, correction and snippet a
+    /// caller gets is computed from these, so hidden articles change none of them.
+    pub fn audience(
+        &self,
+        audience: Visibility,
+        include_drafts: bool,
+    ) -> Result<Arc<AudienceStats>, SearchError> {
+        let key = (audience, include_drafts);
+        if let Some(stats) = self.audiences.lock().expect("audiences lock").get(&key) {
+            return Ok(stats.clone());
+        }
+        let visible = self.visible_documents(audience, include_drafts, None)?;
+        let stats = Arc::new(AudienceStats::new(&self.searcher, visible));
+        self.audiences
+            .lock()
+            .expect("audiences lock")
+            .insert(key, stats.clone());
+        Ok(stats)
     }
 
     /// Dictionary entries of recently looked-up words, kept for this snapshot.

@@ -4,13 +4,15 @@
 
 use std::collections::HashMap;
 
+use tantivy::Term;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{Searcher, Term};
 
+use crate::error::SearchError;
 use crate::index::analysis::{self, QueryToken, is_code_like};
 use crate::search::KbSearcher;
+use crate::search::audience::AudienceStats;
 use crate::search::lexicon;
 use crate::search::query::{Clause, UserQuery};
 use crate::search::rank::{
@@ -50,10 +52,10 @@ impl KbSearcher {
     /// completions of the last word.
     pub(super) fn build(
         &self,
-        searcher: &Searcher,
+        stats: &AudienceStats,
         user_query: &UserQuery,
         expand: bool,
-    ) -> BuiltQuery {
+    ) -> Result<BuiltQuery, SearchError> {
         let mut analyzer = self.query_analyzer.clone();
         let mut built = BuiltQuery {
             concepts: Vec::new(),
@@ -119,7 +121,7 @@ impl KbSearcher {
                 if expand && len == 1 {
                     let is_last = index + at + 1 == positive.len() && last_word.is_some();
                     for expansion in
-                        self.expansions(searcher, &original, is_last, &mut built.corrections)
+                        self.expansions(stats, &original, is_last, &mut built.corrections)?
                     {
                         if let Some(query) =
                             self.text_query(&mut analyzer, &expansion, &mut built.highlight)
@@ -145,40 +147,40 @@ impl KbSearcher {
             .negative()
             .filter_map(|clause| self.text_query(&mut analyzer, &clause.text, &mut not_highlighted))
             .collect();
-        built
+        Ok(built)
     }
 
     /// Other words to search for `word`: corrections when the index does not know it, and
     /// completions when it is the last word (the customer may still be typing it).
     fn expansions(
         &self,
-        searcher: &Searcher,
+        stats: &AudienceStats,
         word: &str,
         is_last: bool,
         corrections: &mut HashMap<String, String>,
-    ) -> Vec<String> {
+    ) -> Result<Vec<String>, SearchError> {
         let mut analyzer = self.vocab_analyzer.clone();
         let tokens = analysis::analyze(&mut analyzer, word);
         let [token] = tokens.as_slice() else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         if is_code_like(&token.text) {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let vocab = self.schema.vocab;
         let mut out = Vec::new();
-        if lexicon::doc_freq(searcher, vocab, &token.text) == 0 {
-            let found = lexicon::corrections(searcher, vocab, &token.text, MAX_CORRECTIONS);
+        if !stats.holds(&Term::from_field_text(vocab, &token.text))? {
+            let found = lexicon::corrections(stats, vocab, &token.text, MAX_CORRECTIONS)?;
             if let Some((best, _)) = found.first() {
                 corrections.insert(word.to_string(), best.clone());
             }
             out.extend(found.into_iter().map(|(w, _)| w));
         }
         if is_last {
-            let found = lexicon::completions(searcher, vocab, &token.text, MAX_COMPLETIONS);
+            let found = lexicon::completions(stats, vocab, &token.text, MAX_COMPLETIONS)?;
             out.extend(found.into_iter().map(|(w, _)| w));
         }
-        out
+        Ok(out)
     }
 
     /// The catalog version a version-like word stands for, when it is spelled differently.

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use serde::Serialize;
+use tantivy::Term;
+use tantivy::query::Bm25StatisticsProvider;
 use tantivy::schema::Field;
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{Searcher, Term};
 
 use crate::error::SearchError;
 use crate::index::analysis::{self, TermPrefixes};
@@ -126,16 +127,17 @@ pub struct Highlighter {
 
 impl Highlighter {
     /// Prepares to mark `terms` (analysed query terms). Terms are weighted by their rarity in
-    /// `weight_field`, the indexed field that contains the body.
+    /// `weight_field`, the indexed field that contains the body, among the documents `stats`
+    /// counts (the caller's audience: which passage is shown must not depend on hidden ones).
     pub fn new(
-        searcher: &Searcher,
+        stats: &dyn Bm25StatisticsProvider,
         weight_field: Field,
         body_field: Field,
         terms: &[String],
     ) -> Result<Self, SearchError> {
         let doc_freqs = terms
             .iter()
-            .map(|term| searcher.doc_freq(&Term::from_field_text(weight_field, term)))
+            .map(|term| stats.doc_freq(&Term::from_field_text(weight_field, term)))
             .collect::<tantivy::Result<Vec<u64>>>()?;
         Ok(Self::with_doc_freqs(body_field, terms, &doc_freqs))
     }

@@ -171,19 +171,20 @@ impl<'a> Deflector<'a> {
             let pool = maxscore::top_k(searcher, &lookup, &clauses, &allowed, CANDIDATES, &tie_key)
                 .map_err(SearchError::from)?;
             let phrase_scores = phrase_scores(&stats, &phrases, &pool)?;
-            let mut ranked: Vec<(f32, DocAddress)> = pool
+            let mut ranked: Vec<(f32, u64, DocAddress)> = pool
                 .into_iter()
                 .zip(phrase_scores)
                 .map(|((score, address), phrase_score)| {
                     let fit = self.policy_fit(searcher, address, draft, version.as_deref())?;
-                    Ok(((score + phrase_score) * fit, address))
+                    let key = tie_key(address.segment_ord, address.doc_id);
+                    Ok((order::quantize((score + phrase_score) * fit), key, address))
                 })
                 .collect::<Result<_, SearchError>>()?;
-            ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+            ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             let shown: Vec<(f32, f32, DocAddress)> = ranked
                 .into_iter()
                 .take(draft.limit.clamp(1, MAX_LIMIT))
-                .map(|(score, address)| (score, score / max_score, address))
+                .map(|(score, _, address)| (score, order::quantize(score / max_score), address))
                 .filter(|(_, ratio, _)| confidence(*ratio) >= draft.min_confidence)
                 .collect();
             // Built only when something is shown: a third of drafts show nothing.
@@ -325,7 +326,13 @@ impl<'a> Deflector<'a> {
             })
             .collect();
         // The most telling first, so a cap keeps them and "matched terms" lists them first.
-        terms.sort_by(|(_, a), (_, b)| (b.idf * b.weight).total_cmp(&(a.idf * a.weight)));
+        // Equal weights by word: the map's order is random, and the draft's maximum score (a sum
+        // in this order) and its matched words must not be.
+        terms.sort_by(|(_, a), (_, b)| {
+            (b.idf * b.weight)
+                .total_cmp(&(a.idf * a.weight))
+                .then_with(|| a.text.cmp(&b.text))
+        });
         terms.truncate(MAX_TERMS);
         let (kept, terms): (Vec<usize>, Vec<DraftTerm>) = terms.into_iter().unzip();
         // Term `i` of the lookup is `terms[i]` in `all`; term `terms.len() + i`, in the title.

@@ -201,8 +201,8 @@ fn dictionary(column: &tantivy::columnar::StrColumn) -> tantivy::Result<Vec<Stri
 
 /// Documents of `segment` that still hold a term. A term dictionary keeps the terms of deleted
 /// documents until their segment is merged: an article just made internal must not leave its
-/// words suggested to the public, so in segments with deletions the rare terms are checked
-/// document by document.
+/// words suggested to the public, and counts must not depend on what was deleted, so in
+/// segments with deletions the postings are read.
 fn live_doc_freq(
     segment: &tantivy::SegmentReader,
     index: &tantivy::InvertedIndexReader,
@@ -211,11 +211,6 @@ fn live_doc_freq(
     let Some(alive) = segment.alive_bitset() else {
         return Ok(info.doc_freq);
     };
-    // A term in more documents than were deleted still has a live one; only rarer terms can be
-    // left with none, and only they are read (the count of the others is kept as an estimate).
-    if info.doc_freq > segment.num_deleted_docs() {
-        return Ok(info.doc_freq);
-    }
     let mut postings = index.read_postings_from_terminfo(info, IndexRecordOption::Basic)?;
     let mut live = 0;
     let mut doc = postings.doc();
@@ -303,7 +298,20 @@ impl Lexicon {
                 }
             }
         }
+        // In order of title and id, not of the index: suggestions with equal rank come out the
+        // same whatever else the index holds.
         for slot in &mut lexicon.audiences {
+            slot.titles.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+            slot.title_words = slot
+                .titles
+                .iter()
+                .enumerate()
+                .flat_map(|(position, (_, _, words))| {
+                    words
+                        .iter()
+                        .map(move |word| (word.clone(), position as u32))
+                })
+                .collect();
             slot.title_words.sort();
         }
         Ok(lexicon)

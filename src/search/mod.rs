@@ -12,6 +12,7 @@
 //! Filters (type, product, version, tags, visibility, status) restrict without scoring.
 
 pub mod audience;
+pub mod docs_query;
 pub mod execute;
 pub mod facets;
 pub mod filters;

@@ -13,6 +13,7 @@ use crate::error::SearchError;
 use crate::index::analysis::{self, QueryToken, is_code_like};
 use crate::search::KbSearcher;
 use crate::search::audience::AudienceStats;
+use crate::search::docs_query::DocsQuery;
 use crate::search::lexicon;
 use crate::search::query::{Clause, UserQuery};
 use crate::search::rank::{
@@ -143,10 +144,14 @@ impl KbSearcher {
             index = run_end;
         }
         let mut not_highlighted = Vec::new();
-        built.exclusions = user_query
+        let exclusions: Vec<Box<dyn Query>> = user_query
             .negative()
             .filter_map(|clause| self.text_query(&mut analyzer, &clause.text, &mut not_highlighted))
             .collect();
+        if !exclusions.is_empty() {
+            let excluded = DocsQuery::matching(&self.searcher, &BooleanQuery::union(exclusions))?;
+            built.exclusions = vec![Box::new(excluded)];
+        }
         Ok(built)
     }
 

@@ -11,7 +11,7 @@ use crate::content::article::{Article, Status, Visibility};
 use crate::index::analysis::{self, INDEX_ANALYZER, VOCAB_ANALYZER};
 
 /// Bump when fields, analysis or document building change: older indexes are then rebuilt.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// How many times the title is counted in [`KbSchema::all`]: a BM25F-style title weight
 /// (tuned on SciFact train and `kb/judgments.tsv`; see `crate::search::rank`).
@@ -37,8 +37,9 @@ pub struct KbSchema {
     /// Title, headings and keywords of published articles, per audience that may see them
     /// (indexed by `Visibility as usize`): suggestions come from here and never leak.
     pub suggest: [Field; 3],
-    /// The markdown body, stored so article pages render the indexed (last good) version.
-    pub markdown: Field,
+    /// The file as read (front matter and body), stored so article pages render the indexed
+    /// (last good) version and the indexer can rebuild it under a narrower visibility or status.
+    pub source: Field,
     pub kind: Field,
     pub product: Field,
     pub versions: Field,
@@ -52,6 +53,10 @@ pub struct KbSchema {
     /// JSON of the links, images and ranking queries, for checks and the preview.
     pub extras: Field,
     pub fingerprint: Field,
+    /// Set (fast field only) on a last good version the indexer holds under a narrower visibility
+    /// or status than its source says, because its file now fails: such a file is parsed again
+    /// whatever its bytes.
+    pub restricted: Field,
 }
 
 impl Default for KbSchema {
@@ -96,7 +101,7 @@ impl KbSchema {
                 .set_index_option(IndexRecordOption::Basic);
             builder.add_text_field(name, TextOptions::default().set_indexing_options(indexing))
         });
-        let markdown = builder.add_text_field("markdown", STORED);
+        let source = builder.add_text_field("source", STORED);
         let kind = builder.add_text_field("type", keyword.clone());
         let product = builder.add_text_field("product", keyword.clone());
         let versions = builder.add_text_field("versions", keyword.clone());
@@ -108,6 +113,7 @@ impl KbSchema {
         let sections = builder.add_text_field("sections", STORED);
         let extras = builder.add_text_field("extras", STORED);
         let fingerprint = builder.add_u64_field("fingerprint", INDEXED | STORED | FAST);
+        let restricted = builder.add_bool_field("restricted", FAST);
         KbSchema {
             schema: builder.build(),
             id,
@@ -119,7 +125,7 @@ impl KbSchema {
             all,
             vocab,
             suggest,
-            markdown,
+            source,
             kind,
             product,
             versions,
@@ -131,6 +137,7 @@ impl KbSchema {
             sections,
             extras,
             fingerprint,
+            restricted,
         }
     }
 
@@ -178,7 +185,7 @@ impl KbSchema {
         }
         doc.add_text(self.keywords, keywords);
         doc.add_text(self.body, &article.text);
-        doc.add_text(self.markdown, &article.markdown);
+        doc.add_text(self.source, &article.source);
         doc.add_text(self.kind, article.kind.as_str());
         if let Some(product) = &article.product {
             doc.add_text(self.product, product);

@@ -847,8 +847,11 @@ impl Indexer {
         let stored_fingerprint = doc
             .get_first(self.schema.fingerprint)
             .and_then(|v| v.as_u64());
-        let source = doc.get_first(self.schema.source).and_then(|v| v.as_str());
-        let (Some(source), true) = (source, stored_fingerprint == Some(previous.fingerprint))
+        let is_that_version = stored_fingerprint == Some(previous.fingerprint);
+        let Some(source) = doc
+            .get_first(self.schema.source)
+            .and_then(|v| v.as_str())
+            .filter(|_| is_that_version)
         else {
             return Ok(None);
         };

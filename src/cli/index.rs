@@ -39,9 +39,13 @@ pub fn run(args: IndexArgs) -> Result<ExitCode> {
 fn summary(report: &IndexReport, options: &IndexOptions) -> String {
     let mut out = String::new();
     let action = if report.rebuilt { "built" } else { "refreshed" };
+    let restricted = match report.changes.restricted {
+        0 => String::new(),
+        n => format!(", {n} of them restricted"),
+    };
     let _ = writeln!(
         out,
-        "index {action} in {:.2}s: {} articles searchable ({} added, {} updated, {} deleted, {} unchanged, {} skipped) from {} files in {}",
+        "index {action} in {:.2}s: {} articles searchable ({} added, {} updated, {} deleted, {} unchanged, {} skipped{}) from {} files in {}",
         report.elapsed.as_secs_f64(),
         report.documents,
         report.changes.added,
@@ -49,6 +53,7 @@ fn summary(report: &IndexReport, options: &IndexOptions) -> String {
         report.changes.deleted,
         report.changes.unchanged,
         report.changes.skipped,
+        restricted,
         report.files_seen,
         options.kb_root.display(),
     );

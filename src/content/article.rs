@@ -1,7 +1,8 @@
 //! Articles: one markdown file of the content folder, read into the fields search works with.
 //! Front matter gives the metadata (with the defaults of DESIGN.md), the body gives text, code,
 //! headings and links. Everything wrong with a file becomes a [`Problem`] naming its line; errors
-//! keep the file out of the index, warnings do not.
+//! keep the file out of the index, warnings do not. For a file that does not parse,
+//! [`most_restrictive_reading`] still says who it may be shown to.
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,7 +27,8 @@ pub enum ArticleType {
     ReleaseNote,
 }
 
-/// Who may see an article: anonymous visitors, registered customers, or support staff.
+/// Who may see an article: anonymous visitors, registered customers, or support staff. Ordered
+/// from the widest audience to the narrowest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
@@ -35,8 +37,9 @@ pub enum Visibility {
     Internal,
 }
 
-/// Whether an article is live; drafts appear only in the writers' preview.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// Whether an article is live; drafts appear only in the writers' preview. Ordered from the
+/// widest audience to the narrowest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Published,
@@ -75,6 +78,57 @@ macro_rules! keyword_enum {
 keyword_enum!(ArticleType { Kb => "kb", Help => "help", ReleaseNote => "release-note" });
 keyword_enum!(Visibility { Public => "public", Customer => "customer", Internal => "internal" });
 keyword_enum!(Status { Published => "published", Draft => "draft" });
+
+/// Who an article is shown to: the two keys that decide which callers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exposure {
+    pub visibility: Visibility,
+    pub status: Status,
+}
+
+impl Exposure {
+    /// What front matter without `visibility` and `status` means.
+    pub const DEFAULT: Exposure = Exposure {
+        visibility: Visibility::Public,
+        status: Status::Published,
+    };
+
+    pub fn of(article: &Article) -> Exposure {
+        Exposure {
+            visibility: article.visibility,
+            status: article.status,
+        }
+    }
+
+    /// The more restrictive of the two, key by key.
+    pub fn narrowest(self, other: Exposure) -> Exposure {
+        Exposure {
+            visibility: self.visibility.max(other.visibility),
+            status: self.status.max(other.status),
+        }
+    }
+}
+
+/// The most restrictive reading of what a file says about `visibility` and `status`, for a file
+/// that does not parse (its YAML or TOML, or another key, is wrong): each line setting one of the
+/// two keys is read on its own (`front_matter::scan_values`). A valid value counts as written, an
+/// invalid one as the narrowest (`internal`, `draft`), an absent one as the default (`public`,
+/// `published`); a key written twice counts at its narrowest. Bytes that are not UTF-8 are read
+/// lossily.
+pub fn most_restrictive_reading(bytes: &[u8]) -> Exposure {
+    let text = String::from_utf8_lossy(bytes);
+    let visibility = front_matter::scan_values(&text, "visibility")
+        .into_iter()
+        .map(|value| value.parse().unwrap_or(Visibility::Internal))
+        .max()
+        .unwrap_or(Exposure::DEFAULT.visibility);
+    let status = front_matter::scan_values(&text, "status")
+        .into_iter()
+        .map(|value| value.parse().unwrap_or(Status::Draft))
+        .max()
+        .unwrap_or(Exposure::DEFAULT.status);
+    Exposure { visibility, status }
+}
 
 /// The token stored for articles that apply to every version.
 pub const ALL_VERSIONS: &str = "all";
@@ -122,8 +176,9 @@ pub struct Article {
     pub summary: String,
     pub keywords: Vec<String>,
     pub queries: Vec<String>,
-    /// The markdown body as written (front matter removed), for rendering.
-    pub markdown: String,
+    /// The file as read, front matter and body: stored, so that the indexed version can be
+    /// rebuilt and its page rendered (`front_matter::body_of` gives the body).
+    pub source: String,
     /// Plain text of the body, without headings and code blocks.
     pub text: String,
     pub code: String,
@@ -211,7 +266,7 @@ pub fn parse(source: &SourceFile<'_>, ctx: &ParseContext<'_>) -> Parsed {
         problems: Vec::new(),
         ctx,
     }
-    .build(source, split.body, extract)
+    .build(source, text, extract)
 }
 
 /// Turns front matter values into article fields, recording problems as it goes.
@@ -223,7 +278,7 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn build(mut self, source: &SourceFile<'_>, body: &str, extract: markdown::Extract) -> Parsed {
+    fn build(mut self, source: &SourceFile<'_>, text: &str, extract: markdown::Extract) -> Parsed {
         self.warn_unknown_keys();
         let id = self.string("id").unwrap_or_else(|| id_from_path(self.path));
         self.check_id(&id);
@@ -240,8 +295,10 @@ impl Builder<'_> {
         let kind = self
             .keyword("type")
             .unwrap_or_else(|| type_from_path(self.path));
-        let visibility = self.keyword("visibility").unwrap_or(Visibility::Public);
-        let status = self.keyword("status").unwrap_or(Status::Published);
+        let visibility = self
+            .keyword("visibility")
+            .unwrap_or(Exposure::DEFAULT.visibility);
+        let status = self.keyword("status").unwrap_or(Exposure::DEFAULT.status);
         let product = self
             .string("product")
             .or_else(|| self.ctx.catalog.default_product().map(str::to_string));
@@ -290,7 +347,7 @@ impl Builder<'_> {
                 summary,
                 keywords,
                 queries,
-                markdown: body.to_string(),
+                source: text.to_string(),
                 text: extract.text,
                 code: extract.code,
                 headings,
@@ -496,5 +553,75 @@ fn truncate_chars(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
         None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(text: &[u8]) -> (Visibility, Status) {
+        let exposure = most_restrictive_reading(text);
+        (exposure.visibility, exposure.status)
+    }
+
+    #[test]
+    fn a_valid_value_counts_as_written_even_when_the_block_does_not_parse() {
+        let broken = b"---\ntitle: [unclosed\nvisibility: customer\nstatus: Draft\n---\nbody\n";
+        assert_eq!(reading(broken), (Visibility::Customer, Status::Draft));
+        let toml = b"+++\ntitle = \"A\"\nvisibility = \"internal\"\nversions = [\n+++\n";
+        assert_eq!(reading(toml), (Visibility::Internal, Status::Published));
+    }
+
+    #[test]
+    fn an_invalid_value_counts_as_the_narrowest() {
+        let typos = b"---\nvisibility: interal\nstatus: drafty\n---\n";
+        assert_eq!(reading(typos), (Visibility::Internal, Status::Draft));
+        let lists = b"---\nvisibility: [public]\nstatus: \"\"\n---\n";
+        assert_eq!(reading(lists), (Visibility::Internal, Status::Draft));
+    }
+
+    #[test]
+    fn an_absent_value_counts_as_the_default() {
+        let defaults = (Visibility::Public, Status::Published);
+        assert_eq!(reading(b"---\ntitle: [unclosed\n---\n"), defaults);
+        assert_eq!(reading(b"---\nvisibility:\nstatus: null\n---\n"), defaults);
+        assert_eq!(
+            reading(b"# No front matter\n\nvisibility: internal\n"),
+            defaults
+        );
+        assert_eq!(reading(b""), defaults);
+    }
+
+    #[test]
+    fn a_key_written_twice_counts_at_its_narrowest() {
+        let twice = b"---\nvisibility: internal\nvisibility: public\nstatus: published\nstatus: draft\n---\n";
+        assert_eq!(reading(twice), (Visibility::Internal, Status::Draft));
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_read_lossily() {
+        let latin1 = b"---\ntitle: Caf\xe9\nvisibility: customer\n---\n";
+        assert_eq!(reading(latin1), (Visibility::Customer, Status::Published));
+    }
+
+    #[test]
+    fn narrowest_takes_each_key_at_its_narrowest() {
+        let customer_draft = Exposure {
+            visibility: Visibility::Customer,
+            status: Status::Draft,
+        };
+        let internal = Exposure {
+            visibility: Visibility::Internal,
+            status: Status::Published,
+        };
+        assert_eq!(
+            customer_draft.narrowest(internal),
+            Exposure {
+                visibility: Visibility::Internal,
+                status: Status::Draft,
+            }
+        );
+        assert_eq!(Exposure::DEFAULT.narrowest(internal), internal);
     }
 }

@@ -4,7 +4,8 @@
 //! and would swallow body text after a `---` thematic break (pulldown-cmark#1000).
 //!
 //! This module only finds the block and turns it into a map of keys with the line of each key;
-//! `article` gives the keys their meaning.
+//! `article` gives the keys their meaning. [`scan_values`] reads single keys line by line without
+//! parsing, for files whose block does not parse.
 
 use std::collections::HashMap;
 
@@ -18,6 +19,29 @@ use crate::content::problem::line_of_offset;
 pub enum Format {
     Yaml,
     Toml,
+}
+
+impl Format {
+    /// The format a block opened by `line` (without its line ending) uses, if it opens one.
+    fn opened_by(line: &str) -> Option<Format> {
+        match line {
+            "---" => Some(Format::Yaml),
+            "+++" => Some(Format::Toml),
+            _ => None,
+        }
+    }
+
+    fn delimiter(self) -> &'static str {
+        match self {
+            Format::Yaml => "---",
+            Format::Toml => "+++",
+        }
+    }
+
+    /// True when `line` (without its line ending) closes a block of this format.
+    fn closed_by(self, line: &str) -> bool {
+        line == self.delimiter() || (self == Format::Yaml && line == "...")
+    }
 }
 
 /// A file cut into its front matter text and its markdown body.
@@ -81,17 +105,13 @@ fn bare_line(line: &str) -> &str {
 pub fn split(text: &str) -> Result<Split<'_>, FrontMatterError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let first_line_end = text.find('\n').map_or(text.len(), |i| i + 1);
-    let (format, delimiter) = match bare_line(&text[..first_line_end]) {
-        "---" => (Format::Yaml, "---"),
-        "+++" => (Format::Toml, "+++"),
-        _ => {
-            return Ok(Split {
-                front: None,
-                front_first_line: 1,
-                body: text,
-                body_first_line: 1,
-            });
-        }
+    let Some(format) = Format::opened_by(bare_line(&text[..first_line_end])) else {
+        return Ok(Split {
+            front: None,
+            front_first_line: 1,
+            body: text,
+            body_first_line: 1,
+        });
     };
     let mut offset = first_line_end;
     let mut line_number = 2;
@@ -99,9 +119,7 @@ pub fn split(text: &str) -> Result<Split<'_>, FrontMatterError> {
         let line_end = text[offset..]
             .find('\n')
             .map_or(text.len(), |i| offset + i + 1);
-        let line = bare_line(&text[offset..line_end]);
-        let closes = line == delimiter || (format == Format::Yaml && line == "...");
-        if closes {
+        if format.closed_by(bare_line(&text[offset..line_end])) {
             return Ok(Split {
                 front: Some((format, &text[first_line_end..offset])),
                 front_first_line: 2,
@@ -112,7 +130,58 @@ pub fn split(text: &str) -> Result<Split<'_>, FrontMatterError> {
         offset = line_end;
         line_number += 1;
     }
-    Err(FrontMatterError::Unclosed { delimiter })
+    Err(FrontMatterError::Unclosed {
+        delimiter: format.delimiter(),
+    })
+}
+
+/// The markdown body of a file: the text after its front matter, or all of it when it has no
+/// block (or one that is never closed).
+pub fn body_of(text: &str) -> &str {
+    split(text).map_or(text, |split| split.body)
+}
+
+/// Every value written for `key` in the front matter block at the start of `text`, read line by
+/// line without parsing: it works on a block that does not parse, and on one that is never closed
+/// (read to the end of the file). A line counts when, after any indentation, it starts with the
+/// key (in any case, quoted or not) followed by `:` (YAML) or `=` (TOML). A quoted value is read
+/// up to its closing quote; an unquoted one loses a trailing `# comment`. Empty and null values
+/// are left out, as the parser leaves them out; quoted ones are kept, even empty.
+pub fn scan_values<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = text.lines();
+    let Some(format) = lines.next().map(bare_line).and_then(Format::opened_by) else {
+        return Vec::new();
+    };
+    lines
+        .map(bare_line)
+        .take_while(|line| !format.closed_by(line))
+        .filter_map(|line| scanned_value(line, key))
+        .collect()
+}
+
+/// The value of `key` on one front matter line, if the line sets that key.
+fn scanned_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let line = line.trim_start();
+    let key_start = line.strip_prefix(['"', '\'']).unwrap_or(line);
+    let written_key = key_start.get(..key.len())?;
+    if !written_key.eq_ignore_ascii_case(key) {
+        return None;
+    }
+    let after_key = &key_start[key.len()..];
+    let after_key = after_key.strip_prefix(['"', '\'']).unwrap_or(after_key);
+    let value = after_key.trim_start().strip_prefix([':', '='])?.trim();
+    if let Some(quote) = value.chars().next().filter(|c| matches!(c, '"' | '\'')) {
+        let inner = &value[1..];
+        return Some(inner.find(quote).map_or(inner, |end| &inner[..end]));
+    }
+    let comment = value
+        .match_indices('#')
+        .map(|(at, _)| at)
+        .find(|&at| value[..at].ends_with([' ', '\t']));
+    let value = comment.map_or(value, |at| &value[..at]).trim_end();
+    let is_null = value.is_empty() || value == "~" || value.eq_ignore_ascii_case("null");
+    (!is_null).then_some(value)
 }
 
 /// Parses the front matter text of a [`Split`] into keys and values.
@@ -247,6 +316,44 @@ mod tests {
         let err = split("---\ntitle: A\n# body").unwrap_err();
         assert_eq!(err.line(), Some(1));
         assert!(err.to_string().contains("never closed"));
+    }
+
+    #[test]
+    fn body_of_drops_the_front_matter() {
+        assert_eq!(body_of("---\ntitle: A\n---\n# A\n"), "# A\n");
+        assert_eq!(body_of("+++\ntitle = \"A\"\n+++\nbody"), "body");
+        assert_eq!(body_of("# A\n\n---\nx\n---\n"), "# A\n\n---\nx\n---\n");
+    }
+
+    #[test]
+    fn scan_values_reads_yaml_and_toml_lines_quoted_or_not() {
+        let yaml = "---\ntitle: A\nvisibility: internal # staff only\nstatus: \"draft\"\n---\nvisibility: public\n";
+        assert_eq!(scan_values(yaml, "visibility"), ["internal"]);
+        assert_eq!(scan_values(yaml, "status"), ["draft"]);
+        let toml = "+++\r\ntitle = \"A\"\r\n'visibility' = 'customer'\r\n\"status\" = \"dr#aft\"\r\n+++\r\nbody";
+        assert_eq!(scan_values(toml, "visibility"), ["customer"]);
+        assert_eq!(scan_values(toml, "status"), ["dr#aft"]);
+    }
+
+    #[test]
+    fn scan_values_reads_blocks_that_do_not_parse() {
+        // A YAML error on another line, an indented key, a key written twice, an unclosed block.
+        let broken = "\u{feff}---\ntags: [a, b\n  Visibility: interal\nvisibility: public\n";
+        assert_eq!(scan_values(broken, "visibility"), ["interal", "public"]);
+        assert_eq!(
+            scan_values("---\nstatus:draft\n...\nstatus: x\n", "status"),
+            ["draft"]
+        );
+    }
+
+    #[test]
+    fn scan_values_skips_other_keys_null_values_and_files_without_a_block() {
+        let text = "---\nvisibility_note: internal\nvisibility:\nstatus: ~\nsummary: visibility: internal\n---\n";
+        assert!(scan_values(text, "visibility").is_empty());
+        assert!(scan_values(text, "status").is_empty());
+        assert_eq!(scan_values("---\nstatus: ''\n---\n", "status"), [""]);
+        assert!(scan_values("# Title\n\nvisibility: internal\n", "visibility").is_empty());
+        assert!(scan_values("", "visibility").is_empty());
     }
 
     #[test]

@@ -49,8 +49,9 @@ pub struct KbSchema {
     /// Title, headings and keywords of published articles, per audience that may see them
     /// (indexed by `Visibility as usize`): suggestions come from here and never leak.
     pub suggest: [Field; 3],
-    /// The markdown body, stored so article pages render the indexed (last good) version.
-    pub markdown: Field,
+    /// The file as read (front matter and body), stored so article pages render the indexed
+    /// (last good) version and the indexer can rebuild it under a narrower visibility or status.
+    pub source: Field,
     pub kind: Field,
     pub product: Field,
     pub versions: Field,
@@ -67,6 +68,10 @@ pub struct KbSchema {
     /// A hash of the id, the last key of every result order: equal scores come out in the same
     /// order on every index of the same content, whatever else it holds or its segments.
     pub id_key: Field,
+    /// Set (fast field only) on a last good version the indexer holds under a narrower visibility
+    /// or status than its source says, because its file now fails: such a file is parsed again
+    /// whatever its bytes.
+    pub restricted: Field,
 }
 
 impl Default for KbSchema {
@@ -111,7 +116,7 @@ impl KbSchema {
                 .set_index_option(IndexRecordOption::Basic);
             builder.add_text_field(name, TextOptions::default().set_indexing_options(indexing))
         });
-        let markdown = builder.add_text_field("markdown", STORED);
+        let source = builder.add_text_field("source", STORED);
         let kind = builder.add_text_field("type", keyword.clone());
         let product = builder.add_text_field("product", keyword.clone());
         let versions = builder.add_text_field("versions", keyword.clone());
@@ -124,6 +129,7 @@ impl KbSchema {
         let extras = builder.add_text_field("extras", STORED);
         let fingerprint = builder.add_u64_field("fingerprint", INDEXED | STORED | FAST);
         let id_key = builder.add_u64_field(ID_KEY_FIELD, FAST);
+        let restricted = builder.add_bool_field("restricted", FAST);
         KbSchema {
             schema: builder.build(),
             id,
@@ -135,7 +141,7 @@ impl KbSchema {
             all,
             vocab,
             suggest,
-            markdown,
+            source,
             kind,
             product,
             versions,
@@ -148,6 +154,7 @@ impl KbSchema {
             extras,
             fingerprint,
             id_key,
+            restricted,
         }
     }
 
@@ -195,7 +202,7 @@ impl KbSchema {
         }
         doc.add_text(self.keywords, keywords);
         doc.add_text(self.body, &article.text);
-        doc.add_text(self.markdown, &article.markdown);
+        doc.add_text(self.source, &article.source);
         doc.add_text(self.kind, article.kind.as_str());
         if let Some(product) = &article.product {
             doc.add_text(self.product, product);

@@ -1,7 +1,9 @@
 //! The indexer: brings the index in line with the content folder. The folder is the truth; the
 //! index is derived. Each file's bytes are hashed into a fingerprint stored with its document, so
 //! a reconcile parses only files that changed, deletes documents whose file is gone, and keeps the
-//! last good version of a file that no longer parses.
+//! last good version of a file that no longer parses — but never shown to more callers than the
+//! file now allows: it is re-indexed under the most restrictive reading of the file's
+//! `visibility` and `status` (fail closed), until the file is fixed.
 //!
 //! One [`Indexer`] owns the index writer. A reconcile walks the whole folder; [`Indexer::apply_paths`]
 //! checks only the paths a watcher reported, on disk; either queues changes that
@@ -13,14 +15,21 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use serde::Serialize;
+use tantivy::collector::TopDocs;
+use tantivy::columnar::StrColumn;
 use tantivy::directory::error::LockError;
+use tantivy::query::TermQuery;
+use tantivy::schema::IndexRecordOption;
 use tantivy::{
-    Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term,
+    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError,
+    Term,
 };
 use tracing::{debug, info};
 
 use crate::config::DEFAULT_MAX_FILE_BYTES;
-use crate::content::article::{self, Article, ParseContext, SourceFile};
+use crate::content::article::{
+    self, Article, Exposure, ParseContext, SourceFile, Status, Visibility,
+};
 use crate::content::problem::{Problem, sort_problems};
 use crate::content::products::{Catalog, PRODUCTS_FILE};
 use crate::error::IndexError;
@@ -63,12 +72,15 @@ pub struct Changes {
     pub unchanged: usize,
     /// Files left out of the index (or left at their last good version), with the reasons.
     pub skipped: usize,
+    /// Of the skipped files, those whose last good version was re-indexed under a narrower
+    /// visibility or status, because that is all the file now allows.
+    pub restricted: usize,
 }
 
 impl Changes {
     /// True when the index content changed.
     pub fn any(&self) -> bool {
-        self.added + self.updated + self.deleted > 0
+        self.added + self.updated + self.deleted + self.restricted > 0
     }
 
     fn add(&mut self, other: Changes) {
@@ -77,6 +89,7 @@ impl Changes {
         self.deleted += other.deleted;
         self.unchanged += other.unchanged;
         self.skipped += other.skipped;
+        self.restricted += other.restricted;
     }
 }
 
@@ -118,6 +131,11 @@ pub struct Commit {
 pub struct Indexed {
     pub id: String,
     pub fingerprint: u64,
+    /// The visibility and status the document is indexed with.
+    pub exposure: Exposure,
+    /// True when the document is a last good version held under a narrower exposure than its
+    /// source says: the file is parsed again even when its bytes are those of that version.
+    pub restricted: bool,
 }
 
 /// Every live document as `(path, indexed)`, in index order: a path listed twice would be a
@@ -130,6 +148,10 @@ pub fn indexed_documents(searcher: &Searcher) -> Result<Vec<(String, Indexed)>, 
             continue;
         };
         let fingerprints = fast.u64("fingerprint")?;
+        let visibilities = fast.str("visibility")?;
+        let statuses = fast.str("status")?;
+        // Only restricted documents have a value: a segment without one has no column.
+        let restricted = fast.column_opt::<bool>("restricted")?;
         for doc in segment.doc_ids_alive() {
             let mut path = String::new();
             let mut id = String::new();
@@ -144,10 +166,46 @@ pub fn indexed_documents(searcher: &Searcher) -> Result<Vec<(String, Indexed)>, 
             ids.ord_to_str(id_ord, &mut id)
                 .map_err(TantivyError::from)?;
             let fingerprint = fingerprints.first(doc).unwrap_or_default();
-            files.push((path, Indexed { id, fingerprint }));
+            // A value that does not read back is taken as the widest, so that a restriction is
+            // applied again rather than taken as done.
+            let exposure = Exposure {
+                visibility: first_str(visibilities.as_ref(), doc)?
+                    .parse()
+                    .unwrap_or(Exposure::DEFAULT.visibility),
+                status: first_str(statuses.as_ref(), doc)?
+                    .parse()
+                    .unwrap_or(Exposure::DEFAULT.status),
+            };
+            let restricted = restricted
+                .as_ref()
+                .and_then(|column| column.first(doc))
+                .unwrap_or(false);
+            files.push((
+                path,
+                Indexed {
+                    id,
+                    fingerprint,
+                    exposure,
+                    restricted,
+                },
+            ));
         }
     }
     Ok(files)
+}
+
+/// The first value of a keyword column for `doc`, empty when it has none.
+fn first_str(column: Option<&StrColumn>, doc: DocId) -> Result<String, IndexError> {
+    let mut text = String::new();
+    let Some(column) = column else {
+        return Ok(text);
+    };
+    if let Some(ord) = column.term_ords(doc).next() {
+        column
+            .ord_to_str(ord, &mut text)
+            .map_err(TantivyError::from)?;
+    }
+    Ok(text)
 }
 
 /// A fingerprint of the bytes of a file and of the catalog they were read against: a change to
@@ -238,8 +296,14 @@ struct Examined {
 
 enum Outcome {
     Unchanged,
+    /// Too large or unreadable: nothing of it can be read.
     Unreadable(Problem),
-    Parsed(Box<article::Parsed>),
+    Parsed {
+        parsed: Box<article::Parsed>,
+        /// Who the file now allows to see it: the article's own visibility and status, or the
+        /// most restrictive reading of a file that does not parse.
+        reading: Exposure,
+    },
 }
 
 fn examine(
@@ -260,7 +324,7 @@ fn examine(
         }
     };
     let fingerprint = fingerprint(catalog_hash, &bytes);
-    if previous.is_some_and(|p| p.fingerprint == fingerprint) {
+    if previous.is_some_and(|p| p.fingerprint == fingerprint && !p.restricted) {
         return Examined {
             entry,
             fingerprint,
@@ -273,10 +337,17 @@ fn examine(
         modified: entry.modified,
     };
     let parsed = article::parse(&source, ctx);
+    let reading = match &parsed.article {
+        Some(article) => Exposure::of(article),
+        None => article::most_restrictive_reading(&bytes),
+    };
     Examined {
         entry,
         fingerprint,
-        outcome: Outcome::Parsed(Box::new(parsed)),
+        outcome: Outcome::Parsed {
+            parsed: Box::new(parsed),
+            reading,
+        },
     }
 }
 
@@ -341,6 +412,7 @@ impl Indexer {
             deleted = changes.deleted,
             unchanged = changes.unchanged,
             skipped = changes.skipped,
+            restricted = changes.restricted,
             documents,
             elapsed_ms = report.elapsed.as_millis() as u64,
             "index refreshed"
@@ -626,40 +698,26 @@ impl Indexer {
     fn apply_one(&mut self, item: Examined, changes: &mut Changes) -> Result<(), IndexError> {
         let path = item.entry.rel_path;
         let previous = self.files.get(&path).cloned();
-        let mut problems = Vec::new();
-        let keeps_last_good = |problems: &mut Vec<Problem>| {
-            if let Some(previous) = &previous {
-                problems.push(Problem::warning(
-                    &path,
-                    None,
-                    format!(
-                        "the last good version (id `{}`) stays searchable until the file is fixed",
-                        previous.id
-                    ),
-                ));
-            }
-        };
-        let parsed = match item.outcome {
+        let (parsed, reading) = match item.outcome {
             Outcome::Unchanged => {
                 changes.unchanged += 1;
                 return Ok(());
             }
             Outcome::Unreadable(problem) => {
-                problems.push(problem);
-                keeps_last_good(&mut problems);
-                changes.skipped += 1;
+                // Nothing readable says otherwise: the last good version stays as it is indexed.
+                let mut problems = vec![problem];
+                problems.extend(self.keep_last_good(&path, None, changes)?);
                 self.file_problems.insert(path, problems);
                 return Ok(());
             }
-            Outcome::Parsed(parsed) => *parsed,
+            Outcome::Parsed { parsed, reading } => (*parsed, reading),
         };
-        problems.extend(parsed.problems);
+        let mut problems = parsed.problems;
         for waiting in self.waiting.values_mut() {
             waiting.remove(&path);
         }
         let Some(article) = parsed.article else {
-            keeps_last_good(&mut problems);
-            changes.skipped += 1;
+            problems.extend(self.keep_last_good(&path, Some(reading), changes)?);
             self.set_problems(path, problems);
             return Ok(());
         };
@@ -671,8 +729,7 @@ impl Indexer {
                 None,
                 format!("duplicate id `{}`: already used by {owner}", article.id),
             ));
-            keeps_last_good(&mut problems);
-            changes.skipped += 1;
+            problems.extend(self.keep_last_good(&path, Some(reading), changes)?);
             self.waiting
                 .entry(article.id.clone())
                 .or_default()
@@ -700,12 +757,129 @@ impl Indexer {
         self.files.insert(
             path.clone(),
             Indexed {
+                exposure: Exposure::of(&article),
                 id: article.id,
                 fingerprint: item.fingerprint,
+                restricted: false,
             },
         );
         self.set_problems(path, problems);
         Ok(())
+    }
+
+    /// Keeps the last good version of a file that fails, if there is one, under the narrower of
+    /// its indexed exposure and what the file now allows (`reading`; `None` when nothing of the
+    /// file could be read); returns the warning that says so. A narrower exposure re-indexes the
+    /// version, in this batch; once applied, the same reading changes nothing.
+    fn keep_last_good(
+        &mut self,
+        path: &str,
+        reading: Option<Exposure>,
+        changes: &mut Changes,
+    ) -> Result<Option<Problem>, IndexError> {
+        changes.skipped += 1;
+        let Some(previous) = self.files.get(path).cloned() else {
+            return Ok(None);
+        };
+        let wanted = reading.map_or(previous.exposure, |r| previous.exposure.narrowest(r));
+        if wanted == previous.exposure {
+            return Ok(Some(last_good_warning(path, &previous.id, wanted)));
+        }
+        let Some(article) = self.rebuild(path, &previous, wanted)? else {
+            // Keeping it as it is would show it to callers the file now excludes.
+            self.delete(path, changes);
+            return Ok(Some(Problem::warning(
+                path,
+                None,
+                format!(
+                    "the last good version (id `{}`) cannot be rebuilt under the file's current visibility and status: it is out of the index until the file is fixed",
+                    previous.id
+                ),
+            )));
+        };
+        info!(
+            path,
+            id = %previous.id,
+            visibility = %wanted.visibility,
+            status = %wanted.status,
+            "file fails: its last good version is restricted until it is fixed"
+        );
+        self.writer
+            .delete_term(Term::from_field_text(self.schema.path, path));
+        self.outlines.upsert(Outline::of(&article));
+        let mut doc = self.schema.document(&article, previous.fingerprint);
+        doc.add_bool(self.schema.restricted, true);
+        self.writer.add_document(doc)?;
+        self.files.insert(
+            path.to_string(),
+            Indexed {
+                exposure: wanted,
+                restricted: true,
+                ..previous
+            },
+        );
+        changes.restricted += 1;
+        Ok(Some(last_good_warning(path, &article.id, wanted)))
+    }
+
+    /// The last good version of `path`, parsed again from the source stored with it, under
+    /// `exposure`; `None` when the index holds no such version or it no longer parses.
+    fn rebuild(
+        &self,
+        path: &str,
+        previous: &Indexed,
+        exposure: Exposure,
+    ) -> Result<Option<Article>, IndexError> {
+        // Here, not at the top: its `as_str` would shadow `String::as_str` in the whole module.
+        use tantivy::schema::Value;
+        // A failing file queues no version of its own and a restriction keeps the fingerprint, so
+        // the last commit holds the version `previous` describes; the fingerprint check makes sure.
+        let searcher = self.reader.searcher();
+        let by_path = TermQuery::new(
+            Term::from_field_text(self.schema.path, path),
+            IndexRecordOption::Basic,
+        );
+        let found = searcher.search(&by_path, &TopDocs::with_limit(1).order_by_score())?;
+        let Some((_, address)) = found.first() else {
+            return Ok(None);
+        };
+        let doc: TantivyDocument = searcher.doc(*address)?;
+        let stored_fingerprint = doc
+            .get_first(self.schema.fingerprint)
+            .and_then(|v| v.as_u64());
+        let is_that_version = stored_fingerprint == Some(previous.fingerprint);
+        let Some(source) = doc
+            .get_first(self.schema.source)
+            .and_then(|v| v.as_str())
+            .filter(|_| is_that_version)
+        else {
+            return Ok(None);
+        };
+        let ctx = ParseContext {
+            catalog: &self.catalog,
+        };
+        let file = SourceFile {
+            path,
+            bytes: source.as_bytes(),
+            modified: None,
+        };
+        let Some(mut article) = article::parse(&file, &ctx)
+            .article
+            .filter(|article| article.id == previous.id)
+        else {
+            return Ok(None);
+        };
+        // Without an `updated` key the date came from the file's time, which the source lacks.
+        if let Some(updated) = doc
+            .get_first(self.schema.updated)
+            .and_then(|v| v.as_datetime())
+            .and_then(|d| chrono::DateTime::from_timestamp(d.into_timestamp_secs(), 0))
+        {
+            article.updated = updated.date_naive();
+        }
+        article.visibility = exposure.visibility;
+        article.status = exposure.status;
+        Ok(Some(article))
     }
 
     fn set_problems(&mut self, path: String, problems: Vec<Problem>) {
@@ -715,4 +889,21 @@ impl Indexer {
             self.file_problems.insert(path, problems);
         }
     }
+}
+
+/// Says that the last good version of a failing file stays in the index, and who it is shown to.
+fn last_good_warning(path: &str, id: &str, exposure: Exposure) -> Problem {
+    let shown = match (exposure.status, exposure.visibility) {
+        (Status::Draft, _) => "stays in the preview only, as a draft,",
+        (Status::Published, Visibility::Public) => "stays searchable",
+        (Status::Published, Visibility::Customer) => {
+            "stays searchable to customers and agents only"
+        }
+        (Status::Published, Visibility::Internal) => "stays searchable to agents only",
+    };
+    Problem::warning(
+        path,
+        None,
+        format!("the last good version (id `{id}`) {shown} until the file is fixed"),
+    )
 }

@@ -366,6 +366,7 @@ impl Worker {
                     updated = changes.updated,
                     deleted = changes.deleted,
                     skipped = changes.skipped,
+                    restricted = changes.restricted,
                     "content folder compared"
                 );
                 true

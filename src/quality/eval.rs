@@ -289,7 +289,7 @@ fn beir_article(doc: BeirDoc) -> Article {
         summary: String::new(),
         keywords: Vec::new(),
         queries: Vec::new(),
-        markdown: String::new(),
+        source: String::new(),
         text: doc.text,
         code: String::new(),
         headings: Vec::new(),

@@ -17,7 +17,7 @@ use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{TantivyDocument, Term};
 
 use crate::content::article::{Status, Visibility};
-use crate::content::markdown;
+use crate::content::{front_matter, markdown};
 use crate::error::SearchError;
 use crate::index::analysis;
 use crate::search::query;
@@ -156,7 +156,8 @@ impl<'a> RankCheck<'a> {
     /// Which fields of the article hold the query's terms, and which query words it lacks.
     fn explain(&self, doc: &TantivyDocument, query: &str) -> (Vec<String>, Vec<String>) {
         let schema = self.kb.schema();
-        let extract = markdown::extract(&stored_text(doc, schema.markdown), 1);
+        let source = stored_text(doc, schema.source);
+        let extract = markdown::extract(front_matter::body_of(&source), 1);
         let body = format!("{}\n{}", extract.text, extract.code);
         let texts = [
             stored_text(doc, schema.title),

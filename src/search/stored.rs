@@ -8,6 +8,7 @@ use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 
 use crate::content::article::{ALL_VERSIONS, Visibility};
+use crate::content::front_matter;
 use crate::content::markdown::Heading;
 use crate::content::products::SupportStatus;
 use crate::error::SearchError;
@@ -91,7 +92,7 @@ impl KbSearcher {
         Ok(Some(StoredArticle {
             info: self.info(&stored),
             sections: serde_json::from_str(&stored.text(schema.sections)).unwrap_or_default(),
-            markdown: stored.text(schema.markdown),
+            markdown: front_matter::body_of(&stored.text(schema.source)).to_string(),
             queries: serde_json::from_value(extras["queries"].clone()).unwrap_or_default(),
         }))
     }

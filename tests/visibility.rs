@@ -216,3 +216,55 @@ async fn links_to_hidden_articles_are_reduced_to_text() {
             .contains("href=\"/articles/internal-zebratrace\"")
     );
 }
+
+/// Issue 13: `/api/articles/{id}` sent everyone the raw markdown, and with it the file name of
+/// the internal article a public one links to and the writers' HTML comments. Links written as
+/// raw HTML or as site paths kept naming the hidden article in the rendered HTML too.
+#[tokio::test]
+async fn only_agents_get_the_markdown_source_of_an_article() {
+    let kb = fixture();
+    kb.article(
+        "articles/checklist.md",
+        "Heartbeat checklist",
+        "id: checklist\n",
+        "<!-- note for writers: the swatonly steps live in internal.md -->\n\n\
+         Check the heartbeat first. See [the escalation notes](internal.md), \
+         <a href=\"internal.md\">the raw notes</a> and [the page](/articles/internal-zebratrace).",
+    );
+    let app = kb.app();
+    for key in [None, Some(CUSTOMER_KEY)] {
+        let reply = get(&app, "/api/articles/checklist", key).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let article = reply.json();
+        assert!(article.get("markdown").is_none(), "{key:?}: {article}");
+        assert_no_secret(&reply, &format!("article JSON as {key:?}"));
+        assert!(
+            !reply.body.contains("internal.md"),
+            "{key:?}: {}",
+            reply.body
+        );
+        assert!(!reply.body.contains("note for writers"), "{}", reply.body);
+        let html = article["html"].as_str().unwrap();
+        assert!(
+            html.contains("See the escalation notes,") && html.contains("the page."),
+            "the words stay, the links go: {html}"
+        );
+        let page = get(&app, "/articles/checklist", key).await;
+        assert_no_secret(&page, &format!("article page as {key:?}"));
+        assert!(!page.body.contains("internal.md"), "{}", page.body);
+        assert!(!page.body.contains("note for writers"), "{}", page.body);
+    }
+    let agent = get(&app, "/api/articles/checklist", Some(AGENT_KEY))
+        .await
+        .json();
+    let markdown = agent["markdown"].as_str().expect("agents get the source");
+    assert!(markdown.contains("<!-- note for writers"), "{markdown}");
+    assert!(markdown.contains("(internal.md)"), "{markdown}");
+    let html = agent["html"].as_str().unwrap();
+    assert_eq!(
+        html.matches("href=\"/articles/internal-zebratrace\"")
+            .count(),
+        3,
+        "every spelling of the link leads agents to the page: {html}"
+    );
+}

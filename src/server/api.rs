@@ -127,7 +127,9 @@ pub async fn suggest(
     ))
 }
 
-/// `GET /api/articles/{id}`: the article as JSON, rendered HTML included.
+/// `GET /api/articles/{id}`: the article as JSON, rendered HTML included. Only agents get the
+/// `markdown` source: it carries what the page leaves out (links to articles the caller may not
+/// see, writers' HTML comments), so everyone else gets only what the page shows.
 pub async fn article(
     State(state): State<AppState>,
     caller: Caller,
@@ -139,7 +141,7 @@ pub async fn article(
     })
     .await??;
     let (article, html) = page;
-    Ok(Json(json!({
+    let mut body = json!({
         "id": article.info.id,
         "title": article.info.title,
         "type": article.info.kind,
@@ -153,8 +155,11 @@ pub async fn article(
         "summary": article.info.summary,
         "sections": article.sections.iter().map(|s| json!({"heading": s.text, "anchor": s.anchor, "level": s.level})).collect::<Vec<_>>(),
         "html": html,
-        "markdown": article.markdown,
-    })))
+    });
+    if caller.is_agent() {
+        body["markdown"] = json!(article.markdown);
+    }
+    Ok(Json(body))
 }
 
 /// `GET /api/status` (agent key): index state, watcher, pending changes and per-file problems.

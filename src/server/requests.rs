@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::{AppState, Caller};
 use crate::content::article::{ArticleType, Visibility};
-use crate::content::render::{self, LinkTarget};
+use crate::content::render::{self, LinkTarget, LinkedArticle};
 use crate::deflect::{self, CaseType, Deflection, Deflector, DraftCase, Severity};
 use crate::events::{DeflectionEvent, EventStore, FeedbackEvent, FeedbackKind, SearchEvent};
 use crate::search::{KbSearcher, SearchRequest, SearchResults, SortOrder, StoredArticle};
@@ -155,9 +155,10 @@ pub fn record_search(state: &AppState, query: &str, total: usize, audience: Visi
 }
 
 /// Loads an article the audience may see and renders its body; `NotFound` otherwise, the same
-/// for a missing and a hidden article. Blocking: call from `spawn_blocking`.
+/// for a missing and a hidden article. A link to another article stays a link only when the
+/// audience may see that article too. Blocking: call from `spawn_blocking`.
 pub fn load_article(
-    searcher: &KbSearcher,
+    searcher: &Arc<KbSearcher>,
     id: &str,
     audience: Visibility,
     drafts: bool,
@@ -167,12 +168,20 @@ pub fn load_article(
         .article(id, audience, drafts)
         .map_err(ApiError::from)?
         .ok_or_else(not_found)?;
+    let links = searcher.clone();
     let html = render::article_html(
         &article.info.path,
+        &article.info.id,
         &article.info.title,
         &article.markdown,
-        |path, anchor| {
-            match searcher.id_for_path(path, audience, drafts) {
+        move |linked, anchor| {
+            let target = match linked {
+                LinkedArticle::File(path) => links.id_for_path(path, audience, drafts),
+                LinkedArticle::Page(id) => links
+                    .article(id, audience, drafts)
+                    .map(|found| found.map(|article| article.info.id)),
+            };
+            match target {
                 Ok(Some(target)) => {
                     let fragment = anchor.map(|a| format!("#{a}")).unwrap_or_default();
                     LinkTarget::Page(format!("{}{fragment}", article_url(&target)))

@@ -82,7 +82,7 @@ pub fn spec() -> Value {
                 "summary": "An article as JSON, with its rendered HTML",
                 "security": bearer,
                 "parameters": [id_param.clone()],
-                "responses": {"200": json_ok("The article", json!({"type": "object"})), "404": error_response("No such article, or not visible to the caller"), "401": error_response("Unknown API key")}
+                "responses": {"200": json_ok("The article: id, title, type, url, product, versions, support, end_of_support, tags, updated, summary, sections, html (links to articles the caller may not see are reduced to text); `markdown`, the source, only for agent keys", json!({"type": "object"})), "404": error_response("No such article, or not visible to the caller"), "401": error_response("Unknown API key")}
             }},
             "/api/status": {"get": {
                 "summary": "Index generation, last commit, pending changes, watcher, and per-file problems (agent key)",
@@ -138,8 +138,12 @@ pub fn spec() -> Value {
                 "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}}
             }},
             "/healthz": {"get": {"summary": "The process is up", "responses": {"200": json_ok("ok", json!({"type": "object"}))}}},
-            "/readyz": {"get": {"summary": "The index is open and answers", "responses": {"200": json_ok("ready", json!({"type": "object"})), "503": {"description": "Still opening the index"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "Text exposition format", "content": {"text/plain": {}}}}}}
+            "/readyz": {"get": {"summary": "The index is open and answers; `documents` counts only the published public articles (what a caller without a key may see)", "responses": {"200": json_ok("ready", json!({"type": "object", "properties": {"status": {"type": "string", "enum": ["ready"]}, "documents": {"type": "integer"}}})), "503": {"description": "Still opening the index"}}}},
+            "/metrics": {"get": {
+                "summary": "Prometheus metrics (agent key): requests and latency per route, index size, last commit, pending changes, freshness",
+                "security": [{"bearer": []}],
+                "responses": {"200": {"description": "OpenMetrics text exposition format", "content": {"application/openmetrics-text": {}}}, "401": error_response("No key (with `WWW-Authenticate: Bearer`), or an unknown key"), "403": error_response("Not an agent key")}
+            }}
         }
     })
 }

@@ -96,20 +96,22 @@ pub fn spec() -> Value {
             }},
             "/api/deflect": {"post": {
                 "summary": "Articles that may answer a draft case, with a confidence in [0,1], the words that matched, and notices from the support policy; the draft is recorded before the answer",
+                "security": bearer,
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "subject": {"type": "string"}, "description": {"type": "string"},
                     "case_type": {"type": "string", "enum": ["problem", "question", "feature_request", "request"]},
                     "severity": {"type": "integer", "minimum": 1, "maximum": 4},
                     "product": {"type": "string"}, "version": {"type": "string"},
                     "limit": {"type": "integer", "minimum": 1, "maximum": 20},
-                    "deflection_id": {"type": "string", "description": "the id of an earlier answer for the same draft"}}}}}},
-                "responses": {"200": json_ok("deflection_id, suggestions, notices", json!({"type": "object"})), "400": error_response("A field is invalid, or subject and description are both empty"), "413": error_response("The draft is too large"), "503": error_response("Not ready, or events cannot be recorded now")}
+                    "deflection_id": {"type": "string", "format": "uuid", "description": "the id of an earlier answer for the same draft, sent by the same caller (no key, or the same key); or a random UUID of version 4 or 7 chosen by the client to start a draft with (an idempotency key). Nil, max and other versions are refused, and so is the id of a draft another caller started"}}}}}},
+                "responses": {"200": json_ok("deflection_id, suggestions, notices", json!({"type": "object"})), "400": error_response("A field is invalid, subject and description are both empty, or deflection_id is not a random UUID or names a draft another caller started"), "401": error_response("Unknown API key"), "413": error_response("The draft is too large"), "503": error_response("Not ready, or events cannot be recorded now")}
             }},
             "/api/deflect/{id}/feedback": {"post": {
-                "summary": "The outcome of a draft: solved (with article_id), not_helpful (with article_id) or case_submitted; idempotent",
+                "summary": "The outcome of a draft, sent by the caller who started it: solved (with article_id), not_helpful (with article_id; both only for an article the draft was shown) or case_submitted; idempotent",
+                "security": bearer,
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"outcome": {"type": "string", "enum": ["solved", "not_helpful", "case_submitted"]}, "article_id": {"type": "string"}}, "required": ["outcome"]}}}},
-                "responses": {"200": json_ok("recorded or already_recorded", json!({"type": "object"})), "400": error_response("A field is invalid"), "404": error_response("Unknown deflection id"), "503": error_response("Events cannot be recorded now")}
+                "responses": {"200": json_ok("recorded or already_recorded", json!({"type": "object"})), "400": error_response("A field is invalid, or article_id is not one of the articles suggested for this draft"), "401": error_response("Unknown API key"), "404": error_response("Unknown deflection id, or a draft another caller started (the two are not told apart)"), "503": error_response("Events cannot be recorded now")}
             }},
             "/api/analytics/deflection": {"get": {
                 "summary": "Drafts, suggestions shown, solved, submitted, deflection rate, articles that solve most and those shown but never helpful (agent key)",

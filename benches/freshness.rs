@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-/// An agent key written into the bench's config, for `/api/status`.
+/// An agent key written into the bench's config, for `/api/status` and `/metrics`.
 const AGENT_KEY: &str = "freshness-bench-agent-key-0123456789";
 /// Pause between two polls of the same search.
 const POLL_EVERY: Duration = Duration::from_millis(3);
@@ -433,6 +433,7 @@ async fn status(client: &reqwest::Client, base: &str) -> Result<Value> {
 async fn server_freshness(client: &reqwest::Client, base: &str) -> Result<(f64, f64)> {
     let text = client
         .get(format!("{base}/metrics"))
+        .bearer_auth(AGENT_KEY)
         .send()
         .await?
         .text()

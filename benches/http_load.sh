@@ -28,8 +28,11 @@ kb="$scratch/kb$n"
 [ -d "$kb/articles" ] || python3 "$shared/gen_corpus.py" articles --n "$n" --out "$kb" >/dev/null
 queries="$scratch/kbq"
 [ -f "$queries/short.url" ] || { python3 "$shared/gen_corpus.py" queries --out "$queries" >/dev/null; python3 "$shared/load/prep_queries.py" "$queries" >/dev/null; }
-printf '[limits]\ncache_entries = 0\n' > "$scratch/no-cache.toml"
-printf '' > "$scratch/cache.toml"
+# /metrics needs an agent key: the bench reads its request counts with this one.
+metrics_key="http-load-bench-agent-key-0123456789"
+keys="[[keys]]\nkey = \"$metrics_key\"\nrole = \"agent\"\nname = \"bench metrics\"\n"
+printf "[limits]\ncache_entries = 0\n$keys" > "$scratch/no-cache.toml"
+printf "$keys" > "$scratch/cache.toml"
 port="${KBSEARCH_BENCH_PORT:-18090}"
 out="$scratch/wrk-results.jsonl"
 server=
@@ -47,7 +50,7 @@ trap '[ -z "$server" ] || kill $server 2>/dev/null || true' EXIT
 
 # Requests answered 200 on a route, from the service's own /metrics.
 answered() { # route
-  curl -s "127.0.0.1:$port/metrics" | awk -v r="route=\"$1\"" \
+  curl -s -H "Authorization: Bearer $metrics_key" "127.0.0.1:$port/metrics" | awk -v r="route=\"$1\"" \
     'index($0, "kbsearch_http_requests_total{") == 1 && index($0, r) && index($0, "status=\"200\"") { s += $NF } END { print s + 0 }'
 }
 rows() { # table

@@ -395,7 +395,8 @@ async fn operations_routes() {
     assert_eq!(get(&app, "/healthz", None).await.json()["status"], "ok");
     assert_eq!(get(&app, "/readyz", None).await.json()["documents"], 8);
     get(&app, "/api/search?q=share", None).await;
-    let metrics = get(&app, "/metrics", None).await;
+    let metrics = get(&app, "/metrics", Some(AGENT_KEY)).await;
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
     assert!(
         metrics.body.contains(
             "kbsearch_http_requests_total{route=\"/api/search\",method=\"GET\",status=\"200\"} 1"

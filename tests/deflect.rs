@@ -439,3 +439,137 @@ async fn the_case_form_works_without_javascript() {
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(bad.body.contains("severity"), "{}", bad.body);
 }
+
+/// The rows the event database holds for one draft: its fields, and its suggestions in order.
+fn stored_draft(kb: &Kb, id: &str) -> (String, i64, Vec<String>) {
+    let db = rusqlite::Connection::open(kb.data.join(kbsearch::events::EVENTS_FILE)).unwrap();
+    let (case_type, severity) = db
+        .query_row(
+            "SELECT case_type, severity FROM deflections WHERE id = ?1",
+            [id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    let suggested = db
+        .prepare("SELECT article_id FROM suggestions WHERE deflection_id = ?1 ORDER BY position")
+        .unwrap()
+        .query_map([id], |row| row.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .unwrap();
+    (case_type, severity, suggested)
+}
+
+fn rows(kb: &Kb, table: &str) -> i64 {
+    let db = rusqlite::Connection::open(kb.data.join(kbsearch::events::EVENTS_FILE)).unwrap();
+    db.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+        row.get(0)
+    })
+    .unwrap()
+}
+
+/// Issue 13: any article id was recorded as `solved`, so anyone could record "solved by" an
+/// internal article, or probe article ids, on any draft.
+#[tokio::test]
+async fn feedback_for_an_article_the_draft_was_not_shown_is_refused() {
+    let (kb, app) = sample();
+    let answer = deflect(&app, json!({"subject": "license expired SXE-1001"})).await;
+    let shown = ids(&answer);
+    assert!(!shown.is_empty(), "{answer}");
+    let uri = format!(
+        "/api/deflect/{}/feedback",
+        answer["deflection_id"].as_str().unwrap()
+    );
+    let internal = post_json(
+        &app,
+        "/api/deflect",
+        Some(AGENT_KEY),
+        &json!({"subject": "quokkaflow marmotdump keysmith orcawatch"}),
+    )
+    .await
+    .json();
+    let hidden = ids(&internal)
+        .into_iter()
+        .find(|id| id.starts_with("internal-"))
+        .expect("an internal article to name");
+    for (outcome, article) in [
+        ("solved", hidden.as_str()),
+        ("solved", "cutover-fails-err-share-locked-open-files"),
+        ("solved", "no-such-article"),
+        ("not_helpful", hidden.as_str()),
+    ] {
+        let body = json!({"outcome": outcome, "article_id": article});
+        let reply = post_json(&app, &uri, None, &body).await;
+        assert_eq!(reply.status, 400, "{body}: {}", reply.body);
+        assert_eq!(reply.json()["error"]["code"], "bad_parameter");
+        assert!(reply.body.contains("`article_id`"), "{}", reply.body);
+        assert!(!reply.body.contains(&hidden), "{}", reply.body);
+    }
+    assert_eq!(rows(&kb, "feedback"), 0, "nothing recorded");
+    let solved = json!({"outcome": "solved", "article_id": shown[0]});
+    assert_eq!(post_json(&app, &uri, None, &solved).await.status, 200);
+    assert_eq!(rows(&kb, "feedback"), 1);
+}
+
+/// Issue 13: any UUID was accepted as a draft's id, so a client could pick a predictable one,
+/// or send another caller's id and write over that draft.
+#[tokio::test]
+async fn predictable_and_foreign_deflection_ids_are_refused() {
+    let (kb, app) = sample();
+    for predictable in [
+        "00000000-0000-0000-0000-000000000000",
+        "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        "00000000-0000-0000-0000-000000000001",
+        "c232ab00-9414-11ec-b3c8-9f6bdeced846", // version 1: time and node
+        "6fa459ea-ee8a-3ca4-894e-db77e160355e", // version 3: a name's MD5
+    ] {
+        let draft = json!({"subject": "share access denied", "deflection_id": predictable});
+        let reply = post_json(&app, "/api/deflect", None, &draft).await;
+        assert_eq!(reply.status, 400, "{predictable}: {}", reply.body);
+        assert!(reply.body.contains("`deflection_id`"), "{}", reply.body);
+    }
+    assert_eq!(rows(&kb, "deflections"), 0);
+
+    // A random id of the client's choosing starts a draft: an idempotency key.
+    let chosen = uuid::Uuid::new_v4().to_string();
+    let draft = json!({"subject": "license expired SXE-1001", "deflection_id": chosen});
+    let started = post_json(&app, "/api/deflect", Some(CUSTOMER_KEY), &draft).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    assert_eq!(started.json()["deflection_id"], chosen.as_str());
+    let original = stored_draft(&kb, &chosen);
+    assert!(!original.2.is_empty(), "{original:?}");
+
+    // Anyone else sending that id is refused, and the draft stays as its creator left it.
+    let takeover = json!({
+        "subject": "console crashes on start", "case_type": "question", "severity": 1,
+        "deflection_id": chosen,
+    });
+    for key in [None, Some(AGENT_KEY)] {
+        let reply = post_json(&app, "/api/deflect", key, &takeover).await;
+        assert_eq!(reply.status, 400, "{key:?}: {}", reply.body);
+        assert!(reply.body.contains("`deflection_id`"), "{}", reply.body);
+        assert!(reply.json().get("suggestions").is_none());
+        assert_eq!(stored_draft(&kb, &chosen), original, "{key:?}");
+    }
+    // Their feedback on it is the 404 of a draft that does not exist.
+    let feedback = |id: &str| format!("/api/deflect/{id}/feedback");
+    let submitted = json!({"outcome": "case_submitted"});
+    let foreign = post_json(&app, &feedback(&chosen), None, &submitted).await;
+    let unknown_id = uuid::Uuid::new_v4().to_string();
+    let unknown = post_json(&app, &feedback(&unknown_id), None, &submitted).await;
+    assert_eq!((foreign.status, unknown.status), (404, 404));
+    assert_eq!(
+        foreign.body.replace(&chosen, "ID"),
+        unknown.body.replace(&unknown_id, "ID")
+    );
+    assert_eq!(rows(&kb, "feedback"), 0);
+
+    // Its creator goes on as before.
+    let update =
+        json!({"subject": "license expired SXE-1001 after renewal", "deflection_id": chosen});
+    let again = post_json(&app, "/api/deflect", Some(CUSTOMER_KEY), &update).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let mine = post_json(&app, &feedback(&chosen), Some(CUSTOMER_KEY), &submitted).await;
+    assert_eq!(mine.status, 200, "{}", mine.body);
+    assert_eq!(rows(&kb, "deflections"), 1);
+}

@@ -216,3 +216,117 @@ async fn links_to_hidden_articles_are_reduced_to_text() {
             .contains("href=\"/articles/internal-zebratrace\"")
     );
 }
+
+/// Issue 13: `/api/articles/{id}` sent everyone the raw markdown, and with it the file name of
+/// the internal article a public one links to and the writers' HTML comments. Links written as
+/// raw HTML or as site paths kept naming the hidden article in the rendered HTML too.
+#[tokio::test]
+async fn only_agents_get_the_markdown_source_of_an_article() {
+    let kb = fixture();
+    kb.article(
+        "articles/checklist.md",
+        "Heartbeat checklist",
+        "id: checklist\n",
+        "<!-- note for writers: the swatonly steps live in internal.md -->\n\n\
+         Check the heartbeat first. See [the escalation notes](internal.md), \
+         <a href=\"internal.md\">the raw notes</a> and [the page](/articles/internal-zebratrace).",
+    );
+    let app = kb.app();
+    for key in [None, Some(CUSTOMER_KEY)] {
+        let reply = get(&app, "/api/articles/checklist", key).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let article = reply.json();
+        assert!(article.get("markdown").is_none(), "{key:?}: {article}");
+        assert_no_secret(&reply, &format!("article JSON as {key:?}"));
+        assert!(
+            !reply.body.contains("internal.md"),
+            "{key:?}: {}",
+            reply.body
+        );
+        assert!(!reply.body.contains("note for writers"), "{}", reply.body);
+        let html = article["html"].as_str().unwrap();
+        assert!(
+            html.contains("See the escalation notes,") && html.contains("the page."),
+            "the words stay, the links go: {html}"
+        );
+        let page = get(&app, "/articles/checklist", key).await;
+        assert_no_secret(&page, &format!("article page as {key:?}"));
+        assert!(!page.body.contains("internal.md"), "{}", page.body);
+        assert!(!page.body.contains("note for writers"), "{}", page.body);
+    }
+    let agent = get(&app, "/api/articles/checklist", Some(AGENT_KEY))
+        .await
+        .json();
+    let markdown = agent["markdown"].as_str().expect("agents get the source");
+    assert!(markdown.contains("<!-- note for writers"), "{markdown}");
+    assert!(markdown.contains("(internal.md)"), "{markdown}");
+    let html = agent["html"].as_str().unwrap();
+    assert_eq!(
+        html.matches("href=\"/articles/internal-zebratrace\"")
+            .count(),
+        3,
+        "every spelling of the link leads agents to the page: {html}"
+    );
+}
+
+/// Issue 13: `/readyz` counted every document of the index, hidden and draft ones included, so
+/// anyone could watch internal articles come and go.
+#[tokio::test]
+async fn readyz_counts_only_what_an_anonymous_caller_may_see() {
+    let kb = Kb::new();
+    kb.article(
+        "articles/public.md",
+        "Data Mover heartbeat lost",
+        "id: heartbeat\n",
+        "Restart the service.",
+    );
+    let before = get(&kb.app(), "/readyz", None).await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    assert_eq!(before.json()["status"], "ready");
+    for (rel, front) in [
+        ("articles/internal.md", "visibility: internal\n"),
+        ("articles/customer.md", "visibility: customer\n"),
+        ("articles/draft.md", "status: draft\n"),
+    ] {
+        kb.article(rel, "Hidden", front, "quokkaflow");
+        let after = get(&kb.app(), "/readyz", None).await;
+        assert_eq!(after.status, 200, "{}", after.body);
+        assert_eq!(after.body, before.body, "after adding {rel}");
+    }
+    assert_eq!(before.json()["documents"], 1, "{}", before.body);
+}
+
+/// Issue 13: `/metrics` exported the size of the whole index and signals (last commit, pending
+/// changes, freshness) that move when only hidden articles change: support staff only.
+#[tokio::test]
+async fn metrics_need_an_agent_key() {
+    use tower::ServiceExt;
+    let kb = fixture();
+    let app = kb.app();
+    let without_key = app
+        .clone()
+        .oneshot(
+            axum::http::Request::get("/metrics")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(without_key.status(), 401);
+    assert_eq!(
+        without_key.headers().get("www-authenticate").unwrap(),
+        "Bearer",
+        "Prometheus is told to send a bearer token"
+    );
+    let customer = get(&app, "/metrics", Some(CUSTOMER_KEY)).await;
+    assert_eq!(customer.status, 403, "{}", customer.body);
+    assert!(!customer.body.contains("kbsearch_"), "{}", customer.body);
+    assert_eq!(get(&app, "/metrics", Some("no-such-key")).await.status, 401);
+    let agent = get(&app, "/metrics", Some(AGENT_KEY)).await;
+    assert_eq!(agent.status, 200, "{}", agent.body);
+    assert!(
+        agent.body.contains("kbsearch_index_documents 4"),
+        "{}",
+        agent.body
+    );
+}

@@ -410,7 +410,7 @@ async fn metrics_export_freshness() {
     let mut live = kb.live(WatchMode::Native).await;
     kb.write("articles/a.md", article("Fresh", "echo"));
     live.wait_for_ids("echo", &["articles/a"]).await;
-    let metrics = get(&live.app(), "/metrics", None).await.body;
+    let metrics = get(&live.app(), "/metrics", Some(AGENT_KEY)).await.body;
     let count = metrics
         .lines()
         .find(|l| l.starts_with("kbsearch_index_freshness_seconds_count"))

@@ -4,9 +4,10 @@
 //!
 //! Callers hold an [`EventStore`] trait object, so which store keeps the events is decided once,
 //! where the service starts. Every store keeps the same promises: a draft or an outcome is
-//! acknowledged only after it is committed, the same feedback twice is recorded once, the schema
-//! is migrated when the store opens, and the analytics give the same answers. Search events are
-//! best effort. This module holds the trait, the events' types and the rules every store applies
+//! acknowledged only after it is committed, the same feedback twice is recorded once, a draft is
+//! updated and given feedback only by the caller who created it, feedback names only articles the
+//! draft was shown, the schema is migrated when the store opens, and the analytics give the same
+//! answers. Search events are best effort. This module holds the trait, the events' types and the rules every store applies
 //! to them.
 //!
 //! [`SqliteEventStore`] keeps them in an embedded SQLite database beside the index: `sqlite`
@@ -62,11 +63,19 @@ pub struct TimeRange {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// Who created a draft, as [`DeflectionEvent::creator`] and [`FeedbackEvent::caller`] name
+/// callers: without a key.
+pub const ANONYMOUS_CREATOR: &str = "anonymous";
+
 /// A case draft that was shown suggested articles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeflectionEvent {
-    /// Unique per draft; recording the same id again is a no-op (a retried request).
+    /// Unique per draft and unguessable (a UUID of version 4 or 7); recording the same id again
+    /// updates the draft, when the same caller sends it.
     pub id: String,
+    /// Who sends the draft: [`ANONYMOUS_CREATOR`], or a name for the key it came with that is
+    /// not the key (`key:` and a fingerprint). The first to record an id owns the draft.
+    pub creator: String,
     pub at: DateTime<Utc>,
     pub case_type: String,
     pub severity: u8,
@@ -100,14 +109,31 @@ impl FeedbackKind {
     }
 }
 
-/// Feedback on a recorded draft. `solved` and `not_helpful` must name an article;
-/// `case_submitted` may, and the article is then ignored: a case is submitted once per draft.
+/// Feedback on a recorded draft. `solved` and `not_helpful` must name an article the draft was
+/// shown; `case_submitted` may, and the article is then ignored: a case is submitted once per
+/// draft.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackEvent {
     pub deflection_id: String,
+    /// Who sends the feedback, named as [`DeflectionEvent::creator`]: only the draft's creator
+    /// may.
+    pub caller: String,
     pub kind: FeedbackKind,
     pub article_id: Option<String>,
     pub at: DateTime<Utc>,
+}
+
+/// What [`EventStore::record_deflection`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeflectionOutcome {
+    /// No draft had this id: it is a new draft, owned by its creator.
+    Created,
+    /// The draft's creator sent it again: its fields and suggestions are the new ones.
+    Updated,
+    /// Another caller created the draft with this id (or it was created before creators were
+    /// recorded, with a key); nothing was written.
+    NotTheCreator,
 }
 
 /// What [`EventStore::record_feedback`] did.
@@ -117,8 +143,12 @@ pub enum FeedbackOutcome {
     Recorded,
     /// The same feedback was recorded before; nothing changed.
     Duplicate,
-    /// No draft has this id; nothing was written.
+    /// No draft has this id, or another caller created it: the same answer, so that feedback
+    /// cannot tell another caller's draft from none. Nothing was written.
     UnknownDeflection,
+    /// `solved` or `not_helpful` names an article that is not among the draft's suggestions
+    /// (the latest ones recorded); nothing was written.
+    NotSuggested,
 }
 
 /// One search as the analytics see it.
@@ -190,18 +220,34 @@ pub struct SearchAnalytics {
 /// before writing, answers a draft or feedback only once it is committed, and keeps blocking work
 /// off the async runtime.
 ///
+/// Every store also keeps two rules of ownership, checked in the same transaction as the write
+/// so that no concurrent update slips between check and write:
+/// - a draft belongs to the caller who first recorded its id ([`DeflectionEvent::creator`]):
+///   only that caller may update it or send feedback on it. Ids are unguessable (the server
+///   makes version 7 UUIDs and accepts version 4 or 7 from clients), so a client that picks its
+///   id may start a draft with it, and cannot write over another caller's;
+/// - `solved` and `not_helpful` feedback names an article the draft was shown (its latest
+///   suggestions): no one can record "solved by" an article that was never suggested, hidden
+///   ones included, or probe article ids through feedback.
+///
 /// The async methods return boxed futures rather than being `async fn`s: a trait with `async fn`
 /// cannot be used as `dyn EventStore`, and the `async-trait` macro would write these same
 /// signatures behind a macro and another dependency. One allocation per call is nothing beside
 /// the commit the call waits for.
 pub trait EventStore: Send + Sync {
-    /// Records a draft and the articles it was shown, or updates it when its id was recorded
-    /// before (the case form asks again as the customer types). Durable when it returns Ok.
-    fn record_deflection(&self, event: DeflectionEvent) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Records a draft and the articles it was shown (`Created`), or updates it when its creator
+    /// sends its id again (`Updated`: the case form asks again as the customer types). A draft
+    /// another caller created is left as it was: `NotTheCreator`, nothing written. Durable when
+    /// it returns Ok.
+    fn record_deflection(
+        &self,
+        event: DeflectionEvent,
+    ) -> BoxFuture<'_, Result<DeflectionOutcome, StoreError>>;
 
-    /// Durable when it returns Ok. Unknown deflection id: `UnknownDeflection`, nothing written;
-    /// the same feedback twice: `Duplicate`, one row. `Invalid` when `solved` or `not_helpful`
-    /// names no article.
+    /// Durable when it returns Ok. Unknown deflection id, or a draft `event.caller` did not
+    /// create: `UnknownDeflection`, nothing written; `solved` or `not_helpful` for an article
+    /// the draft was not shown: `NotSuggested`, nothing written; the same feedback twice:
+    /// `Duplicate`, one row. `Invalid` when `solved` or `not_helpful` names no article.
     fn record_feedback(
         &self,
         event: FeedbackEvent,
@@ -230,10 +276,15 @@ pub trait EventStore: Send + Sync {
     ) -> BoxFuture<'_, Result<SearchAnalytics, StoreError>>;
 }
 
-/// Checks the rule of drafts: they have an id.
+/// Checks the rules of drafts: they have an id and a creator.
 fn validate_deflection(event: &DeflectionEvent) -> Result<(), StoreError> {
     if event.id.is_empty() {
         return Err(StoreError::Invalid("a deflection needs an id".to_string()));
+    }
+    if event.creator.is_empty() {
+        return Err(StoreError::Invalid(
+            "a deflection needs its creator".to_string(),
+        ));
     }
     Ok(())
 }
@@ -244,6 +295,9 @@ fn validate_feedback(event: FeedbackEvent) -> Result<FeedbackEvent, StoreError> 
         return Err(StoreError::Invalid(
             "feedback needs a deflection id".to_string(),
         ));
+    }
+    if event.caller.is_empty() {
+        return Err(StoreError::Invalid("feedback needs its caller".to_string()));
     }
     let names_article = event.article_id.as_deref().is_some_and(|id| !id.is_empty());
     match event.kind {
@@ -274,6 +328,63 @@ fn normalize_query(query: &str) -> String {
 mod tests {
     use super::test_support::{draft, feedback, rows};
     use super::*;
+
+    #[tokio::test]
+    async fn only_the_creator_updates_a_draft_or_sends_its_feedback() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
+        let first = store.record_deflection(draft("d1", 0, &["a"])).await;
+        assert_eq!(first.unwrap(), DeflectionOutcome::Created);
+        let again = store.record_deflection(draft("d1", 1, &["a", "b"])).await;
+        assert_eq!(again.unwrap(), DeflectionOutcome::Updated);
+        for stranger in [ANONYMOUS_CREATOR, "key:another"] {
+            let takeover = DeflectionEvent {
+                creator: stranger.to_string(),
+                ..draft("d1", 2, &["secret"])
+            };
+            let outcome = store.record_deflection(takeover).await.unwrap();
+            assert_eq!(outcome, DeflectionOutcome::NotTheCreator);
+            let solved = FeedbackEvent {
+                caller: stranger.to_string(),
+                ..feedback("d1", FeedbackKind::Solved, Some("a"))
+            };
+            let outcome = store.record_feedback(solved).await.unwrap();
+            assert_eq!(outcome, FeedbackOutcome::UnknownDeflection, "like no draft");
+        }
+        assert_eq!(rows(dir.path(), "suggestions"), 2, "the creator's latest");
+        assert_eq!(rows(dir.path(), "feedback"), 0);
+    }
+
+    #[tokio::test]
+    async fn feedback_names_only_articles_the_draft_was_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
+        store
+            .record_deflection(draft("d1", 0, &["a", "b"]))
+            .await
+            .unwrap();
+        store
+            .record_deflection(draft("d2", 0, &["c"]))
+            .await
+            .unwrap();
+        for kind in [FeedbackKind::Solved, FeedbackKind::NotHelpful] {
+            for article in ["c", "internal-secret"] {
+                let outcome = store.record_feedback(feedback("d1", kind, Some(article)));
+                assert_eq!(outcome.await.unwrap(), FeedbackOutcome::NotSuggested);
+            }
+        }
+        assert_eq!(rows(dir.path(), "feedback"), 0);
+        let shown = store.record_feedback(feedback("d1", FeedbackKind::Solved, Some("b")));
+        assert_eq!(shown.await.unwrap(), FeedbackOutcome::Recorded);
+        // The suggestions that count are the latest: an update that no longer shows `b`.
+        store
+            .record_deflection(draft("d1", 1, &["a"]))
+            .await
+            .unwrap();
+        let stale = store.record_feedback(feedback("d1", FeedbackKind::NotHelpful, Some("b")));
+        assert_eq!(stale.await.unwrap(), FeedbackOutcome::NotSuggested);
+        assert_eq!(rows(dir.path(), "feedback"), 1);
+    }
 
     #[tokio::test]
     async fn solved_and_not_helpful_must_name_an_article() {

@@ -52,6 +52,14 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     // (analytics group the suggestions of a time range). Without it the log grew by 1,500-2,500
     // pages a second at 64 connections instead of about 9,000.
     M::up("DROP INDEX suggestions_article;"),
+    // Who created each draft: `anonymous`, or `key:` and a fingerprint of the key (never the
+    // key). Only the same caller may update a draft or send its feedback. Drafts recorded before
+    // were created without a key exactly when their audience is public; for the others the key
+    // is unknown, and NULL matches no caller.
+    M::up(
+        "ALTER TABLE deflections ADD COLUMN creator TEXT;
+    UPDATE deflections SET creator = 'anonymous' WHERE audience = 'public';",
+    ),
 ];
 
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
@@ -81,9 +89,11 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), OpenFailure> {
 mod tests {
     use rusqlite::OptionalExtension;
 
-    use super::super::test_support::{draft, rows};
-    use super::super::writer::insert_deflection;
-    use super::super::{EVENTS_FILE, EventStore, SqliteEventStore, StoreError, TimeRange};
+    use super::super::test_support::{draft, feedback, rows};
+    use super::super::{
+        ANONYMOUS_CREATOR, EVENTS_FILE, EventStore, FeedbackEvent, FeedbackKind, FeedbackOutcome,
+        SqliteEventStore, StoreError, TimeRange,
+    };
     use super::*;
 
     #[test]
@@ -138,15 +148,38 @@ mod tests {
             Migrations::from_slice(&MIGRATION_STEPS[..1])
                 .to_latest(&mut conn)
                 .unwrap();
-            insert_deflection(&conn, &draft("old", 0, &["a", "b"])).unwrap();
+            // The first schema's rows, as a build of that time wrote them: one draft without a
+            // key (audience public), one with a customer key.
+            conn.execute_batch(
+                "INSERT INTO deflections (id, at_ms, case_type, severity, audience)
+                     VALUES ('old', 0, 'problem', 3, 'public'), ('keyed', 0, 'problem', 3, 'customer');
+                 INSERT INTO suggestions (deflection_id, position, article_id)
+                     VALUES ('old', 0, 'a'), ('old', 1, 'b');",
+            )
+            .unwrap();
         }
         let store = SqliteEventStore::open(dir.path()).unwrap();
         store
             .record_deflection(draft("new", 1, &["c"]))
             .await
             .unwrap();
-        assert_eq!(rows(dir.path(), "deflections"), 2);
+        assert_eq!(rows(dir.path(), "deflections"), 3);
         assert_eq!(rows(dir.path(), "suggestions"), 3);
+        // Old drafts without a key stay open to callers without a key; the key of the others
+        // is unknown, so no caller may continue them.
+        let anonymous = FeedbackEvent {
+            caller: ANONYMOUS_CREATOR.to_string(),
+            ..feedback("old", FeedbackKind::Solved, Some("b"))
+        };
+        assert_eq!(
+            store.record_feedback(anonymous).await.unwrap(),
+            FeedbackOutcome::Recorded
+        );
+        let keyed = feedback("keyed", FeedbackKind::CaseSubmitted, None);
+        assert_eq!(
+            store.record_feedback(keyed).await.unwrap(),
+            FeedbackOutcome::UnknownDeflection
+        );
         let conn = Connection::open(&path).unwrap();
         let version: usize = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))

@@ -22,8 +22,9 @@ use super::analytics::Reader;
 use super::checkpoint::{LOG_LIMIT_FRAMES, checkpoint_until, open_checkpointer};
 use super::writer::{Message, Writer, open_writer};
 use super::{
-    DeflectionAnalytics, DeflectionEvent, EventStore, FeedbackEvent, FeedbackOutcome,
-    SearchAnalytics, SearchEvent, StoreError, TimeRange, validate_deflection, validate_feedback,
+    DeflectionAnalytics, DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent,
+    FeedbackOutcome, SearchAnalytics, SearchEvent, StoreError, TimeRange, validate_deflection,
+    validate_feedback,
 };
 
 /// The database file inside the data folder.
@@ -131,7 +132,10 @@ impl SqliteEventStore {
 }
 
 impl EventStore for SqliteEventStore {
-    fn record_deflection(&self, event: DeflectionEvent) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn record_deflection(
+        &self,
+        event: DeflectionEvent,
+    ) -> BoxFuture<'_, Result<DeflectionOutcome, StoreError>> {
         Box::pin(async move {
             validate_deflection(&event)?;
             let (reply, answer) = oneshot::channel();

@@ -8,6 +8,9 @@ use rusqlite::Connection;
 
 use super::{DeflectionEvent, EVENTS_FILE, FeedbackEvent, FeedbackKind, SearchEvent};
 
+/// The caller who sends the drafts and feedback of these helpers.
+pub(super) const CREATOR: &str = "key:test-portal";
+
 pub(super) fn at(minutes: i64) -> DateTime<Utc> {
     let start = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
     start + chrono::Duration::minutes(minutes)
@@ -16,6 +19,7 @@ pub(super) fn at(minutes: i64) -> DateTime<Utc> {
 pub(super) fn draft(id: &str, minutes: i64, suggested: &[&str]) -> DeflectionEvent {
     DeflectionEvent {
         id: id.to_string(),
+        creator: CREATOR.to_string(),
         at: at(minutes),
         case_type: "incident".to_string(),
         severity: 3,
@@ -33,6 +37,7 @@ pub(super) fn feedback(
 ) -> FeedbackEvent {
     FeedbackEvent {
         deflection_id: deflection_id.to_string(),
+        caller: CREATOR.to_string(),
         kind,
         article_id: article.map(str::to_string),
         at: at(0),

@@ -14,7 +14,8 @@ use tracing::{debug, warn};
 use super::schema::migrate;
 use super::sqlite::{OpenFailure, Options, store_error};
 use super::{
-    DeflectionEvent, FeedbackEvent, FeedbackOutcome, SearchEvent, StoreError, normalize_query,
+    DeflectionEvent, DeflectionOutcome, FeedbackEvent, FeedbackKind, FeedbackOutcome, SearchEvent,
+    StoreError, normalize_query,
 };
 
 /// Most events in one transaction, so a backlog is written in bounded steps.
@@ -30,7 +31,7 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// What the writer thread is asked to do.
 pub(super) enum Message {
-    Deflection(DeflectionEvent, Reply<()>),
+    Deflection(DeflectionEvent, Reply<DeflectionOutcome>),
     Feedback(FeedbackEvent, Reply<FeedbackOutcome>),
     Search(SearchEvent),
     Flush(Reply<()>),
@@ -123,13 +124,17 @@ impl Writer {
     }
 }
 
-/// Writes the batch in order in one transaction; the feedback outcomes, in order. On error the
-/// transaction is rolled back when dropped.
-fn write_batch(
-    conn: &mut Connection,
-    batch: &mut [Message],
-) -> rusqlite::Result<Vec<FeedbackOutcome>> {
-    let mut outcomes = Vec::new();
+/// What each draft and feedback of a committed batch came to, in batch order.
+#[derive(Default)]
+struct Outcomes {
+    deflections: Vec<DeflectionOutcome>,
+    feedback: Vec<FeedbackOutcome>,
+}
+
+/// Writes the batch in order in one transaction; what each draft and feedback came to. On error
+/// the transaction is rolled back when dropped.
+fn write_batch(conn: &mut Connection, batch: &mut [Message]) -> rusqlite::Result<Outcomes> {
+    let mut outcomes = Outcomes::default();
     let writes_nothing = batch.iter().all(|m| matches!(m, Message::Flush(_)));
     if writes_nothing {
         return Ok(outcomes);
@@ -137,8 +142,10 @@ fn write_batch(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for message in batch {
         match message {
-            Message::Deflection(event, _) => insert_deflection(&tx, event)?,
-            Message::Feedback(event, _) => outcomes.push(insert_feedback(&tx, event)?),
+            Message::Deflection(event, _) => {
+                outcomes.deflections.push(insert_deflection(&tx, event)?);
+            }
+            Message::Feedback(event, _) => outcomes.feedback.push(insert_feedback(&tx, event)?),
             Message::Search(event) => insert_search(&tx, event)?,
             Message::Flush(_) => {}
         }
@@ -147,16 +154,31 @@ fn write_batch(
     Ok(outcomes)
 }
 
-/// Records a draft, or updates it: the case form asks again as the customer types, with the same
-/// id. The draft keeps the time it was first seen; its fields and the suggestions shown are the
-/// latest ones.
+/// The creator of the draft `id`: `None` when no draft has it, `Some(None)` when the draft was
+/// recorded before creators were (and matches no caller).
+fn creator_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<Option<String>>> {
+    conn.prepare_cached("SELECT creator FROM deflections WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()
+}
+
+/// Records a draft, or updates it when its creator sends it again: the case form asks again as
+/// the customer types, with the same id. The draft keeps the time it was first seen and its
+/// creator; its fields and the suggestions shown are the latest ones. Another caller's draft is
+/// left as it is.
 pub(super) fn insert_deflection(
     conn: &Connection,
     event: &DeflectionEvent,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<DeflectionOutcome> {
+    let outcome = match creator_of(conn, &event.id)? {
+        None => DeflectionOutcome::Created,
+        Some(Some(creator)) if creator == event.creator => DeflectionOutcome::Updated,
+        Some(_) => return Ok(DeflectionOutcome::NotTheCreator),
+    };
     conn.prepare_cached(
-        "INSERT INTO deflections (id, at_ms, case_type, severity, product, version, audience)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO deflections (id, at_ms, case_type, severity, product, version, audience,
+             creator)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (id) DO UPDATE SET case_type = excluded.case_type,
              severity = excluded.severity, product = excluded.product,
              version = excluded.version, audience = excluded.audience",
@@ -169,6 +191,7 @@ pub(super) fn insert_deflection(
         event.product,
         event.version,
         event.audience,
+        event.creator,
     ])?;
     conn.prepare_cached("DELETE FROM suggestions WHERE deflection_id = ?1")?
         .execute([&event.id])?;
@@ -178,17 +201,30 @@ pub(super) fn insert_deflection(
     for (position, article_id) in event.suggested.iter().enumerate() {
         insert_suggestion.execute(params![event.id, position as i64, article_id])?;
     }
-    Ok(())
+    Ok(outcome)
 }
 
+/// Records feedback from the draft's creator, naming (for `solved` and `not_helpful`) an article
+/// among the draft's suggestions.
 fn insert_feedback(conn: &Connection, event: &FeedbackEvent) -> rusqlite::Result<FeedbackOutcome> {
-    let known = conn
-        .prepare_cached("SELECT 1 FROM deflections WHERE id = ?1")?
-        .query_row([&event.deflection_id], |_| Ok(()))
-        .optional()?
-        .is_some();
-    if !known {
+    let by_creator = creator_of(conn, &event.deflection_id)?
+        .flatten()
+        .is_some_and(|creator| creator == event.caller);
+    if !by_creator {
         return Ok(FeedbackOutcome::UnknownDeflection);
+    }
+    let names_an_article = matches!(event.kind, FeedbackKind::Solved | FeedbackKind::NotHelpful);
+    if names_an_article {
+        let suggested = conn
+            .prepare_cached(
+                "SELECT 1 FROM suggestions WHERE deflection_id = ?1 AND article_id = ?2 LIMIT 1",
+            )?
+            .query_row(params![event.deflection_id, event.article_id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !suggested {
+            return Ok(FeedbackOutcome::NotSuggested);
+        }
     }
     let inserted = conn
         .prepare_cached(
@@ -222,17 +258,24 @@ fn insert_search(conn: &Connection, event: &SearchEvent) -> rusqlite::Result<()>
     Ok(())
 }
 
-fn answer_committed(batch: Vec<Message>, outcomes: Vec<FeedbackOutcome>) {
-    let mut outcomes = outcomes.into_iter();
+fn answer_committed(batch: Vec<Message>, outcomes: Outcomes) {
+    let mut deflections = outcomes.deflections.into_iter();
+    let mut feedback = outcomes.feedback.into_iter();
     for message in batch {
         // A requester that went away (timeout, disconnect) no longer listens: its event is
         // written all the same.
         match message {
-            Message::Deflection(_, reply) | Message::Flush(reply) => {
+            Message::Flush(reply) => {
                 let _ = reply.send(Ok(()));
             }
+            Message::Deflection(_, reply) => {
+                let outcome = deflections
+                    .next()
+                    .expect("write_batch returns one outcome per draft");
+                let _ = reply.send(Ok(outcome));
+            }
             Message::Feedback(_, reply) => {
-                let outcome = outcomes
+                let outcome = feedback
                     .next()
                     .expect("write_batch returns one outcome per feedback event");
                 let _ = reply.send(Ok(outcome));
@@ -247,7 +290,10 @@ fn answer_failed(batch: Vec<Message>, error: &StoreError) -> u64 {
     let mut searches = 0;
     for message in batch {
         match message {
-            Message::Deflection(_, reply) | Message::Flush(reply) => {
+            Message::Flush(reply) => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            Message::Deflection(_, reply) => {
                 let _ = reply.send(Err(error.clone()));
             }
             Message::Feedback(_, reply) => {
@@ -293,7 +339,10 @@ mod tests {
     }
 
     /// Writes `event` in a batch of its own; the writer's answer.
-    fn write_one(writer: &mut Writer, event: DeflectionEvent) -> Result<(), StoreError> {
+    fn write_one(
+        writer: &mut Writer,
+        event: DeflectionEvent,
+    ) -> Result<DeflectionOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         writer.write(vec![Message::Deflection(event, reply)]);
         answer
@@ -371,9 +420,14 @@ mod tests {
     async fn two_thousand_concurrent_feedback_writes_all_land() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteEventStore::open(dir.path()).unwrap());
+        let articles: Vec<String> = (0..20).map(|article| format!("a{article}")).collect();
+        let shown: Vec<&str> = articles.iter().map(String::as_str).collect();
         for draft_number in 0..100 {
             let id = format!("d{draft_number}");
-            store.record_deflection(draft(&id, 0, &[])).await.unwrap();
+            store
+                .record_deflection(draft(&id, 0, &shown))
+                .await
+                .unwrap();
         }
         let mut writes = tokio::task::JoinSet::new();
         for draft_number in 0..100 {
@@ -498,9 +552,11 @@ mod tests {
         const EACH: usize = 500;
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteEventStore::open(dir.path()).unwrap());
+        let articles: Vec<String> = (0..EACH).map(|article| format!("a{article}")).collect();
+        let shown: Vec<&str> = articles.iter().map(String::as_str).collect();
         for writer in 0..WRITERS {
             store
-                .record_deflection(draft(&format!("d{writer}"), 0, &[]))
+                .record_deflection(draft(&format!("d{writer}"), 0, &shown))
                 .await
                 .unwrap();
         }

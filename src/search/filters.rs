@@ -204,6 +204,13 @@ impl KbSearcher {
                 expected: self.catalog.all_versions().join(", "),
             })
     }
+
+    /// Live published documents `audience` may see: a count that articles hidden from
+    /// `audience` do not change.
+    pub fn documents_visible_to(&self, audience: Visibility) -> Result<u64, SearchError> {
+        let allowed = self.allowed_documents(audience, None)?;
+        Ok(allowed.iter().map(|segment| segment.len() as u64).sum())
+    }
 }
 
 /// Matches documents whose keyword `field` holds any of `values`, without scoring.

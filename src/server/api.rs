@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::requests::{SearchParams, article_url, load_article, record_search, run_search};
 use super::{AppState, Caller};
+use crate::content::article::Visibility;
 use crate::search::Hit;
 use crate::search::VersionSupport;
 use crate::search::lexicon::Suggestion;
@@ -127,7 +128,9 @@ pub async fn suggest(
     ))
 }
 
-/// `GET /api/articles/{id}`: the article as JSON, rendered HTML included.
+/// `GET /api/articles/{id}`: the article as JSON, rendered HTML included. Only agents get the
+/// `markdown` source: it carries what the page leaves out (links to articles the caller may not
+/// see, writers' HTML comments), so everyone else gets only what the page shows.
 pub async fn article(
     State(state): State<AppState>,
     caller: Caller,
@@ -139,7 +142,7 @@ pub async fn article(
     })
     .await??;
     let (article, html) = page;
-    Ok(Json(json!({
+    let mut body = json!({
         "id": article.info.id,
         "title": article.info.title,
         "type": article.info.kind,
@@ -153,8 +156,11 @@ pub async fn article(
         "summary": article.info.summary,
         "sections": article.sections.iter().map(|s| json!({"heading": s.text, "anchor": s.anchor, "level": s.level})).collect::<Vec<_>>(),
         "html": html,
-        "markdown": article.markdown,
-    })))
+    });
+    if caller.is_agent() {
+        body["markdown"] = json!(article.markdown);
+    }
+    Ok(Json(body))
 }
 
 /// `GET /api/status` (agent key): index state, watcher, pending changes and per-file problems.
@@ -224,35 +230,45 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the index is open and answers.
-pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.searcher.load_full() {
-        Some(searcher) => {
-            Json(json!({"status": "ready", "documents": searcher.num_docs()})).into_response()
-        }
-        None => (
+/// `GET /readyz`: the index is open and answers. Anyone may ask, so it counts only the articles
+/// an anonymous caller may see: adding or changing a hidden or draft article changes nothing here.
+pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let Some(searcher) = state.searcher.load_full() else {
+        return Ok((
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "starting"})),
         )
-            .into_response(),
-    }
+            .into_response());
+    };
+    let documents =
+        tokio::task::spawn_blocking(move || searcher.documents_visible_to(Visibility::Public))
+            .await??;
+    Ok(Json(json!({"status": "ready", "documents": documents})).into_response())
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics` (agent key): Prometheus text format. It counts every document and every
+/// request, and its index gauges move when any article changes, hidden ones included, so only
+/// support staff (and the Prometheus that scrapes with an agent key) may read it.
+pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    if caller.role.is_none() {
+        return Err(ApiError::KeyRequired);
+    }
+    if !caller.is_agent() {
+        return Err(ApiError::Forbidden);
+    }
     let searcher = state.searcher.load_full();
     let documents = searcher.as_ref().map_or(0, |s| s.num_docs());
     let last_commit = searcher.as_ref().and_then(|s| s.last_commit());
     let pending = state.live.as_ref().map_or(0, |live| live.status().pending);
     let body = state.metrics.render(documents, last_commit, pending);
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         body,
     )
-        .into_response()
+        .into_response())
 }
 
 /// Unknown routes under `/api`.

@@ -1,5 +1,6 @@
 //! Who is calling: anonymous, a registered customer, or support staff, from the
 //! `Authorization: Bearer` header. An unknown key is refused, never downgraded to anonymous.
+//! Which key it was is kept as a fingerprint, never the key: drafts remember their creator by it.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -9,6 +10,25 @@ use super::AppState;
 use super::error::ApiError;
 use crate::config::Role;
 use crate::content::article::Visibility;
+use crate::events::ANONYMOUS_CREATOR;
+
+/// Keeps fingerprints of keys apart from any other use of BLAKE3 on the same bytes.
+const FINGERPRINT_CONTEXT: &str = "kbsearch 2026-12 API key fingerprint for event records";
+
+/// A configured key, by a fingerprint that stands for it in stored records (the first 128 bits
+/// of BLAKE3 in key-derivation mode, with a context of its own), so records name the key without
+/// holding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyFingerprint([u8; 16]);
+
+impl KeyFingerprint {
+    fn of(key: &str) -> Self {
+        let derived = blake3::derive_key(FINGERPRINT_CONTEXT, key.as_bytes());
+        let mut fingerprint = [0; 16];
+        fingerprint.copy_from_slice(&derived[..16]);
+        KeyFingerprint(fingerprint)
+    }
+}
 
 /// The caller of a request and what they may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,9 +36,31 @@ pub struct Caller {
     pub role: Option<Role>,
     /// Drafts are shown: only in the writers' preview.
     pub drafts: bool,
+    /// The key the request came with, if any.
+    pub key: Option<KeyFingerprint>,
 }
 
 impl Caller {
+    /// A request without a key, outside the preview.
+    pub const ANONYMOUS: Caller = Caller {
+        role: None,
+        drafts: false,
+        key: None,
+    };
+
+    /// How drafts name this caller as their creator: `anonymous`, `preview`, or `key:` and the
+    /// key's fingerprint in hex. Never the key.
+    pub fn creator(self) -> String {
+        match (self.key, self.drafts) {
+            (Some(KeyFingerprint(bytes)), _) => {
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                format!("key:{hex}")
+            }
+            (None, true) => "preview".to_string(),
+            (None, false) => ANONYMOUS_CREATOR.to_string(),
+        }
+    }
+
     /// The most restricted visibility this caller may see.
     pub fn audience(self) -> Visibility {
         match self.role {
@@ -45,13 +87,11 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller {
                 role: Some(Role::Agent),
                 drafts: true,
+                key: None,
             });
         }
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
-            return Ok(Caller {
-                role: None,
-                drafts: false,
-            });
+            return Ok(Caller::ANONYMOUS);
         };
         let key = header
             .to_str()
@@ -67,6 +107,7 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller {
             role: Some(configured.role),
             drafts: false,
+            key: Some(KeyFingerprint::of(&configured.key)),
         })
     }
 }

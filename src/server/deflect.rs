@@ -87,9 +87,12 @@ pub struct FeedbackBody {
 }
 
 /// `POST /api/deflect/{id}/feedback`: solved (with the article), not_helpful (with the article)
-/// or case_submitted. Sending the same feedback twice records it once.
+/// or case_submitted. Sending the same feedback twice records it once. Only the caller who
+/// started the draft may send it (anyone else gets the 404 of an unknown draft), and an article
+/// it names must be one the draft was shown (else a 400 naming `article_id`).
 pub async fn feedback(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     body: Result<Json<FeedbackBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -116,6 +119,7 @@ pub async fn feedback(
     let outcome = event_store(&state)?
         .record_feedback(FeedbackEvent {
             deflection_id: id.clone(),
+            caller: caller.creator(),
             kind,
             article_id,
             at: Utc::now(),
@@ -123,6 +127,10 @@ pub async fn feedback(
         .await?;
     match outcome {
         FeedbackOutcome::UnknownDeflection => Err(ApiError::NotFound(format!("deflection {id}"))),
+        FeedbackOutcome::NotSuggested => Err(ApiError::parameter(
+            "article_id",
+            "is not one of the articles suggested for this draft",
+        )),
         FeedbackOutcome::Recorded => Ok(Json(json!({"status": "recorded"}))),
         FeedbackOutcome::Duplicate => Ok(Json(json!({"status": "already_recorded"}))),
     }

@@ -30,6 +30,9 @@ pub enum ApiError {
         "invalid API key: send `Authorization: Bearer <key>` with a configured key, or no header"
     )]
     Unauthorized,
+    /// No key was sent to a route that needs one.
+    #[error("this needs an agent key: send `Authorization: Bearer <key>`")]
+    KeyRequired,
     #[error("this needs an agent key")]
     Forbidden,
     #[error("{0} not found")]
@@ -50,7 +53,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadParameter { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::KeyRequired => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
@@ -65,7 +68,7 @@ impl ApiError {
         match self {
             ApiError::BadParameter { .. } => "bad_parameter",
             ApiError::BadRequest(_) => "bad_request",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::KeyRequired => "unauthorized",
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::NotReady => "not_ready",
@@ -157,7 +160,7 @@ impl IntoResponse for ApiError {
         }
         let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, ApiError::Unauthorized) {
+        if matches!(self, ApiError::Unauthorized | ApiError::KeyRequired) {
             response.headers_mut().insert(
                 "www-authenticate",
                 "Bearer".parse().expect("a valid header value"),

@@ -82,7 +82,7 @@ pub fn spec() -> Value {
                 "summary": "An article as JSON, with its rendered HTML",
                 "security": bearer,
                 "parameters": [id_param.clone()],
-                "responses": {"200": json_ok("The article", json!({"type": "object"})), "404": error_response("No such article, or not visible to the caller"), "401": error_response("Unknown API key")}
+                "responses": {"200": json_ok("The article: id, title, type, url, product, versions, support, end_of_support, tags, updated, summary, sections, html (links to articles the caller may not see are reduced to text); `markdown`, the source, only for agent keys", json!({"type": "object"})), "404": error_response("No such article, or not visible to the caller"), "401": error_response("Unknown API key")}
             }},
             "/api/status": {"get": {
                 "summary": "Index generation, last commit, pending changes, watcher, and per-file problems (agent key)",
@@ -96,20 +96,22 @@ pub fn spec() -> Value {
             }},
             "/api/deflect": {"post": {
                 "summary": "Articles that may answer a draft case, with a confidence in [0,1], the words that matched, and notices from the support policy; the draft is recorded before the answer",
+                "security": bearer,
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "subject": {"type": "string"}, "description": {"type": "string"},
                     "case_type": {"type": "string", "enum": ["problem", "question", "feature_request", "request"]},
                     "severity": {"type": "integer", "minimum": 1, "maximum": 4},
                     "product": {"type": "string"}, "version": {"type": "string"},
                     "limit": {"type": "integer", "minimum": 1, "maximum": 20},
-                    "deflection_id": {"type": "string", "description": "the id of an earlier answer for the same draft"}}}}}},
-                "responses": {"200": json_ok("deflection_id, suggestions, notices", json!({"type": "object"})), "400": error_response("A field is invalid, or subject and description are both empty"), "413": error_response("The draft is too large"), "503": error_response("Not ready, or events cannot be recorded now")}
+                    "deflection_id": {"type": "string", "format": "uuid", "description": "the id of an earlier answer for the same draft, sent by the same caller (no key, or the same key); or a random UUID of version 4 or 7 chosen by the client to start a draft with (an idempotency key). Nil, max and other versions are refused, and so is the id of a draft another caller started"}}}}}},
+                "responses": {"200": json_ok("deflection_id, suggestions, notices", json!({"type": "object"})), "400": error_response("A field is invalid, subject and description are both empty, or deflection_id is not a random UUID or names a draft another caller started"), "401": error_response("Unknown API key"), "413": error_response("The draft is too large"), "503": error_response("Not ready, or events cannot be recorded now")}
             }},
             "/api/deflect/{id}/feedback": {"post": {
-                "summary": "The outcome of a draft: solved (with article_id), not_helpful (with article_id) or case_submitted; idempotent",
+                "summary": "The outcome of a draft, sent by the caller who started it: solved (with article_id), not_helpful (with article_id; both only for an article the draft was shown) or case_submitted; idempotent",
+                "security": bearer,
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"outcome": {"type": "string", "enum": ["solved", "not_helpful", "case_submitted"]}, "article_id": {"type": "string"}}, "required": ["outcome"]}}}},
-                "responses": {"200": json_ok("recorded or already_recorded", json!({"type": "object"})), "400": error_response("A field is invalid"), "404": error_response("Unknown deflection id"), "503": error_response("Events cannot be recorded now")}
+                "responses": {"200": json_ok("recorded or already_recorded", json!({"type": "object"})), "400": error_response("A field is invalid, or article_id is not one of the articles suggested for this draft"), "401": error_response("Unknown API key"), "404": error_response("Unknown deflection id, or a draft another caller started (the two are not told apart)"), "503": error_response("Events cannot be recorded now")}
             }},
             "/api/analytics/deflection": {"get": {
                 "summary": "Drafts, suggestions shown, solved, submitted, deflection rate, articles that solve most and those shown but never helpful (agent key)",
@@ -138,8 +140,12 @@ pub fn spec() -> Value {
                 "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}}
             }},
             "/healthz": {"get": {"summary": "The process is up", "responses": {"200": json_ok("ok", json!({"type": "object"}))}}},
-            "/readyz": {"get": {"summary": "The index is open and answers", "responses": {"200": json_ok("ready", json!({"type": "object"})), "503": {"description": "Still opening the index"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "Text exposition format", "content": {"text/plain": {}}}}}}
+            "/readyz": {"get": {"summary": "The index is open and answers; `documents` counts only the published public articles (what a caller without a key may see)", "responses": {"200": json_ok("ready", json!({"type": "object", "properties": {"status": {"type": "string", "enum": ["ready"]}, "documents": {"type": "integer"}}})), "503": {"description": "Still opening the index"}}}},
+            "/metrics": {"get": {
+                "summary": "Prometheus metrics (agent key): requests and latency per route, index size, last commit, pending changes, freshness",
+                "security": [{"bearer": []}],
+                "responses": {"200": {"description": "OpenMetrics text exposition format", "content": {"application/openmetrics-text": {}}}, "401": error_response("No key (with `WWW-Authenticate: Bearer`), or an unknown key"), "403": error_response("Not an agent key")}
+            }}
         }
     })
 }

@@ -13,9 +13,11 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::{AppState, Caller};
 use crate::content::article::{ArticleType, Visibility};
-use crate::content::render::{self, LinkTarget};
+use crate::content::render::{self, LinkTarget, LinkedArticle};
 use crate::deflect::{self, CaseType, Deflection, Deflector, DraftCase, Severity};
-use crate::events::{DeflectionEvent, EventStore, FeedbackEvent, FeedbackKind, SearchEvent};
+use crate::events::{
+    DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent, FeedbackKind, SearchEvent,
+};
 use crate::search::{KbSearcher, SearchRequest, SearchResults, SortOrder, StoredArticle};
 
 /// Longest subject accepted, in characters; the description is bounded by the body limit.
@@ -155,9 +157,10 @@ pub fn record_search(state: &AppState, query: &str, total: usize, audience: Visi
 }
 
 /// Loads an article the audience may see and renders its body; `NotFound` otherwise, the same
-/// for a missing and a hidden article. Blocking: call from `spawn_blocking`.
+/// for a missing and a hidden article. A link to another article stays a link only when the
+/// audience may see that article too. Blocking: call from `spawn_blocking`.
 pub fn load_article(
-    searcher: &KbSearcher,
+    searcher: &Arc<KbSearcher>,
     id: &str,
     audience: Visibility,
     drafts: bool,
@@ -167,12 +170,20 @@ pub fn load_article(
         .article(id, audience, drafts)
         .map_err(ApiError::from)?
         .ok_or_else(not_found)?;
+    let links = searcher.clone();
     let html = render::article_html(
         &article.info.path,
+        &article.info.id,
         &article.info.title,
         &article.markdown,
-        |path, anchor| {
-            match searcher.id_for_path(path, audience, drafts) {
+        move |linked, anchor| {
+            let target = match linked {
+                LinkedArticle::File(path) => links.id_for_path(path, audience, drafts),
+                LinkedArticle::Page(id) => links
+                    .article(id, audience, drafts)
+                    .map(|found| found.map(|article| article.info.id)),
+            };
+            match target {
                 Ok(Some(target)) => {
                     let fragment = anchor.map(|a| format!("#{a}")).unwrap_or_default();
                     LinkTarget::Page(format!("{}{fragment}", article_url(&target)))
@@ -199,7 +210,8 @@ pub struct DeflectBody {
     version: Option<String>,
     limit: Option<Value>,
     /// The id of an earlier answer for the same draft: the case form sends it back as the
-    /// customer keeps typing, so one case is one draft in the analytics.
+    /// customer keeps typing, so one case is one draft in the analytics. A client may also
+    /// choose it (a random UUID, as an idempotency key); see [`checked_id`].
     deflection_id: Option<String>,
 }
 
@@ -260,11 +272,38 @@ pub fn event_store(state: &AppState) -> Result<&dyn EventStore, ApiError> {
     })
 }
 
-/// A deflection id as the client sent it back: ours are UUIDs, anything else is refused.
+/// A deflection id as a client sent it, in its one spelling. Ours are version 7 UUIDs; a
+/// client that picks its own must pick as unguessable a one: a well-formed UUID of version 4 or
+/// 7 (random bits), never nil, max, or another version (time- or name-based ones can be
+/// predicted). Anything else is refused.
 pub fn checked_id(id: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(id)
-        .map(|uuid| uuid.to_string())
-        .map_err(|_| ApiError::parameter("deflection_id", format!("`{id}` is not a deflection id")))
+    let refused = || {
+        ApiError::parameter(
+            "deflection_id",
+            format!(
+                "`{id}` is not a deflection id: send back the id of an earlier answer, or a \
+                 random UUID (version 4 or 7)"
+            ),
+        )
+    };
+    let uuid = uuid::Uuid::parse_str(id.trim()).map_err(|_| refused())?;
+    let random = matches!(uuid.get_version_num(), 4 | 7)
+        && uuid.get_variant() == uuid::Variant::RFC4122
+        && !uuid.is_nil()
+        && !uuid.is_max();
+    if !random {
+        return Err(refused());
+    }
+    Ok(uuid.hyphenated().to_string())
+}
+
+/// A new draft's id: a version 7 UUID (time-ordered, so new drafts land at the end of the
+/// table's index, not on random pages) whose other 74 bits are all random. `Uuid::now_v7`
+/// spends 42 of them on a counter that the next id in the same millisecond continues, which
+/// would let one caller guess the id of the draft created just after theirs.
+fn new_deflection_id() -> String {
+    let now = uuid::Timestamp::now(uuid::NoContext);
+    uuid::Uuid::new_v7(now).hyphenated().to_string()
 }
 
 /// Runs deflection for a draft on the search threads and records the draft; returns its id.
@@ -276,8 +315,7 @@ pub async fn deflect_and_record(
     let draft = body.to_draft(caller, state)?;
     let id = match &body.deflection_id {
         Some(id) => checked_id(id)?,
-        // Time-ordered: new drafts land at the end of the table's index, not on random pages.
-        None => uuid::Uuid::now_v7().to_string(),
+        None => new_deflection_id(),
     };
     let searcher = state.searcher()?;
     let deflection = {
@@ -287,9 +325,10 @@ pub async fn deflect_and_record(
             .run(move || Deflector::new(&searcher).deflect(&draft))
             .await??
     };
-    event_store(state)?
+    let outcome = event_store(state)?
         .record_deflection(DeflectionEvent {
             id: id.clone(),
+            creator: caller.creator(),
             at: Utc::now(),
             case_type: serde_json::to_value(draft.case_type)
                 .ok()
@@ -306,6 +345,16 @@ pub async fn deflect_and_record(
                 .collect(),
         })
         .await?;
+    // Another caller's draft: refused without a word about it. A 400 rather than a 404: an
+    // unused id starts a draft, so any refusal tells the sender that the id is taken, and a
+    // 404 would claim the opposite; beyond that, the sender already held the id, and learns
+    // nothing of the draft, its creator or what it was shown.
+    if outcome == DeflectionOutcome::NotTheCreator {
+        return Err(ApiError::parameter(
+            "deflection_id",
+            format!("`{id}` is not a draft you started; leave it out to start a new one"),
+        ));
+    }
     Ok((id, deflection))
 }
 
@@ -343,6 +392,7 @@ pub async fn submit_case(
     event_store(state)?
         .record_feedback(FeedbackEvent {
             deflection_id: id.clone(),
+            caller: caller.creator(),
             kind: FeedbackKind::CaseSubmitted,
             article_id: None,
             at: Utc::now(),

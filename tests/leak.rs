@@ -2167,7 +2167,7 @@ async fn the_same_content_indexed_twice_gives_the_same_answers() {
     let corpus = Corpus::generate(SEED);
     let one = corpus.knowledge_base(|g| Audience::Anonymous.sees(g));
     let two = corpus.knowledge_base(|g| Audience::Anonymous.sees(g));
-    let control = run(
+    let mut control = run(
         "control",
         &corpus,
         Audience::Anonymous,
@@ -2175,6 +2175,8 @@ async fn the_same_content_indexed_twice_gives_the_same_answers() {
         Side::new(&two),
     )
     .await;
+    // Visible articles name hidden ones here too (their links): that is the leak test's to report.
+    control.canary_findings.clear();
     let mut out = String::new();
     control.report(&mut out);
     eprintln!("{out}");

@@ -109,25 +109,37 @@ async fn severity_one_says_to_submit_now_with_the_response_target() {
 }
 
 #[tokio::test]
-async fn a_version_past_end_of_support_adds_a_notice_and_the_support_page() {
+async fn a_version_past_end_of_support_is_a_notice_linking_the_support_page_not_a_suggestion() {
     let (_kb, app) = sample();
     let answer = deflect(
         &app,
         json!({"subject": "baseline copy is very slow", "version": "7.6.0", "product": "StorageX"}),
     )
     .await;
-    let notices = answer["notices"].to_string();
+    let notice = answer["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| {
+            n["text"]
+                .as_str()
+                .unwrap()
+                .contains("end of general support")
+        })
+        .unwrap_or_else(|| panic!("an end-of-support notice: {answer}"));
     assert!(
-        notices.contains("7.6.0") && notices.contains("end of general support"),
+        notice["text"].as_str().unwrap().contains("7.6.0"),
         "{answer}"
     );
-    let first = &answer["suggestions"][0];
-    assert_eq!(first["id"], "product-version-support", "{answer}");
+    assert_eq!(
+        notice["url"], "/articles/product-version-support",
+        "{answer}"
+    );
+    // Out of support is a notice: the page is not pinned among the suggestions, which are the
+    // articles about the draft.
     assert!(
-        first["reason"]
-            .as_str()
-            .unwrap()
-            .contains("end of general support")
+        !ids(&answer).contains(&"product-version-support".to_string()),
+        "{answer}"
     );
     assert!(
         ids(&answer).contains(&"baseline-copy-slow-throughput".to_string()),
@@ -143,7 +155,6 @@ async fn a_version_past_end_of_support_adds_a_notice_and_the_support_page() {
         supported["notices"].as_array().unwrap().is_empty(),
         "{supported}"
     );
-    assert!(!ids(&supported).contains(&"product-version-support".to_string()));
 }
 
 #[tokio::test]
@@ -160,17 +171,15 @@ async fn feature_requests_get_release_notes_first() {
         }),
     )
     .await;
-    // 7.7.0 is past its end of support: the version page comes first, by policy; then the
-    // release that brought the feature.
+    // The release that brought the feature comes first.
     let kinds: Vec<&str> = answer["suggestions"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| s["reason"].is_null())
         .map(|s| s["type"].as_str().unwrap())
         .collect();
     assert_eq!(kinds.first(), Some(&"release-note"), "{answer}");
-    assert_eq!(answer["suggestions"][1]["id"], "storagex-7-8-0", "{answer}");
+    assert_eq!(answer["suggestions"][0]["id"], "storagex-7-8-0", "{answer}");
 }
 
 #[tokio::test]

@@ -11,8 +11,9 @@ use clap::Args;
 use kbsearch::config::DEFAULT_MIN_CONFIDENCE;
 use kbsearch::quality::draft_eval;
 use kbsearch::quality::eval::{self, EvalReport};
+use kbsearch::quality::split::Part;
 
-use super::emit;
+use super::{Role, emit};
 
 #[derive(Args)]
 #[command(group = clap::ArgGroup::new("collection").required(true).args(["corpus", "judgments", "drafts"]))]
@@ -29,12 +30,19 @@ pub struct EvalArgs {
     /// Write the ranking as a TREC run, for checking with `score_run.py`.
     #[arg(long)]
     run_out: Option<PathBuf>,
-    /// The knowledge base's judgments (`kb/judgments.tsv`).
+    /// The knowledge base's judgments (`kb/judgments.tsv`; repeat for several files).
     #[arg(long)]
-    judgments: Option<PathBuf>,
-    /// Judged draft cases for deflection (`kb/deflection.jsonl`).
+    judgments: Vec<PathBuf>,
+    /// Judged draft cases for deflection (`kb/deflection.jsonl`; repeat for several files).
     #[arg(long)]
-    drafts: Option<PathBuf>,
+    drafts: Vec<PathBuf>,
+    /// Which part of the judged queries and drafts to read: `fit` (what weights are tuned on),
+    /// `test` (what is reported) or `all`.
+    #[arg(long, default_value = "all")]
+    part: Part,
+    /// Whose view the judged queries are searched with.
+    #[arg(long, value_enum, default_value = "customer")]
+    role: Role,
     /// Lowest confidence shown, for --drafts.
     #[arg(long, default_value_t = DEFAULT_MIN_CONFIDENCE)]
     min_confidence: f32,
@@ -50,8 +58,14 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let progress = Bar::new();
-    if let Some(drafts) = &args.drafts {
-        let report = draft_eval::eval_drafts(&args.kb, drafts, args.min_confidence, &progress)?;
+    if !args.drafts.is_empty() {
+        let report = draft_eval::eval_drafts(
+            &args.kb,
+            &args.drafts,
+            args.part,
+            args.min_confidence,
+            &progress,
+        )?;
         if args.json {
             emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
         } else {
@@ -59,7 +73,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let report = match (&args.corpus, &args.judgments) {
+    let report = match (&args.corpus, args.judgments.is_empty()) {
         (Some(corpus), _) => {
             let queries = args
                 .queries
@@ -71,8 +85,14 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
                 .context("--qrels is required with --corpus")?;
             eval::eval_beir(corpus, queries, qrels, args.run_out.as_deref(), &progress)?
         }
-        (None, Some(judgments)) => eval::eval_judgments(&args.kb, judgments, &progress)?,
-        (None, None) => anyhow::bail!("give --corpus/--queries/--qrels, --judgments or --drafts"),
+        (None, false) => eval::eval_judgments(
+            &args.kb,
+            &args.judgments,
+            args.part,
+            args.role.audience(),
+            &progress,
+        )?,
+        (None, true) => anyhow::bail!("give --corpus/--queries/--qrels, --judgments or --drafts"),
     };
     if args.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
@@ -88,8 +108,8 @@ fn format_draft_eval(report: &draft_eval::DraftEvalReport, details: bool) -> Str
     let percent = |x: f64| format!("{:.0}%", x * 100.0);
     let _ = writeln!(
         out,
-        "{} drafts ({} answerable, {} unanswerable), {:.1}s",
-        report.drafts, report.answerable, report.unanswerable, report.seconds
+        "{} drafts ({} answerable, {} unanswerable; part {:?}), {:.1}s",
+        report.drafts, report.answerable, report.unanswerable, report.part, report.seconds
     );
     let _ = writeln!(
         out,
@@ -137,6 +157,13 @@ fn format_draft_eval(report: &draft_eval::DraftEvalReport, details: bool) -> Str
             point.suggestions
         );
     }
+    for (kind, scores) in &report.per_kind {
+        let _ = writeln!(
+            out,
+            "  kind {kind:<12} {:>3} drafts ({:>3} answerable)  Recall@5 {:.4}  MRR@5 {:.4}",
+            scores.drafts, scores.answerable, scores.ranking_recall_5, scores.ranking_mrr_5
+        );
+    }
     if details {
         for draft in &report.per_draft {
             let _ = writeln!(
@@ -159,14 +186,30 @@ fn format_eval(report: &EvalReport, show_below: Option<f64>) -> String {
     let m = &report.metrics;
     let _ = writeln!(
         out,
-        "{}: {} documents, {} judged queries ({} with results), {:.1}s",
-        report.collection, report.documents, m.queries, m.queries_with_results, report.seconds
+        "{}: {} documents, {} judged queries ({} with results, {} not answered by the knowledge base; part {:?}), {:.1}s",
+        report.collection,
+        report.documents,
+        m.queries,
+        m.queries_with_results,
+        report.unanswerable,
+        report.part,
+        report.seconds
     );
     let _ = writeln!(
         out,
         "nDCG@10 {:.4}  Recall@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}",
         m.scores.ndcg_10, m.scores.recall_10, m.scores.recall_100, m.scores.mrr_10
     );
+    for (kind, metrics) in &report.per_kind {
+        let _ = writeln!(
+            out,
+            "  kind {kind:<11} {:>3} queries  nDCG@10 {:.4}  Recall@10 {:.4}  MRR@10 {:.4}",
+            metrics.queries,
+            metrics.scores.ndcg_10,
+            metrics.scores.recall_10,
+            metrics.scores.mrr_10
+        );
+    }
     if let Some(threshold) = show_below {
         for q in report
             .per_query

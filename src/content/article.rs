@@ -284,6 +284,17 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn build(mut self, source: &SourceFile<'_>, text: &str, extract: markdown::Extract) -> Parsed {
         self.warn_unknown_keys();
+        for (line, start) in &extract.restarted_lists {
+            self.problems.push(Problem::warning(
+                self.path,
+                Some(*line),
+                format!(
+                    "a numbered list starts at {start}: a code block or paragraph of the step \
+                     above is probably not indented under it, which ends the list (indent it to \
+                     the step's text)"
+                ),
+            ));
+        }
         let id = self.string("id").unwrap_or_else(|| id_from_path(self.path));
         self.check_id(&id);
         let title = match self.string("title") {

@@ -37,7 +37,7 @@ use crate::index::generations::{CommitPayload, IndexDir, OpenIndex};
 use crate::index::schema::KbSchema;
 use crate::ingest::lint::{Outline, Outlines};
 use crate::ingest::progress::{Progress, Silent};
-use crate::ingest::scan::{self, FileEntry, OnDisk};
+use crate::ingest::scan::{self, ContentFolder, FileEntry, FollowedLink, OnDisk};
 
 /// Files parsed in parallel before their documents are handed to the writer; bounds memory.
 const PARSE_CHUNK: usize = 1024;
@@ -51,6 +51,8 @@ pub struct IndexOptions {
     pub kb_root: PathBuf,
     pub index_root: PathBuf,
     pub max_file_bytes: u64,
+    /// Follow symbolic links that stay inside the content folder (`[watch] follow_symlinks`).
+    pub follow_symlinks: bool,
 }
 
 impl IndexOptions {
@@ -59,7 +61,13 @@ impl IndexOptions {
             kb_root: kb_root.into(),
             index_root: index_root.into(),
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            follow_symlinks: false,
         }
+    }
+
+    /// The content folder as the scanner reads it.
+    pub fn content_folder(&self) -> ContentFolder {
+        ContentFolder::new(&self.kb_root, self.follow_symlinks)
     }
 }
 
@@ -354,6 +362,9 @@ fn examine(
 /// The one owner of an index's writer, and what it knows of the index between commits.
 pub struct Indexer {
     opts: IndexOptions,
+    folder: ContentFolder,
+    /// The symbolic links followed, by path: a change under a target is a change under its link.
+    links: BTreeMap<String, String>,
     schema: KbSchema,
     index_dir: IndexDir,
     open: OpenIndex,
@@ -449,6 +460,8 @@ impl Indexer {
         let (catalog, folder_problems) = Catalog::load(&opts.kb_root);
         let catalog_hash = catalog_hash(&opts.kb_root);
         Ok(Indexer {
+            folder: opts.content_folder(),
+            links: BTreeMap::new(),
             schema: KbSchema::new(),
             index_dir,
             open,
@@ -511,8 +524,10 @@ impl Indexer {
         self.catalog = catalog;
         self.catalog_hash = catalog_hash(&self.opts.kb_root);
         self.folder_problems = catalog_problems;
-        let (entries, walk_problems) = scan::walk(&self.opts.kb_root);
-        self.folder_problems.extend(walk_problems);
+        let listing = self.folder.walk();
+        let entries = listing.entries;
+        self.folder_problems.extend(listing.problems);
+        self.links = links_by_path(listing.links);
         let on_disk: HashSet<&str> = entries.iter().map(|e| e.rel_path.as_str()).collect();
         let vanished: Vec<String> = self
             .files
@@ -545,12 +560,19 @@ impl Indexer {
         &mut self,
         rel_paths: impl IntoIterator<Item = &'a str>,
     ) -> Result<Changes, IndexError> {
+        // A change under the target of a followed link is a change under the link as well; the
+        // watcher reports only the target (links are not watched through).
+        let mut checked: BTreeSet<String> = BTreeSet::new();
+        for rel_path in rel_paths {
+            checked.extend(self.aliases(rel_path));
+            if !scan::in_hidden_folder(Path::new(rel_path)) {
+                checked.insert(rel_path.to_string());
+            }
+        }
         let mut present: BTreeMap<String, FileEntry> = BTreeMap::new();
         let mut absent: BTreeSet<String> = BTreeSet::new();
-        for rel_path in rel_paths {
-            if scan::in_hidden_folder(Path::new(rel_path)) {
-                continue;
-            }
+        let mut found_problems = Vec::new();
+        for rel_path in &checked {
             // A folder that was removed or moved away takes its files with it; one that was
             // replaced may have lost some. Every indexed file below the path is checked again.
             let prefix = format!("{rel_path}/");
@@ -562,25 +584,35 @@ impl Indexer {
             {
                 absent.insert(indexed.clone());
             }
-            match scan::stat(&self.opts.kb_root, rel_path) {
+            // The links at or below the path are found again (or not) below.
+            self.links
+                .retain(|link, _| link != rel_path && !link.starts_with(&prefix));
+            match self.folder.stat(rel_path) {
                 OnDisk::Article(entry) => {
+                    if entry.abs_path != self.opts.kb_root.join(rel_path) {
+                        self.links.insert(
+                            rel_path.clone(),
+                            link_target(&self.opts.kb_root, &entry.abs_path),
+                        );
+                    }
                     present.insert(entry.rel_path.clone(), entry);
                 }
                 OnDisk::Folder => {
                     // New nested folders (`mkdir -p`, `cp -r`, a checkout) are reported only at
                     // their top: walk the whole subtree.
-                    let (entries, problems) =
-                        scan::walk_under(&self.opts.kb_root, Path::new(rel_path));
-                    for problem in problems {
-                        self.file_problems
-                            .insert(problem.path.clone(), vec![problem]);
-                    }
-                    for entry in entries {
+                    let listing = self.folder.walk_under(Path::new(rel_path));
+                    found_problems.extend(listing.problems);
+                    self.links.extend(links_by_path(listing.links));
+                    for entry in listing.entries {
                         present.insert(entry.rel_path.clone(), entry);
                     }
                 }
+                OnDisk::Refused(problem) => {
+                    found_problems.push(problem);
+                    absent.insert(rel_path.clone());
+                }
                 OnDisk::Absent => {
-                    absent.insert(rel_path.to_string());
+                    absent.insert(rel_path.clone());
                 }
             }
         }
@@ -594,9 +626,30 @@ impl Indexer {
                 self.delete(path, &mut changes);
             }
         }
+        for problem in found_problems {
+            self.file_problems
+                .insert(problem.path.clone(), vec![problem]);
+        }
         self.examine_and_apply(present.into_values().collect(), &mut changes, &Silent)?;
         self.uncommitted.add(changes);
         Ok(changes)
+    }
+
+    /// The paths under followed links that show `rel_path` (a path without links): the link
+    /// itself when the path is its target or a folder above it, or the path under the link.
+    fn aliases(&self, rel_path: &str) -> Vec<String> {
+        self.links
+            .iter()
+            .filter_map(|(link, target)| {
+                if rel_path == target || target.starts_with(&format!("{rel_path}/")) {
+                    Some(link.clone())
+                } else {
+                    rel_path
+                        .strip_prefix(&format!("{target}/"))
+                        .map(|rest| format!("{link}/{rest}"))
+                }
+            })
+            .collect()
     }
 
     /// Makes the queued changes searchable: one commit, then the reader reload. A new generation
@@ -687,7 +740,7 @@ impl Indexer {
             }
             entries = freed
                 .iter()
-                .filter_map(|path| match scan::stat(&self.opts.kb_root, path) {
+                .filter_map(|path| match self.folder.stat(path) {
                     OnDisk::Article(entry) => Some(entry),
                     _ => None,
                 })
@@ -889,6 +942,23 @@ impl Indexer {
             self.file_problems.insert(path, problems);
         }
     }
+}
+
+/// The followed links of a walk as `path → target`.
+fn links_by_path(links: Vec<FollowedLink>) -> BTreeMap<String, String> {
+    links
+        .into_iter()
+        .map(|link| (link.rel_path, link.target))
+        .collect()
+}
+
+/// The target of a followed file link (its canonical path) relative to the content folder.
+fn link_target(kb_root: &Path, target: &Path) -> String {
+    kb_root
+        .canonicalize()
+        .ok()
+        .and_then(|root| target.strip_prefix(root).ok().map(scan::rel_path_string))
+        .unwrap_or_default()
 }
 
 /// Says that the last good version of a failing file stays in the index, and who it is shown to.

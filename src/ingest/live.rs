@@ -29,7 +29,7 @@ use crate::ingest::watcher::{self, Change};
 /// How long to wait before trying again after the index could not be opened or written.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// What the live indexer needs.
+/// What the live indexer needs; `watch.follow_symlinks` overrides `index.follow_symlinks`.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
     pub index: IndexOptions,
@@ -118,6 +118,9 @@ impl LiveIndex {
         progress: Box<dyn Progress + Send>,
         publish: impl FnMut(Published) + Send + 'static,
     ) -> std::io::Result<LiveIndex> {
+        // `[watch] follow_symlinks` decides for the indexer as well as for the watcher.
+        let mut options = options;
+        options.index.follow_symlinks = options.watch.follow_symlinks;
         let (tx, rx) = mpsc::channel();
         let pending = Arc::new(AtomicUsize::new(0));
         let (status_tx, status_rx) = watch::channel(IndexStatus::default());

@@ -69,7 +69,7 @@ pub fn start(
                 None,
                 handler(root.clone(), sink.clone()),
                 RecommendedCache::new(),
-                notify::Config::default(),
+                notify_config(),
             )
             .and_then(|mut debouncer| {
                 debouncer.watch(&root, RecursiveMode::Recursive)?;
@@ -102,7 +102,7 @@ fn start_polling(
     options: WatchOptions,
     handler: impl FnMut(DebounceEventResult) + Send + 'static,
 ) -> Result<Option<Watcher>, WatchError> {
-    let config = notify::Config::default()
+    let config = notify_config()
         .with_poll_interval(options.poll_interval)
         .with_compare_contents(false);
     let mut debouncer = new_debouncer_opt::<_, PollWatcher, NoCache>(
@@ -127,6 +127,13 @@ fn start_polling(
         _native: None,
         _poll: Some(debouncer),
     }))
+}
+
+/// The watcher never follows symbolic links: a link to `/` would otherwise watch the whole file
+/// system. Links that the indexer follows stay inside the folder, whose real paths are watched;
+/// the indexer maps a change there to the links that show it.
+fn notify_config() -> notify::Config {
+    notify::Config::default().with_follow_symlinks(false)
 }
 
 /// What an operator can do about a native watcher that failed.

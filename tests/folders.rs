@@ -1,0 +1,237 @@
+//! The folders kbsearch reads and writes (issue 14), with real folders, links and renames in temp
+//! dirs: symbolic links in the content folder, a content folder replaced or gone while the
+//! service runs, an index folder that is a mount point, and two writers on one index.
+
+#![cfg(unix)]
+
+mod common;
+
+use std::os::unix::fs::symlink;
+use std::path::PathBuf;
+
+use common::{AGENT_KEY, Kb, get};
+use kbsearch::config::WatchMode;
+use kbsearch::content::problem::Problem;
+use kbsearch::ingest::indexer::{IndexOptions, IndexReport, Indexer};
+use kbsearch::ingest::progress::Silent;
+use kbsearch::quality::check::{self, CheckOptions};
+
+fn article(title: &str, body: &str) -> String {
+    format!("---\ntitle: \"{title}\"\n---\n# {title}\n\n{body}\n")
+}
+
+/// A folder beside the content folder, outside it, with an article-looking file in it.
+fn outside(kb: &Kb) -> PathBuf {
+    let outside = kb.kb.parent().unwrap().join("elsewhere");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.md"), article("Secret", "platypus")).unwrap();
+    outside
+}
+
+fn index(kb: &Kb, follow_symlinks: bool) -> IndexReport {
+    let options = IndexOptions {
+        follow_symlinks,
+        ..IndexOptions::new(&kb.kb, &kb.index)
+    };
+    Indexer::refresh(&options, &Silent).expect("index refresh")
+}
+
+/// The warning on `path`, if there is one.
+fn warning<'a>(problems: &'a [Problem], path: &str) -> Option<&'a Problem> {
+    problems.iter().find(|p| p.path == path && !p.is_error())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Symbolic links.
+
+#[test]
+fn links_are_not_followed_by_default_and_are_reported() {
+    let kb = Kb::new();
+    kb.write("articles/real.md", article("Real", "numbat"));
+    kb.write("shared/inside.md", article("Inside", "quokka"));
+    let outside = outside(&kb);
+    symlink(&outside, kb.path("articles/elsewhere")).unwrap();
+    symlink(outside.join("secret.md"), kb.path("articles/secret.md")).unwrap();
+    symlink("../shared", kb.path("articles/shared")).unwrap();
+    symlink("../shared/inside.md", kb.path("articles/inside.md")).unwrap();
+
+    let report = index(&kb, false);
+    assert!(kb.ids("platypus").is_empty(), "nothing from outside");
+    assert_eq!(kb.ids("quokka"), ["shared/inside"], "only the real file");
+    assert_eq!(report.documents, 2);
+    for (link, points_to) in [
+        ("articles/elsewhere", "outside the content folder"),
+        ("articles/secret.md", "outside the content folder"),
+        ("articles/shared", "`shared`"),
+        ("articles/inside.md", "`shared/inside.md`"),
+    ] {
+        let problem = warning(&report.problems, link)
+            .unwrap_or_else(|| panic!("no warning for {link}: {:?}", report.problems));
+        assert!(
+            problem.message.contains("not followed") && problem.message.contains(points_to),
+            "{problem}"
+        );
+    }
+
+    // `kbsearch check` says the same.
+    let checked = check::check_folder(&kb.kb, kbsearch::config::DEFAULT_MAX_FILE_BYTES);
+    for link in [
+        "articles/elsewhere",
+        "articles/secret.md",
+        "articles/shared",
+    ] {
+        assert!(
+            warning(&checked.problems, link).is_some(),
+            "{link}: {:?}",
+            checked.problems
+        );
+    }
+    assert_eq!(checked.articles, 2);
+}
+
+#[test]
+fn with_follow_symlinks_links_inside_are_followed_and_links_outside_never() {
+    let kb = Kb::new();
+    kb.write("shared/inside.md", article("Inside", "quokka"));
+    kb.write("shared/deeper/more.md", article("More", "bilby"));
+    std::fs::create_dir_all(kb.path("articles")).unwrap();
+    let outside = outside(&kb);
+    symlink(&outside, kb.path("articles/elsewhere")).unwrap();
+    symlink(outside.join("secret.md"), kb.path("articles/secret.md")).unwrap();
+    // A relative link that climbs out of the folder through `..`.
+    symlink("../../elsewhere", kb.path("articles/climbs")).unwrap();
+    symlink("../shared", kb.path("articles/shared")).unwrap();
+    symlink("../shared/inside.md", kb.path("articles/inside.md")).unwrap();
+
+    let report = index(&kb, true);
+    assert!(kb.ids("platypus").is_empty(), "nothing from outside");
+    let mut quokka = kb.ids("quokka");
+    quokka.sort();
+    assert_eq!(
+        quokka,
+        ["articles/inside", "articles/shared/inside", "shared/inside"]
+    );
+    let mut bilby = kb.ids("bilby");
+    bilby.sort();
+    assert_eq!(bilby, ["articles/shared/deeper/more", "shared/deeper/more"]);
+    for link in [
+        "articles/elsewhere",
+        "articles/secret.md",
+        "articles/climbs",
+    ] {
+        let problem = warning(&report.problems, link)
+            .unwrap_or_else(|| panic!("no warning for {link}: {:?}", report.problems));
+        assert!(
+            problem.message.contains("outside the content folder"),
+            "{problem}"
+        );
+    }
+    assert!(warning(&report.problems, "articles/shared").is_none());
+
+    let checked = check::check_folder_with(
+        &kb.kb,
+        CheckOptions {
+            follow_symlinks: true,
+            ..CheckOptions::new(kbsearch::config::DEFAULT_MAX_FILE_BYTES)
+        },
+    );
+    assert_eq!(checked.articles, 5, "{:?}", checked.problems);
+    assert!(warning(&checked.problems, "articles/elsewhere").is_some());
+}
+
+#[test]
+fn folder_links_that_loop_are_reported_not_walked_forever() {
+    let kb = Kb::new();
+    kb.write("a/one.md", article("One", "dingo"));
+    kb.write("b/two.md", article("Two", "emu"));
+    // A link to the folder that holds it, and two folders that link to each other.
+    symlink("..", kb.path("a/up")).unwrap();
+    symlink("../b", kb.path("a/to-b")).unwrap();
+    symlink("../a", kb.path("b/to-a")).unwrap();
+    // A link to itself resolves to nothing.
+    symlink("self.md", kb.path("a/self.md")).unwrap();
+
+    let report = index(&kb, true);
+    // Each folder is entered at most once per chain of links: the walk ends.
+    let mut dingo = kb.ids("dingo");
+    dingo.sort();
+    assert_eq!(dingo, ["a/one", "a/to-b/to-a/one", "b/to-a/one"]);
+    let mut emu = kb.ids("emu");
+    emu.sort();
+    assert_eq!(emu, ["a/to-b/two", "b/to-a/to-b/two", "b/two"]);
+    for link in [
+        "a/up",
+        "a/to-b/to-a/to-b",
+        "a/to-b/to-a/up",
+        "b/to-a/to-b/to-a",
+        "b/to-a/up",
+    ] {
+        let problem = warning(&report.problems, link)
+            .unwrap_or_else(|| panic!("no warning for {link}: {:?}", report.problems));
+        assert!(problem.message.contains("loop"), "{problem}");
+    }
+    assert!(
+        warning(&report.problems, "a/self.md").is_some_and(|p| p.message.contains("nothing")),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[tokio::test]
+async fn links_are_not_followed_while_serving_and_are_shown_in_status() {
+    let kb = Kb::new();
+    kb.write("articles/real.md", article("Real", "numbat"));
+    let outside = outside(&kb);
+    symlink(&outside, kb.path("articles/elsewhere")).unwrap();
+    let mut live = kb.live(WatchMode::Native).await;
+
+    // Written outside while the service runs: a watcher that followed the link would report it
+    // as `articles/elsewhere/later.md`.
+    std::fs::write(outside.join("later.md"), article("Later", "platypus")).unwrap();
+    // A link made while the service runs is judged as one found at start.
+    symlink(outside.join("secret.md"), kb.path("articles/secret.md")).unwrap();
+    // Once a later article is searchable, all of the above was seen.
+    kb.write("articles/marker.md", article("Marker", "wallaby"));
+    live.wait_for_ids("wallaby", &["articles/marker"]).await;
+    assert!(live.ids("platypus").is_empty(), "nothing from outside");
+
+    let status = get(&live.app(), "/api/status", Some(AGENT_KEY))
+        .await
+        .json();
+    let problems = status["content"]["problems"].as_array().unwrap();
+    for link in ["articles/elsewhere", "articles/secret.md"] {
+        assert!(
+            problems.iter().any(|p| p["path"] == link
+                && p["severity"] == "warning"
+                && p["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("outside the content folder")),
+            "{link}: {status}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_change_under_a_followed_link_reaches_the_link_too() {
+    let kb = Kb::new();
+    kb.write("shared/inside.md", article("Inside", "quokka"));
+    symlink("shared", kb.path("linked")).unwrap();
+    let mut options = kb.live_options(WatchMode::Native);
+    options.watch.follow_symlinks = true;
+    let mut live = kb.live_with(options).await;
+    live.wait_for_ids("quokka", &["linked/inside", "shared/inside"])
+        .await;
+
+    kb.write("shared/inside.md", article("Inside", "echidna"));
+    live.wait_for_ids("echidna", &["linked/inside", "shared/inside"])
+        .await;
+    kb.write("shared/new/added.md", article("Added", "cassowary"));
+    live.wait_for_ids("cassowary", &["linked/new/added", "shared/new/added"])
+        .await;
+    std::fs::remove_file(kb.path("linked")).unwrap();
+    live.wait_for_ids("echidna", &["shared/inside"]).await;
+    symlink("shared/inside.md", kb.path("linked.md")).unwrap();
+    live.wait_for_ids("echidna", &["linked", "shared/inside"])
+        .await;
+}

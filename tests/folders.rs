@@ -6,8 +6,8 @@
 
 mod common;
 
-use std::os::unix::fs::symlink;
-use std::path::PathBuf;
+use std::os::unix::fs::{MetadataExt, symlink};
+use std::path::{Path, PathBuf};
 
 use common::{AGENT_KEY, Kb, get};
 use kbsearch::config::WatchMode;
@@ -234,4 +234,174 @@ async fn a_change_under_a_followed_link_reaches_the_link_too() {
     symlink("shared/inside.md", kb.path("linked.md")).unwrap();
     live.wait_for_ids("echidna", &["linked", "shared/inside"])
         .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The index folder: a mount point, and one writer at a time.
+
+/// The entries of a folder, sorted, with the lock file left out.
+fn names(folder: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != ".kbsearch.lock")
+        .collect();
+    names.sort();
+    names
+}
+
+fn generation_names(folder: &Path) -> Vec<String> {
+    names(folder)
+        .into_iter()
+        .filter(|name| name.starts_with("gen-"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_index_folder_with_foreign_content_is_used_in_place() {
+    let kb = Kb::new();
+    kb.write("articles/a.md", article("Mounted", "pangolin"));
+    // A freshly formatted file system mounted as the index folder: only `lost+found`. Here the
+    // temp dir itself stands for it; nothing may rename it.
+    let mount = tempfile::tempdir().unwrap();
+    let lost = mount.path().join("lost+found");
+    std::fs::create_dir(&lost).unwrap();
+    std::fs::write(lost.join("#1234"), "recovered").unwrap();
+    let identity = std::fs::metadata(mount.path()).unwrap().ino();
+
+    let mut options = kb.live_options(WatchMode::Native);
+    options.index.index_root = mount.path().to_path_buf();
+    let mut live = kb.live_with(options).await;
+    live.wait_for_ids("pangolin", &["articles/a"]).await;
+    live.stop();
+
+    assert_eq!(std::fs::metadata(mount.path()).unwrap().ino(), identity);
+    assert_eq!(
+        std::fs::read_to_string(lost.join("#1234")).unwrap(),
+        "recovered"
+    );
+    let inside = names(mount.path());
+    assert_eq!(inside.len(), 3, "{inside:?}");
+    assert_eq!(inside[0], "CURRENT");
+    assert!(inside[1].starts_with("gen-"), "{inside:?}");
+    assert_eq!(inside[2], "lost+found");
+    let beside: Vec<String> = names(mount.path().parent().unwrap())
+        .into_iter()
+        .filter(|name| {
+            name.starts_with(&format!(
+                "{}.",
+                mount.path().file_name().unwrap().to_string_lossy()
+            ))
+        })
+        .collect();
+    assert!(beside.is_empty(), "moved aside: {beside:?}");
+
+    // `kbsearch index` on the same folder later keeps it as it is too.
+    let options = IndexOptions::new(&kb.kb, mount.path());
+    let report = Indexer::refresh(&options, &Silent).unwrap();
+    assert!(!report.rebuilt);
+    assert_eq!(names(mount.path()), inside);
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_builds_and_deletes_nothing() {
+    let kb = Kb::new();
+    for n in 0..20 {
+        kb.write(
+            &format!("articles/a{n}.md"),
+            article(&format!("Article {n}"), "tarsier"),
+        );
+    }
+    let options = IndexOptions::new(&kb.kb, &kb.index);
+    // The first writer (as `serve` at start-up) has started a generation and not finished it.
+    let mut first = Indexer::open(options.clone()).unwrap();
+    assert!(first.is_building());
+    let building = generation_names(&kb.index);
+    assert_eq!(building.len(), 1);
+
+    // The second (as `kbsearch index`) stops before it creates, moves or deletes anything.
+    let err = match Indexer::refresh(&options, &Silent) {
+        Err(err) => err,
+        Ok(report) => panic!("a second writer ran: {report:?}"),
+    };
+    let pid = std::process::id();
+    assert!(
+        err.to_string().starts_with("another kbsearch (")
+            && err.to_string().contains(&format!("pid {pid})")),
+        "{err}"
+    );
+    assert!(
+        matches!(&err, kbsearch::error::IndexError::Busy { .. }),
+        "{err:?}"
+    );
+    assert_eq!(generation_names(&kb.index), building);
+
+    // The first finishes its generation, which becomes current.
+    first.reconcile(&Silent).unwrap();
+    first.commit().unwrap();
+    first.close().unwrap();
+    assert_eq!(generation_names(&kb.index), building);
+    assert_eq!(
+        std::fs::read_to_string(kb.index.join("CURRENT")).unwrap(),
+        building[0]
+    );
+    assert_eq!(kb.ids("tarsier").len(), 20);
+
+    // Once the first is done, the lock is free again.
+    let report = Indexer::refresh(&options, &Silent).unwrap();
+    assert_eq!(report.changes.unchanged, 20);
+}
+
+#[test]
+fn kbsearch_index_is_refused_while_serve_writes_and_names_it() {
+    use std::process::{Command, Stdio};
+    let kb = Kb::new();
+    kb.write("articles/a.md", article("Served", "serval"));
+    let bin = env!("CARGO_BIN_EXE_kbsearch");
+    let (kb_dir, index_dir) = (kb.kb.to_str().unwrap(), kb.index.to_str().unwrap());
+    let data_dir = kb.data.to_str().unwrap();
+    let mut serve = Command::new(bin)
+        .args([
+            "serve",
+            "--kb",
+            kb_dir,
+            "--index",
+            index_dir,
+            "--data",
+            data_dir,
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start kbsearch serve");
+    let holder = format!("serve, pid {}", serve.id());
+    let deadline = std::time::Instant::now() + common::LIVE_TIMEOUT;
+    let lock_file = kb.index.join(".kbsearch.lock");
+    while std::fs::read_to_string(&lock_file).map_or(true, |text| !text.contains(&holder)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let before = generation_names(&kb.index);
+
+    let index = Command::new(bin)
+        .args(["index", "--kb", kb_dir, "--index", index_dir])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run kbsearch index");
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let stderr = String::from_utf8_lossy(&index.stderr);
+    assert!(!index.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("another kbsearch ({holder}) is writing the index")),
+        "{stderr}"
+    );
+    assert_eq!(generation_names(&kb.index), before);
 }

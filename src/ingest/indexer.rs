@@ -34,6 +34,7 @@ use crate::content::problem::{Problem, sort_problems};
 use crate::content::products::{Catalog, PRODUCTS_FILE};
 use crate::error::IndexError;
 use crate::index::generations::{CommitPayload, IndexDir, OpenIndex};
+use crate::index::lock::IndexLock;
 use crate::index::schema::KbSchema;
 use crate::ingest::lint::{Outline, Outlines};
 use crate::ingest::progress::{Progress, Silent};
@@ -240,14 +241,16 @@ pub fn file_fingerprint(kb_root: &Path, bytes: &[u8]) -> u64 {
     fingerprint(&catalog_hash(kb_root), bytes)
 }
 
-/// Opens a writer, turning "someone else holds the lock" into a message that says who.
+/// Opens a writer. The folder's lock is held already, so tantivy's own lock is busy only when a
+/// kbsearch that predates the folder lock writes this generation.
 fn open_writer(open: &OpenIndex, threads: usize) -> Result<IndexWriter, IndexError> {
     open.index
         .writer_with_num_threads(threads, threads * WRITER_BUDGET_PER_THREAD)
         .map_err(|err| match err {
-            TantivyError::LockFailure(LockError::LockBusy, _) => {
-                IndexError::Locked(open.dir.clone())
-            }
+            TantivyError::LockFailure(LockError::LockBusy, _) => IndexError::Busy {
+                path: open.dir.clone(),
+                holder: None,
+            },
             other => IndexError::Tantivy(other),
         })
 }
@@ -268,17 +271,22 @@ pub struct ArticleWriter {
     open: OpenIndex,
     writer: IndexWriter,
     schema: KbSchema,
+    /// Held until the articles are committed; last, so it is released last.
+    _lock: IndexLock,
 }
 
 impl ArticleWriter {
     /// A new generation under `index_root`, written with `threads` indexing threads.
     pub fn create(index_root: &Path, threads: usize) -> Result<ArticleWriter, IndexError> {
-        let open = IndexDir::new(index_root).create_generation()?;
+        let index_dir = IndexDir::new(index_root);
+        let lock = index_dir.lock()?;
+        let open = index_dir.create_generation(&lock)?;
         let writer = open_writer(&open, threads)?;
         Ok(ArticleWriter {
             open,
             writer,
             schema: KbSchema::new(),
+            _lock: lock,
         })
     }
 
@@ -389,6 +397,9 @@ pub struct Indexer {
     outlines: Outlines,
     /// Changes queued on the writer since the last commit.
     uncommitted: Changes,
+    /// The index folder's one-writer lock, held as long as the writer; last, so it is released
+    /// after the writer is gone.
+    lock: IndexLock,
 }
 
 impl Indexer {
@@ -438,9 +449,11 @@ impl Indexer {
             return Err(IndexError::MissingContent(opts.kb_root.clone()));
         }
         let index_dir = IndexDir::new(&opts.index_root);
-        let (open, building) = match index_dir.open_or_explain()? {
+        // Before anything in the index folder is created, moved or deleted.
+        let lock = index_dir.lock()?;
+        let (open, building) = match index_dir.open_or_explain(&lock)? {
             Some(open) => (open, false),
-            None => (index_dir.create_generation()?, true),
+            None => (index_dir.create_generation(&lock)?, true),
         };
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -478,6 +491,7 @@ impl Indexer {
             outlines: Outlines::default(),
             uncommitted: Changes::default(),
             opts,
+            lock,
         })
     }
 
@@ -662,7 +676,7 @@ impl Indexer {
         let (opstamp, payload) = commit(&mut self.writer)?;
         let activated = self.building;
         if self.building {
-            self.index_dir.activate(&self.open.dir)?;
+            self.index_dir.activate(&self.open.dir, &self.lock)?;
             self.building = false;
         }
         self.reader.reload()?;

@@ -405,3 +405,136 @@ fn kbsearch_index_is_refused_while_serve_writes_and_names_it() {
     );
     assert_eq!(generation_names(&kb.index), before);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The content folder replaced or gone while the service runs.
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn status(live: &common::Live) -> kbsearch::ingest::live::IndexStatus {
+    live.state.live.as_ref().unwrap().status()
+}
+
+/// `mv kb kb.old; cp -r kb.old kb`, then a new article: searchable in seconds, not at the next
+/// reconcile (there is none in these tests).
+async fn replace_the_folder_while_watching(mode: WatchMode) {
+    let kb = Kb::new();
+    kb.write("articles/a.md", article("Before", "aardvark"));
+    let mut live = kb.live(mode).await;
+    assert_eq!(status(&live).watching, Some(mode));
+
+    let old = kb.kb.with_file_name("kb.old");
+    std::fs::rename(&kb.kb, &old).unwrap();
+    copy_dir(&old, &kb.kb);
+    let replaced = std::time::Instant::now();
+    kb.write("articles/new.md", article("After", "okapi"));
+    live.wait_for_ids("okapi", &["articles/new"]).await;
+    let took = replaced.elapsed();
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    // A polling watcher compares paths and may see the new article first; it is set again on
+    // the new folder all the same.
+    live.wait_for("the watch set again", |state| {
+        state.live.as_ref().unwrap().status().rearms >= 1
+    })
+    .await;
+    let after = status(&live);
+    assert!(after.rearmed_at.is_some(), "{after:?}");
+    assert_eq!(after.watching, Some(mode), "{after:?}");
+
+    // The new folder is watched, not only compared once.
+    kb.write("articles/later.md", article("Later", "ibex"));
+    live.wait_for_ids("ibex", &["articles/later"]).await;
+    // And the old one no longer is: a file removed there stays in the index.
+    std::fs::remove_file(old.join("articles/a.md")).unwrap();
+    kb.write("articles/marker.md", article("Marker", "gazelle"));
+    live.wait_for_ids("gazelle", &["articles/marker"]).await;
+    assert_eq!(live.ids("aardvark"), ["articles/a"]);
+}
+
+#[tokio::test]
+async fn a_replaced_content_folder_is_watched_again_and_compared_at_once() {
+    replace_the_folder_while_watching(WatchMode::Native).await;
+}
+
+#[tokio::test]
+async fn a_replaced_content_folder_is_polled_again_too() {
+    replace_the_folder_while_watching(WatchMode::Poll).await;
+}
+
+#[tokio::test]
+async fn a_content_folder_that_vanishes_is_reported_and_watched_again_when_back() {
+    let kb = Kb::new();
+    kb.write("articles/a.md", article("Stays", "aardvark"));
+    let mut live = kb.live(WatchMode::Native).await;
+
+    let away = kb.kb.with_file_name("kb.away");
+    std::fs::rename(&kb.kb, &away).unwrap();
+    let missing = |state: &kbsearch::server::AppState| {
+        state
+            .problems
+            .load()
+            .iter()
+            .any(|p| p.is_error() && p.message.starts_with("the content folder is gone"))
+    };
+    live.wait_for("the folder reported gone", missing).await;
+    let gone = status(&live);
+    assert_eq!(gone.watching, None, "{gone:?}");
+    assert!(gone.folder_missing_since.is_some(), "{gone:?}");
+    // Searches still answer from the last index.
+    assert_eq!(live.ids("aardvark"), ["articles/a"]);
+    let reply = get(&live.app(), "/api/status", Some(AGENT_KEY))
+        .await
+        .json();
+    assert_eq!(
+        reply["index"]["watching"],
+        serde_json::Value::Null,
+        "{reply}"
+    );
+
+    std::fs::write(away.join("articles/b.md"), article("Back", "okapi")).unwrap();
+    std::fs::rename(&away, &kb.kb).unwrap();
+    live.wait_for_ids("okapi", &["articles/b"]).await;
+    live.wait_for("the folder back", |state| !missing(state))
+        .await;
+    let back = status(&live);
+    assert_eq!(back.watching, Some(WatchMode::Native), "{back:?}");
+    assert_eq!(back.folder_missing_since, None);
+    kb.write("articles/c.md", article("Watched", "ibex"));
+    live.wait_for_ids("ibex", &["articles/c"]).await;
+}
+
+#[tokio::test]
+async fn a_content_folder_link_switched_to_a_new_release_is_followed() {
+    let kb = Kb::new();
+    let releases = kb.kb.with_file_name("releases");
+    let v1 = releases.join("v1");
+    let v2 = releases.join("v2");
+    std::fs::create_dir_all(v1.join("articles")).unwrap();
+    std::fs::write(v1.join("articles/a.md"), article("One", "aardvark")).unwrap();
+    copy_dir(&v1, &v2);
+    std::fs::write(v2.join("articles/b.md"), article("Two", "okapi")).unwrap();
+    let current = kb.kb.with_file_name("current");
+    symlink(&v1, &current).unwrap();
+    let mut options = kb.live_options(WatchMode::Native);
+    options.index.kb_root = current.clone();
+    let mut live = kb.live_with(options).await;
+    assert_eq!(live.ids("aardvark"), ["articles/a"]);
+
+    // `ln -sfn v2 current`, atomically.
+    let next = kb.kb.with_file_name("current.next");
+    symlink(&v2, &next).unwrap();
+    std::fs::rename(&next, &current).unwrap();
+    live.wait_for_ids("okapi", &["articles/b"]).await;
+    std::fs::write(v2.join("articles/c.md"), article("Three", "ibex")).unwrap();
+    live.wait_for_ids("ibex", &["articles/c"]).await;
+}

@@ -347,8 +347,9 @@ impl Worker {
             .map(|every| Instant::now() + every)
     }
 
-    /// Waits `duration` before a retry, queueing what arrives meanwhile, unless asked to stop.
-    fn wait(&self, duration: Duration, batch: &mut Batch) {
+    /// Waits `duration` before a retry, queueing what arrives meanwhile, unless asked to stop or
+    /// the folder is back.
+    fn wait(&mut self, duration: Duration, batch: &mut Batch) {
         let deadline = Instant::now() + duration;
         while !batch.shutdown {
             match self
@@ -357,8 +358,10 @@ impl Worker {
             {
                 Ok(message) => {
                     batch.add(message);
-                    // A folder that is back is compared at once.
-                    if matches!(batch.folder, Some(FolderState::Rearmed(_))) {
+                    // A folder that is gone is shown at once; one that is back is compared at once.
+                    let back = matches!(batch.folder, Some(FolderState::Rearmed(_)));
+                    self.note_folder(batch);
+                    if back {
                         break;
                     }
                 }

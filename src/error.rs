@@ -16,7 +16,7 @@ pub enum IndexError {
     #[error("content folder {} does not exist or is not a folder", .0.display())]
     MissingContent(PathBuf),
     /// Another process holds the index folder's one-writer lock.
-    #[error("another kbsearch ({}) is writing the index in {}; wait until it is done. A running `kbsearch serve` keeps the index current by itself: to compare the whole folder now, send `POST /api/reindex` with an agent key", holder.as_deref().unwrap_or("its pid is not recorded"), path.display())]
+    #[error("another kbsearch{} is writing the index in {}; wait until it is done. A running `kbsearch serve` keeps the index current by itself: to compare the whole folder now, send `POST /api/reindex` with an agent key", holder.as_deref().map(|h| format!(" ({h})")).unwrap_or_default(), path.display())]
     Busy {
         path: PathBuf,
         /// The holder's command and pid, as its lock file records them.

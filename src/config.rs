@@ -122,6 +122,9 @@ pub struct WatchOptions {
     pub debounce: Duration,
     /// How often the polling watcher compares the folder.
     pub poll_interval: Duration,
+    /// Follow symbolic links whose target stays inside the content folder (never one that leads
+    /// out of it); when false, every link is left out and reported.
+    pub follow_symlinks: bool,
 }
 
 /// How the service keeps the index current while writers edit.
@@ -137,6 +140,9 @@ pub struct Watch {
     /// Compare the whole folder with the index this often, in seconds (0: only at start-up and
     /// when the watcher lost events).
     pub reconcile_interval_secs: u64,
+    /// Follow symbolic links that stay inside the content folder (files and folders); links that
+    /// lead out of it are never followed. Off by default: every link is reported and left out.
+    pub follow_symlinks: bool,
 }
 
 impl Default for Watch {
@@ -146,6 +152,7 @@ impl Default for Watch {
             debounce_ms: 300,
             poll_interval_ms: 1_000,
             reconcile_interval_secs: 15 * 60,
+            follow_symlinks: false,
         }
     }
 }
@@ -156,6 +163,7 @@ impl Watch {
             mode: self.mode,
             debounce: Duration::from_millis(self.debounce_ms),
             poll_interval: Duration::from_millis(self.poll_interval_ms),
+            follow_symlinks: self.follow_symlinks,
         }
     }
 
@@ -495,6 +503,17 @@ mod tests {
             .apply_env(|n| (n == "KBSEARCH_MAX_FILE_BYTES").then(|| "lots".into()))
             .unwrap_err();
         assert!(err.to_string().contains("KBSEARCH_MAX_FILE_BYTES"));
+    }
+
+    #[test]
+    fn symlinks_are_not_followed_unless_configured() {
+        assert!(!Config::default().watch.options().follow_symlinks);
+        let config = Config::parse(
+            "[watch]\nfollow_symlinks = true\n",
+            Path::new("kbsearch.toml"),
+        )
+        .unwrap();
+        assert!(config.watch.options().follow_symlinks);
     }
 
     #[test]

@@ -28,20 +28,70 @@ pub fn article_url(id: &str) -> String {
     format!("/articles/{id}")
 }
 
+/// Longest value of a search filter (`type`, `product`, `version`, `tag`), in characters:
+/// names and tags are short, and every value becomes part of the result cache's key.
+const MAX_FILTER_VALUE_CHARS: usize = 100;
+
 /// Query parameters of `/api/search` and of the search page, as received.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(from = "ReceivedParams")]
 pub struct SearchParams {
-    #[serde(default)]
     pub q: String,
-    #[serde(default, rename = "type")]
     pub types: Vec<String>,
     pub product: Option<String>,
     pub version: Option<String>,
-    #[serde(default)]
     pub tag: Vec<String>,
     pub page: Option<String>,
     pub per_page: Option<String>,
     pub sort: Option<String>,
+    /// Filters that take one value (`product`, `version`) and came several times, with how
+    /// many: [`SearchParams::to_request`] refuses them by name. The first value is kept above,
+    /// so the search page can still print its links.
+    pub(super) repeated: Vec<(&'static str, usize)>,
+}
+
+/// The query string as sent: every filter as a list, so that a repeated one can be counted
+/// and refused by name rather than failing the whole query string.
+#[derive(Deserialize)]
+struct ReceivedParams {
+    #[serde(default)]
+    q: String,
+    #[serde(default, rename = "type")]
+    types: Vec<String>,
+    #[serde(default)]
+    product: Vec<String>,
+    #[serde(default)]
+    version: Vec<String>,
+    #[serde(default)]
+    tag: Vec<String>,
+    page: Option<String>,
+    per_page: Option<String>,
+    sort: Option<String>,
+}
+
+impl From<ReceivedParams> for SearchParams {
+    fn from(received: ReceivedParams) -> Self {
+        let repeated = [
+            ("product", received.product.len()),
+            ("version", received.version.len()),
+        ]
+        .into_iter()
+        .filter(|&(_, times)| times > 1)
+        .collect();
+        // As before these were lists: an empty value is no value.
+        let first = |values: Vec<String>| values.into_iter().next().filter(|v| !v.is_empty());
+        SearchParams {
+            q: received.q,
+            types: received.types,
+            product: first(received.product),
+            version: first(received.version),
+            tag: received.tag,
+            page: received.page,
+            per_page: received.per_page,
+            sort: received.sort,
+            repeated,
+        }
+    }
 }
 
 fn positive(parameter: &str, value: Option<&str>, default: usize) -> Result<usize, ApiError> {
@@ -89,6 +139,7 @@ impl SearchParams {
                 ),
             ));
         }
+        self.check_filter_sizes(limits.max_filter_values)?;
         let types = self
             .types
             .iter()
@@ -122,6 +173,45 @@ impl SearchParams {
             facets: true,
             ..SearchRequest::new(self.q.clone())
         })
+    }
+
+    /// Refuses, by name, a filter given more often than it may be or with a value too long:
+    /// without these, 30,000 `tag=` values built a 30,000-clause filter and a 300 KB cache key.
+    fn check_filter_sizes(&self, max_values: usize) -> Result<(), ApiError> {
+        if let Some(&(parameter, times)) = self.repeated.first() {
+            return Err(ApiError::parameter(
+                parameter,
+                format!("is given {times} times; it takes one value"),
+            ));
+        }
+        for (parameter, values) in [("type", &self.types), ("tag", &self.tag)] {
+            if values.len() > max_values {
+                return Err(ApiError::parameter(
+                    parameter,
+                    format!(
+                        "is given {} times; the limit is {max_values} (limits.max_filter_values)",
+                        values.len()
+                    ),
+                ));
+            }
+        }
+        let single = [("product", &self.product), ("version", &self.version)]
+            .into_iter()
+            .filter_map(|(parameter, value)| Some((parameter, value.as_ref()?)));
+        let types = self.types.iter().map(|value| ("type", value));
+        let tags = self.tag.iter().map(|value| ("tag", value));
+        for (parameter, value) in single.chain(types).chain(tags) {
+            let chars = value.chars().count();
+            if chars > MAX_FILTER_VALUE_CHARS {
+                return Err(ApiError::parameter(
+                    parameter,
+                    format!(
+                        "a value is {chars} characters long; the limit is {MAX_FILTER_VALUE_CHARS}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -484,6 +484,53 @@ async fn operations_routes() {
     );
 }
 
+/// Issue 14: the `method` label was the raw HTTP method, so every invented method (HTTP allows
+/// any token) added label values for ever; the route label must not take paths either.
+#[tokio::test]
+async fn metrics_labels_take_a_bounded_set_of_values() {
+    let kb = fixture();
+    let app = kb.app();
+    for n in 0..5 {
+        let invented = format!("INVENTED{n}");
+        request(&app, &invented, "/api/search?q=share", None).await;
+        request(&app, &invented, &format!("/nowhere-{n}"), None).await;
+        get(&app, &format!("/nowhere-{n}/deeper"), None).await;
+        get(&app, &format!("/api/nowhere-{n}"), None).await;
+        get(&app, &format!("/articles/nowhere-{n}"), None).await;
+        get(&app, &format!("/assets/nowhere-{n}.css"), None).await;
+    }
+    request(&app, "delete", "/api/search?q=share", None).await;
+    let metrics = get(&app, "/metrics", Some(AGENT_KEY)).await;
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    let series: Vec<&str> = metrics
+        .body
+        .lines()
+        .filter(|line| line.starts_with("kbsearch_http_request"))
+        .collect();
+    assert!(
+        series.iter().all(|line| !line.contains("nowhere")),
+        "a path became a label value:\n{}",
+        series.join("\n")
+    );
+    assert!(
+        series.iter().all(|line| !line.contains("INVENTED")),
+        "a method became a label value:\n{}",
+        series.join("\n")
+    );
+    assert!(
+        metrics.body.contains(
+            "kbsearch_http_requests_total{route=\"/api/search\",method=\"other\",status=\"405\"} 5"
+        ),
+        "{}",
+        series.join("\n")
+    );
+    assert!(
+        metrics.body.contains("method=\"DELETE\""),
+        "{}",
+        series.join("\n")
+    );
+}
+
 #[tokio::test]
 async fn every_route_is_in_the_openapi_document_and_answers() {
     let kb = fixture();

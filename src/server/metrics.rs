@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -121,14 +122,37 @@ impl Metrics {
     }
 }
 
-/// Middleware: times every request and counts it by route (the pattern, not the raw path).
+/// The route label of a request that matched no route: never its path, which would add a label
+/// value per path tried.
+const UNMATCHED: &str = "unmatched";
+
+/// The method as a label value: a standard method by its name, any other `other`. HTTP lets a
+/// client invent methods (`FOO /api/search` is a valid request), and each one would otherwise
+/// add label values for ever.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Middleware: times every request and counts it by route (the pattern, not the raw path), and
+/// by method; both labels take a bounded set of values.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let method = request.method().to_string();
+        .map_or_else(|| UNMATCHED.to_string(), |m| m.as_str().to_string());
+    let method = method_label(request.method()).to_string();
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();

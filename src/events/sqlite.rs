@@ -23,8 +23,8 @@ use super::checkpoint::{LOG_LIMIT_FRAMES, checkpoint_until, open_checkpointer};
 use super::writer::{Message, Writer, open_writer};
 use super::{
     DeflectionAnalytics, DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent,
-    FeedbackOutcome, SearchAnalytics, SearchEvent, StoreError, TimeRange, validate_deflection,
-    validate_feedback,
+    FeedbackOutcome, SearchAnalytics, SearchEvent, StoreError, TimeRange, bounded_deflection,
+    bounded_search, validate_deflection, validate_feedback,
 };
 
 /// The database file inside the data folder.
@@ -139,7 +139,8 @@ impl EventStore for SqliteEventStore {
         Box::pin(async move {
             validate_deflection(&event)?;
             let (reply, answer) = oneshot::channel();
-            self.send(Message::Deflection(event, reply)).await?;
+            self.send(Message::Deflection(bounded_deflection(event), reply))
+                .await?;
             answer.await.map_err(|_| StoreError::Closed)?
         })
     }
@@ -159,7 +160,11 @@ impl EventStore for SqliteEventStore {
     /// Queued and written with the next batch; dropped (and counted, see
     /// [`SqliteEventStore::dropped_searches`]) when the queue is full.
     fn record_search(&self, event: SearchEvent) {
-        if self.queue.try_send(Message::Search(event)).is_err() {
+        if self
+            .queue
+            .try_send(Message::Search(bounded_search(event)))
+            .is_err()
+        {
             let dropped = self.dropped_searches.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped % 1000 == 1 {
                 warn!(

@@ -15,7 +15,7 @@ use super::schema::migrate;
 use super::sqlite::{OpenFailure, Options, store_error};
 use super::{
     DeflectionEvent, DeflectionOutcome, FeedbackEvent, FeedbackKind, FeedbackOutcome, SearchEvent,
-    StoreError, normalize_query,
+    StoreError,
 };
 
 /// Most events in one transaction, so a backlog is written in bounded steps.
@@ -243,6 +243,7 @@ fn insert_feedback(conn: &Connection, event: &FeedbackEvent) -> rusqlite::Result
     Ok(FeedbackOutcome::Recorded)
 }
 
+/// Records a search; its query arrives normalised and bounded (`bounded_search`).
 fn insert_search(conn: &Connection, event: &SearchEvent) -> rusqlite::Result<()> {
     // SQLite integers are signed; a total beyond i64 is not a count anyone needs exactly.
     let total = i64::try_from(event.total).unwrap_or(i64::MAX);
@@ -251,7 +252,7 @@ fn insert_search(conn: &Connection, event: &SearchEvent) -> rusqlite::Result<()>
     )?
     .execute(params![
         event.at.timestamp_millis(),
-        normalize_query(&event.query),
+        event.query,
         total,
         event.audience,
     ])?;

@@ -13,10 +13,11 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::{AppState, Caller};
 use crate::content::article::{ArticleType, Visibility};
+use crate::content::products::Catalog;
 use crate::content::render::{self, LinkTarget, LinkedArticle};
 use crate::deflect::{self, CaseType, Deflection, Deflector, DraftCase, Severity};
 use crate::events::{
-    DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent, FeedbackKind, SearchEvent,
+    DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent, FeedbackKind, OTHER, SearchEvent,
 };
 use crate::search::{KbSearcher, SearchRequest, SearchResults, SortOrder, StoredArticle};
 
@@ -396,6 +397,29 @@ fn new_deflection_id() -> String {
     uuid::Uuid::new_v7(now).hyphenated().to_string()
 }
 
+/// A draft's product as the events keep it: the catalog's spelling, or `other` when the
+/// catalog does not know it, so that whatever a customer types is not what fills the database.
+fn known_product(catalog: &Catalog, written: Option<&str>) -> Option<String> {
+    let written = written.map(str::trim).filter(|w| !w.is_empty())?;
+    let known = catalog.product(written).map(|product| product.name.clone());
+    Some(known.unwrap_or_else(|| OTHER.to_string()))
+}
+
+/// A draft's version as the events keep it: the catalog's spelling (`7.8` is `7.8.0`), looked
+/// up in the draft's product when the catalog knows that product, or `other`.
+fn known_version(
+    catalog: &Catalog,
+    product: Option<&str>,
+    written: Option<&str>,
+) -> Option<String> {
+    let written = written.map(str::trim).filter(|w| !w.is_empty())?;
+    let product = product
+        .and_then(|name| catalog.product(name))
+        .map(|known| known.name.as_str());
+    let known = catalog.canonical_version(product, written);
+    Some(known.unwrap_or_else(|| OTHER.to_string()))
+}
+
 /// Runs deflection for a draft on the search threads and records the draft; returns its id.
 pub async fn deflect_and_record(
     state: &AppState,
@@ -408,6 +432,7 @@ pub async fn deflect_and_record(
         None => new_deflection_id(),
     };
     let searcher = state.searcher()?;
+    let catalog_of = searcher.clone();
     let deflection = {
         let draft = draft.clone();
         state
@@ -415,6 +440,9 @@ pub async fn deflect_and_record(
             .run(move || Deflector::new(&searcher).deflect(&draft))
             .await??
     };
+    let catalog = catalog_of.catalog();
+    let product = known_product(catalog, draft.product.as_deref());
+    let version = known_version(catalog, draft.product.as_deref(), draft.version.as_deref());
     let outcome = event_store(state)?
         .record_deflection(DeflectionEvent {
             id: id.clone(),
@@ -425,8 +453,8 @@ pub async fn deflect_and_record(
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
             severity: draft.severity.level(),
-            product: draft.product.clone(),
-            version: draft.version.clone(),
+            product,
+            version,
             audience: draft.audience.as_str().to_string(),
             suggested: deflection
                 .suggestions

@@ -6,17 +6,20 @@
 //! where the service starts. Every store keeps the same promises: a draft or an outcome is
 //! acknowledged only after it is committed, the same feedback twice is recorded once, a draft is
 //! updated and given feedback only by the caller who created it, feedback names only articles the
-//! draft was shown, the schema is migrated when the store opens, and the analytics give the same
-//! answers. Search events are best effort. This module holds the trait, the events' types and the rules every store applies
-//! to them.
+//! draft was shown, every stored field has a size bound, events are kept for a retention period
+//! and the database has a size cap that only search events give way to, the schema is migrated
+//! when the store opens, and the analytics give the same answers. Search events are best effort.
+//! This module holds the trait, the events' types and the rules every store applies to them.
 //!
 //! [`SqliteEventStore`] keeps them in an embedded SQLite database beside the index: `sqlite`
 //! opens it and words its failures, `schema` migrates it, `writer` is the thread that commits
 //! events in groups, `checkpoint` the thread that copies the write-ahead log into the database,
-//! and `analytics` the read connection and its queries.
+//! `retention` the thread that deletes old events and keeps the database under its cap, and
+//! `analytics` the read connection and its queries.
 
 mod analytics;
 mod checkpoint;
+mod retention;
 mod schema;
 mod sqlite;
 #[cfg(test)]
@@ -231,6 +234,21 @@ pub struct SearchAnalytics {
     pub zero_result_queries: Vec<QueryCount>,
 }
 
+/// What a store has measured, dropped and deleted, for `/metrics`. Counts are since the store
+/// opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    /// Bytes the database takes, as last measured (for SQLite: the pages in use and the
+    /// write-ahead log).
+    pub database_bytes: u64,
+    /// Search events not written: over the size cap, the queue full, or their batch failed.
+    pub dropped_searches: u64,
+    /// Searches deleted, past the retention period or to make room under the size cap.
+    pub pruned_searches: u64,
+    /// Drafts deleted past the retention period, each with its suggestions and feedback.
+    pub pruned_deflections: u64,
+}
+
 /// Where events are recorded and analytics read. Callers hold an `Arc<dyn EventStore>`.
 ///
 /// Every store checks events with the same rules (`validate_deflection`, `validate_feedback`)
@@ -259,6 +277,18 @@ pub struct SearchAnalytics {
 ///   `Invalid`; a draft keeps at most [`MAX_SUGGESTIONS`] suggestions; article ids come from the
 ///   index, and feedback stores one only when it is among the draft's suggestions.
 ///
+/// Every store keeps events for a retention period and under a size cap (`[events]` in the
+/// configuration), in the background, never on a request's path:
+/// - drafts and searches older than `keep_days` are deleted at start-up and then hourly, in
+///   bounded batches so that no write waits long behind them; a draft goes with its suggestions
+///   and feedback (an outcome is kept as long as its draft, counted from the draft's first time);
+/// - past `max_database_mb`, search events are dropped before they are written (counted in
+///   [`StoreStats::dropped_searches`]) and the oldest searches are deleted to make room;
+/// - drafts and outcomes are never dropped or refused because of the cap: an outcome needs its
+///   draft (feedback on a draft that was not kept would be refused as unknown), so both are
+///   written while the disk has room, and only retention deletes them. A store fails them only
+///   as it fails any write (a full disk, a lock: [`StoreError::Unavailable`]).
+///
 /// The async methods return boxed futures rather than being `async fn`s: a trait with `async fn`
 /// cannot be used as `dyn EventStore`, and the `async-trait` macro would write these same
 /// signatures behind a macro and another dependency. One allocation per call is nothing beside
@@ -282,13 +312,16 @@ pub trait EventStore: Send + Sync {
         event: FeedbackEvent,
     ) -> BoxFuture<'_, Result<FeedbackOutcome, StoreError>>;
 
-    /// Best effort, never blocks a search: written later, and dropped rather than waited for
-    /// when the store falls behind.
+    /// Best effort, never blocks a search: written later, and dropped (counted) rather than
+    /// waited for when the store falls behind or the database is over its size cap.
     fn record_search(&self, event: SearchEvent);
 
     /// Waits until everything recorded so far is written, or has failed and been answered (for
     /// shutdown and tests); the error when the batch it was written with failed.
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// What the store has measured, dropped and deleted; cheap, never blocks.
+    fn stats(&self) -> StoreStats;
 
     /// How deflection went for the drafts in `range`, with the `top` articles of each list.
     fn deflection_analytics(

@@ -657,3 +657,80 @@ async fn a_long_query_is_stored_cut_and_marked() {
         kbsearch::events::MAX_TEXT_CHARS + kbsearch::events::TRUNCATED.chars().count()
     );
 }
+
+/// Issue 14: a loop filled the disk, after which deflection and feedback failed. Past the size
+/// cap (here 0: no room at all) searches are dropped and counted in `/metrics`; drafts and their
+/// outcomes are still recorded.
+#[tokio::test]
+async fn over_the_size_cap_searches_are_dropped_and_counted_and_outcomes_still_land() {
+    let kb = Kb::sample();
+    let no_room = kbsearch::config::Events {
+        max_database_mb: 0,
+        ..kbsearch::config::Events::default()
+    };
+    let store = std::sync::Arc::new(
+        kbsearch::events::SqliteEventStore::open_configured(&kb.data, &no_room).unwrap(),
+    );
+    let events: std::sync::Arc<dyn kbsearch::events::EventStore> = store.clone();
+    let app = kbsearch::server::router(kb.app_state_with(events));
+    // The store measures itself in the background, at once and every second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while store.dropped_searches() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no search was dropped"
+        );
+        assert_eq!(get(&app, "/api/search?q=cutover", None).await.status, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    kbsearch::events::EventStore::flush(&*store).await.unwrap();
+    let (searches, dropped) = (rows(&kb, "searches"), store.dropped_searches());
+    for _ in 0..3 {
+        assert_eq!(get(&app, "/api/search?q=cutover", None).await.status, 200);
+    }
+    kbsearch::events::EventStore::flush(&*store).await.unwrap();
+    assert_eq!(
+        rows(&kb, "searches"),
+        searches,
+        "a search was written over the cap"
+    );
+    assert_eq!(store.dropped_searches(), dropped + 3);
+
+    let answer = deflect(&app, json!({"subject": "license expired SXE-1001"})).await;
+    let shown = ids(&answer);
+    assert!(!shown.is_empty(), "{answer}");
+    let uri = format!(
+        "/api/deflect/{}/feedback",
+        answer["deflection_id"].as_str().unwrap()
+    );
+    let solved = post_json(
+        &app,
+        &uri,
+        None,
+        &json!({"outcome": "solved", "article_id": shown[0]}),
+    )
+    .await;
+    assert_eq!(solved.status, 200, "{}", solved.body);
+    assert_eq!(solved.json()["status"], "recorded");
+    assert_eq!(rows(&kb, "deflections"), 1);
+    assert_eq!(rows(&kb, "feedback"), 1);
+
+    let metrics = get(&app, "/metrics", Some(AGENT_KEY)).await;
+    let expected = format!(
+        "kbsearch_events_dropped_total{{kind=\"search\"}} {}",
+        store.dropped_searches()
+    );
+    assert!(metrics.body.contains(&expected), "{}", metrics.body);
+    assert!(
+        metrics.body.contains("kbsearch_events_database_bytes "),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("kbsearch_events_pruned_total{kind=\"deflection\"} 0"),
+        "{}",
+        metrics.body
+    );
+}

@@ -663,6 +663,7 @@ async fn a_long_query_is_stored_cut_and_marked() {
 /// outcomes are still recorded.
 #[tokio::test]
 async fn over_the_size_cap_searches_are_dropped_and_counted_and_outcomes_still_land() {
+    use kbsearch::events::EventStore;
     let kb = Kb::sample();
     let no_room = kbsearch::config::Events {
         max_database_mb: 0,
@@ -683,12 +684,12 @@ async fn over_the_size_cap_searches_are_dropped_and_counted_and_outcomes_still_l
         assert_eq!(get(&app, "/api/search?q=cutover", None).await.status, 200);
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    kbsearch::events::EventStore::flush(&*store).await.unwrap();
+    store.flush().await.unwrap();
     let (searches, dropped) = (rows(&kb, "searches"), store.dropped_searches());
     for _ in 0..3 {
         assert_eq!(get(&app, "/api/search?q=cutover", None).await.status, 200);
     }
-    kbsearch::events::EventStore::flush(&*store).await.unwrap();
+    store.flush().await.unwrap();
     assert_eq!(
         rows(&kb, "searches"),
         searches,

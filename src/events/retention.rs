@@ -59,7 +59,7 @@ impl Tally {
     }
 
     /// Counts `searches` search events lost; the total so far.
-    pub(super) fn dropped_searches(&self, searches: u64) -> u64 {
+    pub(super) fn add_dropped_searches(&self, searches: u64) -> u64 {
         self.dropped_searches.fetch_add(searches, Ordering::Relaxed) + searches
     }
 

@@ -173,7 +173,7 @@ impl SqliteEventStore {
 
     /// Counts a search event that is not written, and says so in the log now and then.
     fn drop_search(&self, why: &str) {
-        let dropped = self.tally.dropped_searches(1);
+        let dropped = self.tally.add_dropped_searches(1);
         if dropped % 1000 == 1 {
             warn!(dropped, "search event dropped: {why}");
         }

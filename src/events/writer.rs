@@ -142,7 +142,7 @@ impl Writer {
                     "event batch rolled back: {err}"
                 );
                 let searches = answer_failed(batch, &error);
-                self.tally.dropped_searches(searches);
+                self.tally.add_dropped_searches(searches);
             }
         }
     }

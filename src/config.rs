@@ -225,6 +225,39 @@ impl Events {
     }
 }
 
+impl Config {
+    /// The bounds on what clients send and the service keeps: filter values per search
+    /// parameter, the event store's retention period and size cap.
+    fn validate_bounds(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_string(),
+            message,
+        };
+        if self.limits.max_filter_values == 0 {
+            return Err(invalid(
+                "limits.max_filter_values",
+                "must be more than 0".to_string(),
+            ));
+        }
+        if self.events.keep_days == 0 {
+            return Err(invalid(
+                "events.keep_days",
+                "must be more than 0".to_string(),
+            ));
+        }
+        if self.events.max_database_mb < MIN_DATABASE_MB {
+            return Err(invalid(
+                "events.max_database_mb",
+                format!(
+                    "{} is less than {MIN_DATABASE_MB}: the write-ahead log alone may take 64 MiB",
+                    self.events.max_database_mb
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Everything `kbsearch serve` needs to know.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -413,6 +446,7 @@ impl Config {
                 return Err(invalid(key, "must be more than 0".to_string()));
             }
         }
+        self.validate_bounds()?;
         if !(0.0..=1.0).contains(&self.deflect.min_confidence) {
             return Err(invalid(
                 "deflect.min_confidence",
@@ -423,28 +457,6 @@ impl Config {
             return Err(invalid(
                 "limits.request_timeout_secs",
                 "must be more than 0".to_string(),
-            ));
-        }
-        // Bounds of issue 14: filter values per parameter, and what the event store keeps.
-        if limits.max_filter_values == 0 {
-            return Err(invalid(
-                "limits.max_filter_values",
-                "must be more than 0".to_string(),
-            ));
-        }
-        if self.events.keep_days == 0 {
-            return Err(invalid(
-                "events.keep_days",
-                "must be more than 0".to_string(),
-            ));
-        }
-        if self.events.max_database_mb < MIN_DATABASE_MB {
-            return Err(invalid(
-                "events.max_database_mb",
-                format!(
-                    "{} is less than {MIN_DATABASE_MB}: the write-ahead log alone may take 64 MiB",
-                    self.events.max_database_mb
-                ),
             ));
         }
         for (index, key) in self.keys.iter().enumerate() {
@@ -499,6 +511,42 @@ mod tests {
         config.validate().unwrap();
         assert_eq!(config.bind_addr().ip().to_string(), "127.0.0.1");
         assert_eq!(config.kb, PathBuf::from("kb"));
+    }
+
+    #[test]
+    fn events_and_filter_limits_have_defaults_and_checked_values() {
+        let config = Config::parse(
+            "[events]\nkeep_days = 30\nmax_database_mb = 512\n[limits]\nmax_filter_values = 5\n",
+            Path::new("k.toml"),
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.events.keep(), Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(config.events.max_database_bytes(), 512 * 1024 * 1024);
+        assert_eq!(config.limits.max_filter_values, 5);
+        let defaults = Config::default();
+        assert_eq!(defaults.events.keep_days, DEFAULT_KEEP_DAYS);
+        assert_eq!(defaults.events.max_database_mb, DEFAULT_MAX_DATABASE_MB);
+        for (text, key) in [
+            ("[events]\nkeep_days = 0\n", "events.keep_days"),
+            ("[events]\nmax_database_mb = 10\n", "events.max_database_mb"),
+            (
+                "[limits]\nmax_filter_values = 0\n",
+                "limits.max_filter_values",
+            ),
+        ] {
+            let error = Config::parse(text, Path::new("k.toml"))
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with(&format!("config key `{key}`")), "{error}");
+        }
+        let unknown = Config::parse("[events]\nkeep = 3\n", Path::new("k.toml")).unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown field `keep`"),
+            "{unknown}"
+        );
     }
 
     #[test]
@@ -563,42 +611,6 @@ mod tests {
             .apply_env(|n| (n == "KBSEARCH_MAX_FILE_BYTES").then(|| "lots".into()))
             .unwrap_err();
         assert!(err.to_string().contains("KBSEARCH_MAX_FILE_BYTES"));
-    }
-
-    #[test]
-    fn events_and_filter_limits_have_defaults_and_checked_values() {
-        let config = Config::parse(
-            "[events]\nkeep_days = 30\nmax_database_mb = 512\n[limits]\nmax_filter_values = 5\n",
-            Path::new("k.toml"),
-        )
-        .unwrap();
-        config.validate().unwrap();
-        assert_eq!(config.events.keep(), Duration::from_secs(30 * 24 * 3600));
-        assert_eq!(config.events.max_database_bytes(), 512 * 1024 * 1024);
-        assert_eq!(config.limits.max_filter_values, 5);
-        let defaults = Config::default();
-        assert_eq!(defaults.events.keep_days, DEFAULT_KEEP_DAYS);
-        assert_eq!(defaults.events.max_database_mb, DEFAULT_MAX_DATABASE_MB);
-        for (text, key) in [
-            ("[events]\nkeep_days = 0\n", "events.keep_days"),
-            ("[events]\nmax_database_mb = 10\n", "events.max_database_mb"),
-            (
-                "[limits]\nmax_filter_values = 0\n",
-                "limits.max_filter_values",
-            ),
-        ] {
-            let error = Config::parse(text, Path::new("k.toml"))
-                .unwrap()
-                .validate()
-                .unwrap_err()
-                .to_string();
-            assert!(error.starts_with(&format!("config key `{key}`")), "{error}");
-        }
-        let unknown = Config::parse("[events]\nkeep = 3\n", Path::new("k.toml")).unwrap_err();
-        assert!(
-            unknown.to_string().contains("unknown field `keep`"),
-            "{unknown}"
-        );
     }
 
     #[test]

@@ -106,8 +106,10 @@ impl Service {
             },
             reconcile_every: config.watch.reconcile_every(),
         };
-        let events: Arc<dyn EventStore> =
-            Arc::new(SqliteEventStore::open(&config.data).map_err(StartError::Events)?);
+        let events: Arc<dyn EventStore> = Arc::new(
+            SqliteEventStore::open_configured(&config.data, &config.events)
+                .map_err(StartError::Events)?,
+        );
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let serving = AppState::new(config)
             .with_events(events.clone())

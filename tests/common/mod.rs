@@ -143,8 +143,16 @@ impl Kb {
     }
 
     pub fn app_state(&self) -> kbsearch::server::AppState {
+        self.app_state_with(self.events())
+    }
+
+    /// The service's state over this folder (indexed first), recording in `events`.
+    pub fn app_state_with(
+        &self,
+        events: std::sync::Arc<dyn kbsearch::events::EventStore>,
+    ) -> kbsearch::server::AppState {
         let report = self.index();
-        let state = kbsearch::server::AppState::new(self.app_config()).with_events(self.events());
+        let state = kbsearch::server::AppState::new(self.app_config()).with_events(events);
         state.problems.store(std::sync::Arc::new(report.problems));
         state
             .searcher

@@ -1040,9 +1040,13 @@ impl Server {
             .await
             .expect("bind a free local port");
         let address = listener.local_addr().expect("the server's address");
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve HTTP");
-        });
+        let limits = kbsearch::server::ConnectionLimits::from_config(&Default::default());
+        let task = tokio::spawn(kbsearch::server::serve(
+            listener,
+            app,
+            limits,
+            std::future::pending(),
+        ));
         Server {
             base: format!("http://{address}"),
             task,

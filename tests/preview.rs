@@ -111,15 +111,11 @@ async fn each_commit_sends_a_change_event_and_streams_end_at_shutdown() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped_rx.await;
-                let _ = stop.send(true);
-            })
-            .await
-            .unwrap();
-    });
+    let limits = kbsearch::server::ConnectionLimits::from_config(&Default::default());
+    let server = tokio::spawn(kbsearch::server::serve(listener, app, limits, async move {
+        let _ = stopped_rx.await;
+        let _ = stop.send(true);
+    }));
     let client = reqwest::Client::new();
     let mut events = client
         .get(format!("http://{address}/preview/events"))

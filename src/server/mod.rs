@@ -11,6 +11,7 @@
 
 mod api;
 mod auth;
+pub mod connections;
 mod deflect;
 mod error;
 mod layout;
@@ -22,6 +23,7 @@ mod requests;
 mod search_pool;
 mod start;
 
+pub use self::connections::{ConnectionLimits, LocalAddr, serve};
 pub use self::start::{Mode, Service, StartError};
 
 use std::sync::Arc;

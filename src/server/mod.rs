@@ -19,6 +19,7 @@ pub mod metrics;
 mod openapi;
 mod pages;
 mod preview;
+mod rate_limit;
 mod requests;
 mod search_pool;
 mod start;
@@ -41,6 +42,7 @@ use tracing::Level;
 pub use self::auth::Caller;
 pub use self::error::ApiError;
 use self::metrics::Metrics;
+use self::rate_limit::{Budget, RateLimits};
 use self::search_pool::SearchPool;
 use crate::config::Config;
 use crate::content::problem::Problem;
@@ -81,6 +83,8 @@ pub struct AppState {
     /// Problems of the content folder, as the last index refresh reported them.
     pub problems: Arc<ArcSwap<Vec<Problem>>>,
     pub metrics: Arc<Metrics>,
+    /// Budgets per client address for the routes that write and, if configured, search.
+    rate_limits: Arc<RateLimits>,
     /// The threads that compute searches and deflections, one per core.
     pub search_pool: SearchPool,
     /// The live indexer, when this service keeps the index current itself.
@@ -96,6 +100,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config) -> Self {
         AppState {
+            rate_limits: Arc::new(RateLimits::new(&config.rate_limit)),
             config: Arc::new(config),
             searcher: Arc::new(ArcSwapOption::empty()),
             facet_cache: Arc::default(),
@@ -163,25 +168,35 @@ impl AppState {
     }
 }
 
-/// The whole application: routes, limits, timeouts, metrics and request logs.
+/// The whole application: routes, rate limits, limits, timeouts, metrics and request logs.
 pub fn router(state: AppState) -> Router {
     let limits = &state.config.limits;
+    let writes =
+        axum::middleware::from_fn_with_state((state.clone(), Budget::Writes), rate_limit::limit);
+    let searches =
+        axum::middleware::from_fn_with_state((state.clone(), Budget::Search), rate_limit::limit);
     let api = Router::new()
-        .route("/search", get(api::search))
-        .route("/suggest", get(api::suggest))
+        .route("/search", get(api::search).layer(searches.clone()))
+        .route("/suggest", get(api::suggest).layer(searches.clone()))
         .route("/articles/{*id}", get(api::article))
         .route("/status", get(api::status))
         .route("/reindex", post(api::reindex))
-        .route("/deflect", post(deflect::deflect))
-        .route("/deflect/{id}/feedback", post(deflect::feedback))
+        .route("/deflect", post(deflect::deflect).layer(writes.clone()))
+        .route(
+            "/deflect/{id}/feedback",
+            post(deflect::feedback).layer(writes.clone()),
+        )
         .route("/analytics/deflection", get(deflect::deflection_analytics))
         .route("/analytics/search", get(deflect::search_analytics))
         .route("/openapi.json", get(openapi::document))
         .fallback(api::not_found);
     Router::new()
-        .route("/", get(pages::search_page))
+        .route("/", get(pages::search_page).layer(searches))
         .route("/articles/{*id}", get(pages::article_page))
-        .route("/case", get(pages::case_page).post(pages::case_submitted))
+        .route(
+            "/case",
+            get(pages::case_page).merge(post(pages::case_submitted).layer(writes)),
+        )
         .route("/assets/{file}", get(pages::asset))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))

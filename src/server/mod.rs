@@ -22,6 +22,7 @@ mod preview;
 mod rate_limit;
 mod requests;
 mod search_pool;
+mod security;
 mod start;
 
 pub use self::connections::{ConnectionLimits, LocalAddr, serve};
@@ -44,6 +45,7 @@ pub use self::error::ApiError;
 use self::metrics::Metrics;
 use self::rate_limit::{Budget, RateLimits};
 use self::search_pool::SearchPool;
+use self::security::BrowserPolicy;
 use crate::config::Config;
 use crate::content::problem::Problem;
 use crate::events::EventStore;
@@ -168,7 +170,8 @@ impl AppState {
     }
 }
 
-/// The whole application: routes, rate limits, limits, timeouts, metrics and request logs.
+/// The whole application: routes, rate limits, limits, timeouts, metrics, security headers and
+/// request logs.
 pub fn router(state: AppState) -> Router {
     let limits = &state.config.limits;
     let writes =
@@ -190,12 +193,17 @@ pub fn router(state: AppState) -> Router {
         .route("/analytics/search", get(deflect::search_analytics))
         .route("/openapi.json", get(openapi::document))
         .fallback(api::not_found);
-    Router::new()
+    let app = Router::new()
         .route("/", get(pages::search_page).layer(searches))
         .route("/articles/{*id}", get(pages::article_page))
         .route(
             "/case",
-            get(pages::case_page).merge(post(pages::case_submitted).layer(writes)),
+            get(pages::case_page).merge(
+                post(pages::case_submitted)
+                    .layer(writes)
+                    // Outermost: a form from another site is refused before it costs a budget.
+                    .layer(axum::middleware::from_fn(security::same_origin_form)),
+            ),
         )
         .route("/assets/{file}", get(pages::asset))
         .route("/healthz", get(api::healthz))
@@ -211,7 +219,8 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(limits.request_timeout_secs),
-        ))
+        ));
+    with_security_headers(app, &state.config)
         // Request spans and failures at debug: a 503 from /readyz while starting is not an
         // error, and real internal errors are logged once, where they become responses.
         .layer(
@@ -222,6 +231,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `router` with the security headers (`security`) on every response.
+fn with_security_headers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    config: &Config,
+) -> Router<S> {
+    router.layer(axum::middleware::from_fn_with_state(
+        Arc::new(BrowserPolicy::new(&config.server)),
+        security::add_headers,
+    ))
+}
+
 /// The production router with the writers' preview routes, and its banner on every page.
 pub fn preview_router(state: AppState) -> Router {
     let preview = Router::new()
@@ -230,10 +250,13 @@ pub fn preview_router(state: AppState) -> Router {
         .route("/preview/api/article", get(preview::article_details))
         .route("/preview/api/rank", get(preview::rank))
         .with_state(state.clone());
-    router(state.clone())
+    let app = router(state.clone())
         .merge(preview)
         .layer(axum::middleware::from_fn_with_state(
-            state,
+            state.clone(),
             preview::add_banner,
-        ))
+        ));
+    // Layers apply to the routes already there: the preview's own routes need the headers too
+    // (the production ones get the same values again).
+    with_security_headers(app, &state.config)
 }

@@ -87,12 +87,12 @@ pub fn spec() -> Value {
             "/api/status": {"get": {
                 "summary": "Index generation, last commit, pending changes, watcher, and per-file problems (agent key)",
                 "security": [{"bearer": []}],
-                "responses": {"200": json_ok("Status", json!({"type": "object"})), "401": error_response("Unknown API key"), "403": error_response("Not an agent key")}
+                "responses": {"200": json_ok("Status", json!({"type": "object"})), "401": error_response("No key (with `WWW-Authenticate: Bearer`), or an unknown key"), "403": error_response("Not an agent key")}
             }},
             "/api/reindex": {"post": {
                 "summary": "Compare the whole content folder with the index now (agent key); the work runs in the background",
                 "security": [{"bearer": []}],
-                "responses": {"202": json_ok("Accepted", json!({"type": "object"})), "401": error_response("Unknown API key"), "403": error_response("Not an agent key"), "409": error_response("This service does not own its index")}
+                "responses": {"202": json_ok("Accepted", json!({"type": "object"})), "401": error_response("No key (with `WWW-Authenticate: Bearer`), or an unknown key"), "403": error_response("Not an agent key"), "409": error_response("This service does not own its index")}
             }},
             "/api/deflect": {"post": {
                 "summary": "Articles that may answer a draft case, with a confidence in [0,1], the words that matched, and notices from the support policy; the draft is recorded before the answer",
@@ -117,13 +117,13 @@ pub fn spec() -> Value {
                 "summary": "Drafts, suggestions shown, solved, submitted, deflection rate, articles that solve most and those shown but never helpful (agent key)",
                 "security": [{"bearer": []}],
                 "parameters": [query_param("from", "Start date or time", json!({"type": "string"})), query_param("to", "End date or time (exclusive)", json!({"type": "string"}))],
-                "responses": {"200": json_ok("Deflection analytics", json!({"type": "object"})), "400": error_response("A bad date"), "403": error_response("Not an agent key")}
+                "responses": {"200": json_ok("Deflection analytics", json!({"type": "object"})), "400": error_response("A bad date"), "401": error_response("No key (with `WWW-Authenticate: Bearer`), or an unknown key"), "403": error_response("Not an agent key")}
             }},
             "/api/analytics/search": {"get": {
                 "summary": "Searches, top queries and queries without results (agent key)",
                 "security": [{"bearer": []}],
                 "parameters": [query_param("from", "Start date or time", json!({"type": "string"})), query_param("to", "End date or time (exclusive)", json!({"type": "string"}))],
-                "responses": {"200": json_ok("Search analytics", json!({"type": "object"})), "400": error_response("A bad date"), "403": error_response("Not an agent key")}
+                "responses": {"200": json_ok("Search analytics", json!({"type": "object"})), "400": error_response("A bad date"), "401": error_response("No key (with `WWW-Authenticate: Bearer`), or an unknown key"), "403": error_response("Not an agent key")}
             }},
             "/case": {
                 "get": {"summary": "The case form, with suggestions as the customer types", "responses": {"200": {"description": "HTML page"}}},

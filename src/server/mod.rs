@@ -242,7 +242,8 @@ fn with_security_headers<S: Clone + Send + Sync + 'static>(
     ))
 }
 
-/// The production router with the writers' preview routes, and its banner on every page.
+/// The production router with the writers' preview routes, its banner on every page, and only
+/// for requests to localhost.
 pub fn preview_router(state: AppState) -> Router {
     let preview = Router::new()
         .route("/preview", get(preview::article_list))
@@ -255,7 +256,9 @@ pub fn preview_router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             preview::add_banner,
-        ));
+        ))
+        // Before anything else: a page of another site reaching the preview by DNS rebinding.
+        .layer(axum::middleware::from_fn(preview::only_local_hosts));
     // Layers apply to the routes already there: the preview's own routes need the headers too
     // (the production ones get the same values again).
     with_security_headers(app, &state.config)

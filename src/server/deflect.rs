@@ -179,9 +179,7 @@ pub async fn deflection_analytics(
     caller: Caller,
     query: Result<Query<RangeParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.is_agent() {
-        return Err(ApiError::Forbidden);
-    }
+    caller.require_agent()?;
     let Query(range_params) = query?;
     let range = range_params.range()?;
     let analytics = event_store(&state)?
@@ -198,9 +196,7 @@ pub async fn search_analytics(
     caller: Caller,
     query: Result<Query<RangeParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.is_agent() {
-        return Err(ApiError::Forbidden);
-    }
+    caller.require_agent()?;
     let Query(range_params) = query?;
     let range = range_params.range()?;
     let analytics = event_store(&state)?

@@ -45,6 +45,8 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("too many requests from your address; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -60,6 +62,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,7 +78,16 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// Seconds to send as `Retry-After`, for errors that pass.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -166,7 +178,18 @@ impl IntoResponse for ApiError {
                 "Bearer".parse().expect("a valid header value"),
             );
         }
+        insert_retry_after(&mut response, self.retry_after());
         response
+    }
+}
+
+/// `Retry-After: seconds`, when there is a time to wait.
+fn insert_retry_after(response: &mut Response, seconds: Option<u64>) {
+    if let Some(seconds) = seconds {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(seconds),
+        );
     }
 }
 
@@ -178,6 +201,8 @@ pub struct PageError {
     status: StatusCode,
     title: &'static str,
     message: String,
+    /// `Retry-After` seconds, for a rate-limited request.
+    retry_after: Option<u64>,
 }
 
 impl PageError {
@@ -186,12 +211,16 @@ impl PageError {
             status,
             title,
             message: message.into(),
+            retry_after: None,
         }
     }
 
-    /// `err` on a page titled `title`, with the status the API would answer.
+    /// `err` on a page titled `title`, with the status (and `Retry-After`) the API would answer.
     pub fn titled(title: &'static str, err: ApiError) -> Self {
-        PageError::new(err.status(), title, err.to_string())
+        PageError {
+            retry_after: err.retry_after(),
+            ..PageError::new(err.status(), title, err.to_string())
+        }
     }
 }
 
@@ -205,6 +234,8 @@ impl IntoResponse for PageError {
                 p { a href="/" { "Search the knowledge base" } }
             },
         );
-        (self.status, page).into_response()
+        let mut response = (self.status, page).into_response();
+        insert_retry_after(&mut response, self.retry_after);
+        response
     }
 }

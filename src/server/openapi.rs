@@ -70,13 +70,13 @@ pub fn spec() -> Value {
                     query_param("per_page", "Hits per page (capped)", json!({"type": "integer", "minimum": 1})),
                     query_param("sort", "relevance (default) or updated", json!({"type": "string", "enum": ["relevance", "updated"]}))
                 ],
-                "responses": {"200": json_ok("Results", json!({"$ref": "#/components/schemas/SearchResponse"})), "400": error_response("A parameter is invalid"), "401": error_response("Unknown API key")}
+                "responses": {"200": json_ok("Results", json!({"$ref": "#/components/schemas/SearchResponse"})), "400": error_response("A parameter is invalid"), "401": error_response("Unknown API key"), "429": error_response("Rate limited, when `rate_limit.search_per_second` is set: wait `Retry-After` seconds")}
             }},
             "/api/suggest": {"get": {
                 "summary": "Search-as-you-type completions: article titles and frequent terms",
                 "security": bearer,
                 "parameters": [query_param("q", "What has been typed so far", json!({"type": "string"}))],
-                "responses": {"200": json_ok("Up to 8 suggestions", json!({"type": "object", "properties": {"query": {"type": "string"}, "suggestions": {"type": "array", "items": {"type": "object", "properties": {"text": {"type": "string"}, "kind": {"type": "string", "enum": ["title", "term"]}, "id": {"type": "string"}}}}}})), "401": error_response("Unknown API key")}
+                "responses": {"200": json_ok("Up to 8 suggestions", json!({"type": "object", "properties": {"query": {"type": "string"}, "suggestions": {"type": "array", "items": {"type": "object", "properties": {"text": {"type": "string"}, "kind": {"type": "string", "enum": ["title", "term"]}, "id": {"type": "string"}}}}}})), "401": error_response("Unknown API key"), "429": error_response("Rate limited, when `rate_limit.search_per_second` is set: wait `Retry-After` seconds")}
             }},
             "/api/articles/{id}": {"get": {
                 "summary": "An article as JSON, with its rendered HTML",
@@ -87,12 +87,12 @@ pub fn spec() -> Value {
             "/api/status": {"get": {
                 "summary": "Index generation, last commit, pending changes, watcher, and per-file problems (agent key)",
                 "security": [{"bearer": []}],
-                "responses": {"200": json_ok("Status", json!({"type": "object"})), "401": error_response("Unknown API key"), "403": error_response("Not an agent key")}
+                "responses": {"200": json_ok("Status", json!({"type": "object"})), "401": error_response("No key (with `WWW-Authenticate: Bearer`), or an unknown key"), "403": error_response("Not an agent key")}
             }},
             "/api/reindex": {"post": {
                 "summary": "Compare the whole content folder with the index now (agent key); the work runs in the background",
                 "security": [{"bearer": []}],
-                "responses": {"202": json_ok("Accepted", json!({"type": "object"})), "401": error_response("Unknown API key"), "403": error_response("Not an agent key"), "409": error_response("This service does not own its index")}
+                "responses": {"202": json_ok("Accepted", json!({"type": "object"})), "401": error_response("No key (with `WWW-Authenticate: Bearer`), or an unknown key"), "403": error_response("Not an agent key"), "409": error_response("This service does not own its index")}
             }},
             "/api/deflect": {"post": {
                 "summary": "Articles that may answer a draft case, with a confidence in [0,1], the words that matched, and notices from the support policy; the draft is recorded before the answer",
@@ -104,30 +104,30 @@ pub fn spec() -> Value {
                     "product": {"type": "string"}, "version": {"type": "string"},
                     "limit": {"type": "integer", "minimum": 1, "maximum": 20},
                     "deflection_id": {"type": "string", "format": "uuid", "description": "the id of an earlier answer for the same draft, sent by the same caller (no key, or the same key); or a random UUID of version 4 or 7 chosen by the client to start a draft with (an idempotency key). Nil, max and other versions are refused, and so is the id of a draft another caller started"}}}}}},
-                "responses": {"200": json_ok("deflection_id, suggestions, notices", json!({"type": "object"})), "400": error_response("A field is invalid, subject and description are both empty, or deflection_id is not a random UUID or names a draft another caller started"), "401": error_response("Unknown API key"), "413": error_response("The draft is too large"), "503": error_response("Not ready, or events cannot be recorded now")}
+                "responses": {"200": json_ok("deflection_id, suggestions, notices", json!({"type": "object"})), "400": error_response("A field is invalid, subject and description are both empty, or deflection_id is not a random UUID or names a draft another caller started"), "401": error_response("Unknown API key"), "413": error_response("The draft is too large"), "429": error_response("Rate limited (`rate_limit.writes_*`): wait `Retry-After` seconds"), "503": error_response("Not ready, or events cannot be recorded now")}
             }},
             "/api/deflect/{id}/feedback": {"post": {
                 "summary": "The outcome of a draft, sent by the caller who started it: solved (with article_id), not_helpful (with article_id; both only for an article the draft was shown) or case_submitted; idempotent",
                 "security": bearer,
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"outcome": {"type": "string", "enum": ["solved", "not_helpful", "case_submitted"]}, "article_id": {"type": "string"}}, "required": ["outcome"]}}}},
-                "responses": {"200": json_ok("recorded or already_recorded", json!({"type": "object"})), "400": error_response("A field is invalid, or article_id is not one of the articles suggested for this draft"), "401": error_response("Unknown API key"), "404": error_response("Unknown deflection id, or a draft another caller started (the two are not told apart)"), "503": error_response("Events cannot be recorded now")}
+                "responses": {"200": json_ok("recorded or already_recorded", json!({"type": "object"})), "400": error_response("A field is invalid, or article_id is not one of the articles suggested for this draft"), "401": error_response("Unknown API key"), "404": error_response("Unknown deflection id, or a draft another caller started (the two are not told apart)"), "429": error_response("Rate limited (`rate_limit.writes_*`): wait `Retry-After` seconds"), "503": error_response("Events cannot be recorded now")}
             }},
             "/api/analytics/deflection": {"get": {
                 "summary": "Drafts, suggestions shown, solved, submitted, deflection rate, articles that solve most and those shown but never helpful (agent key)",
                 "security": [{"bearer": []}],
                 "parameters": [query_param("from", "Start date or time", json!({"type": "string"})), query_param("to", "End date or time (exclusive)", json!({"type": "string"}))],
-                "responses": {"200": json_ok("Deflection analytics", json!({"type": "object"})), "400": error_response("A bad date"), "403": error_response("Not an agent key")}
+                "responses": {"200": json_ok("Deflection analytics", json!({"type": "object"})), "400": error_response("A bad date"), "401": error_response("No key (with `WWW-Authenticate: Bearer`), or an unknown key"), "403": error_response("Not an agent key")}
             }},
             "/api/analytics/search": {"get": {
                 "summary": "Searches, top queries and queries without results (agent key)",
                 "security": [{"bearer": []}],
                 "parameters": [query_param("from", "Start date or time", json!({"type": "string"})), query_param("to", "End date or time (exclusive)", json!({"type": "string"}))],
-                "responses": {"200": json_ok("Search analytics", json!({"type": "object"})), "400": error_response("A bad date"), "403": error_response("Not an agent key")}
+                "responses": {"200": json_ok("Search analytics", json!({"type": "object"})), "400": error_response("A bad date"), "401": error_response("No key (with `WWW-Authenticate: Bearer`), or an unknown key"), "403": error_response("Not an agent key")}
             }},
             "/case": {
                 "get": {"summary": "The case form, with suggestions as the customer types", "responses": {"200": {"description": "HTML page"}}},
-                "post": {"summary": "The case form submitted without JavaScript: records the draft and case_submitted", "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}, "responses": {"200": {"description": "HTML confirmation"}, "400": {"description": "A field is invalid"}}}
+                "post": {"summary": "The case form submitted without JavaScript: records the draft and case_submitted", "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}, "responses": {"200": {"description": "HTML confirmation"}, "400": {"description": "A field is invalid"}, "429": {"description": "HTML page: rate limited (`rate_limit.writes_*`), with `Retry-After`"}}}
             },
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": json_ok("OpenAPI 3 document", json!({"type": "object"}))}}},
             "/articles/{id}": {"get": {

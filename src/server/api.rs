@@ -184,6 +184,8 @@ pub async fn status(
         index["batches"] = json!(status.batches);
         index["pending_changes"] = json!(status.pending);
         index["watching"] = json!(status.watching);
+        index["rearmed_at"] = json!(status.rearmed_at);
+        index["rearms"] = json!(status.rearms);
         index["reconciled_at"] = json!(status.reconciled_at);
         index["last_changes"] = json!(status.last_changes);
         index["last_error"] = json!(status.last_error);

@@ -4,7 +4,7 @@
 //! nowhere else.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::QueryRejection;
@@ -44,6 +44,8 @@ pub enum ApiError {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
     Unavailable(String),
     #[error("too many requests from your address; try again in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
@@ -61,6 +63,7 @@ impl ApiError {
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -77,6 +80,7 @@ impl ApiError {
             ApiError::NotReady => "not_ready",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
@@ -149,6 +153,22 @@ impl From<JsonRejection> for ApiError {
                 "the draft is larger than the request limit (limits.max_body_bytes); shorten the description or attach logs to the case instead".to_string(),
             ),
             _ => ApiError::BadRequest(format!("request body: {}", rejection.body_text())),
+        }
+    }
+}
+
+/// A case form that does not parse (a field given twice, bytes that are not UTF-8) is a 400
+/// like any bad field; a form too large stays a 413 and one not sent as a form a 415.
+impl From<FormRejection> for ApiError {
+    fn from(rejection: FormRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(
+                "the form is larger than the request limit (limits.max_body_bytes)".to_string(),
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(
+                "send the case form as application/x-www-form-urlencoded".to_string(),
+            ),
+            _ => ApiError::BadRequest(format!("case form: {}", rejection.body_text())),
         }
     }
 }

@@ -63,7 +63,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/status"),
     ("post", "/api/reindex"),
     ("post", "/api/deflect"),
-    ("post", "/api/deflect/{id}/feedback"),
+    ("post", "/api/deflect/{deflection_id}/feedback"),
     ("get", "/api/analytics/deflection"),
     ("get", "/api/analytics/search"),
     ("get", "/case"),
@@ -186,7 +186,7 @@ pub fn router(state: AppState) -> Router {
         .route("/reindex", post(api::reindex))
         .route("/deflect", post(deflect::deflect).layer(writes.clone()))
         .route(
-            "/deflect/{id}/feedback",
+            "/deflect/{deflection_id}/feedback",
             post(deflect::feedback).layer(writes.clone()),
         )
         .route("/analytics/deflection", get(deflect::deflection_analytics))

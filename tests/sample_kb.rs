@@ -62,7 +62,7 @@ fn internal_words_never_reach_customers() {
 #[test]
 fn the_hand_judged_queries_rank_well() {
     let kb = sample_kb();
-    let report = eval_judgments(&kb, &kb.join("judgments.tsv"), &Silent).unwrap();
+    let report = eval_judgments(&kb, &kb.join("judgments.tsv"), None, &Silent).unwrap();
     assert!(
         report.metrics.queries >= 40,
         "{} judged queries",

@@ -50,6 +50,41 @@ pub enum EvalError {
     Draft(#[from] crate::deflect::DraftError),
     #[error("tantivy: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
+    #[error(transparent)]
+    Model(#[from] crate::semantic::ModelError),
+}
+
+/// A sentence-embedding model to evaluate with, and where its vectors are cached (keyed by text
+/// and model, so one cache serves every collection and run).
+#[derive(Debug, Clone)]
+pub struct EvalModel {
+    pub folder: PathBuf,
+    pub cache: PathBuf,
+    /// Search: weight of the lexical score in the fusion, instead of the tuned constant.
+    pub search_lexical_weight: Option<f32>,
+    /// Deflection: the fusion, instead of the tuned one.
+    pub fusion: Option<crate::deflect::Fusion>,
+}
+
+/// `searcher` with the model of `model` (every article embedded first), or as it is.
+pub(crate) fn with_model(
+    searcher: KbSearcher,
+    model: Option<&EvalModel>,
+    progress: &dyn Progress,
+) -> Result<KbSearcher, EvalError> {
+    let Some(model) = model else {
+        return Ok(searcher);
+    };
+    let semantic = std::sync::Arc::new(crate::semantic::Semantic::open(
+        &model.folder,
+        Some(&model.cache),
+    )?);
+    crate::semantic::catch_up(&semantic, searcher.searcher(), progress, false)?;
+    let searcher = searcher.with_semantic(Some(semantic));
+    Ok(match model.search_lexical_weight {
+        Some(weight) => searcher.with_search_lexical_weight(weight),
+        None => searcher,
+    })
 }
 
 /// The four measures, for one query or averaged over all.
@@ -348,6 +383,7 @@ pub fn eval_beir(
     queries: &Path,
     qrels: &Path,
     run_out: Option<&Path>,
+    model: Option<&EvalModel>,
     progress: &dyn Progress,
 ) -> Result<EvalReport, EvalError> {
     let started = std::time::Instant::now();
@@ -366,6 +402,7 @@ pub fn eval_beir(
     }
     let index = writer.finish()?;
     let searcher = KbSearcher::new(&index, Synonyms::default(), Catalog::default())?;
+    let searcher = with_model(searcher, model, progress)?;
     let documents = searcher.num_docs();
     let judged: Vec<(String, String)> = queries
         .into_iter()
@@ -451,12 +488,14 @@ pub(crate) fn index_in_temp_dir(
 pub fn eval_judgments(
     kb_root: &Path,
     judgments: &Path,
+    model: Option<&EvalModel>,
     progress: &dyn Progress,
 ) -> Result<EvalReport, EvalError> {
     let started = std::time::Instant::now();
     let judgments_path = judgments;
     let judgments = read_judgments(judgments_path)?;
     let (_tmp, searcher) = index_in_temp_dir(kb_root)?;
+    let searcher = with_model(searcher, model, progress)?;
     let documents = searcher.num_docs();
     // A judged id that is not in the knowledge base (a typo, a renamed article) would silently
     // count as a miss; say so instead.

@@ -36,6 +36,18 @@ pub const VERSION_BONUS: f32 = 1.5;
 /// Score bonus for articles not only about versions past their end of general support.
 pub const SUPPORTED_BONUS: f32 = 1.0;
 
+// ---- search with a sentence-embedding model (`crate::semantic`) ----
+
+/// Queries of at least this many words are reranked with the vectors: questions and described
+/// symptoms, where meaning matters more than the exact words. Shorter ones are searched
+/// lexically, at the speed they had without a model.
+pub const SEARCH_SEMANTIC_MIN_WORDS: usize = 4;
+/// Lexical results reranked by fusion with the vectors (the rest keep their lexical order).
+pub const SEARCH_SEMANTIC_DEPTH: usize = 50;
+/// Weight of the lexical score (divided by the best of the reranked results) against the
+/// cosine of query and article.
+pub const SEARCH_SEMANTIC_LEXICAL_WEIGHT: f32 = 0.5;
+
 // ---- deflection (draft cases) ----
 
 /// Extra weight of a draft word found in an article's title, on top of `all` (which already
@@ -63,3 +75,14 @@ pub const BM25_K1: f32 = 1.2;
 /// The logistic mapping from score ratio to confidence, `1 / (1 + e^-(a·ratio + b))`, fitted
 /// by `kbsearch eval --drafts kb/deflection.jsonl` on its judged suggestions.
 pub const CALIBRATION: (f32, f32) = (14.94, -4.52);
+
+// ---- deflection with a sentence-embedding model (`crate::semantic`) ----
+
+/// Nearest articles by vector added to the lexical candidates.
+pub const DRAFT_SEMANTIC_CANDIDATES: usize = 20;
+/// Weight of the normalised lexical score against the cosine of draft and article (PITFALLS:
+/// 0.5 on held-out drafts of another collection).
+pub const DRAFT_SEMANTIC_LEXICAL_WEIGHT: f32 = 0.5;
+/// The logistic mapping from a suggestion's cosine with the draft to its confidence, for
+/// all-MiniLM-L6-v2.
+pub const SEMANTIC_CALIBRATION: (f32, f32) = (12.0, -6.5);

@@ -163,7 +163,8 @@ pub async fn article(
     Ok(Json(body))
 }
 
-/// `GET /api/status` (agent key): index state, watcher, pending changes and per-file problems.
+/// `GET /api/status` (agent key): index state, watcher, pending changes, the semantic layer's
+/// progress (articles embedded, pending, per second) and per-file problems.
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,
@@ -190,8 +191,11 @@ pub async fn status(
         index["last_changes"] = json!(status.last_changes);
         index["last_error"] = json!(status.last_error);
     }
+    // Without a model: `null`, everything is lexical.
+    let semantic = state.semantic.as_ref().map(|semantic| semantic.status());
     Ok(Json(json!({
         "index": index,
+        "semantic": semantic,
         "content": {
             "folder": state.config.kb.display().to_string(),
             "errors": errors,
@@ -260,7 +264,10 @@ pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Re
     let documents = searcher.as_ref().map_or(0, |s| s.num_docs());
     let last_commit = searcher.as_ref().and_then(|s| s.last_commit());
     let pending = state.live.as_ref().map_or(0, |live| live.status().pending);
-    let body = state.metrics.render(documents, last_commit, pending);
+    let semantic = state.semantic.as_ref().map(|semantic| semantic.status());
+    let body = state
+        .metrics
+        .render(documents, last_commit, pending, semantic.as_ref());
     Ok((
         [(
             header::CONTENT_TYPE,

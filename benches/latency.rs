@@ -54,8 +54,7 @@ fn main() {
             )
             .expect("load the model"),
         );
-        kbsearch::semantic::catch_up(&semantic, searcher.searcher(), &Silent, true)
-            .expect("embed");
+        kbsearch::semantic::catch_up(&semantic, searcher.searcher(), &Silent, true).expect("embed");
         semantic
     });
     let searcher = searcher.with_semantic(semantic);
@@ -95,7 +94,10 @@ fn main() {
     }
     // Short and long queries apart: only long ones may use the vectors.
     let words = |q: &String| q.split_whitespace().count();
-    for (label, long) in [("queries under 4 words", false), ("queries of 4+ words", true)] {
+    for (label, long) in [
+        ("queries under 4 words", false),
+        ("queries of 4+ words", true),
+    ] {
         let mut times: Vec<Duration> = queries
             .iter()
             .filter(|q| (words(q) >= 4) == long)

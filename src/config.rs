@@ -23,6 +23,14 @@ pub const DEFAULT_CACHE_ENTRIES: usize = 4_096;
 /// `kb/deflection.jsonl` it keeps 93 % of unanswerable drafts silent while 80 % of answerable
 /// ones are shown an answer (precision 68 %); `kbsearch eval --drafts` prints the whole trade-off.
 pub const DEFAULT_MIN_CONFIDENCE: f32 = 0.4;
+/// Default number of days events are kept (a year and a month: a year-on-year comparison).
+pub const DEFAULT_KEEP_DAYS: u32 = 400;
+/// Default size of the event database, with its write-ahead log, past which search events are
+/// dropped, in MiB.
+pub const DEFAULT_MAX_DATABASE_MB: u64 = 1_024;
+/// Smallest `events.max_database_mb` accepted: the write-ahead log alone may reach 64 MiB before
+/// it is truncated (see `events::checkpoint`), so a smaller cap would drop every search.
+pub const MIN_DATABASE_MB: u64 = 128;
 
 /// Who holds an API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -55,6 +63,8 @@ pub struct Limits {
     pub max_per_page: usize,
     /// Deepest result reachable by paging (`page * per_page`).
     pub max_result_depth: usize,
+    /// Most values of one repeatable search filter (`type`, `tag`); more is a 400 naming it.
+    pub max_filter_values: usize,
     /// Seconds before a request is answered with 503.
     pub request_timeout_secs: u64,
     /// Largest request body, in bytes.
@@ -69,6 +79,7 @@ impl Default for Limits {
             max_query_chars: 1_000,
             max_per_page: 50,
             max_result_depth: 1_000,
+            max_filter_values: 20,
             request_timeout_secs: 10,
             max_body_bytes: 64 * 1024,
             cache_entries: DEFAULT_CACHE_ENTRIES,
@@ -122,6 +133,9 @@ pub struct WatchOptions {
     pub debounce: Duration,
     /// How often the polling watcher compares the folder.
     pub poll_interval: Duration,
+    /// Follow symbolic links whose target stays inside the content folder (never one that leads
+    /// out of it); when false, every link is left out and reported.
+    pub follow_symlinks: bool,
 }
 
 /// How the service keeps the index current while writers edit.
@@ -137,6 +151,9 @@ pub struct Watch {
     /// Compare the whole folder with the index this often, in seconds (0: only at start-up and
     /// when the watcher lost events).
     pub reconcile_interval_secs: u64,
+    /// Follow symbolic links that stay inside the content folder (files and folders); links that
+    /// lead out of it are never followed. Off by default: every link is reported and left out.
+    pub follow_symlinks: bool,
 }
 
 impl Default for Watch {
@@ -146,6 +163,7 @@ impl Default for Watch {
             debounce_ms: 300,
             poll_interval_ms: 1_000,
             reconcile_interval_secs: 15 * 60,
+            follow_symlinks: false,
         }
     }
 }
@@ -156,6 +174,7 @@ impl Watch {
             mode: self.mode,
             debounce: Duration::from_millis(self.debounce_ms),
             poll_interval: Duration::from_millis(self.poll_interval_ms),
+            follow_symlinks: self.follow_symlinks,
         }
     }
 
@@ -192,6 +211,71 @@ pub struct SemanticConfig {
 
 /// Files a sentence-transformers model folder must hold.
 pub const MODEL_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+/// What the event store keeps, and for how long.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Events {
+    /// Days drafts (with their outcomes) and searches are kept; older ones are pruned in the
+    /// background, at start-up and hourly.
+    pub keep_days: u32,
+    /// Size of the event database with its write-ahead log, in MiB, past which search events are
+    /// dropped and the oldest pruned to make room; drafts and outcomes are still written.
+    pub max_database_mb: u64,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events {
+            keep_days: DEFAULT_KEEP_DAYS,
+            max_database_mb: DEFAULT_MAX_DATABASE_MB,
+        }
+    }
+}
+
+impl Events {
+    /// How long events are kept.
+    pub fn keep(&self) -> Duration {
+        Duration::from_secs(u64::from(self.keep_days) * 24 * 60 * 60)
+    }
+
+    /// The size cap in bytes.
+    pub fn max_database_bytes(&self) -> u64 {
+        self.max_database_mb.saturating_mul(1024 * 1024)
+    }
+}
+
+impl Config {
+    /// The bounds on what clients send and the service keeps: filter values per search
+    /// parameter, the event store's retention period and size cap.
+    fn validate_bounds(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_string(),
+            message,
+        };
+        if self.limits.max_filter_values == 0 {
+            return Err(invalid(
+                "limits.max_filter_values",
+                "must be more than 0".to_string(),
+            ));
+        }
+        if self.events.keep_days == 0 {
+            return Err(invalid(
+                "events.keep_days",
+                "must be more than 0".to_string(),
+            ));
+        }
+        if self.events.max_database_mb < MIN_DATABASE_MB {
+            return Err(invalid(
+                "events.max_database_mb",
+                format!(
+                    "{} is less than {MIN_DATABASE_MB}: the write-ahead log alone may take 64 MiB",
+                    self.events.max_database_mb
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Everything `kbsearch serve` needs to know.
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +295,7 @@ pub struct Config {
     pub watch: Watch,
     pub deflect: Deflect,
     pub semantic: SemanticConfig,
+    pub events: Events,
     pub keys: Vec<ApiKey>,
 }
 
@@ -226,6 +311,7 @@ impl Default for Config {
             watch: Watch::default(),
             deflect: Deflect::default(),
             semantic: SemanticConfig::default(),
+            events: Events::default(),
             keys: Vec::new(),
         }
     }
@@ -389,6 +475,7 @@ impl Config {
                 return Err(invalid(key, "must be more than 0".to_string()));
             }
         }
+        self.validate_bounds()?;
         if !(0.0..=1.0).contains(&self.deflect.min_confidence) {
             return Err(invalid(
                 "deflect.min_confidence",
@@ -473,6 +560,42 @@ mod tests {
     }
 
     #[test]
+    fn events_and_filter_limits_have_defaults_and_checked_values() {
+        let config = Config::parse(
+            "[events]\nkeep_days = 30\nmax_database_mb = 512\n[limits]\nmax_filter_values = 5\n",
+            Path::new("k.toml"),
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.events.keep(), Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(config.events.max_database_bytes(), 512 * 1024 * 1024);
+        assert_eq!(config.limits.max_filter_values, 5);
+        let defaults = Config::default();
+        assert_eq!(defaults.events.keep_days, DEFAULT_KEEP_DAYS);
+        assert_eq!(defaults.events.max_database_mb, DEFAULT_MAX_DATABASE_MB);
+        for (text, key) in [
+            ("[events]\nkeep_days = 0\n", "events.keep_days"),
+            ("[events]\nmax_database_mb = 10\n", "events.max_database_mb"),
+            (
+                "[limits]\nmax_filter_values = 0\n",
+                "limits.max_filter_values",
+            ),
+        ] {
+            let error = Config::parse(text, Path::new("k.toml"))
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with(&format!("config key `{key}`")), "{error}");
+        }
+        let unknown = Config::parse("[events]\nkeep = 3\n", Path::new("k.toml")).unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown field `keep`"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
     fn file_then_env_then_flags() {
         let mut config = Config::parse(
             "kb = \"docs\"\nbind = \"127.0.0.1:9000\"\n[[keys]]\nkey = \"0123456789abcdef\"\nrole = \"agent\"\n",
@@ -539,7 +662,10 @@ mod tests {
     #[test]
     fn a_semantic_model_comes_from_file_env_or_flag_and_must_be_a_model_folder() {
         let dir = tempfile::tempdir().unwrap();
-        let text = format!("[semantic]\nmodel = {:?}\n", dir.path().display().to_string());
+        let text = format!(
+            "[semantic]\nmodel = {:?}\n",
+            dir.path().display().to_string()
+        );
         let mut config = Config::parse(&text, Path::new("k.toml")).unwrap();
         assert_eq!(config.semantic.model.as_deref(), Some(dir.path()));
         let err = config.validate().unwrap_err().to_string();
@@ -559,8 +685,25 @@ mod tests {
             semantic_model: Some("/no/such/model".into()),
             ..Overrides::default()
         });
-        assert!(config.validate().unwrap_err().to_string().contains("not a folder"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("not a folder")
+        );
         assert!(Config::default().semantic.model.is_none());
+    }
+
+    #[test]
+    fn symlinks_are_not_followed_unless_configured() {
+        assert!(!Config::default().watch.options().follow_symlinks);
+        let config = Config::parse(
+            "[watch]\nfollow_symlinks = true\n",
+            Path::new("kbsearch.toml"),
+        )
+        .unwrap();
+        assert!(config.watch.options().follow_symlinks);
     }
 
     #[test]

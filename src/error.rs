@@ -15,8 +15,13 @@ pub enum IndexError {
     },
     #[error("content folder {} does not exist or is not a folder", .0.display())]
     MissingContent(PathBuf),
-    #[error("index folder {} is in use by a running `kbsearch serve`, which keeps it current by itself; to compare the whole folder now, send `POST /api/reindex` with an agent key, or stop the service and run `kbsearch index` again", .0.display())]
-    Locked(PathBuf),
+    /// Another process holds the index folder's one-writer lock.
+    #[error("another kbsearch{} is writing the index in {}; wait until it is done. A running `kbsearch serve` keeps the index current by itself: to compare the whole folder now, send `POST /api/reindex` with an agent key", holder.as_deref().map(|h| format!(" ({h})")).unwrap_or_default(), path.display())]
+    Busy {
+        path: PathBuf,
+        /// The holder's command and pid, as its lock file records them.
+        holder: Option<String>,
+    },
     #[error("index {} cannot be used: {reason}; run `kbsearch index` to rebuild it", path.display())]
     Unusable { path: PathBuf, reason: String },
     #[error("{} is not an index generation folder", .0.display())]

@@ -247,6 +247,63 @@ async fn bad_parameters_are_json_400s_that_name_the_parameter() {
     assert_eq!(malformed.json()["error"]["code"], "bad_request");
 }
 
+/// Issue 14: `tag`, `type` and `product` could be repeated without limit (thousands of `tag=`
+/// values built a filter of as many clauses and a key of the whole URL in the result cache), and
+/// each value was as long as the URL allowed (64 KiB).
+#[tokio::test]
+async fn repeated_and_long_filter_values_are_400s_that_name_the_parameter() {
+    let kb = fixture();
+    let app = kb.app();
+    let limit = kbsearch::config::Limits::default().max_filter_values;
+    let repeat = |pair: &str, times: usize| vec![pair; times].join("&");
+    let at_limit = [
+        format!("/api/search?q=share&{}", repeat("tag=smb", limit)),
+        format!("/api/search?q=share&{}", repeat("type=kb", limit)),
+    ];
+    for uri in &at_limit {
+        let reply = get(&app, uri, None).await;
+        assert_eq!(reply.status, 200, "{uri}: {}", reply.body);
+    }
+    let long = "x".repeat(101);
+    let cases = [
+        (format!("q=share&{}", repeat("tag=smb", limit + 1)), "tag"),
+        (format!("q=share&{}", repeat("tag=a", 10_000)), "tag"),
+        (format!("q=share&{}", repeat("type=kb", limit + 1)), "type"),
+        (
+            "q=share&product=StorageX&product=StorageX".to_string(),
+            "product",
+        ),
+        ("q=share&version=7.7&version=7.8".to_string(), "version"),
+        (format!("q=share&tag={long}"), "tag"),
+        (format!("q=share&product={long}"), "product"),
+        (format!("q=share&version={long}"), "version"),
+        (format!("q=share&type={long}"), "type"),
+    ];
+    for (query, parameter) in cases {
+        let uri = format!("/api/search?{query}");
+        let reply = get(&app, &uri, None).await;
+        let shown = &query[..query.len().min(80)];
+        assert_eq!(reply.status, 400, "{shown}: {}", reply.body);
+        let body = reply.json();
+        assert_eq!(body["error"]["code"], "bad_parameter", "{shown}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("parameter `{parameter}`")),
+            "{shown}: {message}"
+        );
+    }
+    // One value, and an empty one, are as they were.
+    let empty = get(&app, "/api/search?q=share&product=&version=", None).await;
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    let one = get(
+        &app,
+        "/api/search?q=share&product=StorageX&version=7.7",
+        None,
+    )
+    .await;
+    assert_eq!(one.status, 200, "{}", one.body);
+}
+
 #[tokio::test]
 async fn a_query_of_only_common_words_has_no_results_and_says_why() {
     let kb = fixture();
@@ -424,6 +481,53 @@ async fn operations_routes() {
     assert_eq!(
         get(&starting, "/api/search?q=x", None).await.json()["error"]["code"],
         "not_ready"
+    );
+}
+
+/// Issue 14: the `method` label was the raw HTTP method, so every invented method (HTTP allows
+/// any token) added label values for ever; the route label must not take paths either.
+#[tokio::test]
+async fn metrics_labels_take_a_bounded_set_of_values() {
+    let kb = fixture();
+    let app = kb.app();
+    for n in 0..5 {
+        let invented = format!("INVENTED{n}");
+        request(&app, &invented, "/api/search?q=share", None).await;
+        request(&app, &invented, &format!("/nowhere-{n}"), None).await;
+        get(&app, &format!("/nowhere-{n}/deeper"), None).await;
+        get(&app, &format!("/api/nowhere-{n}"), None).await;
+        get(&app, &format!("/articles/nowhere-{n}"), None).await;
+        get(&app, &format!("/assets/nowhere-{n}.css"), None).await;
+    }
+    request(&app, "delete", "/api/search?q=share", None).await;
+    let metrics = get(&app, "/metrics", Some(AGENT_KEY)).await;
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    let series: Vec<&str> = metrics
+        .body
+        .lines()
+        .filter(|line| line.starts_with("kbsearch_http_request"))
+        .collect();
+    assert!(
+        series.iter().all(|line| !line.contains("nowhere")),
+        "a path became a label value:\n{}",
+        series.join("\n")
+    );
+    assert!(
+        series.iter().all(|line| !line.contains("INVENTED")),
+        "a method became a label value:\n{}",
+        series.join("\n")
+    );
+    assert!(
+        metrics.body.contains(
+            "kbsearch_http_requests_total{route=\"/api/search\",method=\"other\",status=\"405\"} 5"
+        ),
+        "{}",
+        series.join("\n")
+    );
+    assert!(
+        metrics.body.contains("method=\"DELETE\""),
+        "{}",
+        series.join("\n")
     );
 }
 

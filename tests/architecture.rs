@@ -20,8 +20,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("index", &["error", "config", "content"]),
     ("ingest", &["error", "config", "content", "index"]),
     // `ingest` only for its `Progress` trait (embedding is long work too).
-    ("semantic", &["error", "config", "content", "index", "ingest"]),
-    ("search", &["error", "config", "content", "index", "semantic"]),
+    (
+        "semantic",
+        &["error", "config", "content", "index", "ingest"],
+    ),
+    (
+        "search",
+        &["error", "config", "content", "index", "semantic"],
+    ),
     (
         "deflect",
         &["error", "config", "content", "index", "search", "semantic"],

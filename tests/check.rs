@@ -443,3 +443,33 @@ fn the_sample_kb_checks_clean() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains(" 0 errors, 0 warnings"));
 }
+
+/// Regression: a step's code block written at column 0 ended the numbered list, and the steps
+/// after it rendered as a new list starting at 2 (34 sample articles had this).
+#[test]
+fn a_numbered_list_broken_by_an_unindented_code_block_is_a_warning_on_its_line() {
+    let kb = Kb::new();
+    kb.article(
+        "articles/steps.md",
+        "Steps",
+        "",
+        "Do this.\n\n1. Stop the service.\n\n```\nnet stop x\n```\n\n2. Start it.\n",
+    );
+    kb.article(
+        "articles/fine.md",
+        "Fine",
+        "",
+        "Do this.\n\n1. Stop the service.\n\n   ```\n   net stop x\n   ```\n\n2. Start it.\n",
+    );
+    let problems = checked(&kb);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("articles/steps.md:14: warning: a numbered list starts at 2")),
+        "{problems:?}"
+    );
+    assert!(
+        !problems.iter().any(|p| p.starts_with("articles/fine.md")),
+        "{problems:?}"
+    );
+}

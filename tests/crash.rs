@@ -764,8 +764,7 @@ enum Kind {
     CorruptMeta,
     /// `CURRENT` is garbage: killed during the rebuild.
     CorruptCurrent,
-    /// The index folder holds another program's files: killed during the build after it is
-    /// moved aside.
+    /// The index folder holds another program's files: killed during the build beside them.
     Foreign,
 }
 
@@ -851,7 +850,7 @@ impl Crash {
                 let pattern = match kind {
                     Kind::CorruptMeta => "moved it aside and rebuilding from the content folder",
                     Kind::CorruptCurrent => "rebuilding from the content folder",
-                    _ => "holds files kbsearch did not write; moved it aside",
+                    _ => "holds files kbsearch did not write; they are left alone",
                 };
                 server.log.wait_for(pattern, deadline).ok_or_else(|| {
                     server.fail(format!("no log line saying `{pattern}` for the bad index"))
@@ -876,8 +875,14 @@ impl Crash {
         if kind == Kind::CorruptMeta && !kept_aside(&self.setup.index, "aside-corrupt-") {
             return Err(server.fail("the corrupt generation was not kept aside"));
         }
-        if kind == Kind::Foreign && !kept_aside(self.setup.root(), "index.foreign-") {
-            return Err(server.fail("the foreign index folder was not kept aside"));
+        // Another program's files are never moved, nor the index folder itself.
+        if kind == Kind::Foreign
+            && std::fs::read_to_string(self.setup.index.join("segments/_0.cfs"))
+                .ok()
+                .as_deref()
+                != Some("not a kbsearch index")
+        {
+            return Err(server.fail("another program's files in the index folder were moved"));
         }
         let (matches_folder, index) = match &state {
             None => (false, "no usable index".to_string()),

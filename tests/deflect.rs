@@ -109,25 +109,37 @@ async fn severity_one_says_to_submit_now_with_the_response_target() {
 }
 
 #[tokio::test]
-async fn a_version_past_end_of_support_adds_a_notice_and_the_support_page() {
+async fn a_version_past_end_of_support_is_a_notice_linking_the_support_page_not_a_suggestion() {
     let (_kb, app) = sample();
     let answer = deflect(
         &app,
         json!({"subject": "baseline copy is very slow", "version": "7.6.0", "product": "StorageX"}),
     )
     .await;
-    let notices = answer["notices"].to_string();
+    let notice = answer["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| {
+            n["text"]
+                .as_str()
+                .unwrap()
+                .contains("end of general support")
+        })
+        .unwrap_or_else(|| panic!("an end-of-support notice: {answer}"));
     assert!(
-        notices.contains("7.6.0") && notices.contains("end of general support"),
+        notice["text"].as_str().unwrap().contains("7.6.0"),
         "{answer}"
     );
-    let first = &answer["suggestions"][0];
-    assert_eq!(first["id"], "product-version-support", "{answer}");
+    assert_eq!(
+        notice["url"], "/articles/product-version-support",
+        "{answer}"
+    );
+    // Out of support is a notice: the page is not pinned among the suggestions, which are the
+    // articles about the draft.
     assert!(
-        first["reason"]
-            .as_str()
-            .unwrap()
-            .contains("end of general support")
+        !ids(&answer).contains(&"product-version-support".to_string()),
+        "{answer}"
     );
     assert!(
         ids(&answer).contains(&"baseline-copy-slow-throughput".to_string()),
@@ -143,7 +155,6 @@ async fn a_version_past_end_of_support_adds_a_notice_and_the_support_page() {
         supported["notices"].as_array().unwrap().is_empty(),
         "{supported}"
     );
-    assert!(!ids(&supported).contains(&"product-version-support".to_string()));
 }
 
 #[tokio::test]
@@ -160,17 +171,15 @@ async fn feature_requests_get_release_notes_first() {
         }),
     )
     .await;
-    // 7.7.0 is past its end of support: the version page comes first, by policy; then the
-    // release that brought the feature.
+    // The release that brought the feature comes first.
     let kinds: Vec<&str> = answer["suggestions"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| s["reason"].is_null())
         .map(|s| s["type"].as_str().unwrap())
         .collect();
     assert_eq!(kinds.first(), Some(&"release-note"), "{answer}");
-    assert_eq!(answer["suggestions"][1]["id"], "storagex-7-8-0", "{answer}");
+    assert_eq!(answer["suggestions"][0]["id"], "storagex-7-8-0", "{answer}");
 }
 
 #[tokio::test]
@@ -572,4 +581,166 @@ async fn predictable_and_foreign_deflection_ids_are_refused() {
     let mine = post_json(&app, &feedback(&chosen), Some(CUSTOMER_KEY), &submitted).await;
     assert_eq!(mine.status, 200, "{}", mine.body);
     assert_eq!(rows(&kb, "deflections"), 1);
+}
+
+/// The product and version a draft is stored with.
+fn stored_product_version(kb: &Kb, id: &str) -> (Option<String>, Option<String>) {
+    let db = rusqlite::Connection::open(kb.data.join(kbsearch::events::EVENTS_FILE)).unwrap();
+    db.query_row(
+        "SELECT product, version FROM deflections WHERE id = ?1",
+        [id],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// Issue 14: a draft's product and version were stored as sent (30 KB each were accepted), so a
+/// loop could fill the disk. They are stored as the catalog spells them, or as `other`.
+#[tokio::test]
+async fn products_and_versions_are_stored_as_the_catalog_knows_them_or_as_other() {
+    let (kb, app) = sample();
+    let huge = "7".repeat(30_000);
+    let cases = [
+        (
+            json!("storagex"),
+            json!("7.8"),
+            Some("StorageX"),
+            Some("7.8.0"),
+        ),
+        (
+            json!("StorageX"),
+            json!("v7.7.0"),
+            Some("StorageX"),
+            Some("7.7.0"),
+        ),
+        (
+            json!("Acme Backup"),
+            json!("7.8"),
+            Some("other"),
+            Some("7.8.0"),
+        ),
+        (
+            json!("StorageX"),
+            json!("9.9"),
+            Some("StorageX"),
+            Some("other"),
+        ),
+        (json!(huge), json!(huge), Some("other"), Some("other")),
+        (json!(null), json!(""), None, None),
+    ];
+    for (product, version, stored_product, stored_version) in cases {
+        let draft = json!({
+            "subject": "cutover fails with ERR_SHARE_LOCKED",
+            "product": product,
+            "version": version,
+        });
+        let answer = deflect(&app, draft).await;
+        let id = answer["deflection_id"].as_str().unwrap();
+        let (product_row, version_row) = stored_product_version(&kb, id);
+        let shown = |value: &Value| value.to_string().chars().take(40).collect::<String>();
+        assert_eq!(
+            (product_row.as_deref(), version_row.as_deref()),
+            (stored_product, stored_version),
+            "product {}, version {}",
+            shown(&product),
+            shown(&version)
+        );
+    }
+}
+
+/// Issue 14: the query text of a search is stored cut at `MAX_TEXT_CHARS`, and marked.
+#[tokio::test]
+async fn a_long_query_is_stored_cut_and_marked() {
+    let (kb, app) = sample();
+    let words = "cutover ".repeat(110);
+    let uri = format!("/api/search?q={}", words.trim().replace(' ', "+"));
+    assert_eq!(get(&app, &uri, None).await.status, 200);
+    kb.events().flush().await.unwrap();
+    let db = rusqlite::Connection::open(kb.data.join(kbsearch::events::EVENTS_FILE)).unwrap();
+    let stored: String = db
+        .query_row("SELECT query FROM searches", [], |row| row.get(0))
+        .unwrap();
+    assert!(stored.ends_with(kbsearch::events::TRUNCATED), "{stored}");
+    assert_eq!(
+        stored.chars().count(),
+        kbsearch::events::MAX_TEXT_CHARS + kbsearch::events::TRUNCATED.chars().count()
+    );
+}
+
+/// Issue 14: a loop filled the disk, after which deflection and feedback failed. Past the size
+/// cap (here 0: no room at all) searches are dropped and counted in `/metrics`; drafts and their
+/// outcomes are still recorded.
+#[tokio::test]
+async fn over_the_size_cap_searches_are_dropped_and_counted_and_outcomes_still_land() {
+    use kbsearch::events::EventStore;
+    let kb = Kb::sample();
+    let no_room = kbsearch::config::Events {
+        max_database_mb: 0,
+        ..kbsearch::config::Events::default()
+    };
+    let store = std::sync::Arc::new(
+        kbsearch::events::SqliteEventStore::open_configured(&kb.data, &no_room).unwrap(),
+    );
+    let events: std::sync::Arc<dyn kbsearch::events::EventStore> = store.clone();
+    let app = kbsearch::server::router(kb.app_state_with(events));
+    // The store measures itself in the background, at once and every second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while store.dropped_searches() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no search was dropped"
+        );
+        assert_eq!(get(&app, "/api/search?q=cutover", None).await.status, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    store.flush().await.unwrap();
+    let (searches, dropped) = (rows(&kb, "searches"), store.dropped_searches());
+    for _ in 0..3 {
+        assert_eq!(get(&app, "/api/search?q=cutover", None).await.status, 200);
+    }
+    store.flush().await.unwrap();
+    assert_eq!(
+        rows(&kb, "searches"),
+        searches,
+        "a search was written over the cap"
+    );
+    assert_eq!(store.dropped_searches(), dropped + 3);
+
+    let answer = deflect(&app, json!({"subject": "license expired SXE-1001"})).await;
+    let shown = ids(&answer);
+    assert!(!shown.is_empty(), "{answer}");
+    let uri = format!(
+        "/api/deflect/{}/feedback",
+        answer["deflection_id"].as_str().unwrap()
+    );
+    let solved = post_json(
+        &app,
+        &uri,
+        None,
+        &json!({"outcome": "solved", "article_id": shown[0]}),
+    )
+    .await;
+    assert_eq!(solved.status, 200, "{}", solved.body);
+    assert_eq!(solved.json()["status"], "recorded");
+    assert_eq!(rows(&kb, "deflections"), 1);
+    assert_eq!(rows(&kb, "feedback"), 1);
+
+    let metrics = get(&app, "/metrics", Some(AGENT_KEY)).await;
+    let expected = format!(
+        "kbsearch_events_dropped_total{{kind=\"search\"}} {}",
+        store.dropped_searches()
+    );
+    assert!(metrics.body.contains(&expected), "{}", metrics.body);
+    assert!(
+        metrics.body.contains("kbsearch_events_database_bytes "),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("kbsearch_events_pruned_total{kind=\"deflection\"} 0"),
+        "{}",
+        metrics.body
+    );
 }

@@ -283,3 +283,27 @@ async fn the_live_indexer_restricts_a_failing_file_and_restores_it_when_fixed() 
     .await;
     assert_shown_to(&app, &["anonymous", "customer", "agent"], "half-finished").await;
 }
+
+/// Regression: `Visibility: internal` (another letter case) was an unknown key, ignored with a
+/// warning, so the article stayed public.
+#[tokio::test]
+async fn an_access_key_in_another_letter_case_is_an_error_and_read_as_written() {
+    let kb = fixture();
+    assert_shown_to(&kb.app(), &["anonymous", "customer", "agent"], "public").await;
+
+    kb.write(PATH, source("Visibility: internal\n"));
+    let app = kb.app();
+    assert_shown_to(&app, &["agent"], "after `Visibility: internal`").await;
+    let problems = status_problems(&app).await;
+    assert!(
+        has(
+            &problems,
+            "error",
+            "`Visibility` must be written `visibility`"
+        ),
+        "{problems:?}"
+    );
+
+    kb.write(PATH, source("visibility: internal\n"));
+    assert_shown_to(&kb.app(), &["agent"], "written as meant").await;
+}

@@ -215,7 +215,7 @@ fn a_corrupt_index_is_rebuilt() {
 }
 
 #[test]
-fn a_foreign_index_folder_is_moved_aside_not_deleted() {
+fn foreign_files_in_the_index_folder_are_left_alone() {
     let kb = Kb::new();
     kb.article("articles/a.md", "Foreign tapir", "", "x");
     // Someone else's files where the index should go: another program's index, or a typo.
@@ -225,24 +225,26 @@ fn a_foreign_index_folder_is_moved_aside_not_deleted() {
     let report = kb.index();
     assert!(report.rebuilt);
     assert_eq!(kb.ids("tapir"), ["articles/a"]);
-    let parent = kb.index.parent().unwrap();
-    let moved: Vec<_> = std::fs::read_dir(parent)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("index.foreign-")
-        })
-        .collect();
-    assert_eq!(moved.len(), 1, "{moved:?}");
+    // Neither the folder nor what kbsearch did not write was moved.
     assert_eq!(
-        std::fs::read_to_string(moved[0].join("notes.txt")).unwrap(),
+        std::fs::read_to_string(kb.index.join("notes.txt")).unwrap(),
         "precious"
     );
-    assert!(!kb.index.join("notes.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(kb.index.join("meta.json")).unwrap(),
+        "{}"
+    );
+    let parent = kb.index.parent().unwrap();
+    let beside: Vec<_> = std::fs::read_dir(parent)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("index."))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
+    // A second refresh keeps both.
+    assert!(!kb.index().rebuilt);
+    assert!(kb.index.join("notes.txt").exists());
 }
 
 #[test]

@@ -9,7 +9,9 @@ use kbsearch::content::article::Visibility;
 use kbsearch::ingest::indexer::{IndexOptions, Indexer};
 use kbsearch::ingest::progress::Silent;
 use kbsearch::quality::check::check_folder;
+use kbsearch::quality::draft_eval::eval_drafts;
 use kbsearch::quality::eval::eval_judgments;
+use kbsearch::quality::split::Part;
 use kbsearch::search::{KbSearcher, SearchRequest};
 
 #[test]
@@ -62,7 +64,15 @@ fn internal_words_never_reach_customers() {
 #[test]
 fn the_hand_judged_queries_rank_well() {
     let kb = sample_kb();
-    let report = eval_judgments(&kb, &kb.join("judgments.tsv"), None, &Silent).unwrap();
+    let report = eval_judgments(
+        &kb,
+        &[kb.join("judgments.tsv")],
+        Part::All,
+        Visibility::Customer,
+        None,
+        &Silent,
+    )
+    .unwrap();
     assert!(
         report.metrics.queries >= 40,
         "{} judged queries",
@@ -73,4 +83,47 @@ fn the_hand_judged_queries_rank_well() {
         "nDCG@10 {:.4}",
         report.metrics.scores.ndcg_10
     );
+}
+
+#[test]
+fn the_blind_judgments_read_with_kinds_unanswered_queries_and_both_parts() {
+    let kb = sample_kb();
+    let files = [kb.join("judgments-blind.tsv")];
+    let all = eval_judgments(&kb, &files, Part::All, Visibility::Public, None, &Silent).unwrap();
+    let fit = eval_judgments(&kb, &files, Part::Fit, Visibility::Public, None, &Silent).unwrap();
+    let test = eval_judgments(&kb, &files, Part::Test, Visibility::Public, None, &Silent).unwrap();
+    assert!(all.unanswerable >= 50, "{} unanswered", all.unanswerable);
+    assert_eq!(
+        fit.metrics.queries + test.metrics.queries,
+        all.metrics.queries,
+        "every answerable query is in exactly one part"
+    );
+    assert!(fit.metrics.queries > 30 && test.metrics.queries > 30);
+    for kind in [
+        "symptom",
+        "error code",
+        "how-to",
+        "topic",
+        "typo",
+        "version",
+        "policy",
+    ] {
+        assert!(all.per_kind.contains_key(kind), "kind {kind}");
+    }
+}
+
+#[test]
+fn the_blind_drafts_read_with_kinds_and_parts() {
+    let kb = sample_kb();
+    let files = [kb.join("deflection-blind.jsonl")];
+    let all = eval_drafts(&kb, &files, Part::All, 0.4, None, &Silent).unwrap();
+    let fit = eval_drafts(&kb, &files, Part::Fit, 0.4, None, &Silent).unwrap();
+    assert_eq!(all.drafts, 170);
+    assert!(all.unanswerable * 3 >= all.drafts, "a third unanswerable");
+    assert!(
+        fit.drafts > 50 && fit.drafts < 120,
+        "{} in the fitting part",
+        fit.drafts
+    );
+    assert!(all.per_kind.contains_key("vague"));
 }

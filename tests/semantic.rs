@@ -33,8 +33,14 @@ fn the_encoder_agrees_with_the_published_model() {
         .unwrap();
     let similar = cosine(&vectors[0], &vectors[1]);
     let unrelated = cosine(&vectors[0], &vectors[2]);
-    assert!((similar - 0.79).abs() <= 0.02, "cos(reset, forgot) = {similar}");
-    assert!((unrelated - 0.09).abs() <= 0.02, "cos(reset, cat) = {unrelated}");
+    assert!(
+        (similar - 0.79).abs() <= 0.02,
+        "cos(reset, forgot) = {similar}"
+    );
+    assert!(
+        (unrelated - 0.09).abs() <= 0.02,
+        "cos(reset, cat) = {unrelated}"
+    );
     let norm: f32 = vectors[0].iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4, "normalised: {norm}");
 }
@@ -103,10 +109,25 @@ fn vectors_are_computed_once_and_reused_across_restarts_and_rebuilds() {
         return;
     };
     let kb = Kb::new();
-    kb.article("a.md", "Cutover fails with open files", "", "Close the files and retry.");
-    kb.article("b.md", "Slow baseline copy", "", "Raise the number of threads.");
+    kb.article(
+        "a.md",
+        "Cutover fails with open files",
+        "",
+        "Close the files and retry.",
+    );
+    kb.article(
+        "b.md",
+        "Slow baseline copy",
+        "",
+        "Raise the number of threads.",
+    );
     // The same text as a.md: embedded once.
-    kb.article("c.md", "Cutover fails with open files", "", "Close the files and retry.");
+    kb.article(
+        "c.md",
+        "Cutover fails with open files",
+        "",
+        "Close the files and retry.",
+    );
     kb.index();
     let cache = kb.index.join("vectors");
     let semantic = Arc::new(Semantic::with_cache(encoder.clone(), &cache).unwrap());
@@ -119,14 +140,26 @@ fn vectors_are_computed_once_and_reused_across_restarts_and_rebuilds() {
     assert_eq!(semantic.status().pending, 0);
 
     // A restart, one article edited: only it is embedded again.
-    kb.article("b.md", "Slow baseline copy", "", "Raise the number of copy threads.");
+    kb.article(
+        "b.md",
+        "Slow baseline copy",
+        "",
+        "Raise the number of copy threads.",
+    );
     kb.index();
     let again = Arc::new(Semantic::with_cache(encoder.clone(), &cache).unwrap());
     let second = catch_up(&again, kb.searcher().searcher(), &Silent, true).unwrap();
     assert_eq!((second.embedded, second.reused), (1, 2));
 
     // The index deleted and rebuilt: nothing to embed.
-    std::fs::remove_dir_all(kb.index.join(std::fs::read_to_string(kb.index.join("CURRENT")).unwrap().trim())).unwrap();
+    std::fs::remove_dir_all(
+        kb.index.join(
+            std::fs::read_to_string(kb.index.join("CURRENT"))
+                .unwrap()
+                .trim(),
+        ),
+    )
+    .unwrap();
     std::fs::remove_file(kb.index.join("CURRENT")).unwrap();
     kb.index();
     let rebuilt = Arc::new(Semantic::with_cache(encoder, &cache).unwrap());
@@ -136,8 +169,11 @@ fn vectors_are_computed_once_and_reused_across_restarts_and_rebuilds() {
 
 /// The sample knowledge base, indexed, with the test model over it (every article embedded),
 /// and the same searcher without a model.
-fn sample_with_model() -> Option<(Kb, kbsearch::search::KbSearcher, kbsearch::search::KbSearcher)>
-{
+fn sample_with_model() -> Option<(
+    Kb,
+    kbsearch::search::KbSearcher,
+    kbsearch::search::KbSearcher,
+)> {
     let model = common::Model::for_tests()?;
     let kb = Kb::sample();
     kb.index();
@@ -165,7 +201,10 @@ fn deflection_fuses_words_and_vectors_and_keeps_its_confidence_a_probability() {
     let first = &deflection.suggestions[0];
     assert_eq!(first.info.id, "cutover-fails-err-share-locked-open-files");
     for pair in deflection.suggestions.windows(2) {
-        assert!(pair[0].fused_score >= pair[1].fused_score, "ordered by fused score");
+        assert!(
+            pair[0].fused_score >= pair[1].fused_score,
+            "ordered by fused score"
+        );
     }
     for suggestion in &deflection.suggestions {
         let similarity = suggestion.similarity.expect("a cosine with a model");
@@ -214,7 +253,10 @@ fn a_draft_in_other_words_still_finds_its_article_by_meaning() {
             .collect()
     };
     let by_meaning = ids(&with);
-    eprintln!("with the model: {by_meaning:?}\nwithout: {:?}", ids(&without));
+    eprintln!(
+        "with the model: {by_meaning:?}\nwithout: {:?}",
+        ids(&without)
+    );
     assert!(
         by_meaning
             .iter()
@@ -336,17 +378,22 @@ async fn the_background_embedder_catches_up_and_reports_its_progress() {
     embedder.handle().offer(searcher.searcher().clone());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while semantic.status().embedded < 20 {
-        assert!(std::time::Instant::now() < deadline, "{:?}", semantic.status());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            semantic.status()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let status = semantic.status();
     assert_eq!((status.documents, status.pending), (20, 0));
     assert!(status.per_second > 0.0);
-    assert!(
-        std::fs::read_dir(cache.path())
-            .unwrap()
-            .any(|e| e.unwrap().path().extension().is_some_and(|x| x == "vectors"))
-    );
+    assert!(std::fs::read_dir(cache.path()).unwrap().any(|e| {
+        e.unwrap()
+            .path()
+            .extension()
+            .is_some_and(|x| x == "vectors")
+    }));
     let app = kbsearch::server::router(state);
     let reply = common::get(&app, "/api/status", Some(common::AGENT_KEY)).await;
     let json = reply.json();
@@ -355,10 +402,16 @@ async fn the_background_embedder_catches_up_and_reports_its_progress() {
     assert_eq!(json["semantic"]["dimensions"], 384);
     let metrics = common::get(&app, "/metrics", Some(common::AGENT_KEY)).await;
     assert!(
-        metrics.body.contains("kbsearch_semantic_articles_embedded 20"),
+        metrics
+            .body
+            .contains("kbsearch_semantic_articles_embedded 20"),
         "{}",
         metrics.body
     );
-    assert!(metrics.body.contains("kbsearch_semantic_articles_pending 0"));
+    assert!(
+        metrics
+            .body
+            .contains("kbsearch_semantic_articles_pending 0")
+    );
     embedder.shutdown();
 }

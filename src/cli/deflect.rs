@@ -71,16 +71,20 @@ pub fn run(args: DeflectArgs) -> Result<ExitCode> {
 fn format_deflection(deflection: &Deflection) -> String {
     let mut out = String::new();
     for notice in &deflection.notices {
-        let _ = writeln!(out, "note: {notice}");
+        match &notice.article {
+            Some(id) => {
+                let _ = writeln!(out, "note: {} (see {id})", notice.text);
+            }
+            None => {
+                let _ = writeln!(out, "note: {}", notice.text);
+            }
+        }
     }
     if deflection.suggestions.is_empty() {
         let _ = writeln!(out, "no article answers this draft confidently enough");
     }
     for (rank, suggestion) in deflection.suggestions.iter().enumerate() {
-        let why = match &suggestion.reason {
-            Some(reason) => reason.clone(),
-            None => format!("matched: {}", suggestion.matched_terms.join(", ")),
-        };
+        let why = format!("matched: {}", suggestion.matched_terms.join(", "));
         let _ = writeln!(
             out,
             "{:>2}. {} ({:.0}%)\n    {} · {}\n",

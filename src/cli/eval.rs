@@ -12,8 +12,9 @@ use kbsearch::config::{Config, DEFAULT_MIN_CONFIDENCE, Overrides};
 use kbsearch::deflect::Fusion;
 use kbsearch::quality::draft_eval;
 use kbsearch::quality::eval::{self, EvalModel, EvalReport};
+use kbsearch::quality::split::Part;
 
-use super::emit;
+use super::{Role, emit};
 
 #[derive(Args)]
 #[command(group = clap::ArgGroup::new("collection").required(true).args(["corpus", "judgments", "drafts"]))]
@@ -30,12 +31,19 @@ pub struct EvalArgs {
     /// Write the ranking as a TREC run, for checking with `score_run.py`.
     #[arg(long)]
     run_out: Option<PathBuf>,
-    /// The knowledge base's judgments (`kb/judgments.tsv`).
+    /// The knowledge base's judgments (`kb/judgments.tsv`; repeat for several files).
     #[arg(long)]
-    judgments: Option<PathBuf>,
-    /// Judged draft cases for deflection (`kb/deflection.jsonl`).
+    judgments: Vec<PathBuf>,
+    /// Judged draft cases for deflection (`kb/deflection.jsonl`; repeat for several files).
     #[arg(long)]
-    drafts: Option<PathBuf>,
+    drafts: Vec<PathBuf>,
+    /// Which part of the judged queries and drafts to read: `fit` (what weights are tuned on),
+    /// `test` (what is reported) or `all`.
+    #[arg(long, default_value = "all")]
+    part: Part,
+    /// Whose view the judged queries are searched with.
+    #[arg(long, value_enum, default_value = "customer")]
+    role: Role,
     /// Lowest confidence shown, for --drafts.
     #[arg(long, default_value_t = DEFAULT_MIN_CONFIDENCE)]
     min_confidence: f32,
@@ -65,7 +73,10 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let progress = Bar::new();
-    let config = Config::load(args.config.as_deref(), &args.model.over(Overrides::default()))?;
+    let config = Config::load(
+        args.config.as_deref(),
+        &args.model.over(Overrides::default()),
+    )?;
     let model = config.semantic.model.as_ref().map(|folder| EvalModel {
         folder: folder.clone(),
         cache: args
@@ -73,12 +84,20 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| config.index.join(kbsearch::semantic::VECTORS_DIR)),
         search_lexical_weight: args.search_lexical_weight,
-        fusion: args.draft_lexical_weight.map(|lexical_weight| Fusion { lexical_weight }),
+        fusion: args
+            .draft_lexical_weight
+            .map(|lexical_weight| Fusion { lexical_weight }),
     });
     let model = model.as_ref();
-    if let Some(drafts) = &args.drafts {
-        let report =
-            draft_eval::eval_drafts(&args.kb, drafts, args.min_confidence, model, &progress)?;
+    if !args.drafts.is_empty() {
+        let report = draft_eval::eval_drafts(
+            &args.kb,
+            &args.drafts,
+            args.part,
+            args.min_confidence,
+            model,
+            &progress,
+        )?;
         if args.json {
             emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
         } else {
@@ -86,7 +105,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let report = match (&args.corpus, &args.judgments) {
+    let report = match (&args.corpus, args.judgments.is_empty()) {
         (Some(corpus), _) => {
             let queries = args
                 .queries
@@ -105,8 +124,15 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
                 &progress,
             )?
         }
-        (None, Some(judgments)) => eval::eval_judgments(&args.kb, judgments, model, &progress)?,
-        (None, None) => anyhow::bail!("give --corpus/--queries/--qrels, --judgments or --drafts"),
+        (None, false) => eval::eval_judgments(
+            &args.kb,
+            &args.judgments,
+            args.part,
+            args.role.audience(),
+            model,
+            &progress,
+        )?,
+        (None, true) => anyhow::bail!("give --corpus/--queries/--qrels, --judgments or --drafts"),
     };
     if args.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
@@ -122,8 +148,8 @@ fn format_draft_eval(report: &draft_eval::DraftEvalReport, details: bool) -> Str
     let percent = |x: f64| format!("{:.0}%", x * 100.0);
     let _ = writeln!(
         out,
-        "{} drafts ({} answerable, {} unanswerable), {:.1}s",
-        report.drafts, report.answerable, report.unanswerable, report.seconds
+        "{} drafts ({} answerable, {} unanswerable; part {:?}), {:.1}s",
+        report.drafts, report.answerable, report.unanswerable, report.part, report.seconds
     );
     let _ = writeln!(
         out,
@@ -179,6 +205,13 @@ fn format_draft_eval(report: &draft_eval::DraftEvalReport, details: bool) -> Str
             point.suggestions
         );
     }
+    for (kind, scores) in &report.per_kind {
+        let _ = writeln!(
+            out,
+            "  kind {kind:<12} {:>3} drafts ({:>3} answerable)  Recall@5 {:.4}  MRR@5 {:.4}",
+            scores.drafts, scores.answerable, scores.ranking_recall_5, scores.ranking_mrr_5
+        );
+    }
     if details {
         for draft in &report.per_draft {
             let _ = writeln!(
@@ -201,14 +234,30 @@ fn format_eval(report: &EvalReport, show_below: Option<f64>) -> String {
     let m = &report.metrics;
     let _ = writeln!(
         out,
-        "{}: {} documents, {} judged queries ({} with results), {:.1}s",
-        report.collection, report.documents, m.queries, m.queries_with_results, report.seconds
+        "{}: {} documents, {} judged queries ({} with results, {} not answered by the knowledge base; part {:?}), {:.1}s",
+        report.collection,
+        report.documents,
+        m.queries,
+        m.queries_with_results,
+        report.unanswerable,
+        report.part,
+        report.seconds
     );
     let _ = writeln!(
         out,
         "nDCG@10 {:.4}  Recall@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}",
         m.scores.ndcg_10, m.scores.recall_10, m.scores.recall_100, m.scores.mrr_10
     );
+    for (kind, metrics) in &report.per_kind {
+        let _ = writeln!(
+            out,
+            "  kind {kind:<11} {:>3} queries  nDCG@10 {:.4}  Recall@10 {:.4}  MRR@10 {:.4}",
+            metrics.queries,
+            metrics.scores.ndcg_10,
+            metrics.scores.recall_10,
+            metrics.scores.mrr_10
+        );
+    }
     if let Some(threshold) = show_below {
         for q in report
             .per_query

@@ -134,6 +134,10 @@ pub fn most_restrictive_reading(bytes: &[u8]) -> Exposure {
 pub const ALL_VERSIONS: &str = "all";
 
 /// Front matter keys this version understands, with the aliases other site generators use.
+/// The keys that decide who may see an article: a misspelt case of one is an error, not a
+/// warning.
+const ACCESS_KEYS: &[&str] = &["visibility", "status"];
+
 pub const KNOWN_KEYS: &[&str] = &[
     "id",
     "title",
@@ -280,6 +284,17 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn build(mut self, source: &SourceFile<'_>, text: &str, extract: markdown::Extract) -> Parsed {
         self.warn_unknown_keys();
+        for (line, start) in &extract.restarted_lists {
+            self.problems.push(Problem::warning(
+                self.path,
+                Some(*line),
+                format!(
+                    "a numbered list starts at {start}: a code block or paragraph of the step \
+                     above is probably not indented under it, which ends the list (indent it to \
+                     the step's text)"
+                ),
+            ));
+        }
         let id = self.string("id").unwrap_or_else(|| id_from_path(self.path));
         self.check_id(&id);
         let title = match self.string("title") {
@@ -382,7 +397,16 @@ impl Builder<'_> {
             .cloned()
             .collect();
         for key in unknown {
-            self.warning(&key, format!("unknown front matter key `{key}` is ignored"));
+            // A key that decides who may see the article, written with other letter cases, must
+            // not be ignored: the article would be shown to everyone.
+            if let Some(meant) = ACCESS_KEYS.iter().find(|k| k.eq_ignore_ascii_case(&key)) {
+                self.error(
+                    &key,
+                    format!("front matter key `{key}` must be written `{meant}`"),
+                );
+            } else {
+                self.warning(&key, format!("unknown front matter key `{key}` is ignored"));
+            }
         }
     }
 

@@ -42,6 +42,9 @@ pub struct Extract {
     pub links: Vec<Reference>,
     pub images: Vec<Reference>,
     pub first_paragraph: Option<String>,
+    /// Numbered lists that start at another number than 1, with their line: almost always a
+    /// list broken by a step's code block or paragraph not indented under the step.
+    pub restarted_lists: Vec<(usize, u64)>,
 }
 
 impl Extract {
@@ -259,6 +262,10 @@ pub fn extract(body: &str, first_line: usize) -> Extract {
                     target: dest_url.to_string(),
                     line: file_line(range.start),
                 });
+            }
+            Event::Start(Tag::List(Some(start))) if start != 1 => {
+                out.restarted_lists.push((file_line(range.start), start));
+                push_text(&mut sink, &mut out, &mut paragraph, "\n");
             }
             // Block boundaries separate words: `**fixes**` followed by a nested list item must
             // not read as `fixesMaintain`.

@@ -43,9 +43,9 @@ use crate::search::rank::{
     DRAFT_TITLE_WEIGHT, FEATURE_HELP_FIT, FEATURE_RELEASE_NOTE_FIT, OTHER_VERSION_FIT,
     PHRASE_WEIGHT, SAME_VERSION_FIT, SEMANTIC_CALIBRATION,
 };
-use crate::semantic::model::dot;
 use crate::search::snippet::{Highlighted, Highlighter};
 use crate::search::{ArticleInfo, KbSearcher, SectionRef};
+use crate::semantic::model::dot;
 
 /// Most suggestions a caller may ask for.
 pub const MAX_LIMIT: usize = 20;
@@ -71,9 +71,6 @@ pub struct Suggestion {
     pub confidence: f32,
     /// The draft's words the article contains, most telling first.
     pub matched_terms: Vec<String>,
-    /// Why the article is here when it was not found by its words (e.g. the version policy).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
     /// BM25 score divided by the draft's own maximum: what the confidence is computed from.
     pub score_ratio: f32,
     /// The raw BM25 score, comparable only within one draft.
@@ -133,7 +130,7 @@ impl Fusion {
 #[derive(Debug, Clone, Serialize)]
 pub struct Deflection {
     pub suggestions: Vec<Suggestion>,
-    pub notices: Vec<String>,
+    pub notices: Vec<Notice>,
 }
 
 /// One weighted term of a draft.
@@ -152,9 +149,29 @@ struct DraftTerms {
     terms: Vec<DraftTerm>,
 }
 
-/// The help article about versions and end of support, added when a draft names a version past
-/// its end of general support.
+/// The help article about versions and end of support, linked from the notice a draft gets when
+/// it names a version past its end of general support.
 pub const LIFECYCLE_ARTICLE: &str = "product-version-support";
+
+/// Something the customer should know from the support policy, with the article that says more
+/// (when the customer may see it). A notice is not a suggestion: it says nothing about whether
+/// an article answers the case, so it never takes a suggestion's place or confidence.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notice {
+    pub text: String,
+    /// The id of the article that explains the notice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub article: Option<String>,
+}
+
+impl Notice {
+    fn text(text: String) -> Notice {
+        Notice {
+            text,
+            article: None,
+        }
+    }
+}
 
 /// Deflection over one index snapshot. It borrows the searcher and reads the index only through
 /// the searcher's public API, so search's internals stay its own.
@@ -190,7 +207,10 @@ impl<'a> Deflector<'a> {
     ) -> Option<(Vec<f32>, Vec<DocAddress>)> {
         let semantic = self.kb.semantic()?;
         let vectors = self.kb.vectors()?;
-        if pool.iter().any(|(_, address)| vectors.get(*address).is_none()) {
+        if pool
+            .iter()
+            .any(|(_, address)| vectors.get(*address).is_none())
+        {
             return None;
         }
         let text = format!("{}\n{}", draft.subject, draft.description);
@@ -229,12 +249,12 @@ impl<'a> Deflector<'a> {
         let today = Utc::now().date_naive();
         let mut notices = Vec::new();
         if draft.severity.level() == 1 {
-            notices.push(
+            notices.push(Notice::text(
                 "Severity 1 (critical: data loss, product down, no workaround): submit the case now \
                  rather than searching further; Technical Support responds within 4 hours. The \
                  articles below may help meanwhile."
                     .to_string(),
-            );
+            ));
         }
         let version = self.draft_version(draft, &mut notices);
         let past_end_of_support = version.as_deref().and_then(|v| {
@@ -242,7 +262,14 @@ impl<'a> Deflector<'a> {
                 .then(|| (v.to_string(), self.kb.catalog().support_ends(v)))
         });
         if let Some((version, ends)) = &past_end_of_support {
-            notices.push(end_of_support_notice(version, *ends));
+            let page = self
+                .kb
+                .article(LIFECYCLE_ARTICLE, draft.audience, false)?
+                .map(|article| article.info.id);
+            notices.push(Notice {
+                text: end_of_support_notice(version, *ends),
+                article: page,
+            });
         }
 
         let searcher = self.kb.searcher();
@@ -280,24 +307,26 @@ impl<'a> Deflector<'a> {
                 maxscore::top_k(searcher, &lookup, &clauses, &allowed, CANDIDATES, &tie_key)
                     .map_err(SearchError::from)?
             };
-            let lexical_only = |pool: Vec<(f32, DocAddress)>| -> Result<Vec<Candidate>, SearchError> {
-                let phrase_scores = phrase_scores(&stats, &phrases, &pool)?;
-                pool.into_iter()
-                    .zip(phrase_scores)
-                    .map(|((score, address), phrase_score)| {
-                        let fit = self.policy_fit(searcher, address, draft, version.as_deref())?;
-                        let score = order::quantize((score + phrase_score) * fit);
-                        Ok(Candidate {
-                            rank: score,
-                            key: tie_key(address.segment_ord, address.doc_id),
-                            address,
-                            score,
-                            ratio: order::quantize(score / max_score),
-                            similarity: None,
+            let lexical_only =
+                |pool: Vec<(f32, DocAddress)>| -> Result<Vec<Candidate>, SearchError> {
+                    let phrase_scores = phrase_scores(&stats, &phrases, &pool)?;
+                    pool.into_iter()
+                        .zip(phrase_scores)
+                        .map(|((score, address), phrase_score)| {
+                            let fit =
+                                self.policy_fit(searcher, address, draft, version.as_deref())?;
+                            let score = order::quantize((score + phrase_score) * fit);
+                            Ok(Candidate {
+                                rank: score,
+                                key: tie_key(address.segment_ord, address.doc_id),
+                                address,
+                                score,
+                                ratio: order::quantize(score / max_score),
+                                similarity: None,
+                            })
                         })
-                    })
-                    .collect()
-            };
+                        .collect()
+                };
             let mut ranked = match self.semantic_inputs(draft, &pool, &allowed, &tie_key) {
                 None => lexical_only(pool)?,
                 Some((similarities, addresses)) => {
@@ -356,16 +385,12 @@ impl<'a> Deflector<'a> {
                     section: hit.section,
                     confidence: candidate.confidence(),
                     matched_terms,
-                    reason: None,
                     score_ratio: candidate.ratio,
                     score: candidate.score,
                     similarity: candidate.similarity,
                     fused_score: candidate.similarity.map(|_| candidate.rank),
                 });
             }
-        }
-        if past_end_of_support.is_some() {
-            self.add_lifecycle_article(&mut suggestions, draft)?;
         }
         suggestions.truncate(draft.limit.clamp(1, MAX_LIMIT));
         Ok(Deflection {
@@ -376,7 +401,7 @@ impl<'a> Deflector<'a> {
 
     /// The catalog spelling of the draft's version; an unknown version becomes a notice, not an
     /// error: the customer may simply mistype it.
-    fn draft_version(&self, draft: &DraftCase, notices: &mut Vec<String>) -> Option<String> {
+    fn draft_version(&self, draft: &DraftCase, notices: &mut Vec<Notice>) -> Option<String> {
         let written = draft.version.as_deref()?.trim();
         if written.is_empty() {
             return None;
@@ -384,10 +409,10 @@ impl<'a> Deflector<'a> {
         match self.kb.canonical_version(draft.product.as_deref(), written) {
             Ok(version) => Some(version),
             Err(_) => {
-                notices.push(format!(
+                notices.push(Notice::text(format!(
                     "version `{written}` is not a known release ({}); suggestions are not limited to a version",
                     self.kb.catalog().all_versions().join(", ")
-                ));
+                )));
                 None
             }
         }
@@ -558,36 +583,6 @@ impl<'a> Deflector<'a> {
         }
         phrases
     }
-
-    /// Puts the version-support help page first, when the caller may see it.
-    fn add_lifecycle_article(
-        &self,
-        suggestions: &mut Vec<Suggestion>,
-        draft: &DraftCase,
-    ) -> Result<(), SearchError> {
-        suggestions.retain(|s| s.info.id != LIFECYCLE_ARTICLE);
-        if let Some(article) = self.kb.article(LIFECYCLE_ARTICLE, draft.audience, false)? {
-            suggestions.insert(
-                0,
-                Suggestion {
-                    snippet: Highlighted {
-                        text: article.info.summary.clone(),
-                        ranges: Vec::new(),
-                    },
-                    info: article.info,
-                    section: None,
-                    confidence: 1.0,
-                    matched_terms: Vec::new(),
-                    reason: Some("the version is past its end of general support".to_string()),
-                    score_ratio: 0.0,
-                    score: 0.0,
-                    similarity: None,
-                    fused_score: None,
-                },
-            );
-        }
-        Ok(())
-    }
 }
 
 /// The phrase queries' scores of each candidate, in `candidates` order. Quoted messages are
@@ -701,7 +696,7 @@ fn end_of_support_notice(version: &str, ends: Option<NaiveDate>) -> String {
     let ended = ends.map_or_else(String::new, |d| format!(" on {}", d.format("%B %-d, %Y")));
     format!(
         "Version {version} reached the end of general support{ended}. Technical Support may ask you \
-         to upgrade to a supported version; see the version support page."
+         to upgrade to a supported version."
     )
 }
 

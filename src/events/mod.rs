@@ -6,17 +6,20 @@
 //! where the service starts. Every store keeps the same promises: a draft or an outcome is
 //! acknowledged only after it is committed, the same feedback twice is recorded once, a draft is
 //! updated and given feedback only by the caller who created it, feedback names only articles the
-//! draft was shown, the schema is migrated when the store opens, and the analytics give the same
-//! answers. Search events are best effort. This module holds the trait, the events' types and the rules every store applies
-//! to them.
+//! draft was shown, every stored field has a size bound, events are kept for a retention period
+//! and the database has a size cap that only search events give way to, the schema is migrated
+//! when the store opens, and the analytics give the same answers. Search events are best effort.
+//! This module holds the trait, the events' types and the rules every store applies to them.
 //!
 //! [`SqliteEventStore`] keeps them in an embedded SQLite database beside the index: `sqlite`
 //! opens it and words its failures, `schema` migrates it, `writer` is the thread that commits
 //! events in groups, `checkpoint` the thread that copies the write-ahead log into the database,
-//! and `analytics` the read connection and its queries.
+//! `retention` the thread that deletes old events and keeps the database under its cap, and
+//! `analytics` the read connection and its queries.
 
 mod analytics;
 mod checkpoint;
+mod retention;
 mod schema;
 mod sqlite;
 #[cfg(test)]
@@ -34,6 +37,22 @@ pub use self::sqlite::{EVENTS_FILE, SqliteEventStore};
 
 /// Articles shown fewer times than this are too new to call never helpful.
 pub const NEVER_HELPFUL_MIN_SHOWN: u64 = 3;
+
+/// What a store keeps in place of a name it does not keep as sent (see [`EventStore`]): a
+/// product or version the catalog does not know, or any name longer than [`MAX_NAME_CHARS`].
+pub const OTHER: &str = "other";
+/// Longest name kept (case type, product, version, audience), in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Longest free text kept (a search's query, once normalised), in characters; longer text is
+/// cut there, on a character boundary, and [`TRUNCATED`] follows.
+pub const MAX_TEXT_CHARS: usize = 500;
+/// Marks free text cut at [`MAX_TEXT_CHARS`].
+pub const TRUNCATED: &str = "…[truncated]";
+/// Longest id kept (a draft's id, who created it or sends its feedback), in characters; a longer
+/// one is invalid. Ours are 36 (a UUID; `key:` and 32 hex digits).
+pub const MAX_ID_CHARS: usize = 128;
+/// Most suggestions kept per draft, best first (deflection shows at most 20).
+pub const MAX_SUGGESTIONS: usize = 50;
 
 /// Why the event store could not open, write or read.
 #[derive(Debug, Clone, Error)]
@@ -155,7 +174,8 @@ pub enum FeedbackOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchEvent {
     pub at: DateTime<Utc>,
-    /// As typed; normalised (trimmed, lowercased, whitespace collapsed) when stored.
+    /// As typed; normalised (trimmed, lowercased, whitespace collapsed) and cut at
+    /// [`MAX_TEXT_CHARS`] when stored.
     pub query: String,
     /// Matching articles.
     pub total: u64,
@@ -214,6 +234,21 @@ pub struct SearchAnalytics {
     pub zero_result_queries: Vec<QueryCount>,
 }
 
+/// What a store has measured, dropped and deleted, for `/metrics`. Counts are since the store
+/// opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    /// Bytes the database takes, as last measured (for SQLite: the pages in use and the
+    /// write-ahead log).
+    pub database_bytes: u64,
+    /// Search events not written: over the size cap, the queue full, or their batch failed.
+    pub dropped_searches: u64,
+    /// Searches deleted, past the retention period or to make room under the size cap.
+    pub pruned_searches: u64,
+    /// Drafts deleted past the retention period, each with its suggestions and feedback.
+    pub pruned_deflections: u64,
+}
+
 /// Where events are recorded and analytics read. Callers hold an `Arc<dyn EventStore>`.
 ///
 /// Every store checks events with the same rules (`validate_deflection`, `validate_feedback`)
@@ -229,6 +264,30 @@ pub struct SearchAnalytics {
 /// - `solved` and `not_helpful` feedback names an article the draft was shown (its latest
 ///   suggestions): no one can record "solved by" an article that was never suggested, hidden
 ///   ones included, or probe article ids through feedback.
+///
+/// Every stored field has a size bound, applied by the store whoever the caller is
+/// (`bounded_deflection`, `bounded_search`), so that what clients send cannot fill the disk:
+/// - names (case type, product, version, audience) longer than [`MAX_NAME_CHARS`] are stored as
+///   [`OTHER`]. Callers map products and versions to the catalog's spelling first (the server
+///   uses the searcher's catalog: `7.8` is stored as `7.8.0`) and send [`OTHER`] for values the
+///   catalog does not know; the store does not know the catalog, only the bound;
+/// - free text (a search's query; drafts' subject and description are not stored) is cut at
+///   [`MAX_TEXT_CHARS`] characters, on a character boundary, followed by [`TRUNCATED`];
+/// - ids (a draft's id, its creator, feedback's caller) longer than [`MAX_ID_CHARS`] are
+///   `Invalid`; a draft keeps at most [`MAX_SUGGESTIONS`] suggestions; article ids come from the
+///   index, and feedback stores one only when it is among the draft's suggestions.
+///
+/// Every store keeps events for a retention period and under a size cap (`[events]` in the
+/// configuration), in the background, never on a request's path:
+/// - drafts and searches older than `keep_days` are deleted at start-up and then hourly, in
+///   bounded batches so that no write waits long behind them; a draft goes with its suggestions
+///   and feedback (an outcome is kept as long as its draft, counted from the draft's first time);
+/// - past `max_database_mb`, search events are dropped before they are written (counted in
+///   [`StoreStats::dropped_searches`]) and the oldest searches are deleted to make room;
+/// - drafts and outcomes are never dropped or refused because of the cap: an outcome needs its
+///   draft (feedback on a draft that was not kept would be refused as unknown), so both are
+///   written while the disk has room, and only retention deletes them. A store fails them only
+///   as it fails any write (a full disk, a lock: [`StoreError::Unavailable`]).
 ///
 /// The async methods return boxed futures rather than being `async fn`s: a trait with `async fn`
 /// cannot be used as `dyn EventStore`, and the `async-trait` macro would write these same
@@ -253,13 +312,16 @@ pub trait EventStore: Send + Sync {
         event: FeedbackEvent,
     ) -> BoxFuture<'_, Result<FeedbackOutcome, StoreError>>;
 
-    /// Best effort, never blocks a search: written later, and dropped rather than waited for
-    /// when the store falls behind.
+    /// Best effort, never blocks a search: written later, and dropped (counted) rather than
+    /// waited for when the store falls behind or the database is over its size cap.
     fn record_search(&self, event: SearchEvent);
 
     /// Waits until everything recorded so far is written, or has failed and been answered (for
     /// shutdown and tests); the error when the batch it was written with failed.
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// What the store has measured, dropped and deleted; cheap, never blocks.
+    fn stats(&self) -> StoreStats;
 
     /// How deflection went for the drafts in `range`, with the `top` articles of each list.
     fn deflection_analytics(
@@ -276,7 +338,8 @@ pub trait EventStore: Send + Sync {
     ) -> BoxFuture<'_, Result<SearchAnalytics, StoreError>>;
 }
 
-/// Checks the rules of drafts: they have an id and a creator.
+/// Checks the rules of drafts: they have an id and a creator, neither longer than
+/// [`MAX_ID_CHARS`].
 fn validate_deflection(event: &DeflectionEvent) -> Result<(), StoreError> {
     if event.id.is_empty() {
         return Err(StoreError::Invalid("a deflection needs an id".to_string()));
@@ -286,7 +349,61 @@ fn validate_deflection(event: &DeflectionEvent) -> Result<(), StoreError> {
             "a deflection needs its creator".to_string(),
         ));
     }
+    check_id_length("deflection id", &event.id)?;
+    check_id_length("creator", &event.creator)
+}
+
+fn check_id_length(what: &str, id: &str) -> Result<(), StoreError> {
+    let chars = id.chars().count();
+    if chars > MAX_ID_CHARS {
+        return Err(StoreError::Invalid(format!(
+            "the {what} is {chars} characters long; the limit is {MAX_ID_CHARS}"
+        )));
+    }
     Ok(())
+}
+
+/// A draft as every store keeps it: names longer than [`MAX_NAME_CHARS`] become [`OTHER`], and
+/// only the first [`MAX_SUGGESTIONS`] suggestions are kept.
+fn bounded_deflection(event: DeflectionEvent) -> DeflectionEvent {
+    let mut suggested = event.suggested;
+    suggested.truncate(MAX_SUGGESTIONS);
+    DeflectionEvent {
+        case_type: bounded_name(event.case_type),
+        product: event.product.map(bounded_name),
+        version: event.version.map(bounded_name),
+        audience: bounded_name(event.audience),
+        suggested,
+        ..event
+    }
+}
+
+/// A search as every store keeps it: the query normalised and cut at [`MAX_TEXT_CHARS`], the
+/// audience a name.
+fn bounded_search(event: SearchEvent) -> SearchEvent {
+    SearchEvent {
+        query: bounded_text(&normalize_query(&event.query)),
+        audience: bounded_name(event.audience),
+        ..event
+    }
+}
+
+/// A name as stored: itself, or [`OTHER`] when longer than [`MAX_NAME_CHARS`] (a prefix of a
+/// name is another name, so names are never cut).
+pub fn bounded_name(name: String) -> String {
+    if name.chars().count() > MAX_NAME_CHARS {
+        return OTHER.to_string();
+    }
+    name
+}
+
+/// Free text as stored: its first [`MAX_TEXT_CHARS`] characters, and [`TRUNCATED`] when there
+/// were more.
+pub fn bounded_text(text: &str) -> String {
+    match text.char_indices().nth(MAX_TEXT_CHARS) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}{TRUNCATED}", &text[..cut]),
+    }
 }
 
 /// Checks the rules the HTTP layer relies on, and drops the article of `case_submitted`.
@@ -299,6 +416,8 @@ fn validate_feedback(event: FeedbackEvent) -> Result<FeedbackEvent, StoreError> 
     if event.caller.is_empty() {
         return Err(StoreError::Invalid("feedback needs its caller".to_string()));
     }
+    check_id_length("deflection id", &event.deflection_id)?;
+    check_id_length("caller", &event.caller)?;
     let names_article = event.article_id.as_deref().is_some_and(|id| !id.is_empty());
     match event.kind {
         FeedbackKind::Solved | FeedbackKind::NotHelpful if !names_article => {
@@ -326,8 +445,120 @@ fn normalize_query(query: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{draft, feedback, rows};
+    use super::test_support::{draft, feedback, rows, search};
     use super::*;
+
+    /// One column of every row of `table`, read as another process would.
+    fn column(dir: &std::path::Path, table: &str, column: &str) -> Vec<Option<String>> {
+        let conn = rusqlite::Connection::open(dir.join(EVENTS_FILE)).unwrap();
+        conn.prepare(&format!("SELECT {column} FROM {table} ORDER BY rowid"))
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn text_is_cut_on_a_character_boundary_and_marked() {
+        assert_eq!(bounded_text("short"), "short");
+        let exact = "é".repeat(MAX_TEXT_CHARS);
+        assert_eq!(bounded_text(&exact), exact, "at the limit: kept whole");
+        let long = format!("{}€€€", "é".repeat(MAX_TEXT_CHARS - 1));
+        let cut = bounded_text(&long);
+        assert_eq!(
+            cut,
+            format!("{}€{TRUNCATED}", "é".repeat(MAX_TEXT_CHARS - 1))
+        );
+        assert_eq!(
+            cut.chars().count(),
+            MAX_TEXT_CHARS + TRUNCATED.chars().count()
+        );
+        assert_eq!(bounded_name("StorageX".to_string()), "StorageX");
+        assert_eq!(bounded_name("x".repeat(MAX_NAME_CHARS + 1)), OTHER);
+    }
+
+    /// Issue 14: product and version were stored verbatim, 30 KB each accepted.
+    #[tokio::test]
+    async fn a_draft_is_stored_with_bounded_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
+        let huge = "7".repeat(30_000);
+        let many: Vec<String> = (0..MAX_SUGGESTIONS + 10).map(|n| format!("a{n}")).collect();
+        let event = DeflectionEvent {
+            case_type: huge.clone(),
+            product: Some(huge.clone()),
+            version: Some(huge.clone()),
+            audience: huge.clone(),
+            suggested: many,
+            ..draft("d1", 0, &[])
+        };
+        let outcome = store.record_deflection(event).await.unwrap();
+        assert_eq!(outcome, DeflectionOutcome::Created);
+        for field in ["case_type", "product", "version", "audience"] {
+            assert_eq!(
+                column(dir.path(), "deflections", field),
+                [Some(OTHER.to_string())],
+                "{field}"
+            );
+        }
+        assert_eq!(rows(dir.path(), "suggestions"), MAX_SUGGESTIONS as u64);
+        // Names within the limit are kept as they are: mapping them to the catalog is the
+        // caller's part, the store's is the size.
+        store
+            .record_deflection(draft("d2", 0, &["a"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            column(dir.path(), "deflections", "version")[1].as_deref(),
+            Some("7.8")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_long_query_is_stored_cut_and_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
+        let query = format!("  Cutover {}", "ERR_SHARE_LOCKED ".repeat(2_000));
+        store.record_search(search(0, &query, 1));
+        store.record_search(search(0, "  VPN   error ", 1));
+        store.flush().await.unwrap();
+        let stored = column(dir.path(), "searches", "query");
+        let long = stored[0].as_deref().unwrap();
+        assert!(long.starts_with("cutover err_share_locked "), "{long}");
+        assert!(long.ends_with(TRUNCATED), "{long}");
+        assert_eq!(
+            long.chars().count(),
+            MAX_TEXT_CHARS + TRUNCATED.chars().count()
+        );
+        assert_eq!(stored[1].as_deref(), Some("vpn error"));
+    }
+
+    #[tokio::test]
+    async fn ids_longer_than_the_limit_are_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
+        let long = "d".repeat(MAX_ID_CHARS + 1);
+        let by_id = store.record_deflection(draft(&long, 0, &["a"])).await;
+        assert!(matches!(by_id, Err(StoreError::Invalid(_))), "{by_id:?}");
+        let by_creator = DeflectionEvent {
+            creator: long.clone(),
+            ..draft("d1", 0, &["a"])
+        };
+        let by_creator = store.record_deflection(by_creator).await;
+        assert!(
+            matches!(by_creator, Err(StoreError::Invalid(_))),
+            "{by_creator:?}"
+        );
+        let feedback = store
+            .record_feedback(feedback(&long, FeedbackKind::CaseSubmitted, None))
+            .await;
+        assert!(
+            matches!(feedback, Err(StoreError::Invalid(_))),
+            "{feedback:?}"
+        );
+        assert_eq!(rows(dir.path(), "deflections"), 0);
+    }
 
     #[tokio::test]
     async fn only_the_creator_updates_a_draft_or_sends_its_feedback() {

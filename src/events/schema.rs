@@ -89,7 +89,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), OpenFailure> {
 mod tests {
     use rusqlite::OptionalExtension;
 
-    use super::super::test_support::{draft, feedback, rows};
+    use super::super::test_support::{at, draft, feedback, rows};
     use super::super::{
         ANONYMOUS_CREATOR, EVENTS_FILE, EventStore, FeedbackEvent, FeedbackKind, FeedbackOutcome,
         SqliteEventStore, StoreError, TimeRange,
@@ -149,11 +149,16 @@ mod tests {
                 .to_latest(&mut conn)
                 .unwrap();
             // The first schema's rows, as a build of that time wrote them: one draft without a
-            // key (audience public), one with a customer key.
-            conn.execute_batch(
+            // key (audience public), one with a customer key; recent, so retention keeps them.
+            conn.execute(
                 "INSERT INTO deflections (id, at_ms, case_type, severity, audience)
-                     VALUES ('old', 0, 'problem', 3, 'public'), ('keyed', 0, 'problem', 3, 'customer');
-                 INSERT INTO suggestions (deflection_id, position, article_id)
+                     VALUES ('old', ?1, 'problem', 3, 'public'),
+                            ('keyed', ?1, 'problem', 3, 'customer')",
+                [at(0).timestamp_millis()],
+            )
+            .unwrap();
+            conn.execute_batch(
+                "INSERT INTO suggestions (deflection_id, position, article_id)
                      VALUES ('old', 0, 'a'), ('old', 1, 'b');",
             )
             .unwrap();

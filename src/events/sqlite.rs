@@ -9,7 +9,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -20,12 +19,14 @@ use tracing::warn;
 
 use super::analytics::Reader;
 use super::checkpoint::{LOG_LIMIT_FRAMES, checkpoint_until, open_checkpointer};
+use super::retention::{MEASURE_EVERY, PRUNE_BATCH, PRUNE_EVERY, Retention, Tally, open_measurer};
 use super::writer::{Message, Writer, open_writer};
 use super::{
     DeflectionAnalytics, DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent,
-    FeedbackOutcome, SearchAnalytics, SearchEvent, StoreError, TimeRange, validate_deflection,
-    validate_feedback,
+    FeedbackOutcome, SearchAnalytics, SearchEvent, StoreError, StoreStats, TimeRange,
+    bounded_deflection, bounded_search, validate_deflection, validate_feedback,
 };
+use crate::config;
 
 /// The database file inside the data folder.
 pub const EVENTS_FILE: &str = "events.sqlite3";
@@ -36,36 +37,73 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Events waiting for the writer; beyond this, durable writes wait and search events are dropped.
 const QUEUE_CAPACITY: usize = 8192;
 
-/// Settings that tests change; the service uses the defaults.
+/// Settings of the store: retention and the size cap come from `[events]`, the rest are
+/// constants that tests change.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Options {
     pub(super) busy_timeout: Duration,
     /// See [`LOG_LIMIT_FRAMES`].
     pub(super) log_limit_frames: i64,
+    /// Events older than this are deleted (`events.keep_days`).
+    pub(super) keep: Duration,
+    /// Bytes of database and log past which search events are dropped
+    /// (`events.max_database_mb`).
+    pub(super) max_bytes: u64,
+    /// See [`MEASURE_EVERY`].
+    pub(super) measure_every: Duration,
+    /// See [`PRUNE_EVERY`].
+    pub(super) prune_every: Duration,
+    /// See [`PRUNE_BATCH`].
+    pub(super) prune_batch: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
+        Options::for_events(&config::Events::default())
+    }
+}
+
+impl Options {
+    fn for_events(events: &config::Events) -> Options {
         Options {
             busy_timeout: BUSY_TIMEOUT,
             log_limit_frames: LOG_LIMIT_FRAMES,
+            keep: events.keep(),
+            max_bytes: events.max_database_bytes(),
+            measure_every: MEASURE_EVERY,
+            prune_every: PRUNE_EVERY,
+            prune_batch: PRUNE_BATCH,
         }
     }
 }
 
-/// The event database: one writer thread and one read connection. The writer stops when the
-/// store is dropped, after writing what was queued.
+/// The event database: one writer thread, one read connection, and the threads that copy its
+/// log and keep it within its retention period and size. They stop when the store is dropped,
+/// the writer after writing what was queued.
 pub struct SqliteEventStore {
     path: Arc<Path>,
     queue: mpsc::Sender<Message>,
     reader: Arc<Reader>,
-    dropped_searches: Arc<AtomicU64>,
+    tally: Arc<Tally>,
+    /// Dropped with the store, which stops the retention thread.
+    _retention_running: std::sync::mpsc::Sender<()>,
 }
 
 impl SqliteEventStore {
-    /// Opens (creating the folder and file) and migrates the database; starts the writer thread.
+    /// Opens (creating the folder and file) and migrates the database, with the default
+    /// retention period and size cap; starts its threads.
     pub fn open(data_dir: &Path) -> Result<SqliteEventStore, StoreError> {
         SqliteEventStore::open_with(data_dir, Options::default())
+    }
+
+    /// Opens the database with the retention period and size cap of `[events]`. A cap of 0
+    /// drops every search event (the configuration refuses less than
+    /// [`config::MIN_DATABASE_MB`]).
+    pub fn open_configured(
+        data_dir: &Path,
+        events: &config::Events,
+    ) -> Result<SqliteEventStore, StoreError> {
+        SqliteEventStore::open_with(data_dir, Options::for_events(events))
     }
 
     pub(super) fn open_with(
@@ -86,9 +124,11 @@ impl SqliteEventStore {
 
         let checkpoints =
             open_checkpointer(&path, options).map_err(|err| open_error(open_reason(&err)))?;
+        let measurer =
+            open_measurer(&path, options).map_err(|err| open_error(open_reason(&err)))?;
 
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let dropped_searches = Arc::new(AtomicU64::new(0));
+        let tally = Arc::new(Tally::default());
         let (running, stopped) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("kbsearch-checkpoints".to_string())
@@ -98,18 +138,25 @@ impl SqliteEventStore {
             path: file.clone(),
             conn: writer,
             receiver,
-            dropped_searches: dropped_searches.clone(),
+            tally: tally.clone(),
             _running: running,
         };
         std::thread::Builder::new()
             .name("kbsearch-events".to_string())
             .spawn(move || worker.run())
             .map_err(|err| open_error(format!("cannot start the writer thread: {err}")))?;
+        let retention = Retention::new(measurer, &path, queue.downgrade(), tally.clone(), options);
+        let (retention_running, retention_stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("kbsearch-retention".to_string())
+            .spawn(move || retention.run(&retention_stopped))
+            .map_err(|err| open_error(format!("cannot start the retention thread: {err}")))?;
         Ok(SqliteEventStore {
             path: file,
             queue,
             reader: Arc::new(reader),
-            dropped_searches,
+            tally,
+            _retention_running: retention_running,
         })
     }
 
@@ -118,9 +165,18 @@ impl SqliteEventStore {
         &self.path
     }
 
-    /// Search events lost so far (queue full, writer stopped, or their batch failed).
+    /// Search events lost so far (over the size cap, queue full, writer stopped, or their batch
+    /// failed).
     pub fn dropped_searches(&self) -> u64 {
-        self.dropped_searches.load(Ordering::Relaxed)
+        self.tally.stats().dropped_searches
+    }
+
+    /// Counts a search event that is not written, and says so in the log now and then.
+    fn drop_search(&self, why: &str) {
+        let dropped = self.tally.add_dropped_searches(1);
+        if dropped % 1000 == 1 {
+            warn!(dropped, "search event dropped: {why}");
+        }
     }
 
     async fn send(&self, message: Message) -> Result<(), StoreError> {
@@ -139,7 +195,8 @@ impl EventStore for SqliteEventStore {
         Box::pin(async move {
             validate_deflection(&event)?;
             let (reply, answer) = oneshot::channel();
-            self.send(Message::Deflection(event, reply)).await?;
+            self.send(Message::Deflection(bounded_deflection(event), reply))
+                .await?;
             answer.await.map_err(|_| StoreError::Closed)?
         })
     }
@@ -157,16 +214,19 @@ impl EventStore for SqliteEventStore {
     }
 
     /// Queued and written with the next batch; dropped (and counted, see
-    /// [`SqliteEventStore::dropped_searches`]) when the queue is full.
+    /// [`SqliteEventStore::dropped_searches`]) while the database is over its size cap or when
+    /// the queue is full.
     fn record_search(&self, event: SearchEvent) {
-        if self.queue.try_send(Message::Search(event)).is_err() {
-            let dropped = self.dropped_searches.fetch_add(1, Ordering::Relaxed) + 1;
-            if dropped % 1000 == 1 {
-                warn!(
-                    dropped,
-                    "search event dropped: the event queue is full or closed"
-                );
-            }
+        if self.tally.over_cap() {
+            self.drop_search("the event database is over its size cap (events.max_database_mb)");
+            return;
+        }
+        if self
+            .queue
+            .try_send(Message::Search(bounded_search(event)))
+            .is_err()
+        {
+            self.drop_search("the event queue is full or closed");
         }
     }
 
@@ -176,6 +236,10 @@ impl EventStore for SqliteEventStore {
             self.send(Message::Flush(reply)).await?;
             answer.await.map_err(|_| StoreError::Closed)?
         })
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.tally.stats()
     }
 
     fn deflection_analytics(

@@ -2,6 +2,7 @@
 //! searches at fixed times, and row counts read as another process would.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
@@ -11,9 +12,18 @@ use super::{DeflectionEvent, EVENTS_FILE, FeedbackEvent, FeedbackKind, SearchEve
 /// The caller who sends the drafts and feedback of these helpers.
 pub(super) const CREATOR: &str = "key:test-portal";
 
+/// `minutes` after yesterday's midnight (UTC, taken once per test run): recent, so that no
+/// retention period deletes the tests' events, and the same for every test of a run.
 pub(super) fn at(minutes: i64) -> DateTime<Utc> {
-    let start = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
-    start + chrono::Duration::minutes(minutes)
+    static START: OnceLock<DateTime<Utc>> = OnceLock::new();
+    let start = START.get_or_init(|| {
+        let today = Utc::now().date_naive();
+        let yesterday = today
+            .pred_opt()
+            .expect("today is not the first day of time");
+        Utc.from_utc_datetime(&yesterday.and_hms_opt(0, 0, 0).expect("midnight exists"))
+    });
+    *start + chrono::Duration::minutes(minutes)
 }
 
 pub(super) fn draft(id: &str, minutes: i64, suggested: &[&str]) -> DeflectionEvent {

@@ -4,18 +4,18 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+use super::retention::{PruneStep, Tally, prune};
 use super::schema::migrate;
 use super::sqlite::{OpenFailure, Options, store_error};
 use super::{
     DeflectionEvent, DeflectionOutcome, FeedbackEvent, FeedbackKind, FeedbackOutcome, SearchEvent,
-    StoreError, normalize_query,
+    StoreError,
 };
 
 /// Most events in one transaction, so a backlog is written in bounded steps.
@@ -35,6 +35,9 @@ pub(super) enum Message {
     Feedback(FeedbackEvent, Reply<FeedbackOutcome>),
     Search(SearchEvent),
     Flush(Reply<()>),
+    /// Delete old events (retention, or room under the size cap): one bounded step in a
+    /// transaction of its own, after the events it was queued with; the number deleted.
+    Prune(PruneStep, Reply<u64>),
 }
 
 /// Opens the write connection: WAL so analytics read while it writes, `synchronous=FULL` so a
@@ -64,7 +67,8 @@ pub(super) struct Writer {
     pub(super) path: Arc<Path>,
     pub(super) conn: Connection,
     pub(super) receiver: mpsc::Receiver<Message>,
-    pub(super) dropped_searches: Arc<AtomicU64>,
+    /// Counts the search events of failed batches.
+    pub(super) tally: Arc<Tally>,
     /// Dropped with the writer, which stops the checkpoint thread.
     pub(super) _running: std::sync::mpsc::Sender<()>,
 }
@@ -97,8 +101,28 @@ impl Writer {
         }
     }
 
-    /// Writes one batch in one transaction and answers every request in it.
-    fn write(&mut self, mut batch: Vec<Message>) {
+    /// Writes one batch's events in one transaction and answers every request in it, then runs
+    /// its prune steps, each in a transaction of its own.
+    fn write(&mut self, batch: Vec<Message>) {
+        let (prunes, events): (Vec<Message>, Vec<Message>) = batch
+            .into_iter()
+            .partition(|message| matches!(message, Message::Prune(..)));
+        if !events.is_empty() {
+            self.write_events(events);
+        }
+        for message in prunes {
+            if let Message::Prune(step, reply) = message {
+                let deleted = prune(&mut self.conn, step).map_err(|err| {
+                    warn!(path = %self.path.display(), "prune step rolled back: {err}");
+                    store_error(&self.path, &err)
+                });
+                let _ = reply.send(deleted);
+            }
+        }
+    }
+
+    /// Writes events in one transaction and answers every request among them.
+    fn write_events(&mut self, mut batch: Vec<Message>) {
         let started = Instant::now();
         let size = batch.len();
         match write_batch(&mut self.conn, &mut batch) {
@@ -118,7 +142,7 @@ impl Writer {
                     "event batch rolled back: {err}"
                 );
                 let searches = answer_failed(batch, &error);
-                self.dropped_searches.fetch_add(searches, Ordering::Relaxed);
+                self.tally.add_dropped_searches(searches);
             }
         }
     }
@@ -135,7 +159,9 @@ struct Outcomes {
 /// the transaction is rolled back when dropped.
 fn write_batch(conn: &mut Connection, batch: &mut [Message]) -> rusqlite::Result<Outcomes> {
     let mut outcomes = Outcomes::default();
-    let writes_nothing = batch.iter().all(|m| matches!(m, Message::Flush(_)));
+    let writes_nothing = batch
+        .iter()
+        .all(|m| matches!(m, Message::Flush(_) | Message::Prune(..)));
     if writes_nothing {
         return Ok(outcomes);
     }
@@ -147,7 +173,8 @@ fn write_batch(conn: &mut Connection, batch: &mut [Message]) -> rusqlite::Result
             }
             Message::Feedback(event, _) => outcomes.feedback.push(insert_feedback(&tx, event)?),
             Message::Search(event) => insert_search(&tx, event)?,
-            Message::Flush(_) => {}
+            // Prune steps run after the batch, in transactions of their own (`Writer::write`).
+            Message::Flush(_) | Message::Prune(..) => {}
         }
     }
     tx.commit()?;
@@ -243,6 +270,7 @@ fn insert_feedback(conn: &Connection, event: &FeedbackEvent) -> rusqlite::Result
     Ok(FeedbackOutcome::Recorded)
 }
 
+/// Records a search; its query arrives normalised and bounded (`bounded_search`).
 fn insert_search(conn: &Connection, event: &SearchEvent) -> rusqlite::Result<()> {
     // SQLite integers are signed; a total beyond i64 is not a count anyone needs exactly.
     let total = i64::try_from(event.total).unwrap_or(i64::MAX);
@@ -251,7 +279,7 @@ fn insert_search(conn: &Connection, event: &SearchEvent) -> rusqlite::Result<()>
     )?
     .execute(params![
         event.at.timestamp_millis(),
-        normalize_query(&event.query),
+        event.query,
         total,
         event.audience,
     ])?;
@@ -280,7 +308,7 @@ fn answer_committed(batch: Vec<Message>, outcomes: Outcomes) {
                     .expect("write_batch returns one outcome per feedback event");
                 let _ = reply.send(Ok(outcome));
             }
-            Message::Search(_) => {}
+            Message::Search(_) | Message::Prune(..) => {}
         }
     }
 }
@@ -300,6 +328,9 @@ fn answer_failed(batch: Vec<Message>, error: &StoreError) -> u64 {
                 let _ = reply.send(Err(error.clone()));
             }
             Message::Search(_) => searches += 1,
+            Message::Prune(_, reply) => {
+                let _ = reply.send(Err(error.clone()));
+            }
         }
     }
     searches
@@ -333,7 +364,7 @@ mod tests {
             path,
             conn,
             receiver,
-            dropped_searches: Arc::new(AtomicU64::new(0)),
+            tally: Arc::default(),
             _running: running,
         }
     }

@@ -81,19 +81,62 @@ pub struct KbTokenStream<'a> {
     /// Position of the next word.
     position: usize,
     token: Token,
-    /// Byte ranges and positions of tokens still to hand out for the current compound.
-    pending: Vec<(usize, usize, usize)>,
+    /// Tokens still to hand out for the current compound.
+    pending: Vec<Pending>,
     pending_at: usize,
 }
 
+/// A token waiting to be handed out: a byte range of the text at a position, or (for a joined
+/// form) other text over that range.
+#[derive(Clone)]
+struct Pending {
+    from: usize,
+    to: usize,
+    position: usize,
+    joined: Option<String>,
+}
+
+impl Pending {
+    fn part(from: usize, to: usize, position: usize) -> Pending {
+        Pending {
+            from,
+            to,
+            position,
+            joined: None,
+        }
+    }
+}
+
+/// Where a word of letters then digits splits, as a customer may write it apart: `nfsv4` is
+/// `nfs v4`, `smb1` is `smb 1`, `sql2016` is `sql 2016`. At least two letters come first, so
+/// codes like `x64` or `0x80070005` stay whole.
+pub fn letters_digits_split(word: &str) -> Option<usize> {
+    let digits_at = word.find(|c: char| c.is_ascii_digit())?;
+    let (letters, digits) = word.split_at(digits_at);
+    if !letters.chars().all(|c| c.is_ascii_alphabetic())
+        || !digits.chars().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let version_v = letters.len() > 2 && letters.ends_with(['v', 'V']);
+    let split = if version_v { digits_at - 1 } else { digits_at };
+    (split >= 2).then_some(split)
+}
+
 impl KbTokenStream<'_> {
-    fn set_token(&mut self, from: usize, to: usize, position: usize) {
-        self.token.offset_from = from;
-        self.token.offset_to = to;
-        self.token.position = position;
+    fn set_token(&mut self, pending: &Pending) {
+        self.token.offset_from = pending.from;
+        self.token.offset_to = pending.to;
+        self.token.position = pending.position;
         self.token.position_length = 1;
         self.token.text.clear();
-        self.token.text.push_str(&self.text[from..to]);
+        match &pending.joined {
+            Some(joined) => self.token.text.push_str(joined),
+            None => self
+                .token
+                .text
+                .push_str(&self.text[pending.from..pending.to]),
+        }
     }
 
     /// Reads the next word or compound; false at the end of the text.
@@ -130,27 +173,54 @@ impl KbTokenStream<'_> {
         for (offset, c) in text[start..end].char_indices() {
             if is_connector(c) {
                 if start + offset > part_start {
-                    self.pending
-                        .push((part_start, start + offset, self.position + index));
+                    self.pending.push(Pending::part(
+                        part_start,
+                        start + offset,
+                        self.position + index,
+                    ));
                     index += 1;
                 }
                 part_start = start + offset + c.len_utf8();
             }
         }
         if end > part_start {
-            self.pending.push((part_start, end, self.position + index));
+            self.pending
+                .push(Pending::part(part_start, end, self.position + index));
             index += 1;
         }
-        let keep_whole = index > 1 && has_digit_or_underscore;
+        // A word of letters then digits is kept whole and, on the index side, also split as a
+        // customer may write it apart (`NFSv4` and `NFS v4`); the query side keeps it whole
+        // and searches the split form as an alternative.
+        let split = (index == 1)
+            .then(|| letters_digits_split(&text[start..end]))
+            .flatten();
+        if let Some(at) = split {
+            self.pending = vec![
+                Pending::part(start, start + at, self.position),
+                Pending::part(start + at, end, self.position + 1),
+            ];
+            index = 2;
+        }
+        let keep_whole = index > 1 && (has_digit_or_underscore || split.is_some());
         if keep_whole {
-            let position = self.position;
-            self.set_token(start, end, position);
+            self.set_token(&Pending::part(start, end, self.position));
             if !self.emit_parts {
                 self.pending.clear();
             }
         } else {
-            let (from, to, position) = self.pending[0];
-            self.set_token(from, to, position);
+            // Words joined by hyphens or dots (`re-copies`, `part-way`) are also indexed
+            // written together, as customers type them (`recopied`).
+            if self.emit_parts && index > 1 {
+                let joined: String = self.pending.iter().map(|p| &text[p.from..p.to]).collect();
+                self.pending.push(Pending {
+                    from: start,
+                    to: end,
+                    position: self.position,
+                    joined: Some(joined),
+                });
+            }
+            let first = self.pending[0].clone();
+            self.set_token(&first);
             self.pending_at = 1;
         }
         self.position += index;
@@ -160,9 +230,9 @@ impl KbTokenStream<'_> {
 
 impl TokenStream for KbTokenStream<'_> {
     fn advance(&mut self) -> bool {
-        if let Some(&(from, to, position)) = self.pending.get(self.pending_at) {
+        if let Some(pending) = self.pending.get(self.pending_at).cloned() {
             self.pending_at += 1;
-            self.set_token(from, to, position);
+            self.set_token(&pending);
             return true;
         }
         self.next_compound()
@@ -549,6 +619,37 @@ mod tests {
             .map(|t| t.0)
             .collect();
         assert_eq!(words, ["permiss", "denied", "0x80070005", "running"]);
+    }
+
+    #[test]
+    fn letters_then_digits_are_also_indexed_apart_and_hyphenated_words_together() {
+        let mut index = index_analyzer();
+        assert_eq!(
+            texts(&mut index, "NFSv4 share"),
+            [
+                ("nfsv4".to_string(), 0),
+                ("nfs".to_string(), 0),
+                ("v4".to_string(), 1),
+                ("share".to_string(), 2)
+            ]
+        );
+        let smb: Vec<String> = texts(&mut index, "SMB1").into_iter().map(|t| t.0).collect();
+        assert_eq!(smb, ["smb1", "smb", "1"]);
+        let copies: Vec<(String, usize)> = texts(&mut index, "re-copies");
+        assert!(copies.contains(&("recopi".to_string(), 0)), "{copies:?}");
+        assert!(copies.contains(&("copi".to_string(), 1)), "{copies:?}");
+        // Codes stay as they were.
+        let code: Vec<String> = texts(&mut index, "0x80070005 x64")
+            .into_iter()
+            .map(|t| t.0)
+            .collect();
+        assert_eq!(code, ["0x80070005", "x64"]);
+        let mut query = query_analyzer();
+        assert_eq!(
+            texts(&mut query, "nfsv4 mount"),
+            [("nfsv4".to_string(), 0), ("mount".to_string(), 2)],
+            "the query side keeps the word whole, at the same positions"
+        );
     }
 
     #[test]

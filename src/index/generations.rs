@@ -2,16 +2,22 @@
 //!
 //! ```text
 //! index/
+//!   .kbsearch.lock          the one-writer lock (see `lock`)
 //!   CURRENT                 name of the live generation, replaced atomically
 //!   gen-1-1732617000123/    a complete tantivy index (schema version 1)
 //!   aside-corrupt-…/        a generation that could not be opened, kept for inspection
 //!   vectors/                the semantic layer's article vectors, one file per model: a cache
 //!                           keyed by article text, shared by every generation
+//!   lost+found/             anything else is not kbsearch's: left alone
 //! ```
 //!
 //! A rebuild writes a new generation beside the live one and switches `CURRENT` only when it is
 //! complete, so readers never see a half-built index. The index is derived data: anything that
 //! cannot be opened (missing, corrupt, another schema version) is rebuilt from the content folder.
+//!
+//! The folder itself is never moved or deleted — it may be a mount point — and inside it only
+//! what kbsearch writes (the names above) is ever moved or deleted, and only by a writer that
+//! holds the [`IndexLock`]: every method that changes the folder asks for it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,6 +28,7 @@ use tantivy::Index;
 use tracing::{info, warn};
 
 use crate::error::IndexError;
+use crate::index::lock::{IndexLock, LOCK_FILE};
 use crate::index::schema::{KbSchema, SCHEMA_VERSION};
 
 const CURRENT_FILE: &str = "CURRENT";
@@ -176,23 +183,29 @@ impl IndexDir {
         })
     }
 
+    /// Takes the folder's one-writer lock, which every change to the folder needs.
+    pub fn lock(&self) -> Result<IndexLock, IndexError> {
+        IndexLock::acquire(&self.root)
+    }
+
     /// Opens the current generation, or logs why not and returns `None` so the caller builds a
-    /// new one. A corrupt generation or a folder kbsearch did not write is moved aside first, never
-    /// deleted: it may hold something someone wants to look at.
-    pub fn open_or_explain(&self) -> Result<Option<OpenIndex>, IndexError> {
+    /// new one. A corrupt generation is moved aside inside the folder, never deleted: it may hold
+    /// something someone wants to look at. What kbsearch did not write is left where it is.
+    pub fn open_or_explain(&self, lock: &IndexLock) -> Result<Option<OpenIndex>, IndexError> {
+        self.check_lock(lock);
         match self.open_current() {
             Ok(open) => return Ok(Some(open)),
-            Err(Unusable::Missing) if self.holds_foreign_files() => {
-                let aside = self.aside_path(&self.root, "foreign");
-                std::fs::rename(&self.root, &aside).map_err(|e| Self::io_error(&self.root, e))?;
-                warn!(
-                    index = %self.root.display(),
-                    moved_to = %aside.display(),
-                    "the index folder holds files kbsearch did not write; moved it aside and building a new index"
-                );
-            }
             Err(Unusable::Missing) => {
-                info!(index = %self.root.display(), "no index yet, building it from the content folder");
+                let foreign = self.foreign_entries();
+                if foreign.is_empty() {
+                    info!(index = %self.root.display(), "no index yet, building it from the content folder");
+                } else {
+                    warn!(
+                        index = %self.root.display(),
+                        foreign = %foreign.join(", "),
+                        "the index folder holds files kbsearch did not write; they are left alone and the index is built beside them"
+                    );
+                }
             }
             Err(reason @ Unusable::Unreadable(_)) => {
                 match self.current_generation().filter(|dir| dir.is_dir()) {
@@ -219,32 +232,39 @@ impl IndexDir {
         Ok(None)
     }
 
+    /// Makes sure `lock` is this folder's: a change under another folder's lock is a bug.
+    fn check_lock(&self, lock: &IndexLock) {
+        debug_assert_eq!(
+            lock.root(),
+            self.root,
+            "the index folder is changed under the lock of another folder"
+        );
+    }
+
     /// The generation `CURRENT` names, if it names one.
     fn current_generation(&self) -> Option<PathBuf> {
         let name = std::fs::read_to_string(self.root.join(CURRENT_FILE)).ok()?;
         let name = name.trim();
-        (name.starts_with(GENERATION_PREFIX) && !name.contains(['/', '\\']))
-            .then(|| self.root.join(name))
+        is_generation_name(name).then(|| self.root.join(name))
     }
 
-    /// True when the index folder exists without a `CURRENT` file and holds something other than
-    /// kbsearch generations: another program's index, or the wrong folder.
-    fn holds_foreign_files(&self) -> bool {
+    /// The names in the index folder that kbsearch did not write (`lost+found` of a mount point,
+    /// another program's files, a wrong folder), sorted.
+    fn foreign_entries(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.root) else {
-            return false;
+            return Vec::new();
         };
-        entries.flatten().any(|entry| {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            !(name.starts_with(GENERATION_PREFIX)
-                || name.starts_with(ASIDE_PREFIX)
-                || name == VECTORS_DIR
-                || name == format!("{CURRENT_FILE}.tmp"))
-        })
+        let mut foreign: Vec<String> = entries
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| !is_kbsearch_name(name))
+            .collect();
+        foreign.sort();
+        foreign
     }
 
-    /// A free name beside `path` for moving it aside: `<path>.<why>-<millis>` for the folder
-    /// itself, `aside-<why>-<name>` inside the index folder for a generation.
+    /// A free name inside the index folder for moving a generation aside:
+    /// `aside-<why>-<millis>-<name>`.
     fn aside_path(&self, path: &Path, why: &str) -> PathBuf {
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -254,16 +274,13 @@ impl IndexDir {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if path == self.root {
-            path.with_file_name(format!("{name}.{why}-{millis}"))
-        } else {
-            self.root
-                .join(format!("{ASIDE_PREFIX}{why}-{millis}-{name}"))
-        }
+        self.root
+            .join(format!("{ASIDE_PREFIX}{why}-{millis}-{name}"))
     }
 
     /// Creates an empty generation beside the live one.
-    pub fn create_generation(&self) -> Result<OpenIndex, IndexError> {
+    pub fn create_generation(&self, lock: &IndexLock) -> Result<OpenIndex, IndexError> {
+        self.check_lock(lock);
         std::fs::create_dir_all(&self.root).map_err(|e| Self::io_error(&self.root, e))?;
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -286,8 +303,10 @@ impl IndexDir {
         })
     }
 
-    /// Makes `generation` the current one (atomic rename of `CURRENT`) and removes the others.
-    pub fn activate(&self, generation: &Path) -> Result<(), IndexError> {
+    /// Makes `generation` the current one (atomic rename of `CURRENT`) and removes the other
+    /// generations (never anything else).
+    pub fn activate(&self, generation: &Path, lock: &IndexLock) -> Result<(), IndexError> {
+        self.check_lock(lock);
         let name = generation
             .file_name()
             .and_then(|n| n.to_str())
@@ -316,12 +335,76 @@ impl IndexDir {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with(GENERATION_PREFIX)
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_generation_name(&name)
                 && name != keep
+                && is_dir
                 && let Err(err) = std::fs::remove_dir_all(entry.path())
             {
                 warn!(path = %entry.path().display(), "cannot remove old index generation: {err}");
             }
+        }
+    }
+}
+
+/// True for the names of generation folders kbsearch creates: `gen-<schema>-<millis>`, with
+/// `-<n>` when two were created in the same millisecond.
+fn is_generation_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(GENERATION_PREFIX) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('-').collect();
+    (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// True for what kbsearch writes in the index folder: its lock, its pointer (and the pointer's
+/// temporary file), its generations and the generations it moved aside.
+fn is_kbsearch_name(name: &str) -> bool {
+    name == LOCK_FILE
+        || name == CURRENT_FILE
+        || name == format!("{CURRENT_FILE}.tmp")
+        || is_generation_name(name)
+        || name.starts_with(ASIDE_PREFIX)
+        || name == VECTORS_DIR
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_kbsearch_writes_are_its_own() {
+        for ours in ["gen-1-1732617000123", "gen-12-1732617000123-2"] {
+            assert!(is_generation_name(ours), "{ours}");
+        }
+        for theirs in [
+            "gen-",
+            "gen-1",
+            "gen-x-1",
+            "gen-1-2-3-4",
+            "gen-1--2",
+            "generic",
+        ] {
+            assert!(!is_generation_name(theirs), "{theirs}");
+        }
+        for ours in [
+            ".kbsearch.lock",
+            "CURRENT",
+            "CURRENT.tmp",
+            "aside-corrupt-1-gen-1-2",
+        ] {
+            assert!(is_kbsearch_name(ours), "{ours}");
+        }
+        for theirs in [
+            "lost+found",
+            "meta.json",
+            ".tantivy-writer.lock",
+            "notes.txt",
+        ] {
+            assert!(!is_kbsearch_name(theirs), "{theirs}");
         }
     }
 }

@@ -4,10 +4,12 @@
 //! - [`analysis`] defines how text becomes terms, the same for articles and queries.
 //! - [`schema`] lists the fields and turns an article into a document.
 //! - [`generations`] keeps generations of the index on disk and which one is current.
+//! - [`lock`] is the one-writer lock every writer takes before it changes the index folder.
 //! - [`snapshot`] is one committed state with the catalog and synonyms it goes with: what ingest
 //!   publishes and search reads.
 
 pub mod analysis;
 pub mod generations;
+pub mod lock;
 pub mod schema;
 pub mod snapshot;

@@ -11,7 +11,7 @@ use crate::content::article::{Article, Status, Visibility};
 use crate::index::analysis::{self, INDEX_ANALYZER, VOCAB_ANALYZER};
 
 /// Bump when fields, analysis or document building change: older indexes are then rebuilt.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// How many times the title is counted in [`KbSchema::all`]: a BM25F-style title weight
 /// (tuned on SciFact train and `kb/judgments.tsv`; see `crate::search::rank`).

@@ -34,10 +34,11 @@ use crate::content::problem::{Problem, sort_problems};
 use crate::content::products::{Catalog, PRODUCTS_FILE};
 use crate::error::IndexError;
 use crate::index::generations::{CommitPayload, IndexDir, OpenIndex};
+use crate::index::lock::IndexLock;
 use crate::index::schema::KbSchema;
 use crate::ingest::lint::{Outline, Outlines};
 use crate::ingest::progress::{Progress, Silent};
-use crate::ingest::scan::{self, FileEntry, OnDisk};
+use crate::ingest::scan::{self, ContentFolder, FileEntry, FollowedLink, OnDisk};
 
 /// Files parsed in parallel before their documents are handed to the writer; bounds memory.
 const PARSE_CHUNK: usize = 1024;
@@ -51,6 +52,8 @@ pub struct IndexOptions {
     pub kb_root: PathBuf,
     pub index_root: PathBuf,
     pub max_file_bytes: u64,
+    /// Follow symbolic links that stay inside the content folder (`[watch] follow_symlinks`).
+    pub follow_symlinks: bool,
 }
 
 impl IndexOptions {
@@ -59,7 +62,13 @@ impl IndexOptions {
             kb_root: kb_root.into(),
             index_root: index_root.into(),
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            follow_symlinks: false,
         }
+    }
+
+    /// The content folder as the scanner reads it.
+    pub fn content_folder(&self) -> ContentFolder {
+        ContentFolder::new(&self.kb_root, self.follow_symlinks)
     }
 }
 
@@ -232,14 +241,16 @@ pub fn file_fingerprint(kb_root: &Path, bytes: &[u8]) -> u64 {
     fingerprint(&catalog_hash(kb_root), bytes)
 }
 
-/// Opens a writer, turning "someone else holds the lock" into a message that says who.
+/// Opens a writer. The folder's lock is held already, so tantivy's own lock is busy only when a
+/// kbsearch that predates the folder lock writes this generation.
 fn open_writer(open: &OpenIndex, threads: usize) -> Result<IndexWriter, IndexError> {
     open.index
         .writer_with_num_threads(threads, threads * WRITER_BUDGET_PER_THREAD)
         .map_err(|err| match err {
-            TantivyError::LockFailure(LockError::LockBusy, _) => {
-                IndexError::Locked(open.dir.clone())
-            }
+            TantivyError::LockFailure(LockError::LockBusy, _) => IndexError::Busy {
+                path: open.dir.clone(),
+                holder: None,
+            },
             other => IndexError::Tantivy(other),
         })
 }
@@ -260,17 +271,22 @@ pub struct ArticleWriter {
     open: OpenIndex,
     writer: IndexWriter,
     schema: KbSchema,
+    /// Held until the articles are committed; last, so it is released last.
+    _lock: IndexLock,
 }
 
 impl ArticleWriter {
     /// A new generation under `index_root`, written with `threads` indexing threads.
     pub fn create(index_root: &Path, threads: usize) -> Result<ArticleWriter, IndexError> {
-        let open = IndexDir::new(index_root).create_generation()?;
+        let index_dir = IndexDir::new(index_root);
+        let lock = index_dir.lock()?;
+        let open = index_dir.create_generation(&lock)?;
         let writer = open_writer(&open, threads)?;
         Ok(ArticleWriter {
             open,
             writer,
             schema: KbSchema::new(),
+            _lock: lock,
         })
     }
 
@@ -354,6 +370,9 @@ fn examine(
 /// The one owner of an index's writer, and what it knows of the index between commits.
 pub struct Indexer {
     opts: IndexOptions,
+    folder: ContentFolder,
+    /// The symbolic links followed, by path: a change under a target is a change under its link.
+    links: BTreeMap<String, String>,
     schema: KbSchema,
     index_dir: IndexDir,
     open: OpenIndex,
@@ -378,6 +397,9 @@ pub struct Indexer {
     outlines: Outlines,
     /// Changes queued on the writer since the last commit.
     uncommitted: Changes,
+    /// The index folder's one-writer lock, held as long as the writer; last, so it is released
+    /// after the writer is gone.
+    lock: IndexLock,
 }
 
 impl Indexer {
@@ -427,9 +449,11 @@ impl Indexer {
             return Err(IndexError::MissingContent(opts.kb_root.clone()));
         }
         let index_dir = IndexDir::new(&opts.index_root);
-        let (open, building) = match index_dir.open_or_explain()? {
+        // Before anything in the index folder is created, moved or deleted.
+        let lock = index_dir.lock()?;
+        let (open, building) = match index_dir.open_or_explain(&lock)? {
             Some(open) => (open, false),
-            None => (index_dir.create_generation()?, true),
+            None => (index_dir.create_generation(&lock)?, true),
         };
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -449,6 +473,8 @@ impl Indexer {
         let (catalog, folder_problems) = Catalog::load(&opts.kb_root);
         let catalog_hash = catalog_hash(&opts.kb_root);
         Ok(Indexer {
+            folder: opts.content_folder(),
+            links: BTreeMap::new(),
             schema: KbSchema::new(),
             index_dir,
             open,
@@ -465,6 +491,7 @@ impl Indexer {
             outlines: Outlines::default(),
             uncommitted: Changes::default(),
             opts,
+            lock,
         })
     }
 
@@ -511,8 +538,10 @@ impl Indexer {
         self.catalog = catalog;
         self.catalog_hash = catalog_hash(&self.opts.kb_root);
         self.folder_problems = catalog_problems;
-        let (entries, walk_problems) = scan::walk(&self.opts.kb_root);
-        self.folder_problems.extend(walk_problems);
+        let listing = self.folder.walk();
+        let entries = listing.entries;
+        self.folder_problems.extend(listing.problems);
+        self.links = links_by_path(listing.links);
         let on_disk: HashSet<&str> = entries.iter().map(|e| e.rel_path.as_str()).collect();
         let vanished: Vec<String> = self
             .files
@@ -545,12 +574,19 @@ impl Indexer {
         &mut self,
         rel_paths: impl IntoIterator<Item = &'a str>,
     ) -> Result<Changes, IndexError> {
+        // A change under the target of a followed link is a change under the link as well; the
+        // watcher reports only the target (links are not watched through).
+        let mut checked: BTreeSet<String> = BTreeSet::new();
+        for rel_path in rel_paths {
+            checked.extend(self.aliases(rel_path));
+            if !scan::in_hidden_folder(Path::new(rel_path)) {
+                checked.insert(rel_path.to_string());
+            }
+        }
         let mut present: BTreeMap<String, FileEntry> = BTreeMap::new();
         let mut absent: BTreeSet<String> = BTreeSet::new();
-        for rel_path in rel_paths {
-            if scan::in_hidden_folder(Path::new(rel_path)) {
-                continue;
-            }
+        let mut found_problems = Vec::new();
+        for rel_path in &checked {
             // A folder that was removed or moved away takes its files with it; one that was
             // replaced may have lost some. Every indexed file below the path is checked again.
             let prefix = format!("{rel_path}/");
@@ -562,25 +598,35 @@ impl Indexer {
             {
                 absent.insert(indexed.clone());
             }
-            match scan::stat(&self.opts.kb_root, rel_path) {
+            // The links at or below the path are found again (or not) below.
+            self.links
+                .retain(|link, _| link != rel_path && !link.starts_with(&prefix));
+            match self.folder.stat(rel_path) {
                 OnDisk::Article(entry) => {
+                    if entry.abs_path != self.opts.kb_root.join(rel_path) {
+                        self.links.insert(
+                            rel_path.clone(),
+                            link_target(&self.opts.kb_root, &entry.abs_path),
+                        );
+                    }
                     present.insert(entry.rel_path.clone(), entry);
                 }
                 OnDisk::Folder => {
                     // New nested folders (`mkdir -p`, `cp -r`, a checkout) are reported only at
                     // their top: walk the whole subtree.
-                    let (entries, problems) =
-                        scan::walk_under(&self.opts.kb_root, Path::new(rel_path));
-                    for problem in problems {
-                        self.file_problems
-                            .insert(problem.path.clone(), vec![problem]);
-                    }
-                    for entry in entries {
+                    let listing = self.folder.walk_under(Path::new(rel_path));
+                    found_problems.extend(listing.problems);
+                    self.links.extend(links_by_path(listing.links));
+                    for entry in listing.entries {
                         present.insert(entry.rel_path.clone(), entry);
                     }
                 }
+                OnDisk::Refused(problem) => {
+                    found_problems.push(problem);
+                    absent.insert(rel_path.clone());
+                }
                 OnDisk::Absent => {
-                    absent.insert(rel_path.to_string());
+                    absent.insert(rel_path.clone());
                 }
             }
         }
@@ -594,9 +640,30 @@ impl Indexer {
                 self.delete(path, &mut changes);
             }
         }
+        for problem in found_problems {
+            self.file_problems
+                .insert(problem.path.clone(), vec![problem]);
+        }
         self.examine_and_apply(present.into_values().collect(), &mut changes, &Silent)?;
         self.uncommitted.add(changes);
         Ok(changes)
+    }
+
+    /// The paths under followed links that show `rel_path` (a path without links): the link
+    /// itself when the path is its target or a folder above it, or the path under the link.
+    fn aliases(&self, rel_path: &str) -> Vec<String> {
+        self.links
+            .iter()
+            .filter_map(|(link, target)| {
+                if rel_path == target || target.starts_with(&format!("{rel_path}/")) {
+                    Some(link.clone())
+                } else {
+                    rel_path
+                        .strip_prefix(&format!("{target}/"))
+                        .map(|rest| format!("{link}/{rest}"))
+                }
+            })
+            .collect()
     }
 
     /// Makes the queued changes searchable: one commit, then the reader reload. A new generation
@@ -609,7 +676,7 @@ impl Indexer {
         let (opstamp, payload) = commit(&mut self.writer)?;
         let activated = self.building;
         if self.building {
-            self.index_dir.activate(&self.open.dir)?;
+            self.index_dir.activate(&self.open.dir, &self.lock)?;
             self.building = false;
         }
         self.reader.reload()?;
@@ -687,7 +754,7 @@ impl Indexer {
             }
             entries = freed
                 .iter()
-                .filter_map(|path| match scan::stat(&self.opts.kb_root, path) {
+                .filter_map(|path| match self.folder.stat(path) {
                     OnDisk::Article(entry) => Some(entry),
                     _ => None,
                 })
@@ -889,6 +956,23 @@ impl Indexer {
             self.file_problems.insert(path, problems);
         }
     }
+}
+
+/// The followed links of a walk as `path → target`.
+fn links_by_path(links: Vec<FollowedLink>) -> BTreeMap<String, String> {
+    links
+        .into_iter()
+        .map(|link| (link.rel_path, link.target))
+        .collect()
+}
+
+/// The target of a followed file link (its canonical path) relative to the content folder.
+fn link_target(kb_root: &Path, target: &Path) -> String {
+    kb_root
+        .canonicalize()
+        .ok()
+        .and_then(|root| target.strip_prefix(root).ok().map(scan::rel_path_string))
+        .unwrap_or_default()
 }
 
 /// Says that the last good version of a failing file stays in the index, and who it is shown to.

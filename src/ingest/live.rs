@@ -26,10 +26,17 @@ use crate::ingest::indexer::{Changes, Commit, IndexOptions, Indexer};
 use crate::ingest::progress::{Progress, Silent};
 use crate::ingest::watcher::{self, Change};
 
+/// What the watcher said last about the folder itself, in a batch.
+#[derive(Debug, Clone, Copy)]
+enum FolderState {
+    Missing,
+    Rearmed(WatchMode),
+}
+
 /// How long to wait before trying again after the index could not be opened or written.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// What the live indexer needs.
+/// What the live indexer needs; `watch.follow_symlinks` overrides `index.follow_symlinks`.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
     pub index: IndexOptions,
@@ -52,8 +59,16 @@ pub struct IndexStatus {
     pub documents: u64,
     /// Changed paths reported by the watcher and not yet searchable.
     pub pending: usize,
-    /// How the folder is watched (after any fallback).
+    /// How the folder is watched (after any fallback); `None` when it is not watched: mode
+    /// `off`, no watch could be set, or the folder is gone.
     pub watching: Option<WatchMode>,
+    /// Unix seconds of the last time the watch was set again on a folder that was replaced or
+    /// came back.
+    pub rearmed_at: Option<i64>,
+    /// How many times the watch was set again.
+    pub rearms: u64,
+    /// Unix seconds since when the content folder is gone, while it is.
+    pub folder_missing_since: Option<i64>,
     /// Unix seconds of the last whole-folder reconcile.
     pub reconciled_at: Option<i64>,
     /// Changes of the last batch.
@@ -118,6 +133,9 @@ impl LiveIndex {
         progress: Box<dyn Progress + Send>,
         publish: impl FnMut(Published) + Send + 'static,
     ) -> std::io::Result<LiveIndex> {
+        // `[watch] follow_symlinks` decides for the indexer as well as for the watcher.
+        let mut options = options;
+        options.index.follow_symlinks = options.watch.follow_symlinks;
         let (tx, rx) = mpsc::channel();
         let pending = Arc::new(AtomicUsize::new(0));
         let (status_tx, status_rx) = watch::channel(IndexStatus::default());
@@ -136,6 +154,8 @@ impl LiveIndex {
             first_progress: Some(progress),
             synonyms: None,
             logged_errors: HashSet::new(),
+            problems: Arc::new(Vec::new()),
+            folder_missing: None,
         };
         let thread = std::thread::Builder::new()
             .name("kbsearch-indexer".to_string())
@@ -176,6 +196,8 @@ struct Batch {
     reconcile: Option<String>,
     /// Synonyms changed: republish even if no document did.
     republish: bool,
+    /// The watcher's last word on the folder itself, not yet shown in the status.
+    folder: Option<FolderState>,
     /// Messages taken from the queue, for the pending count.
     taken: usize,
     shutdown: bool,
@@ -201,6 +223,17 @@ impl Batch {
                 self.taken += 1;
                 self.reconcile = Some(reason);
             }
+            Message::Change(Change::Missing) => {
+                self.taken += 1;
+                self.folder = Some(FolderState::Missing);
+            }
+            Message::Change(Change::Rearmed(mode)) => {
+                self.taken += 1;
+                self.folder = Some(FolderState::Rearmed(mode));
+                // Whatever happened while the folder was gone or being replaced, the watch saw
+                // none of it.
+                self.reconcile = Some("the content folder was replaced or is back".to_string());
+            }
             Message::Shutdown => self.shutdown = true,
         }
     }
@@ -219,6 +252,10 @@ struct Worker {
     synonyms: Option<Synonyms>,
     /// Errors already logged, so each is logged once when it appears and once when it goes.
     logged_errors: HashSet<(String, String)>,
+    /// The problems of the last publish, republished with the folder's own while it is gone.
+    problems: Arc<Vec<Problem>>,
+    /// The error that says the folder is gone, while it is.
+    folder_missing: Option<Problem>,
 }
 
 impl Worker {
@@ -234,6 +271,7 @@ impl Worker {
             ..Batch::default()
         };
         loop {
+            self.note_folder(&mut batch);
             let opened = match indexer.take() {
                 Some(open) => Ok(open),
                 None => Indexer::open(self.options.index.clone()),
@@ -282,7 +320,7 @@ impl Worker {
         let sink = move |change: Change| {
             let count = match &change {
                 Change::Paths(paths) => paths.len(),
-                Change::Rescan(_) => 1,
+                Change::Rescan(_) | Change::Missing | Change::Rearmed(_) => 1,
             };
             pending.fetch_add(count, Ordering::SeqCst);
             let _ = tx.send(Message::Change(change));
@@ -309,17 +347,81 @@ impl Worker {
             .map(|every| Instant::now() + every)
     }
 
-    /// Waits `duration` before a retry, queueing what arrives meanwhile, unless asked to stop.
-    fn wait(&self, duration: Duration, batch: &mut Batch) {
+    /// Waits `duration` before a retry, queueing what arrives meanwhile, unless asked to stop or
+    /// the folder is back.
+    fn wait(&mut self, duration: Duration, batch: &mut Batch) {
         let deadline = Instant::now() + duration;
         while !batch.shutdown {
             match self
                 .rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             {
-                Ok(message) => batch.add(message),
+                Ok(message) => {
+                    batch.add(message);
+                    // A folder that is gone is shown at once; one that is back is compared at once.
+                    let back = matches!(batch.folder, Some(FolderState::Rearmed(_)));
+                    self.note_folder(batch);
+                    if back {
+                        break;
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => batch.shutdown = true,
+            }
+        }
+    }
+
+    /// Shows what the watcher said about the folder itself: gone (not watched, an error in the
+    /// problems until it is back) or watched again.
+    fn note_folder(&mut self, batch: &mut Batch) {
+        let Some(state) = batch.folder.take() else {
+            return;
+        };
+        let now = chrono::Utc::now();
+        match state {
+            FolderState::Missing => {
+                let folder = self.options.index.kb_root.display().to_string();
+                let problem = Problem::error(
+                    folder,
+                    None,
+                    format!(
+                        "the content folder is gone (moved, deleted or unmounted) since {}; searches use the last index, and the folder is watched again as soon as it is back",
+                        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ),
+                );
+                self.folder_missing = Some(problem);
+                let problems = self.with_folder_problem(&self.problems);
+                (self.publish)(Published {
+                    snapshot: None,
+                    problems,
+                    freshness: Vec::new(),
+                });
+                // After the publish: whoever wakes on the status sees the problem.
+                self.status.send_modify(|s| {
+                    s.watching = None;
+                    s.folder_missing_since = Some(now.timestamp());
+                });
+            }
+            FolderState::Rearmed(mode) => {
+                self.folder_missing = None;
+                self.status.send_modify(|s| {
+                    s.watching = Some(mode);
+                    s.rearmed_at = Some(now.timestamp());
+                    s.rearms += 1;
+                    s.folder_missing_since = None;
+                });
+            }
+        }
+    }
+
+    /// `problems` with the error that says the folder is gone, while it is.
+    fn with_folder_problem(&self, problems: &Arc<Vec<Problem>>) -> Arc<Vec<Problem>> {
+        match &self.folder_missing {
+            None => problems.clone(),
+            Some(missing) => {
+                let mut all = vec![missing.clone()];
+                all.extend(problems.iter().cloned());
+                Arc::new(all)
             }
         }
     }
@@ -396,6 +498,8 @@ impl Worker {
         let searcher_built = started.elapsed();
         let problems = Arc::new(indexer.problems());
         self.log_problem_changes(&problems);
+        self.problems = problems.clone();
+        let problems = self.with_folder_problem(&problems);
         debug!(
             commit_ms = committed.as_millis() as u64,
             snapshot_ms = (searcher_built - committed).as_millis() as u64,

@@ -23,7 +23,7 @@ use crate::error::{IndexError, SearchError};
 use crate::ingest::indexer::{IndexOptions, Indexer};
 use crate::ingest::lint::{Outline, Outlines};
 use crate::ingest::progress::Silent;
-use crate::ingest::scan;
+use crate::ingest::scan::{self, ContentFolder};
 use crate::quality::rank_check::{RankCheck, RankReport};
 use crate::search::KbSearcher;
 
@@ -91,6 +91,24 @@ pub enum CheckError {
     Search(#[from] SearchError),
 }
 
+/// How `check` reads the folder: the file size limit, and whether links that stay inside the
+/// folder are followed, as `[watch] follow_symlinks` makes the service do.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    pub max_file_bytes: u64,
+    pub follow_symlinks: bool,
+}
+
+impl CheckOptions {
+    /// The size limit given, links not followed (the service's default).
+    pub fn new(max_file_bytes: u64) -> Self {
+        CheckOptions {
+            max_file_bytes,
+            follow_symlinks: false,
+        }
+    }
+}
+
 /// The parsed folder: indexable articles (first owner of each id) and every problem so far.
 struct Folder {
     files: usize,
@@ -101,7 +119,12 @@ struct Folder {
 /// Parses every article of `kb_root` and collects all problems: each file's own, duplicate ids
 /// (the first file in path order keeps the id) and the cross-article ones of `lint`.
 pub fn check_folder(kb_root: &Path, max_file_bytes: u64) -> CheckReport {
-    let folder = parse_folder(kb_root, max_file_bytes);
+    check_folder_with(kb_root, CheckOptions::new(max_file_bytes))
+}
+
+/// [`check_folder`] with every option: links are judged as the indexer judges them.
+pub fn check_folder_with(kb_root: &Path, options: CheckOptions) -> CheckReport {
+    let folder = parse_folder(kb_root, options);
     finish(folder.files, folder.articles.len(), folder.problems, None)
 }
 
@@ -112,8 +135,17 @@ pub fn check_folder_with_queries(
     max_file_bytes: u64,
     top: usize,
 ) -> Result<CheckReport, CheckError> {
-    let mut folder = parse_folder(kb_root, max_file_bytes);
-    let (_tmp, searcher) = index_in_temp_dir(kb_root, max_file_bytes)?;
+    check_queries_with(kb_root, CheckOptions::new(max_file_bytes), top)
+}
+
+/// [`check_folder_with_queries`] with every option.
+pub fn check_queries_with(
+    kb_root: &Path,
+    options: CheckOptions,
+    top: usize,
+) -> Result<CheckReport, CheckError> {
+    let mut folder = parse_folder(kb_root, options);
+    let (_tmp, searcher) = index_in_temp_dir(kb_root, options)?;
     let queries = rank_queries(&searcher, &folder.articles, top, &mut folder.problems)?;
     Ok(finish(
         folder.files,
@@ -141,12 +173,14 @@ fn finish(
     }
 }
 
-fn parse_folder(kb_root: &Path, max_file_bytes: u64) -> Folder {
+fn parse_folder(kb_root: &Path, options: CheckOptions) -> Folder {
+    let max_file_bytes = options.max_file_bytes;
     let (catalog, mut problems) = Catalog::load(kb_root);
     let (_, synonym_problems) = Synonyms::load(kb_root);
     problems.extend(synonym_problems);
-    let (entries, walk_problems) = scan::walk(kb_root);
-    problems.extend(walk_problems);
+    let listing = ContentFolder::new(kb_root, options.follow_symlinks).walk();
+    let entries = listing.entries;
+    problems.extend(listing.problems);
     let ctx = ParseContext { catalog: &catalog };
     let parsed: Vec<(Option<Article>, Vec<Problem>)> = entries
         .par_iter()
@@ -195,20 +229,21 @@ fn parse_folder(kb_root: &Path, max_file_bytes: u64) -> Folder {
 }
 
 /// Indexes `kb_root` into a temporary index (removed when the returned folder is dropped), with
-/// the same file size limit as the check.
+/// the same file size limit and links as the check.
 fn index_in_temp_dir(
     kb_root: &Path,
-    max_file_bytes: u64,
+    options: CheckOptions,
 ) -> Result<(tempfile::TempDir, KbSearcher), CheckError> {
     let tmp = tempfile::tempdir().map_err(|error| CheckError::TempDir {
         path: std::env::temp_dir(),
         error,
     })?;
-    let options = IndexOptions {
-        max_file_bytes,
+    let index_options = IndexOptions {
+        max_file_bytes: options.max_file_bytes,
+        follow_symlinks: options.follow_symlinks,
         ..IndexOptions::new(kb_root, tmp.path())
     };
-    Indexer::refresh(&options, &Silent)?;
+    Indexer::refresh(&index_options, &Silent)?;
     let searcher = KbSearcher::open(tmp.path(), kb_root)?;
     Ok((tmp, searcher))
 }

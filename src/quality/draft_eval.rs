@@ -1,6 +1,8 @@
-//! How good deflection is, measured on judged draft cases (`kb/deflection.jsonl`): one JSON object
-//! per line with the draft's fields and `relevant`, article id → grade 0-3 (empty for a draft no
-//! article answers).
+//! How good deflection is, measured on judged draft cases (`kb/deflection.jsonl`,
+//! `kb/deflection-blind.jsonl`): one JSON object per line with the draft's fields and `relevant`,
+//! either article id → grade 0-3 or a list of ids (empty for a draft no article answers); other
+//! keys, such as `kind`, are read where useful and otherwise ignored. Only the drafts of the
+//! chosen [`Part`] are read.
 //!
 //! - Recall@5 and MRR@5 over answerable drafts, counting as answers the articles with the draft's
 //!   highest grade: once for the ranking alone (no confidence threshold) and once for what the
@@ -10,7 +12,7 @@
 //! - How well the score ratio separates answerable from unanswerable drafts (AUC of the top
 //!   suggestion, against the raw BM25 score), and the logistic fit that calibrates confidence.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::content::article::Visibility;
 use crate::deflect::{self, CaseType, Deflector, DraftCase, Severity};
 use crate::ingest::progress::Progress;
-use crate::quality::eval::{EvalError, EvalModel, index_in_temp_dir, with_model};
+use crate::quality::eval::{ANSWER_GRADE, EvalError, EvalModel, index_in_temp_dir, with_model};
+use crate::quality::split::Part;
 use crate::search::KbSearcher;
 
 /// Suggestions scored per draft.
@@ -26,7 +29,6 @@ const DEPTH: usize = 5;
 
 /// One judged draft, as written in the file.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct JudgedDraft {
     id: String,
     #[serde(default)]
@@ -39,8 +41,27 @@ struct JudgedDraft {
     severity: i64,
     product: Option<String>,
     version: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "graded_or_listed")]
     relevant: HashMap<String, u32>,
+    /// How the draft is written (vague, multi, log, panic, typo...), for figures per kind.
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// `relevant` as a graded map, or as a list of ids (each then of grade 1).
+fn graded_or_listed<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<HashMap<String, u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Relevant {
+        Graded(HashMap<String, u32>),
+        Listed(Vec<String>),
+    }
+    Ok(match Relevant::deserialize(deserializer)? {
+        Relevant::Graded(graded) => graded,
+        Relevant::Listed(ids) => ids.into_iter().map(|id| (id, 1)).collect(),
+    })
 }
 
 fn default_case_type() -> String {
@@ -69,9 +90,22 @@ pub struct DraftOutcome {
     pub top_fused: Option<f32>,
 }
 
+/// Ranking measures of the drafts of one kind.
+#[derive(Debug, Serialize)]
+pub struct KindScores {
+    pub drafts: usize,
+    pub answerable: usize,
+    #[serde(rename = "ranking_recall@5")]
+    pub ranking_recall_5: f64,
+    #[serde(rename = "ranking_mrr@5")]
+    pub ranking_mrr_5: f64,
+}
+
 /// The measures over all drafts.
 #[derive(Debug, Serialize)]
 pub struct DraftEvalReport {
+    /// Which part of the judged drafts was read.
+    pub part: Part,
     pub drafts: usize,
     pub answerable: usize,
     pub unanswerable: usize,
@@ -102,6 +136,8 @@ pub struct DraftEvalReport {
     /// Logistic fit `confidence = 1 / (1 + e^-(a·x + b))` on the judged top-5 suggestions, where
     /// x is the score ratio, or with a model the cosine with the draft.
     pub calibration: (f64, f64),
+    /// Ranking measures per kind of draft, where the drafts name kinds.
+    pub per_kind: BTreeMap<String, KindScores>,
     pub per_draft: Vec<DraftOutcome>,
     pub seconds: f64,
 }
@@ -119,11 +155,11 @@ pub struct ThresholdPoint {
     pub suggestions: usize,
 }
 
-/// The ids shown at `threshold`: suggestions at or above it, and policy additions.
+/// The ids shown at `threshold`: suggestions at or above it.
 fn shown(ranked: &[deflect::Suggestion], threshold: f32) -> Vec<String> {
     ranked
         .iter()
-        .filter(|s| s.reason.is_some() || s.confidence >= threshold)
+        .filter(|s| s.confidence >= threshold)
         .map(|s| s.info.id.clone())
         .collect()
 }
@@ -138,14 +174,14 @@ fn threshold_point(
     for (ranked, draft) in ranked.iter().zip(drafts) {
         let matches: Vec<&deflect::Suggestion> = ranked
             .iter()
-            .filter(|s| s.reason.is_none() && s.confidence >= threshold)
+            .filter(|s| s.confidence >= threshold)
             .collect();
         suggestions += matches.len();
         relevant += matches
             .iter()
             .filter(|s| draft.relevant.get(&s.info.id).is_some_and(|g| *g >= 1))
             .count();
-        if draft.relevant.values().any(|g| *g >= 1) {
+        if draft.relevant.values().any(|g| *g >= ANSWER_GRADE) {
             answerable += 1;
             let best = answers(draft);
             if shown(ranked, threshold).iter().any(|id| best.contains(id)) {
@@ -213,26 +249,35 @@ fn draft_case(line: usize, judged: &JudgedDraft, path: &Path) -> Result<DraftCas
     })
 }
 
-/// Indexes `kb_root` and measures deflection on the judged drafts at `drafts_path`.
+/// Indexes `kb_root` and measures deflection on the judged drafts of `part` in `draft_files`.
 pub fn eval_drafts(
     kb_root: &Path,
-    drafts_path: &Path,
+    draft_files: &[PathBuf],
+    part: Part,
     min_confidence: f32,
     model: Option<&EvalModel>,
     progress: &dyn Progress,
 ) -> Result<DraftEvalReport, EvalError> {
     let started = std::time::Instant::now();
-    let drafts = read_drafts(drafts_path)?;
     let (_tmp, searcher) = index_in_temp_dir(kb_root)?;
     let searcher = with_model(searcher, model, progress)?;
     let fusion = model.and_then(|m| m.fusion).unwrap_or_default();
-    check_ids(&searcher, &drafts, drafts_path, kb_root)?;
+    let mut drafts: Vec<(PathBuf, usize, JudgedDraft)> = Vec::new();
+    for path in draft_files {
+        let read = read_drafts(path)?;
+        check_ids(&searcher, &read, path, kb_root)?;
+        drafts.extend(
+            read.into_iter()
+                .filter(|(_, draft)| part.includes(&draft.id))
+                .map(|(line, draft)| (path.clone(), line, draft)),
+        );
+    }
     progress.stage("drafts", drafts.len() as u64);
     let mut outcomes = Vec::new();
     let mut labelled: Vec<(f64, bool)> = Vec::new();
     let mut ranked_per_draft = Vec::new();
-    for (line, judged) in &drafts {
-        let case = draft_case(*line, judged, drafts_path)?;
+    for (path, line, judged) in &drafts {
+        let case = draft_case(*line, judged, path)?;
         // Ranked without a threshold; what is shown is the part above it (plus policy additions).
         let ranked = Deflector::new(&searcher)
             .with_fusion(fusion)
@@ -241,7 +286,7 @@ pub fn eval_drafts(
                 ..case
             })?
             .suggestions;
-        for suggestion in ranked.iter().filter(|s| s.reason.is_none()) {
+        for suggestion in &ranked {
             let relevant = judged
                 .relevant
                 .get(&suggestion.info.id)
@@ -249,10 +294,10 @@ pub fn eval_drafts(
             let feature = suggestion.similarity.unwrap_or(suggestion.score_ratio);
             labelled.push((f64::from(feature), relevant));
         }
-        let first_match = ranked.iter().find(|s| s.reason.is_none());
+        let first_match = ranked.first();
         outcomes.push(DraftOutcome {
             id: judged.id.clone(),
-            answerable: judged.relevant.values().any(|g| *g >= 1),
+            answerable: judged.relevant.values().any(|g| *g >= ANSWER_GRADE),
             shown: shown(&ranked, min_confidence),
             shown_matches: 0,
             top_ratio: first_match.map(|s| s.score_ratio),
@@ -267,10 +312,10 @@ pub fn eval_drafts(
     for (outcome, ranked) in outcomes.iter_mut().zip(&ranked_per_draft) {
         outcome.shown_matches = ranked
             .iter()
-            .filter(|s| s.reason.is_none() && s.confidence >= min_confidence)
+            .filter(|s| s.confidence >= min_confidence)
             .count();
     }
-    let judged: Vec<&JudgedDraft> = drafts.iter().map(|(_, d)| d).collect();
+    let judged: Vec<&JudgedDraft> = drafts.iter().map(|(_, _, d)| d).collect();
     let sweep: Vec<ThresholdPoint> = (1..=9)
         .map(|tenth| {
             let threshold = tenth as f32 / 10.0;
@@ -280,7 +325,7 @@ pub fn eval_drafts(
     let at_default = threshold_point(min_confidence, &ranked_per_draft, &judged);
     let answerable: Vec<(&DraftOutcome, &JudgedDraft)> = outcomes
         .iter()
-        .zip(drafts.iter().map(|(_, d)| d))
+        .zip(drafts.iter().map(|(_, _, d)| d))
         .filter(|(o, _)| o.answerable)
         .collect();
     let unanswerable: Vec<&DraftOutcome> = outcomes.iter().filter(|o| !o.answerable).collect();
@@ -315,7 +360,40 @@ pub fn eval_drafts(
         )
     };
     let with_model = outcomes.iter().any(|o| o.top_similarity.is_some());
+    let mut per_kind = BTreeMap::new();
+    let mut kinds: Vec<&String> = judged.iter().filter_map(|d| d.kind.as_ref()).collect();
+    kinds.sort();
+    kinds.dedup();
+    for kind in kinds {
+        let of_kind: Vec<&(&DraftOutcome, &JudgedDraft)> = answerable
+            .iter()
+            .filter(|(_, d)| d.kind.as_ref() == Some(kind))
+            .collect();
+        per_kind.insert(
+            kind.clone(),
+            KindScores {
+                drafts: judged
+                    .iter()
+                    .filter(|d| d.kind.as_ref() == Some(kind))
+                    .count(),
+                answerable: of_kind.len(),
+                ranking_recall_5: mean(
+                    of_kind
+                        .iter()
+                        .map(|(o, d)| recall_at(&o.ranked, &answers(d)))
+                        .collect(),
+                ),
+                ranking_mrr_5: mean(
+                    of_kind
+                        .iter()
+                        .map(|(o, d)| reciprocal_rank(&o.ranked, &answers(d)))
+                        .collect(),
+                ),
+            },
+        );
+    }
     Ok(DraftEvalReport {
+        part,
         drafts: outcomes.len(),
         answerable: answerable.len(),
         unanswerable: unanswerable.len(),
@@ -335,11 +413,10 @@ pub fn eval_drafts(
         sweep,
         auc_ratio: auc_of(|o| o.top_ratio),
         auc_raw_score: auc_of(|o| o.top_score),
-        auc_similarity: with_model
-            .then(|| auc_of(|o| o.top_similarity))
-            .flatten(),
+        auc_similarity: with_model.then(|| auc_of(|o| o.top_similarity)).flatten(),
         auc_fused: with_model.then(|| auc_of(|o| o.top_fused)).flatten(),
         calibration: fit_logistic(&labelled),
+        per_kind,
         seconds: started.elapsed().as_secs_f64(),
         per_draft: outcomes,
     })
@@ -369,13 +446,14 @@ fn check_ids(
     Ok(())
 }
 
-/// The articles with the draft's highest grade: what solves it.
+/// The articles with the draft's highest grade, when it is an answer ([`ANSWER_GRADE`]): what
+/// solves it.
 fn answers(draft: &JudgedDraft) -> Vec<String> {
     let best = draft.relevant.values().copied().max().unwrap_or(0);
     draft
         .relevant
         .iter()
-        .filter(|(_, g)| **g == best && best > 0)
+        .filter(|(_, g)| **g == best && best >= ANSWER_GRADE)
         .map(|(id, _)| id.clone())
         .collect()
 }

@@ -23,7 +23,12 @@ use crate::content::synonyms::Synonyms;
 use crate::error::{IndexError, SearchError};
 use crate::ingest::indexer::{ArticleWriter, IndexOptions, Indexer};
 use crate::ingest::progress::{Progress, Silent};
+use crate::quality::split::Part;
 use crate::search::{KbSearcher, SearchRequest};
+
+/// The lowest grade of an article that answers a query or a draft ("substantially helps");
+/// grade 1 is only related.
+pub const ANSWER_GRADE: u32 = 2;
 
 /// Depth of the ranking that is scored (Recall@100 needs 100).
 const RUN_DEPTH: usize = 100;
@@ -125,7 +130,14 @@ pub struct QueryMetrics {
 pub struct EvalReport {
     pub collection: String,
     pub documents: u64,
+    /// Which part of the judged data was read (see [`Part`]).
+    pub part: Part,
     pub metrics: Metrics,
+    /// The same measures per kind of query, where the judgments name kinds.
+    pub per_kind: BTreeMap<String, Metrics>,
+    /// Judged queries no article answers (none judged [`ANSWER_GRADE`] or more); those with a
+    /// marginally relevant article (grade 1) are still in the measures, as in trec_eval.
+    pub unanswerable: usize,
     pub per_query: Vec<QueryMetrics>,
     pub seconds: f64,
 }
@@ -418,7 +430,10 @@ pub fn eval_beir(
     Ok(EvalReport {
         collection: corpus.display().to_string(),
         documents,
+        part: Part::All,
         metrics,
+        per_kind: BTreeMap::new(),
+        unanswerable: 0,
         per_query,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -429,11 +444,15 @@ pub fn eval_beir(
 pub struct Judgment {
     pub line: usize,
     pub query: String,
-    pub id: String,
+    /// The article judged, or `None` on a line saying the knowledge base has no answer.
+    pub id: Option<String>,
     pub grade: u32,
+    /// What kind of query it is (topic, symptom, error code, how-to, typo, version, policy).
+    pub kind: Option<String>,
 }
 
-/// Reads `judgments.tsv`: a header, then `query<TAB>article id<TAB>grade` lines.
+/// Reads `judgments.tsv`: a header, then `query<TAB>article id<TAB>grade[<TAB>kind]` lines. An
+/// article id of `-` (grade 0) says that nothing in the knowledge base answers the query.
 pub fn read_judgments(path: &Path) -> Result<Vec<Judgment>, EvalError> {
     let mut judgments = Vec::new();
     for (number, line) in open_lines(path)? {
@@ -442,19 +461,31 @@ pub fn read_judgments(path: &Path) -> Result<Vec<Judgment>, EvalError> {
             continue;
         }
         let parts: Vec<&str> = line.split('\t').map(str::trim).collect();
-        let [query, id, grade] = parts.as_slice() else {
-            return Err(EvalError::BadLine {
-                path: path.to_path_buf(),
-                line: number,
-                message: "expected `query<TAB>article id<TAB>grade`".to_string(),
-            });
+        let (query, id, grade, kind) = match parts.as_slice() {
+            [query, id, grade] => (query, id, grade, None),
+            [query, id, grade, kind] => (query, id, grade, Some(kind.to_string())),
+            _ => {
+                return Err(EvalError::BadLine {
+                    path: path.to_path_buf(),
+                    line: number,
+                    message: "expected `query<TAB>article id<TAB>grade[<TAB>kind]`".to_string(),
+                });
+            }
         };
         match grade.parse::<u32>() {
+            Ok(grade) if *id == "-" && grade > 0 => {
+                return Err(EvalError::BadLine {
+                    path: path.to_path_buf(),
+                    line: number,
+                    message: format!("`-` (no answer) goes with grade 0, not {grade}"),
+                });
+            }
             Ok(grade) if grade <= 3 => judgments.push(Judgment {
                 line: number,
                 query: query.to_string(),
-                id: id.to_string(),
+                id: (*id != "-").then(|| id.to_string()),
                 grade,
+                kind: kind.filter(|k| !k.is_empty()),
             }),
             _ if number == 1 => continue,
             _ => {
@@ -483,64 +514,99 @@ pub(crate) fn index_in_temp_dir(
     Ok((tmp, searcher))
 }
 
-/// Indexes the knowledge base into a temporary index and scores its hand-made judgments, as a
-/// registered customer sees the portal.
+/// Indexes the knowledge base into a temporary index and scores the judgments of every file of
+/// `judgment_files` in `part`, as `audience` sees the portal.
 pub fn eval_judgments(
     kb_root: &Path,
-    judgments: &Path,
+    judgment_files: &[PathBuf],
+    part: Part,
+    audience: Visibility,
     model: Option<&EvalModel>,
     progress: &dyn Progress,
 ) -> Result<EvalReport, EvalError> {
     let started = std::time::Instant::now();
-    let judgments_path = judgments;
-    let judgments = read_judgments(judgments_path)?;
     let (_tmp, searcher) = index_in_temp_dir(kb_root)?;
     let searcher = with_model(searcher, model, progress)?;
     let documents = searcher.num_docs();
-    // A judged id that is not in the knowledge base (a typo, a renamed article) would silently
-    // count as a miss; say so instead.
-    let unknown: Vec<&Judgment> = judgments
-        .iter()
-        .filter(|j| {
-            !matches!(
-                searcher.article(&j.id, Visibility::Internal, true),
-                Ok(Some(_))
-            )
-        })
-        .collect();
-    if let Some(first) = unknown.first() {
-        let others = match unknown.len() - 1 {
-            0 => String::new(),
-            n => format!(" (and {n} more lines)"),
-        };
-        return Err(EvalError::BadLine {
-            path: judgments_path.to_path_buf(),
-            line: first.line,
-            message: format!(
-                "article id `{}` is not in {}{others}",
-                first.id,
-                kb_root.display()
-            ),
-        });
-    }
     let mut qrels: Qrels = HashMap::new();
     let mut queries: Vec<(String, String)> = Vec::new();
-    for Judgment {
-        query, id, grade, ..
-    } in judgments
-    {
-        if !qrels.contains_key(&query) {
-            queries.push((query.clone(), query.clone()));
+    let mut kinds: HashMap<String, String> = HashMap::new();
+    for path in judgment_files {
+        let judgments = read_judgments(path)?;
+        // A judged id that is not in the knowledge base (a typo, a renamed article) would
+        // silently count as a miss; say so instead.
+        let unknown: Vec<&Judgment> = judgments
+            .iter()
+            .filter(|j| {
+                j.id.as_ref().is_some_and(|id| {
+                    !matches!(
+                        searcher.article(id, Visibility::Internal, true),
+                        Ok(Some(_))
+                    )
+                })
+            })
+            .collect();
+        if let Some(first) = unknown.first() {
+            let others = match unknown.len() - 1 {
+                0 => String::new(),
+                n => format!(" (and {n} more lines)"),
+            };
+            return Err(EvalError::BadLine {
+                path: path.clone(),
+                line: first.line,
+                message: format!(
+                    "article id `{}` is not in {}{others}",
+                    first.id.as_deref().unwrap_or_default(),
+                    kb_root.display()
+                ),
+            });
         }
-        qrels.entry(query).or_default().insert(id, grade);
+        for judgment in judgments {
+            if !part.includes(&judgment.query) {
+                continue;
+            }
+            if !qrels.contains_key(&judgment.query) {
+                queries.push((judgment.query.clone(), judgment.query.clone()));
+            }
+            if let Some(kind) = &judgment.kind {
+                kinds.insert(judgment.query.clone(), kind.clone());
+            }
+            let judged = qrels.entry(judgment.query).or_default();
+            if let Some(id) = judgment.id {
+                judged.insert(id, judgment.grade);
+            }
+        }
     }
-    let rankings = run_queries(&searcher, &queries, Visibility::Customer, progress)?;
+    let unanswerable = qrels
+        .values()
+        .filter(|judged| !judged.values().any(|g| *g >= ANSWER_GRADE))
+        .count();
+    let rankings = run_queries(&searcher, &queries, audience, progress)?;
     let texts = queries.into_iter().collect();
     let (metrics, per_query) = evaluate(&qrels, &rankings, &texts);
+    let mut per_kind = BTreeMap::new();
+    let mut kind_names: Vec<&String> = kinds.values().collect();
+    kind_names.sort();
+    kind_names.dedup();
+    for kind in kind_names {
+        let of_kind: Qrels = qrels
+            .iter()
+            .filter(|(query, _)| kinds.get(*query) == Some(kind))
+            .map(|(query, judged)| (query.clone(), judged.clone()))
+            .collect();
+        per_kind.insert(kind.clone(), evaluate(&of_kind, &rankings, &texts).0);
+    }
     Ok(EvalReport {
-        collection: kb_root.display().to_string(),
+        collection: judgment_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         documents,
+        part,
         metrics,
+        per_kind,
+        unanswerable,
         per_query,
         seconds: started.elapsed().as_secs_f64(),
     })

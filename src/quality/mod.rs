@@ -3,6 +3,7 @@
 //! - [`check`] reports every problem of a content folder, and whether articles rank for the
 //!   queries their writers listed.
 //! - [`rank_check`] says where an article ranks for a query and why.
+//! - [`split`] deals judged data into a fitting part and a test part, once, by a fixed seed.
 //! - [`eval`] measures ranking with trec_eval's definitions; [`draft_eval`] measures deflection
 //!   on judged draft cases.
 
@@ -10,3 +11,4 @@ pub mod check;
 pub mod draft_eval;
 pub mod eval;
 pub mod rank_check;
+pub mod split;

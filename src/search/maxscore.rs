@@ -26,7 +26,9 @@ use tantivy::index::InvertedIndexReader;
 use tantivy::postings::{BlockSegmentPostings, Postings, SegmentPostings, TermInfo};
 use tantivy::query::{Bm25StatisticsProvider, Bm25Weight};
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{BitSet, DocAddress, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
+use tantivy::{
+    BitSet, DocAddress, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term,
+};
 
 use crate::search::audience::AudienceStats;
 
@@ -791,7 +793,10 @@ mod tests {
             let addresses: Vec<DocAddress> = found.iter().map(|(_, a)| *a).collect();
             let one_by_one = score_documents(&searcher, &lookup, &clauses, &addresses).unwrap();
             for ((score, _), alone) in found.iter().zip(&one_by_one) {
-                assert!((score - alone).abs() <= 1e-4 * score.abs().max(1.0), "{score} {alone}");
+                assert!(
+                    (score - alone).abs() <= 1e-4 * score.abs().max(1.0),
+                    "{score} {alone}"
+                );
             }
 
             let text: Vec<(Occur, Box<dyn Query>)> = terms

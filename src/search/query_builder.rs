@@ -18,7 +18,7 @@ use crate::search::lexicon;
 use crate::search::query::{Clause, UserQuery};
 use crate::search::rank::{
     EXPANSION_WEIGHT, SEARCH_ALL_BOOST, SEARCH_HEADINGS_BOOST, SEARCH_KEYWORDS_BOOST,
-    SEARCH_TITLE_BOOST, SYNONYM_WEIGHT,
+    SEARCH_SHORT_TITLE_BOOST, SEARCH_TITLE_BOOST, SHORT_QUERY_WORDS, SYNONYM_WEIGHT,
 };
 
 /// Corrections tried for a word the index does not know.
@@ -39,11 +39,11 @@ pub(super) struct BuiltQuery {
 
 impl KbSearcher {
     /// The fields a query is scored on, with their weights: the whole article, plus extra weight
-    /// where the words are in the title, a heading or a curated keyword.
-    fn scoring_fields(&self) -> [(Field, f32); 4] {
+    /// where the words are in the title (`title_boost`), a heading or a curated keyword.
+    fn scoring_fields(&self, title_boost: f32) -> [(Field, f32); 4] {
         [
             (self.schema.all, SEARCH_ALL_BOOST),
-            (self.schema.title, SEARCH_TITLE_BOOST),
+            (self.schema.title, title_boost),
             (self.schema.headings, SEARCH_HEADINGS_BOOST),
             (self.schema.keywords, SEARCH_KEYWORDS_BOOST),
         ]
@@ -65,6 +65,12 @@ impl KbSearcher {
             corrections: HashMap::new(),
         };
         let positive: Vec<&Clause> = user_query.positive().collect();
+        // One or two words name a topic, and the article whose title they are is the answer.
+        let title_boost = if positive.len() <= SHORT_QUERY_WORDS {
+            SEARCH_SHORT_TITLE_BOOST
+        } else {
+            SEARCH_TITLE_BOOST
+        };
         let last_word = positive
             .last()
             .filter(|c| !c.phrase)
@@ -74,6 +80,7 @@ impl KbSearcher {
             let clause = positive[index];
             if clause.phrase {
                 built.concepts.extend(self.text_query(
+                    title_boost,
                     &mut analyzer,
                     &clause.text,
                     &mut built.highlight,
@@ -98,24 +105,41 @@ impl KbSearcher {
                     .map_or((1, &[][..]), |(len, alts)| (len, alts));
                 let original = words[at..at + len].join(" ");
                 let mut variants: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-                if let Some(query) = self.text_query(&mut analyzer, &original, &mut built.highlight)
+                if let Some(query) =
+                    self.text_query(title_boost, &mut analyzer, &original, &mut built.highlight)
                 {
                     variants.push((Occur::Should, query));
                 }
                 for alternative in alternatives {
-                    if let Some(query) =
-                        self.text_query(&mut analyzer, &alternative.join(" "), &mut built.highlight)
-                    {
+                    if let Some(query) = self.text_query(
+                        title_boost,
+                        &mut analyzer,
+                        &alternative.join(" "),
+                        &mut built.highlight,
+                    ) {
                         variants.push((
                             Occur::Should,
                             Box::new(BoostQuery::new(query, SYNONYM_WEIGHT)),
                         ));
                     }
                 }
+                // `nfsv4` also finds `NFS v4`: the split form as a phrase, at full weight (the
+                // index holds joined words split too, so the phrase finds both spellings).
+                if len == 1
+                    && let Some(at) = analysis::letters_digits_split(&original)
+                    && let Some(query) = self.text_query(
+                        title_boost,
+                        &mut analyzer,
+                        &format!("{} {}", &original[..at], &original[at..]),
+                        &mut built.highlight,
+                    )
+                {
+                    variants.push((Occur::Should, query));
+                }
                 // A short version (`7.8`) also finds the release it names (`7.8.0`).
                 if let Some(release) = self.release_named(&original)
                     && let Some(query) =
-                        self.text_query(&mut analyzer, &release, &mut built.highlight)
+                        self.text_query(title_boost, &mut analyzer, &release, &mut built.highlight)
                 {
                     variants.push((Occur::Should, query));
                 }
@@ -124,9 +148,12 @@ impl KbSearcher {
                     for expansion in
                         self.expansions(stats, &original, is_last, &mut built.corrections)?
                     {
-                        if let Some(query) =
-                            self.text_query(&mut analyzer, &expansion, &mut built.highlight)
-                        {
+                        if let Some(query) = self.text_query(
+                            title_boost,
+                            &mut analyzer,
+                            &expansion,
+                            &mut built.highlight,
+                        ) {
                             variants.push((
                                 Occur::Should,
                                 Box::new(BoostQuery::new(query, EXPANSION_WEIGHT)),
@@ -146,7 +173,14 @@ impl KbSearcher {
         let mut not_highlighted = Vec::new();
         let exclusions: Vec<Box<dyn Query>> = user_query
             .negative()
-            .filter_map(|clause| self.text_query(&mut analyzer, &clause.text, &mut not_highlighted))
+            .filter_map(|clause| {
+                self.text_query(
+                    title_boost,
+                    &mut analyzer,
+                    &clause.text,
+                    &mut not_highlighted,
+                )
+            })
             .collect();
         if !exclusions.is_empty() {
             let excluded = DocsQuery::matching(&self.searcher, &BooleanQuery::union(exclusions))?;
@@ -207,6 +241,7 @@ impl KbSearcher {
     /// terms (only stop words or symbols).
     fn text_query(
         &self,
+        title_boost: f32,
         analyzer: &mut TextAnalyzer,
         text: &str,
         highlight: &mut Vec<String>,
@@ -217,7 +252,7 @@ impl KbSearcher {
         }
         highlight.extend(tokens.iter().map(|t| t.text.clone()));
         let per_field: Vec<(Occur, Box<dyn Query>)> = self
-            .scoring_fields()
+            .scoring_fields(title_boost)
             .into_iter()
             .map(|(field, boost)| {
                 let query = field_query(field, &tokens);

@@ -363,7 +363,10 @@ fn lower_priority() {
             libc::setpriority(libc::PRIO_PROCESS, tid, 19)
         };
         if changed != 0 {
-            warn!("cannot lower the embedder's priority: {}", std::io::Error::last_os_error());
+            warn!(
+                "cannot lower the embedder's priority: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }
@@ -443,10 +446,7 @@ fn run(semantic: Arc<Semantic>, rx: Receiver<Message>) {
                     };
                 });
                 if work.missing.is_empty() {
-                    info!(
-                        documents = work.documents,
-                        "every article has its vector"
-                    );
+                    info!(documents = work.documents, "every article has its vector");
                 }
             }
             Err(err) => {

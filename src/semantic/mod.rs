@@ -83,12 +83,14 @@ impl Semantic {
     pub fn open(model: &Path, cache_dir: Option<&Path>) -> Result<Semantic, ModelError> {
         let encoder = Encoder::load(model)?;
         let store = match cache_dir {
-            Some(dir) => VectorStore::open(dir, encoder.id(), encoder.dimensions()).map_err(
-                |err| ModelError::Load {
-                    path: dir.to_path_buf(),
-                    message: format!("vector cache: {err}"),
-                },
-            )?,
+            Some(dir) => {
+                VectorStore::open(dir, encoder.id(), encoder.dimensions()).map_err(|err| {
+                    ModelError::Load {
+                        path: dir.to_path_buf(),
+                        message: format!("vector cache: {err}"),
+                    }
+                })?
+            }
             None => VectorStore::in_memory(encoder.id(), encoder.dimensions()),
         };
         Ok(Semantic::with_encoder(Arc::new(encoder), store))

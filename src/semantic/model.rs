@@ -186,7 +186,8 @@ impl Encoder {
                 ));
             }
         };
-        if pooling_config.pooling_mode_max_tokens || pooling_config.pooling_mode_mean_sqrt_len_tokens
+        if pooling_config.pooling_mode_max_tokens
+            || pooling_config.pooling_mode_mean_sqrt_len_tokens
         {
             return Err(ModelError::load(
                 &folder.join(&pooling_name),
@@ -210,8 +211,8 @@ impl Encoder {
 
         let tokenizer_path = folder.join("tokenizer.json");
         let tokenizer_bytes = read(folder, "tokenizer.json")?;
-        let mut tokenizer =
-            Tokenizer::from_bytes(&tokenizer_bytes).map_err(|err| ModelError::load(&tokenizer_path, err))?;
+        let mut tokenizer = Tokenizer::from_bytes(&tokenizer_bytes)
+            .map_err(|err| ModelError::load(&tokenizer_path, err))?;
         // The model's own length, not the tokenizer file's; no padding: batches are padded here,
         // with their attention mask.
         tokenizer
@@ -269,9 +270,10 @@ impl Encoder {
 
     /// The folder's name, for status pages and logs.
     pub fn name(&self) -> String {
-        self.folder
-            .file_name()
-            .map_or_else(|| self.folder.display().to_string(), |n| n.to_string_lossy().into_owned())
+        self.folder.file_name().map_or_else(
+            || self.folder.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
 
     /// Length of a vector.
@@ -359,7 +361,11 @@ impl Encoder {
             }
         };
         let pooled = if self.normalize {
-            let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+            let norms = pooled
+                .sqr()?
+                .sum_keepdim(1)?
+                .sqrt()?
+                .clamp(1e-12f32, f32::MAX)?;
             pooled.broadcast_div(&norms)?
         } else {
             pooled

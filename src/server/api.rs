@@ -264,6 +264,9 @@ pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Re
     let documents = searcher.as_ref().map_or(0, |s| s.num_docs());
     let last_commit = searcher.as_ref().and_then(|s| s.last_commit());
     let pending = state.live.as_ref().map_or(0, |live| live.status().pending);
+    if let Some(events) = &state.events {
+        state.metrics.observe_events(&events.stats());
+    }
     let semantic = state.semantic.as_ref().map(|semantic| semantic.status());
     let body = state
         .metrics

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::requests::{DeflectBody, article_url, checked_id, deflect_and_record, event_store};
 use super::{AppState, Caller};
-use crate::deflect::Suggestion;
+use crate::deflect::{Notice, Suggestion};
 use crate::events::{FeedbackEvent, FeedbackKind, FeedbackOutcome, TimeRange};
 
 /// Entries in each "top" list of the analytics.
@@ -32,8 +32,6 @@ struct ApiSuggestion {
     section: Option<Value>,
     confidence: f32,
     matched_terms: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
     end_of_support: bool,
 }
 
@@ -51,7 +49,6 @@ impl From<Suggestion> for ApiSuggestion {
             url,
             confidence: (suggestion.confidence * 1000.0).round() / 1000.0,
             matched_terms: suggestion.matched_terms,
-            reason: suggestion.reason,
             end_of_support: suggestion.info.end_of_support,
         }
     }
@@ -75,7 +72,7 @@ pub async fn deflect(
         "deflection_id": id,
         "took_ms": started.elapsed().as_millis() as u64,
         "suggestions": suggestions,
-        "notices": deflection.notices,
+        "notices": deflection.notices.iter().map(notice_json).collect::<Vec<_>>(),
     })))
 }
 
@@ -212,4 +209,12 @@ pub async fn search_analytics(
     Ok(Json(
         serde_json::to_value(analytics).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))
+}
+
+/// A notice as the API sends it: its text and, when an article explains it, that article's page.
+fn notice_json(notice: &Notice) -> Value {
+    match &notice.article {
+        Some(id) => json!({"text": notice.text, "url": article_url(id)}),
+        None => json!({"text": notice.text}),
+    }
 }

@@ -1,10 +1,12 @@
-//! Prometheus metrics: request counts and latency per route, index size and freshness. Rendered
-//! as the text format at `/metrics`.
+//! Prometheus metrics: request counts and latency per route, index size and freshness, and what
+//! the event store dropped and deleted. Rendered as the text format at `/metrics`. Every label
+//! takes a bounded set of values: routes are patterns, methods the standard ones or `other`.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -16,6 +18,7 @@ use prometheus_client::registry::Registry;
 use tracing::debug;
 
 use super::AppState;
+use crate::events::StoreStats;
 use crate::semantic::EmbedStatus;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -30,6 +33,12 @@ struct RouteLabels {
     route: String,
 }
 
+/// The kind of event: `search` or `deflection`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    kind: &'static str,
+}
+
 /// The service's metrics and their registry.
 pub struct Metrics {
     registry: Registry,
@@ -42,6 +51,9 @@ pub struct Metrics {
     embedded: Gauge,
     embed_pending: Gauge,
     embed_rate: Gauge<f64, AtomicU64>,
+    events_dropped: Family<EventLabels, Counter>,
+    events_pruned: Family<EventLabels, Counter>,
+    events_database_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -111,6 +123,26 @@ impl Metrics {
             "Articles embedded per second, recently",
             embed_rate.clone(),
         );
+        let events_dropped = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events_dropped",
+            "Events not written, by kind: search events over the event database's size cap, \
+             or when its queue was full or their batch failed (drafts and outcomes never are)",
+            events_dropped.clone(),
+        );
+        let events_pruned = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events_pruned",
+            "Events deleted past the retention period or to make room under the size cap, by \
+             kind (a deflection goes with its suggestions and feedback)",
+            events_pruned.clone(),
+        );
+        let events_database_bytes = Gauge::default();
+        registry.register(
+            "events_database_bytes",
+            "Bytes of the event database as last measured: pages in use and write-ahead log",
+            events_database_bytes.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -122,7 +154,26 @@ impl Metrics {
             embedded,
             embed_pending,
             embed_rate,
+            events_dropped,
+            events_pruned,
+            events_database_bytes,
         }
+    }
+
+    /// Takes the event store's counts, before [`Metrics::render`]. The store counts since it
+    /// opened, which is when the service started, so its totals are the counters' values.
+    pub fn observe_events(&self, stats: &StoreStats) {
+        let set = |family: &Family<EventLabels, Counter>, kind, total| {
+            family
+                .get_or_create(&EventLabels { kind })
+                .inner()
+                .store(total, Ordering::Relaxed);
+        };
+        set(&self.events_dropped, "search", stats.dropped_searches);
+        set(&self.events_pruned, "search", stats.pruned_searches);
+        set(&self.events_pruned, "deflection", stats.pruned_deflections);
+        self.events_database_bytes
+            .set(i64::try_from(stats.database_bytes).unwrap_or(i64::MAX));
     }
 
     /// Records how long changes took to become searchable.
@@ -157,14 +208,37 @@ impl Metrics {
     }
 }
 
-/// Middleware: times every request and counts it by route (the pattern, not the raw path).
+/// The route label of a request that matched no route: never its path, which would add a label
+/// value per path tried.
+const UNMATCHED: &str = "unmatched";
+
+/// The method as a label value: a standard method by its name, any other `other`. HTTP lets a
+/// client invent methods (`FOO /api/search` is a valid request), and each one would otherwise
+/// add label values for ever.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Middleware: times every request and counts it by route (the pattern, not the raw path), and
+/// by method; both labels take a bounded set of values.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let method = request.method().to_string();
+        .map_or_else(|| UNMATCHED.to_string(), |m| m.as_str().to_string());
+    let method = method_label(request.method()).to_string();
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();

@@ -166,9 +166,9 @@ impl AppState {
                 embedder.offer(snapshot.searcher.clone());
             }
             match KbSearcher::from_snapshot(snapshot, self.facet_cache.clone(), cache_entries) {
-                Ok(searcher) => self
-                    .searcher
-                    .store(Some(Arc::new(searcher.with_semantic(self.semantic.clone())))),
+                Ok(searcher) => self.searcher.store(Some(Arc::new(
+                    searcher.with_semantic(self.semantic.clone()),
+                ))),
                 Err(err) => tracing::error!("cannot search the new commit: {err}"),
             }
         }

@@ -62,10 +62,10 @@ pub fn spec() -> Value {
                 "security": bearer,
                 "parameters": [
                     query_param("q", "Words, \"phrases\", -excluded; error codes and versions match exactly", json!({"type": "string"})),
-                    query_param("type", "kb, help or release-note; repeat for several", json!({"type": "array", "items": {"type": "string"}})),
-                    query_param("product", "Product name", json!({"type": "string"})),
-                    query_param("version", "Version such as 7.7 or 7.7.0: articles for it and for all versions", json!({"type": "string"})),
-                    query_param("tag", "Tag; repeat for several (any of them)", json!({"type": "array", "items": {"type": "string"}})),
+                    query_param("type", "kb, help or release-note; repeat for several (at most limits.max_filter_values, default 20)", json!({"type": "array", "items": {"type": "string"}})),
+                    query_param("product", "Product name; once, at most 100 characters", json!({"type": "string", "maxLength": 100})),
+                    query_param("version", "Version such as 7.7 or 7.7.0: articles for it and for all versions; once, at most 100 characters", json!({"type": "string", "maxLength": 100})),
+                    query_param("tag", "Tag, at most 100 characters; repeat for several (any of them; at most limits.max_filter_values, default 20)", json!({"type": "array", "items": {"type": "string", "maxLength": 100}})),
                     query_param("page", "Page from 1", json!({"type": "integer", "minimum": 1})),
                     query_param("per_page", "Hits per page (capped)", json!({"type": "integer", "minimum": 1})),
                     query_param("sort", "relevance (default) or updated", json!({"type": "string", "enum": ["relevance", "updated"]}))

@@ -136,7 +136,14 @@ pub async fn case_submitted(
         html! {
             h1 { "Your case was submitted" }
             p { "Technical Support will contact you." }
-            @for notice in &deflection.notices { p.notice { (notice) } }
+            @for notice in &deflection.notices {
+                p.notice {
+                    (notice.text)
+                    @if let Some(id) = &notice.article {
+                        " " a href=(article_url(id)) { "Product version support" }
+                    }
+                }
+            }
             @if !deflection.suggestions.is_empty() {
                 h2 { "Articles that may help meanwhile" }
                 ol.hits {

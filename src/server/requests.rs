@@ -13,10 +13,11 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::{AppState, Caller};
 use crate::content::article::{ArticleType, Visibility};
+use crate::content::products::Catalog;
 use crate::content::render::{self, LinkTarget, LinkedArticle};
 use crate::deflect::{self, CaseType, Deflection, Deflector, DraftCase, Severity};
 use crate::events::{
-    DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent, FeedbackKind, SearchEvent,
+    DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent, FeedbackKind, OTHER, SearchEvent,
 };
 use crate::search::{KbSearcher, SearchRequest, SearchResults, SortOrder, StoredArticle};
 
@@ -28,20 +29,70 @@ pub fn article_url(id: &str) -> String {
     format!("/articles/{id}")
 }
 
+/// Longest value of a search filter (`type`, `product`, `version`, `tag`), in characters:
+/// names and tags are short, and every value becomes part of the result cache's key.
+const MAX_FILTER_VALUE_CHARS: usize = 100;
+
 /// Query parameters of `/api/search` and of the search page, as received.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(from = "ReceivedParams")]
 pub struct SearchParams {
-    #[serde(default)]
     pub q: String,
-    #[serde(default, rename = "type")]
     pub types: Vec<String>,
     pub product: Option<String>,
     pub version: Option<String>,
-    #[serde(default)]
     pub tag: Vec<String>,
     pub page: Option<String>,
     pub per_page: Option<String>,
     pub sort: Option<String>,
+    /// Filters that take one value (`product`, `version`) and came several times, with how
+    /// many: [`SearchParams::to_request`] refuses them by name. The first value is kept above,
+    /// so the search page can still print its links.
+    pub(super) repeated: Vec<(&'static str, usize)>,
+}
+
+/// The query string as sent: every filter as a list, so that a repeated one can be counted
+/// and refused by name rather than failing the whole query string.
+#[derive(Deserialize)]
+struct ReceivedParams {
+    #[serde(default)]
+    q: String,
+    #[serde(default, rename = "type")]
+    types: Vec<String>,
+    #[serde(default)]
+    product: Vec<String>,
+    #[serde(default)]
+    version: Vec<String>,
+    #[serde(default)]
+    tag: Vec<String>,
+    page: Option<String>,
+    per_page: Option<String>,
+    sort: Option<String>,
+}
+
+impl From<ReceivedParams> for SearchParams {
+    fn from(received: ReceivedParams) -> Self {
+        let repeated = [
+            ("product", received.product.len()),
+            ("version", received.version.len()),
+        ]
+        .into_iter()
+        .filter(|&(_, times)| times > 1)
+        .collect();
+        // As before these were lists: an empty value is no value.
+        let first = |values: Vec<String>| values.into_iter().next().filter(|v| !v.is_empty());
+        SearchParams {
+            q: received.q,
+            types: received.types,
+            product: first(received.product),
+            version: first(received.version),
+            tag: received.tag,
+            page: received.page,
+            per_page: received.per_page,
+            sort: received.sort,
+            repeated,
+        }
+    }
 }
 
 fn positive(parameter: &str, value: Option<&str>, default: usize) -> Result<usize, ApiError> {
@@ -89,6 +140,7 @@ impl SearchParams {
                 ),
             ));
         }
+        self.check_filter_sizes(limits.max_filter_values)?;
         let types = self
             .types
             .iter()
@@ -122,6 +174,45 @@ impl SearchParams {
             facets: true,
             ..SearchRequest::new(self.q.clone())
         })
+    }
+
+    /// Refuses, by name, a filter given more often than it may be or with a value too long:
+    /// without these, 30,000 `tag=` values built a 30,000-clause filter and a 300 KB cache key.
+    fn check_filter_sizes(&self, max_values: usize) -> Result<(), ApiError> {
+        if let Some(&(parameter, times)) = self.repeated.first() {
+            return Err(ApiError::parameter(
+                parameter,
+                format!("is given {times} times; it takes one value"),
+            ));
+        }
+        for (parameter, values) in [("type", &self.types), ("tag", &self.tag)] {
+            if values.len() > max_values {
+                return Err(ApiError::parameter(
+                    parameter,
+                    format!(
+                        "is given {} times; the limit is {max_values} (limits.max_filter_values)",
+                        values.len()
+                    ),
+                ));
+            }
+        }
+        let single = [("product", &self.product), ("version", &self.version)]
+            .into_iter()
+            .filter_map(|(parameter, value)| Some((parameter, value.as_ref()?)));
+        let types = self.types.iter().map(|value| ("type", value));
+        let tags = self.tag.iter().map(|value| ("tag", value));
+        for (parameter, value) in single.chain(types).chain(tags) {
+            let chars = value.chars().count();
+            if chars > MAX_FILTER_VALUE_CHARS {
+                return Err(ApiError::parameter(
+                    parameter,
+                    format!(
+                        "a value is {chars} characters long; the limit is {MAX_FILTER_VALUE_CHARS}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -306,6 +397,29 @@ fn new_deflection_id() -> String {
     uuid::Uuid::new_v7(now).hyphenated().to_string()
 }
 
+/// A draft's product as the events keep it: the catalog's spelling, or `other` when the
+/// catalog does not know it, so that whatever a customer types is not what fills the database.
+fn known_product(catalog: &Catalog, written: Option<&str>) -> Option<String> {
+    let written = written.map(str::trim).filter(|w| !w.is_empty())?;
+    let known = catalog.product(written).map(|product| product.name.clone());
+    Some(known.unwrap_or_else(|| OTHER.to_string()))
+}
+
+/// A draft's version as the events keep it: the catalog's spelling (`7.8` is `7.8.0`), looked
+/// up in the draft's product when the catalog knows that product, or `other`.
+fn known_version(
+    catalog: &Catalog,
+    product: Option<&str>,
+    written: Option<&str>,
+) -> Option<String> {
+    let written = written.map(str::trim).filter(|w| !w.is_empty())?;
+    let product = product
+        .and_then(|name| catalog.product(name))
+        .map(|known| known.name.as_str());
+    let known = catalog.canonical_version(product, written);
+    Some(known.unwrap_or_else(|| OTHER.to_string()))
+}
+
 /// Runs deflection for a draft on the search threads and records the draft; returns its id.
 pub async fn deflect_and_record(
     state: &AppState,
@@ -318,6 +432,7 @@ pub async fn deflect_and_record(
         None => new_deflection_id(),
     };
     let searcher = state.searcher()?;
+    let catalog_of = searcher.clone();
     let deflection = {
         let draft = draft.clone();
         state
@@ -325,6 +440,9 @@ pub async fn deflect_and_record(
             .run(move || Deflector::new(&searcher).deflect(&draft))
             .await??
     };
+    let catalog = catalog_of.catalog();
+    let product = known_product(catalog, draft.product.as_deref());
+    let version = known_version(catalog, draft.product.as_deref(), draft.version.as_deref());
     let outcome = event_store(state)?
         .record_deflection(DeflectionEvent {
             id: id.clone(),
@@ -335,8 +453,8 @@ pub async fn deflect_and_record(
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
             severity: draft.severity.level(),
-            product: draft.product.clone(),
-            version: draft.version.clone(),
+            product,
+            version,
             audience: draft.audience.as_str().to_string(),
             suggested: deflection
                 .suggestions

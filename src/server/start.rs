@@ -112,8 +112,10 @@ impl Service {
             },
             reconcile_every: config.watch.reconcile_every(),
         };
-        let events: Arc<dyn EventStore> =
-            Arc::new(SqliteEventStore::open(&config.data).map_err(StartError::Events)?);
+        let events: Arc<dyn EventStore> = Arc::new(
+            SqliteEventStore::open_configured(&config.data, &config.events)
+                .map_err(StartError::Events)?,
+        );
         // The model loads before the indexer starts (a few tenths of a second, off the runtime);
         // its vectors come later, in the background.
         let semantic = match config.semantic.model.clone() {

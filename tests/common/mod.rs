@@ -212,8 +212,16 @@ impl Kb {
     }
 
     pub fn app_state(&self) -> kbsearch::server::AppState {
+        self.app_state_with(self.events())
+    }
+
+    /// The service's state over this folder (indexed first), recording in `events`.
+    pub fn app_state_with(
+        &self,
+        events: std::sync::Arc<dyn kbsearch::events::EventStore>,
+    ) -> kbsearch::server::AppState {
         let report = self.index();
-        let state = kbsearch::server::AppState::new(self.app_config()).with_events(self.events());
+        let state = kbsearch::server::AppState::new(self.app_config()).with_events(events);
         state.problems.store(std::sync::Arc::new(report.problems));
         state
             .searcher
@@ -230,9 +238,9 @@ impl Kb {
             .with_events(self.events())
             .with_semantic(semantic.clone(), None);
         state.problems.store(std::sync::Arc::new(report.problems));
-        state
-            .searcher
-            .store(Some(std::sync::Arc::new(searcher.with_semantic(Some(semantic)))));
+        state.searcher.store(Some(std::sync::Arc::new(
+            searcher.with_semantic(Some(semantic)),
+        )));
         kbsearch::server::router(state)
     }
 
@@ -445,14 +453,15 @@ impl Kb {
 
     /// Starts the live indexer without waiting for it.
     pub fn live_unready(&self, mode: kbsearch::config::WatchMode) -> Live {
-        let mut config = kbsearch::config::Config {
-            kb: self.kb.clone(),
-            index: self.index.clone(),
-            max_file_bytes: self.max_file_bytes,
-            ..self.app_config()
-        };
-        config.limits.cache_entries = 0;
-        let options = kbsearch::ingest::live::LiveOptions {
+        self.live_unready_with(self.live_options(mode))
+    }
+
+    /// What [`Kb::live`] starts the live indexer with: short debounce, no reconcile timer.
+    pub fn live_options(
+        &self,
+        mode: kbsearch::config::WatchMode,
+    ) -> kbsearch::ingest::live::LiveOptions {
+        kbsearch::ingest::live::LiveOptions {
             index: IndexOptions {
                 max_file_bytes: self.max_file_bytes,
                 ..IndexOptions::new(&self.kb, &self.index)
@@ -461,9 +470,29 @@ impl Kb {
                 mode,
                 debounce: std::time::Duration::from_millis(100),
                 poll_interval: std::time::Duration::from_millis(200),
+                follow_symlinks: false,
             },
             reconcile_every: None,
+        }
+    }
+
+    /// Starts the live indexer with `options` and waits until the start-up reconcile is
+    /// searchable.
+    pub async fn live_with(&self, options: kbsearch::ingest::live::LiveOptions) -> Live {
+        let mut live = self.live_unready_with(options);
+        live.wait_for("the start-up reconcile", |_| true).await;
+        live
+    }
+
+    /// Starts the live indexer with `options` without waiting for it.
+    pub fn live_unready_with(&self, options: kbsearch::ingest::live::LiveOptions) -> Live {
+        let mut config = kbsearch::config::Config {
+            kb: self.kb.clone(),
+            index: self.index.clone(),
+            max_file_bytes: self.max_file_bytes,
+            ..self.app_config()
         };
+        config.limits.cache_entries = 0;
         let state = kbsearch::server::AppState::new(config).with_events(self.events());
         let publisher = state.clone();
         let live =

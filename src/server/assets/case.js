@@ -44,7 +44,16 @@
   }
 
   function render(answer) {
-    notices.replaceChildren(...answer.notices.map(function (n) { return text("p", n, "notice"); }));
+    notices.replaceChildren(...answer.notices.map(function (n) {
+      const node = text("p", n.text, "notice");
+      if (n.url) {
+        const link = document.createElement("a");
+        link.href = n.url;
+        link.textContent = "Product version support";
+        node.append(" ", link);
+      }
+      return node;
+    }));
     list.replaceChildren(...answer.suggestions.map(function (s) {
       const item = document.createElement("li");
       item.className = "hit suggestion";
@@ -57,7 +66,7 @@
       snippet.className = "snippet";
       snippet.innerHTML = s.snippet; // server-escaped, only <mark> added
       item.append(snippet);
-      const why = s.reason || ("Matches: " + s.matched_terms.join(", "));
+      const why = "Matches: " + s.matched_terms.join(", ");
       item.append(text("p", why + " · " + Math.round(s.confidence * 100) + "% match", "meta"));
       const solved = text("button", "This solved my problem", "solved");
       solved.type = "button";

@@ -209,7 +209,8 @@ fn deflection_fuses_words_and_vectors_and_keeps_its_confidence_a_probability() {
     for suggestion in &deflection.suggestions {
         let similarity = suggestion.similarity.expect("a cosine with a model");
         assert!((-1.0..=1.0).contains(&similarity));
-        assert_eq!(suggestion.confidence, semantic_confidence(similarity));
+        let fused = suggestion.fused_score.expect("a fused score with a model");
+        assert_eq!(suggestion.confidence, semantic_confidence(fused));
     }
     // Nothing the knowledge base covers: nothing shown at the default threshold.
     let unrelated = DraftCase {

@@ -75,11 +75,11 @@ pub struct Suggestion {
     pub score_ratio: f32,
     /// The raw BM25 score, comparable only within one draft.
     pub score: f32,
-    /// With a sentence-embedding model: the cosine of the draft and the article, which the
-    /// confidence is computed from.
+    /// With a sentence-embedding model: the cosine of the draft and the article.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub similarity: Option<f32>,
-    /// With a sentence-embedding model: the fused score the suggestions are ordered by.
+    /// With a sentence-embedding model: the fused score the suggestions are ordered by, which
+    /// the confidence is computed from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fused_score: Option<f32>,
 }
@@ -99,7 +99,9 @@ struct Candidate {
 impl Candidate {
     fn confidence(&self) -> f32 {
         match self.similarity {
-            Some(similarity) => semantic_confidence(similarity),
+            // The fused score, which orders the candidates: what is shown is always the top of
+            // the ranking, and a draft nothing answers is left alone when its fused top-1 is low.
+            Some(_) => semantic_confidence(self.rank),
             None => confidence(self.ratio),
         }
     }
@@ -686,10 +688,10 @@ pub fn confidence(ratio: f32) -> f32 {
 }
 
 /// With a sentence-embedding model: the calibrated probability that a suggestion with this
-/// cosine to the draft answers the case.
-pub fn semantic_confidence(similarity: f32) -> f32 {
+/// fused score answers the case.
+pub fn semantic_confidence(fused: f32) -> f32 {
     let (slope, intercept) = SEMANTIC_CALIBRATION;
-    1.0 / (1.0 + (-(slope * similarity + intercept)).exp())
+    1.0 / (1.0 + (-(slope * fused + intercept)).exp())
 }
 
 fn end_of_support_notice(version: &str, ends: Option<NaiveDate>) -> String {

@@ -88,6 +88,13 @@ pub struct DraftOutcome {
     /// With a model: the top suggestion's cosine with the draft, and its fused score.
     pub top_similarity: Option<f32>,
     pub top_fused: Option<f32>,
+    /// Per ranked suggestion: its score ratio, and with a model its cosine and fused score (for
+    /// fitting the abstention outside).
+    pub ranked_ratio: Vec<f32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ranked_similarity: Vec<f32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ranked_fused: Vec<f32>,
 }
 
 /// Ranking measures of the drafts of one kind.
@@ -134,7 +141,7 @@ pub struct DraftEvalReport {
     /// Recall, silence and precision at confidence thresholds 0.1 to 0.9.
     pub sweep: Vec<ThresholdPoint>,
     /// Logistic fit `confidence = 1 / (1 + e^-(a·x + b))` on the judged top-5 suggestions, where
-    /// x is the score ratio, or with a model the cosine with the draft.
+    /// x is the score ratio, or with a model the fused score.
     pub calibration: (f64, f64),
     /// Ranking measures per kind of draft, where the drafts name kinds.
     pub per_kind: BTreeMap<String, KindScores>,
@@ -291,7 +298,7 @@ pub fn eval_drafts(
                 .relevant
                 .get(&suggestion.info.id)
                 .is_some_and(|g| *g >= 1);
-            let feature = suggestion.similarity.unwrap_or(suggestion.score_ratio);
+            let feature = suggestion.fused_score.unwrap_or(suggestion.score_ratio);
             labelled.push((f64::from(feature), relevant));
         }
         let first_match = ranked.first();
@@ -305,6 +312,9 @@ pub fn eval_drafts(
             top_similarity: first_match.and_then(|s| s.similarity),
             top_fused: first_match.and_then(|s| s.fused_score),
             ranked: ranked.iter().map(|s| s.info.id.clone()).collect(),
+            ranked_ratio: ranked.iter().map(|s| s.score_ratio).collect(),
+            ranked_similarity: ranked.iter().filter_map(|s| s.similarity).collect(),
+            ranked_fused: ranked.iter().filter_map(|s| s.fused_score).collect(),
         });
         ranked_per_draft.push(ranked);
     }

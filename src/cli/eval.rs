@@ -63,6 +63,9 @@ pub struct EvalArgs {
     /// Search: weight of the lexical score in the fusion with the vectors (for tuning).
     #[arg(long, hide = true)]
     search_lexical_weight: Option<f32>,
+    /// Search: fewest words of a query reranked with the vectors (for tuning).
+    #[arg(long, hide = true)]
+    search_min_words: Option<usize>,
     /// Deflection: weight of the lexical score ratio in the fusion with the vectors (for tuning).
     #[arg(long, hide = true)]
     draft_lexical_weight: Option<f32>,
@@ -84,6 +87,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| config.index.join(kbsearch::semantic::VECTORS_DIR)),
         search_lexical_weight: args.search_lexical_weight,
+        search_min_words: args.search_min_words,
         fusion: args
             .draft_lexical_weight
             .map(|lexical_weight| Fusion { lexical_weight }),

@@ -67,6 +67,8 @@ pub struct EvalModel {
     pub cache: PathBuf,
     /// Search: weight of the lexical score in the fusion, instead of the tuned constant.
     pub search_lexical_weight: Option<f32>,
+    /// Search: fewest words of a reranked query, instead of the tuned constant.
+    pub search_min_words: Option<usize>,
     /// Deflection: the fusion, instead of the tuned one.
     pub fusion: Option<crate::deflect::Fusion>,
 }
@@ -86,8 +88,12 @@ pub(crate) fn with_model(
     )?);
     crate::semantic::catch_up(&semantic, searcher.searcher(), progress, false)?;
     let searcher = searcher.with_semantic(Some(semantic));
-    Ok(match model.search_lexical_weight {
+    let searcher = match model.search_lexical_weight {
         Some(weight) => searcher.with_search_lexical_weight(weight),
+        None => searcher,
+    };
+    Ok(match model.search_min_words {
+        Some(words) => searcher.with_search_min_words(words),
         None => searcher,
     })
 }

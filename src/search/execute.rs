@@ -14,7 +14,7 @@ use crate::search::facets::{FACET_FIELDS, FacetCollector, Facets, sorted};
 use crate::search::filters::FilterKind;
 use crate::search::order;
 use crate::search::query::{self, UserQuery};
-use crate::search::rank::{MAX_TIERED_CONCEPTS, SEARCH_SEMANTIC_DEPTH, SEARCH_SEMANTIC_MIN_WORDS};
+use crate::search::rank::{MAX_TIERED_CONCEPTS, SEARCH_SEMANTIC_DEPTH};
 use crate::search::snippet::Highlighter;
 use crate::search::{KbSearcher, MAX_CLAUSES, SearchRequest, SearchResults, SortOrder};
 
@@ -163,7 +163,7 @@ impl KbSearcher {
                 .split_whitespace()
                 .filter(|word| word.chars().any(char::is_alphanumeric))
                 .count()
-                >= SEARCH_SEMANTIC_MIN_WORDS
+                >= self.search_min_words
     }
 
     /// The first [`SEARCH_SEMANTIC_DEPTH`] results reordered by a linear fusion of their

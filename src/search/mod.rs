@@ -92,6 +92,8 @@ pub struct KbSearcher {
     semantic: Option<Arc<Semantic>>,
     /// Weight of the lexical score when long queries are reranked with the vectors.
     search_lexical_weight: f32,
+    /// Fewest words of a query reranked with the vectors.
+    search_min_words: usize,
 }
 
 impl KbSearcher {
@@ -180,6 +182,7 @@ impl KbSearcher {
                 .map(|n| Mutex::new(LruCache::new(n))),
             semantic: None,
             search_lexical_weight: rank::SEARCH_SEMANTIC_LEXICAL_WEIGHT,
+            search_min_words: rank::SEARCH_SEMANTIC_MIN_WORDS,
         })
     }
 
@@ -187,6 +190,13 @@ impl KbSearcher {
     /// vectors (for measurements; the service uses the tuned constant).
     pub fn with_search_lexical_weight(mut self, weight: f32) -> Self {
         self.search_lexical_weight = weight;
+        self
+    }
+
+    /// The same searcher, reranking queries of at least `words` words with the vectors (for
+    /// measurements; the service uses the tuned constant).
+    pub fn with_search_min_words(mut self, words: usize) -> Self {
+        self.search_min_words = words;
         self
     }
 

@@ -48,7 +48,9 @@ for _ in $(seq 1 240); do
 done
 curl -sf "127.0.0.1:$port/readyz" > /dev/null || { cat "$scratch/serve.log"; exit 1; }
 
-"$venv/bin/schemathesis" --config-file .ci/schemathesis.toml run \
+# Rules OpenAPI cannot state (a bound on page × per_page, `to` after `from`, feedback on an
+# article the draft was shown) are dropped from the failures by the hook, only those.
+SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=.ci "$venv/bin/schemathesis" --config-file .ci/schemathesis.toml run \
   "http://127.0.0.1:$port/api/openapi.json" \
   --checks all \
   --header "Authorization: Bearer $key" \

@@ -14,7 +14,9 @@
 //!    finishes its request in flight at the deadline, so the counts are exact.
 //!
 //! `benches/http_load.sh SCRATCH N deflect` starts the service and runs both HTTP measurements
-//! (`/api/deflect` with the shared wrk harness, then this feedback client).
+//! (`/api/deflect` with the shared wrk harness, then this feedback client), with
+//! `[rate_limit] enabled = false`: every request comes from one address, and a service that
+//! rate-limits it stops this bench with a message (a 429).
 //!
 //! Inputs (environment):
 //! - `KBSEARCH_BENCH_KB`: the knowledge base (e.g. `/tmp/kbsearch-bench/kb10000`). Unset: the
@@ -304,6 +306,10 @@ async fn post(client: &reqwest::Client, url: String, body: String) -> (u16, Stri
     match sent {
         Ok(response) => {
             let status = response.status().as_u16();
+            assert_ne!(
+                status, 429,
+                "the service rate-limits this bench: start it with `[rate_limit] enabled = false`"
+            );
             (status, response.text().await.unwrap_or_default())
         }
         Err(_) => (0, String::new()),

@@ -653,7 +653,10 @@ async fn run() -> Result<()> {
         return Err("no queries for the search load".into());
     }
 
-    let mut config = format!("[[keys]]\nkey = \"{AGENT_KEY}\"\nrole = \"agent\"\n");
+    // The search load comes from one address: no rate limit may shape what is measured.
+    let mut config = format!(
+        "[rate_limit]\nenabled = false\n\n[[keys]]\nkey = \"{AGENT_KEY}\"\nrole = \"agent\"\n"
+    );
     if let Ok(ms) = std::env::var("KBSEARCH_BENCH_DEBOUNCE_MS") {
         config = format!("[watch]\ndebounce_ms = {ms}\n\n{config}");
     }

@@ -31,8 +31,10 @@ queries="$scratch/kbq"
 # /metrics needs an agent key: the bench reads its request counts with this one.
 metrics_key="http-load-bench-agent-key-0123456789"
 keys="[[keys]]\nkey = \"$metrics_key\"\nrole = \"agent\"\nname = \"bench metrics\"\n"
-printf "[limits]\ncache_entries = 0\n$keys" > "$scratch/no-cache.toml"
-printf "$keys" > "$scratch/cache.toml"
+# Load is many requests from one address: rate limits off, or they would be what is measured.
+no_limits="[rate_limit]\nenabled = false\n"
+printf "[limits]\ncache_entries = 0\n$no_limits$keys" > "$scratch/no-cache.toml"
+printf "$no_limits$keys" > "$scratch/cache.toml"
 port="${KBSEARCH_BENCH_PORT:-18090}"
 out="$scratch/wrk-results.jsonl"
 server=

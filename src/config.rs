@@ -4,13 +4,14 @@
 //!
 //! It sits at the bottom of the module graph: the defaults and the small setting types
 //! ([`WatchMode`], [`WatchOptions`]) are defined here, and the modules that use them (scan,
-//! watcher, search, deflection) import them from here, never the other way round.
+//! watcher, search, deflection, server) import them from here, never the other way round.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer, Serialize};
 use thiserror::Error;
 
 /// The file read from the working directory when no `--config` is given.
@@ -53,7 +54,11 @@ pub struct ApiKey {
     pub name: Option<String>,
 }
 
-/// Limits that protect the service from expensive requests.
+/// Smallest `limits.max_header_bytes`: hyper's smallest read buffer.
+pub const MIN_HEADER_BYTES: usize = 8 * 1024;
+
+/// Limits that protect the service from expensive requests and from clients that hold
+/// connections without using them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
@@ -71,6 +76,21 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Result pages kept in memory for repeated searches (0 turns the cache off).
     pub cache_entries: usize,
+    /// Connections served at once; further ones wait in the kernel's queue until one closes.
+    /// Below the usual 1,024 open files a process may have, with room for the index and the
+    /// event store.
+    pub max_connections: usize,
+    /// Seconds a client has to send a whole request head (request line and headers): from the
+    /// moment it connects, or from the first byte of its next request on a kept-alive connection.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection stays open waiting for its next request (0: one request per
+    /// connection). Longer than the 60 s a proxy commonly keeps idle upstream connections, so the
+    /// service never closes one a proxy is about to reuse.
+    pub keep_alive_secs: u64,
+    /// Seconds a client may leave the answer unread (the socket full) before it is disconnected.
+    pub send_timeout_secs: u64,
+    /// Largest request head (request line and headers), in bytes; larger ones get 431.
+    pub max_header_bytes: usize,
 }
 
 impl Default for Limits {
@@ -83,8 +103,81 @@ impl Default for Limits {
             request_timeout_secs: 10,
             max_body_bytes: 64 * 1024,
             cache_entries: DEFAULT_CACHE_ENTRIES,
+            max_connections: 512,
+            header_read_timeout_secs: 10,
+            keep_alive_secs: 75,
+            send_timeout_secs: 30,
+            max_header_bytes: 32 * 1024,
         }
     }
+}
+
+/// Rate limits per client address on the routes that write (and, when asked, on search).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimit {
+    /// False turns every rate limit off (benchmarks, load tests).
+    pub enabled: bool,
+    /// Sustained requests per second per client to `POST /api/deflect`, its feedback and
+    /// `POST /case` together (0: not limited).
+    pub writes_per_second: f64,
+    /// Requests a client may send at once before the rate applies.
+    pub writes_burst: u32,
+    /// Sustained requests per second per client to the search page, `/api/search` and
+    /// `/api/suggest` together (0, the default: not limited; results are cached and cheap).
+    pub search_per_second: f64,
+    /// Searches a client may send at once before the rate applies.
+    pub search_burst: u32,
+    /// Proxies whose `X-Forwarded-For` names the client (addresses or networks, `10.0.0.0/8`);
+    /// any other peer is the client itself.
+    #[serde(deserialize_with = "addresses_or_networks")]
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            enabled: true,
+            // The case form sends a draft after each pause in typing, one at a time: a person
+            // sends at most about three a second, and a burst of 60 lets several people behind
+            // one address type at once.
+            writes_per_second: 10.0,
+            writes_burst: 60,
+            search_per_second: 0.0,
+            search_burst: 100,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Reads `["10.0.0.1", "10.1.0.0/16", "::1"]`: a bare address is a network of one.
+fn addresses_or_networks<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<IpNet>, D::Error> {
+    let texts = Vec::<String>::deserialize(deserializer)?;
+    texts
+        .iter()
+        .map(|text| {
+            let trimmed = text.trim();
+            trimmed
+                .parse::<IpNet>()
+                .or_else(|_| trimmed.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{text}` is not an address (10.0.0.1) or a network (10.0.0.0/8)"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// What the service tells browsers beyond the fixed security headers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    /// Origins that may show the pages in a frame (a portal embedding the case form, as
+    /// `https://portal.example.com`); empty, the default, lets no site frame them.
+    pub frame_ancestors: Vec<String>,
 }
 
 /// How the content folder is watched.
@@ -292,6 +385,8 @@ pub struct Config {
     /// Largest article file read, in bytes.
     pub max_file_bytes: u64,
     pub limits: Limits,
+    pub rate_limit: RateLimit,
+    pub server: Server,
     pub watch: Watch,
     pub deflect: Deflect,
     pub semantic: SemanticConfig,
@@ -308,6 +403,8 @@ impl Default for Config {
             bind: "127.0.0.1:8080".to_string(),
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             limits: Limits::default(),
+            rate_limit: RateLimit::default(),
+            server: Server::default(),
             watch: Watch::default(),
             deflect: Deflect::default(),
             semantic: SemanticConfig::default(),
@@ -505,6 +602,9 @@ impl Config {
                 "must be more than 0".to_string(),
             ));
         }
+        self.validate_connections()?;
+        self.validate_rate_limit()?;
+        self.validate_frame_ancestors()?;
         for (index, key) in self.keys.iter().enumerate() {
             if key.key.trim().len() < 16 {
                 return Err(invalid(
@@ -522,9 +622,102 @@ impl Config {
         Ok(())
     }
 
-    /// The configured key matching a bearer token.
+    /// The connection limits: a slot count and timeouts that end connections held without use.
+    fn validate_connections(&self) -> Result<(), ConfigError> {
+        let limits = &self.limits;
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.to_string(),
+            message: message.to_string(),
+        };
+        if limits.max_connections == 0 {
+            return Err(invalid("limits.max_connections", "must be more than 0"));
+        }
+        for (key, value) in [
+            (
+                "limits.header_read_timeout_secs",
+                limits.header_read_timeout_secs,
+            ),
+            ("limits.send_timeout_secs", limits.send_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be more than 0"));
+            }
+        }
+        if limits.max_header_bytes < MIN_HEADER_BYTES {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_header_bytes".to_string(),
+                message: format!(
+                    "{} is less than {MIN_HEADER_BYTES}, the smallest the HTTP parser takes",
+                    limits.max_header_bytes
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Rates are finite and not negative; a limited route has a burst of at least one request.
+    fn validate_rate_limit(&self) -> Result<(), ConfigError> {
+        let rate_limit = &self.rate_limit;
+        for (rate_key, rate, burst_key, burst) in [
+            (
+                "rate_limit.writes_per_second",
+                rate_limit.writes_per_second,
+                "rate_limit.writes_burst",
+                rate_limit.writes_burst,
+            ),
+            (
+                "rate_limit.search_per_second",
+                rate_limit.search_per_second,
+                "rate_limit.search_burst",
+                rate_limit.search_burst,
+            ),
+        ] {
+            if !rate.is_finite() || !(0.0..=MAX_RATE_PER_SECOND).contains(&rate) {
+                return Err(ConfigError::Invalid {
+                    key: rate_key.to_string(),
+                    message: format!(
+                        "{rate} is not a rate between 0 (not limited) and {MAX_RATE_PER_SECOND}"
+                    ),
+                });
+            }
+            if rate > 0.0 && burst == 0 {
+                return Err(ConfigError::Invalid {
+                    key: burst_key.to_string(),
+                    message: "must be at least 1 where a rate is set".to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Each entry is one CSP source: `'self'`, or an origin or host pattern without spaces,
+    /// quotes, commas or semicolons, which would end the directive or the header.
+    fn validate_frame_ancestors(&self) -> Result<(), ConfigError> {
+        for (index, source) in self.server.frame_ancestors.iter().enumerate() {
+            let plain = !source.is_empty()
+                && source
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && !matches!(c, '\'' | ',' | ';' | '"'));
+            if source != "'self'" && !plain {
+                return Err(ConfigError::Invalid {
+                    key: format!("server.frame_ancestors[{index}]"),
+                    message: format!(
+                        "`{source}` is not an origin like https://portal.example.com (or 'self')"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured key matching a bearer token. Every key is compared, each in constant time,
+    /// so how long the answer takes says nothing of how much of a key a guess got right.
     pub fn key(&self, token: &str) -> Option<&ApiKey> {
-        self.keys.iter().find(|k| k.key == token)
+        self.keys.iter().fold(None, |found, candidate| {
+            let equal =
+                constant_time_eq::constant_time_eq(candidate.key.as_bytes(), token.as_bytes());
+            if equal { Some(candidate) } else { found }
+        })
     }
 
     /// The role of a bearer key, if it is configured.
@@ -536,6 +729,9 @@ impl Config {
         self.bind.parse().expect("validated at load time")
     }
 }
+
+/// Highest rate accepted for a rate limit: more is no limit at all.
+const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
 
 /// The 1-based line of a byte offset in `text`, for parse errors that say where the file is wrong.
 fn line_at(text: &str, offset: usize) -> usize {
@@ -704,6 +900,104 @@ mod tests {
         )
         .unwrap();
         assert!(config.watch.options().follow_symlinks);
+    }
+
+    #[test]
+    fn internet_limits_have_defaults_and_errors_name_the_key() {
+        let config = Config::parse(
+            "[limits]\nmax_connections = 64\n[rate_limit]\nwrites_per_second = 0.5\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\", \"::1\"]\n[server]\nframe_ancestors = [\"https://portal.example.com\"]\n",
+            Path::new("k.toml"),
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.limits.max_connections, 64);
+        assert_eq!(config.limits.header_read_timeout_secs, 10, "a default");
+        assert!(config.rate_limit.enabled, "on unless turned off");
+        let proxies: Vec<String> = config
+            .rate_limit
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]);
+
+        let proxy = Config::parse(
+            "[rate_limit]\ntrusted_proxies = [\"10.0.0.300\"]\n",
+            Path::new("k.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            proxy.starts_with("k.toml:2:") && proxy.contains("`10.0.0.300` is not an address"),
+            "{proxy}"
+        );
+        let invalid = |edit: fn(&mut Config)| {
+            let mut config = Config::default();
+            edit(&mut config);
+            config.validate().unwrap_err().to_string()
+        };
+        assert!(
+            invalid(|c| c.limits.max_connections = 0)
+                .starts_with("config key `limits.max_connections`")
+        );
+        assert!(
+            invalid(|c| c.limits.header_read_timeout_secs = 0)
+                .starts_with("config key `limits.header_read_timeout_secs`")
+        );
+        assert!(
+            invalid(|c| c.limits.max_header_bytes = 4096)
+                .starts_with("config key `limits.max_header_bytes`: 4096 is less than 8192")
+        );
+        assert!(
+            invalid(|c| c.rate_limit.writes_per_second = -1.0)
+                .starts_with("config key `rate_limit.writes_per_second`")
+        );
+        assert!(
+            invalid(|c| c.rate_limit.search_per_second = f64::NAN)
+                .starts_with("config key `rate_limit.search_per_second`")
+        );
+        assert!(
+            invalid(|c| c.rate_limit.writes_burst = 0)
+                .starts_with("config key `rate_limit.writes_burst`")
+        );
+        assert!(
+            invalid(|c| c.server.frame_ancestors = vec!["https://a.example; script-src *".into()])
+                .starts_with("config key `server.frame_ancestors[0]`")
+        );
+        let mut keep_alive_off = Config::default();
+        keep_alive_off.limits.keep_alive_secs = 0;
+        keep_alive_off.rate_limit.search_burst = 0;
+        keep_alive_off
+            .validate()
+            .expect("0 turns keep-alive off; no search rate, no burst needed");
+    }
+
+    /// A regression guard for the timing leak of `==` on keys: `Config::key` must compare every
+    /// key with `constant_time_eq`, never with `==` or `find`, whose time grows with the length
+    /// of the prefix a guess got right.
+    #[test]
+    fn keys_are_compared_in_constant_time() {
+        let source = include_str!("config.rs");
+        let start = source.find("pub fn key(&self").expect("Config::key");
+        let body = &source[start..start + source[start..].find("\n    }\n").expect("its end")];
+        assert!(body.contains("constant_time_eq("), "{body}");
+        assert!(!body.contains("==") && !body.contains(".find("), "{body}");
+
+        let mut config = Config::default();
+        for (key, role) in [
+            ("0123456789abcdef", Role::Agent),
+            ("fedcba9876543210", Role::Customer),
+        ] {
+            config.keys.push(ApiKey {
+                key: key.into(),
+                role,
+                name: None,
+            });
+        }
+        assert_eq!(config.role_of("fedcba9876543210"), Some(Role::Customer));
+        assert_eq!(config.role_of("0123456789abcdef"), Some(Role::Agent));
+        assert_eq!(config.role_of("0123456789abcde"), None);
+        assert_eq!(config.role_of(""), None);
     }
 
     #[test]

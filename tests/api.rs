@@ -343,7 +343,8 @@ async fn keys_decide_access_and_a_wrong_key_is_refused() {
     let wrong = get(&app, "/api/search?q=share", Some("not-a-key-at-all")).await;
     assert_eq!(wrong.status, 401);
     assert_eq!(wrong.json()["error"]["code"], "unauthorized");
-    assert_eq!(get(&app, "/api/status", None).await.status, 403);
+    let anonymous = get(&app, "/api/status", None).await;
+    assert_eq!(anonymous.status, 401, "no key: say that one is needed");
     assert_eq!(
         get(&app, "/api/status", Some(CUSTOMER_KEY)).await.status,
         403
@@ -560,11 +561,11 @@ async fn every_route_is_in_the_openapi_document_and_answers() {
                 let draft = serde_json::json!({"subject": "share access denied"});
                 (post_json(&app, &uri, Some(AGENT_KEY), &draft).await, 200)
             }
-            "/api/deflect/{id}/feedback" => {
+            "/api/deflect/{deflection_id}/feedback" => {
                 let draft = serde_json::json!({"subject": "share access denied"});
                 let answer = post_json(&app, "/api/deflect", None, &draft).await.json();
                 let id = answer["deflection_id"].as_str().unwrap();
-                let uri = route.replace("{id}", id);
+                let uri = route.replace("{deflection_id}", id);
                 let outcome = serde_json::json!({"outcome": "case_submitted"});
                 (post_json(&app, &uri, None, &outcome).await, 200)
             }
@@ -590,13 +591,10 @@ async fn served_over_a_real_socket_and_shut_down_gracefully() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let limits = kbsearch::server::ConnectionLimits::from_config(&Default::default());
+    let server = tokio::spawn(kbsearch::server::serve(listener, app, limits, async move {
+        let _ = stopped.await;
+    }));
     let client = reqwest::Client::new();
     let body: serde_json::Value = client
         .get(format!("http://{address}/api/search?q=ERR_SHARE_LOCKED"))
@@ -617,6 +615,80 @@ async fn served_over_a_real_socket_and_shut_down_gracefully() {
     tokio::time::timeout(std::time::Duration::from_secs(5), server)
         .await
         .expect("stops within 5 s")
-        .unwrap()
         .unwrap();
+}
+
+/// What OpenAPI says of `q` holds: a blank query is a 400 naming `q`; a query that is not
+/// blank but has nothing to find (excluded words only, or symbols) is a 200 without hits whose
+/// notice says why.
+#[tokio::test]
+async fn a_query_of_exclusions_only_finds_nothing_with_a_notice() {
+    let kb = fixture();
+    let app = kb.app();
+    for blank in ["", "%20%20", "%C2%85"] {
+        let reply = get(&app, &format!("/api/search?q={blank}"), None).await;
+        assert_eq!(reply.status, 400, "{blank}: {}", reply.body);
+        assert_eq!(reply.json()["error"]["code"], "bad_parameter");
+    }
+    for nothing in ["-share", "-", "%2B", "-%22share%20access%22"] {
+        let reply = get(&app, &format!("/api/search?q={nothing}"), None).await;
+        assert_eq!(reply.status, 200, "{nothing}: {}", reply.body);
+        let body = reply.json();
+        assert_eq!(body["total"], 0, "{nothing}");
+        assert_eq!(
+            body["notices"].as_array().unwrap().len(),
+            1,
+            "{nothing}: {body}"
+        );
+    }
+}
+
+/// A case form that does not parse is a 400 page naming the problem, a form that is not one is
+/// a 415 page, and an empty severity (the form's "not chosen") is the default one.
+#[tokio::test]
+async fn the_case_form_refuses_what_does_not_parse_as_a_page() {
+    let kb = fixture();
+    let app = kb.live(kbsearch::config::WatchMode::Off).await.app();
+    let twice = common::post_form(
+        &app,
+        "/case",
+        &[
+            ("subject", "share access denied"),
+            ("version", "7.8.0"),
+            ("version", "7.7.0"),
+        ],
+    )
+    .await;
+    assert_eq!(twice.status, 400, "{}", twice.body);
+    assert!(
+        twice
+            .body
+            .contains("<h1>The case could not be submitted</h1>"),
+        "{}",
+        twice.body
+    );
+    assert!(twice.body.contains("version"), "{}", twice.body);
+
+    let json = common::send_with(
+        &app,
+        "post",
+        "/case",
+        None,
+        Some(("application/json", r#"{"subject": "share"}"#.to_string())),
+    )
+    .await;
+    assert_eq!(json.status, 415, "{}", json.body);
+    assert!(
+        json.body.contains("application/x-www-form-urlencoded"),
+        "{}",
+        json.body
+    );
+
+    let no_severity = common::post_form(
+        &app,
+        "/case",
+        &[("subject", "share access denied"), ("severity", "")],
+    )
+    .await;
+    assert_eq!(no_severity.status, 200, "{}", no_severity.body);
 }

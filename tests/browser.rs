@@ -390,6 +390,74 @@ async fn case_form_suggests_the_article_while_typing_and_records_it_solved() {
     .await;
 }
 
+/// The case form without JavaScript: the browser posts it natively (`form.submit()` skips the
+/// page's script, as a browser without JavaScript does), with its own `Sec-Fetch-Site` and
+/// `Origin`, and the same-origin check lets it through. The same form on a page of another origin
+/// (`about:blank`, an opaque one) is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_form_posted_by_the_browser_itself_is_taken_only_from_this_site() {
+    in_browser_on(Server::with_events, |client, base| async move {
+        client
+            .goto(&format!("{base}/case"))
+            .await
+            .expect("open the case form");
+        client
+            .execute(
+                "const form = document.getElementById('case-form'); \
+                 form.querySelector('#subject').value = arguments[0]; \
+                 form.querySelector('#description').value = arguments[1]; \
+                 form.submit(); return true;",
+                vec![json!(CUTOVER_SUBJECT), json!(CUTOVER_DESCRIPTION)],
+            )
+            .await
+            .expect("post the form natively");
+        wait_for_script(
+            &client,
+            "return document.readyState === 'complete' && document.querySelector('h1') !== null \
+                 && location.pathname === '/case';",
+            vec![],
+            "the answer to the posted form",
+        )
+        .await;
+        assert_eq!(
+            page_heading(&client).await.as_deref(),
+            Some("Your case was submitted")
+        );
+        let analytics = deflection_analytics(&base).await;
+        assert_eq!(analytics["case_submitted"], 1, "{analytics}");
+
+        client.goto("about:blank").await.expect("open a blank page");
+        client
+            .execute(
+                "const form = document.createElement('form'); \
+                 form.method = 'post'; form.action = arguments[0]; \
+                 const subject = document.createElement('input'); \
+                 subject.name = 'subject'; subject.value = 'sent from elsewhere'; \
+                 form.append(subject); document.body.append(form); form.submit(); return true;",
+                vec![json!(format!("{base}/case"))],
+            )
+            .await
+            .expect("post the form from another origin");
+        wait_for_script(
+            &client,
+            "return location.pathname === '/case' && document.querySelector('h1') !== null;",
+            vec![],
+            "the answer to the form from another origin",
+        )
+        .await;
+        assert_eq!(
+            page_heading(&client).await.as_deref(),
+            Some("The form was sent from another site")
+        );
+        let analytics = deflection_analytics(&base).await;
+        assert_eq!(
+            analytics["case_submitted"], 1,
+            "nothing recorded for the refused form: {analytics}"
+        );
+    })
+    .await;
+}
+
 /// The first answer (which brings the draft's id) is held back in the browser while the customer
 /// keeps typing: the next draft must still carry that id, and the answer shown must be the one
 /// to the latest draft, never the older one arriving late.
@@ -1036,9 +1104,13 @@ impl Server {
             .await
             .expect("bind a free local port");
         let address = listener.local_addr().expect("the server's address");
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve HTTP");
-        });
+        let limits = kbsearch::server::ConnectionLimits::from_config(&Default::default());
+        let task = tokio::spawn(kbsearch::server::serve(
+            listener,
+            app,
+            limits,
+            std::future::pending(),
+        ));
         Server {
             base: format!("http://{address}"),
             task,

@@ -343,11 +343,15 @@ async fn bad_drafts_are_refused_with_the_field_named() {
     assert_eq!(reply.status, 413, "{}", reply.body);
     assert_eq!(reply.json()["error"]["code"], "payload_too_large");
     let long_subject = json!({"subject": "s".repeat(1_001)});
-    assert_eq!(
-        post_json(&app, "/api/deflect", None, &long_subject)
-            .await
-            .status,
-        413
+    let reply = post_json(&app, "/api/deflect", None, &long_subject).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("parameter `subject`: is 1001 characters long"),
+        "{}",
+        reply.body
     );
 }
 

@@ -111,15 +111,11 @@ async fn each_commit_sends_a_change_event_and_streams_end_at_shutdown() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped_rx.await;
-                let _ = stop.send(true);
-            })
-            .await
-            .unwrap();
-    });
+    let limits = kbsearch::server::ConnectionLimits::from_config(&Default::default());
+    let server = tokio::spawn(kbsearch::server::serve(listener, app, limits, async move {
+        let _ = stopped_rx.await;
+        let _ = stop.send(true);
+    }));
     let client = reqwest::Client::new();
     let mut events = client
         .get(format!("http://{address}/preview/events"))
@@ -156,4 +152,61 @@ async fn each_commit_sends_a_change_event_and_streams_end_at_shutdown() {
         .await
         .expect("shutdown is not held up by the open stream")
         .unwrap();
+}
+
+/// DNS rebinding: a page of another site whose name resolves to 127.0.0.1 reaches the preview
+/// with its own name in `Host`. Only localhost names at the preview's own port are answered.
+#[tokio::test]
+async fn only_requests_for_localhost_at_its_port_are_answered() {
+    let kb = Kb::new();
+    kb.write(
+        "articles/a.md",
+        article("Secret draft", "status: draft\n", "text"),
+    );
+    let (_live, app) = preview(&kb).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let port = address.port();
+    let limits = kbsearch::server::ConnectionLimits::from_config(&Default::default());
+    let server = tokio::spawn(kbsearch::server::serve(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
+    let client = reqwest::Client::new();
+    let ask = |host: String, path: &'static str| {
+        let request = client
+            .get(format!("http://{address}{path}"))
+            .header("host", host);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let (status, body) = ask(host.clone(), "/preview").await;
+        assert_eq!(status, 200, "{host}: {body}");
+        assert!(body.contains("Secret draft"), "{host}");
+    }
+    for host in [
+        format!("rebind.example:{port}"),
+        format!("127.0.0.1.nip.io:{port}"),
+        format!("localhost:{}", port.wrapping_add(1)),
+        "localhost".to_string(),
+    ] {
+        for path in ["/preview", "/api/search?q=secret", "/preview/events"] {
+            let (status, body) = ask(host.clone(), path).await;
+            assert_eq!(status, 421, "{host}{path}: {body}");
+            assert!(
+                body.contains(&format!("http://localhost:{port}/")) && !body.contains("Secret"),
+                "{host}{path}: {body}"
+            );
+        }
+    }
+    server.abort();
 }

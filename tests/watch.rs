@@ -347,8 +347,8 @@ async fn a_reindex_request_reconciles_what_no_watcher_saw() {
     kb.write("articles/b.md", article("Unwatched too", "charlie"));
     assert_eq!(
         request(&app, "post", "/api/reindex", None).await.status,
-        403,
-        "only support staff may ask"
+        401,
+        "only support staff may ask: without a key, a 401 that asks for one"
     );
     let reply = request(&app, "post", "/api/reindex", Some(AGENT_KEY)).await;
     assert_eq!(reply.status, 202, "{}", reply.body);

@@ -34,6 +34,10 @@ pub struct CheckArgs {
     /// not rank its article within the top N is an error.
     #[arg(long)]
     queries: bool,
+    /// Judge symbolic links as `[watch] follow_symlinks = true` makes the service do: links
+    /// that stay inside the folder are read, the others are warnings.
+    #[arg(long, env = "KBSEARCH_FOLLOW_SYMLINKS")]
+    follow_symlinks: bool,
     /// The rank N each article must reach for its queries.
     #[arg(long, default_value_t = check::DEFAULT_TOP, requires = "queries")]
     top: usize,
@@ -46,11 +50,14 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         args.kb.display()
     );
     anyhow::ensure!(args.top >= 1, "--top must be at least 1");
+    let options = check::CheckOptions {
+        follow_symlinks: args.follow_symlinks,
+        ..check::CheckOptions::new(args.max_file_bytes)
+    };
     let report = if args.queries {
-        check::check_folder_with_queries(&args.kb, args.max_file_bytes, args.top)
-            .context("ranking check")?
+        check::check_queries_with(&args.kb, options, args.top).context("ranking check")?
     } else {
-        check::check_folder(&args.kb, args.max_file_bytes)
+        check::check_folder_with(&args.kb, options)
     };
     match args.format {
         Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,

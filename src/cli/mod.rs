@@ -89,10 +89,12 @@ impl Paths {
     }
 }
 
-/// The configured folders and file size limit, as the indexer takes them.
+/// The configured folders, file size limit and link rule, as the indexer takes them (the same
+/// as `serve`'s, so `kbsearch index` never publishes what the service would not).
 fn index_options(config: &Config) -> IndexOptions {
     IndexOptions {
         max_file_bytes: config.max_file_bytes,
+        follow_symlinks: config.watch.follow_symlinks,
         ..IndexOptions::new(&config.kb, &config.index)
     }
 }

@@ -128,17 +128,8 @@ pub fn check_folder_with(kb_root: &Path, options: CheckOptions) -> CheckReport {
     finish(folder.files, folder.articles.len(), folder.problems, None)
 }
 
-/// [`check_folder`], then every front matter query run against a temporary index of the folder:
-/// a query that does not rank its article within the top `top` is an error on that article.
-pub fn check_folder_with_queries(
-    kb_root: &Path,
-    max_file_bytes: u64,
-    top: usize,
-) -> Result<CheckReport, CheckError> {
-    check_queries_with(kb_root, CheckOptions::new(max_file_bytes), top)
-}
-
-/// [`check_folder_with_queries`] with every option.
+/// [`check_folder_with`], then every front matter query run against a temporary index of the
+/// folder: a query that does not rank its article within the top `top` is an error on that article.
 pub fn check_queries_with(
     kb_root: &Path,
     options: CheckOptions,

@@ -21,6 +21,9 @@ use crate::search::{KbSearcher, MAX_CLAUSES, SearchRequest, SearchResults, SortO
 /// Why a query that can match nothing has no results.
 pub const ONLY_COMMON_WORDS: &str =
     "the query has only common words (like `the`, `to`, `is`) or symbols: add a more specific word";
+/// Why a query of excluded words only (`-foo`) has no results.
+pub const ONLY_EXCLUSIONS: &str =
+    "the query only excludes words (`-word`): add a word to search for";
 /// Values listed per facet (the most frequent), besides those chosen as filters.
 const MAX_FACET_VALUES: usize = 20;
 
@@ -34,23 +37,35 @@ impl KbSearcher {
                 "the query was shortened to its first {MAX_CLAUSES} words"
             ));
         }
-        if user_query.positive().next().is_none() {
+        if request.query.trim().is_empty() {
             return Err(SearchError::EmptyQuery);
         }
         let searcher = &self.searcher;
         let stats = self.audience(request.audience, request.include_drafts)?;
-        let built = self.build(&stats, &user_query, true)?;
-        if built.concepts.is_empty() {
-            // A valid query that cannot match anything: no results, and a word on why.
-            notices.push(ONLY_COMMON_WORDS.to_string());
-            return Ok(SearchResults {
-                total: 0,
-                hits: Vec::new(),
-                facets: request.facets.then(Facets::default),
-                did_you_mean: None,
-                notices,
-            });
-        }
+        let built = match user_query.positive().next() {
+            Some(_) => Some(self.build(&stats, &user_query, true)?),
+            None => None,
+        };
+        let built = match built {
+            Some(built) if !built.concepts.is_empty() => built,
+            nothing => {
+                // A query that cannot match anything: no results, and a word on why.
+                notices.push(
+                    match nothing {
+                        None => ONLY_EXCLUSIONS,
+                        Some(_) => ONLY_COMMON_WORDS,
+                    }
+                    .to_string(),
+                );
+                return Ok(SearchResults {
+                    total: 0,
+                    hits: Vec::new(),
+                    facets: request.facets.then(Facets::default),
+                    did_you_mean: None,
+                    notices,
+                });
+            }
+        };
         let filters = self.filters(request)?;
         let any_concept: Box<dyn Query> = Box::new(BooleanQuery::union(
             built.concepts.iter().map(|q| q.box_clone()).collect(),

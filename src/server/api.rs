@@ -169,9 +169,7 @@ pub async fn status(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.is_agent() {
-        return Err(ApiError::Forbidden);
-    }
+    caller.require_agent()?;
     let problems = state.problems.load_full();
     let errors = problems.iter().filter(|p| p.is_error()).count();
     let searcher = state.searcher.load_full();
@@ -187,6 +185,8 @@ pub async fn status(
         index["batches"] = json!(status.batches);
         index["pending_changes"] = json!(status.pending);
         index["watching"] = json!(status.watching);
+        index["rearmed_at"] = json!(status.rearmed_at);
+        index["rearms"] = json!(status.rearms);
         index["reconciled_at"] = json!(status.reconciled_at);
         index["last_changes"] = json!(status.last_changes);
         index["last_error"] = json!(status.last_error);
@@ -211,9 +211,7 @@ pub async fn reindex(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if !caller.is_agent() {
-        return Err(ApiError::Forbidden);
-    }
+    caller.require_agent()?;
     let Some(live) = &state.live else {
         return Err(ApiError::Conflict(
             "this service does not own its index (it was started without the live indexer)"
@@ -254,12 +252,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError>
 /// request, and its index gauges move when any article changes, hidden ones included, so only
 /// support staff (and the Prometheus that scrapes with an agent key) may read it.
 pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    if caller.role.is_none() {
-        return Err(ApiError::KeyRequired);
-    }
-    if !caller.is_agent() {
-        return Err(ApiError::Forbidden);
-    }
+    caller.require_agent()?;
     let searcher = state.searcher.load_full();
     let documents = searcher.as_ref().map_or(0, |s| s.num_docs());
     let last_commit = searcher.as_ref().and_then(|s| s.last_commit());

@@ -73,6 +73,16 @@ impl Caller {
     pub fn is_agent(self) -> bool {
         self.role == Some(Role::Agent)
     }
+
+    /// For the agent routes: no key is 401 (with `WWW-Authenticate: Bearer`, so clients know to
+    /// send one), a key without the agent role 403.
+    pub fn require_agent(self) -> Result<(), ApiError> {
+        match self.role {
+            None => Err(ApiError::KeyRequired),
+            Some(Role::Agent) => Ok(()),
+            Some(Role::Customer) => Err(ApiError::Forbidden),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {

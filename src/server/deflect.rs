@@ -76,14 +76,14 @@ pub async fn deflect(
     })))
 }
 
-/// `POST /api/deflect/{id}/feedback` body.
+/// `POST /api/deflect/{deflection_id}/feedback` body.
 #[derive(Debug, Deserialize)]
 pub struct FeedbackBody {
     outcome: String,
     article_id: Option<String>,
 }
 
-/// `POST /api/deflect/{id}/feedback`: solved (with the article), not_helpful (with the article)
+/// `POST /api/deflect/{deflection_id}/feedback`: solved (with the article), not_helpful (with the article)
 /// or case_submitted. Sending the same feedback twice records it once. Only the caller who
 /// started the draft may send it (anyone else gets the 404 of an unknown draft), and an article
 /// it names must be one the draft was shown (else a 400 naming `article_id`).
@@ -179,9 +179,7 @@ pub async fn deflection_analytics(
     caller: Caller,
     query: Result<Query<RangeParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.is_agent() {
-        return Err(ApiError::Forbidden);
-    }
+    caller.require_agent()?;
     let Query(range_params) = query?;
     let range = range_params.range()?;
     let analytics = event_store(&state)?
@@ -198,9 +196,7 @@ pub async fn search_analytics(
     caller: Caller,
     query: Result<Query<RangeParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    if !caller.is_agent() {
-        return Err(ApiError::Forbidden);
-    }
+    caller.require_agent()?;
     let Query(range_params) = query?;
     let range = range_params.range()?;
     let analytics = event_store(&state)?

@@ -4,7 +4,7 @@
 //! nowhere else.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::QueryRejection;
@@ -44,7 +44,11 @@ pub enum ApiError {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
     Unavailable(String),
+    #[error("too many requests from your address; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -59,7 +63,9 @@ impl ApiError {
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,8 +80,18 @@ impl ApiError {
             ApiError::NotReady => "not_ready",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// Seconds to send as `Retry-After`, for errors that pass.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -141,6 +157,22 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// A case form that does not parse (a field given twice, bytes that are not UTF-8) is a 400
+/// like any bad field; a form too large stays a 413 and one not sent as a form a 415.
+impl From<FormRejection> for ApiError {
+    fn from(rejection: FormRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(
+                "the form is larger than the request limit (limits.max_body_bytes)".to_string(),
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(
+                "send the case form as application/x-www-form-urlencoded".to_string(),
+            ),
+            _ => ApiError::BadRequest(format!("case form: {}", rejection.body_text())),
+        }
+    }
+}
+
 impl From<PoolError> for ApiError {
     fn from(err: PoolError) -> Self {
         ApiError::Internal(err.to_string())
@@ -166,7 +198,18 @@ impl IntoResponse for ApiError {
                 "Bearer".parse().expect("a valid header value"),
             );
         }
+        insert_retry_after(&mut response, self.retry_after());
         response
+    }
+}
+
+/// `Retry-After: seconds`, when there is a time to wait.
+fn insert_retry_after(response: &mut Response, seconds: Option<u64>) {
+    if let Some(seconds) = seconds {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(seconds),
+        );
     }
 }
 
@@ -178,6 +221,8 @@ pub struct PageError {
     status: StatusCode,
     title: &'static str,
     message: String,
+    /// `Retry-After` seconds, for a rate-limited request.
+    retry_after: Option<u64>,
 }
 
 impl PageError {
@@ -186,12 +231,16 @@ impl PageError {
             status,
             title,
             message: message.into(),
+            retry_after: None,
         }
     }
 
-    /// `err` on a page titled `title`, with the status the API would answer.
+    /// `err` on a page titled `title`, with the status (and `Retry-After`) the API would answer.
     pub fn titled(title: &'static str, err: ApiError) -> Self {
-        PageError::new(err.status(), title, err.to_string())
+        PageError {
+            retry_after: err.retry_after(),
+            ..PageError::new(err.status(), title, err.to_string())
+        }
     }
 }
 
@@ -205,6 +254,8 @@ impl IntoResponse for PageError {
                 p { a href="/" { "Search the knowledge base" } }
             },
         );
-        (self.status, page).into_response()
+        let mut response = (self.status, page).into_response();
+        insert_retry_after(&mut response, self.retry_after);
+        response
     }
 }

@@ -11,6 +11,7 @@
 
 mod api;
 mod auth;
+pub mod connections;
 mod deflect;
 mod error;
 mod layout;
@@ -18,10 +19,13 @@ pub mod metrics;
 mod openapi;
 mod pages;
 mod preview;
+mod rate_limit;
 mod requests;
 mod search_pool;
+mod security;
 mod start;
 
+pub use self::connections::{ConnectionLimits, LocalAddr, serve};
 pub use self::start::{Mode, Service, StartError};
 
 use std::sync::Arc;
@@ -39,7 +43,9 @@ use tracing::Level;
 pub use self::auth::Caller;
 pub use self::error::ApiError;
 use self::metrics::Metrics;
+use self::rate_limit::{Budget, RateLimits};
 use self::search_pool::SearchPool;
+use self::security::BrowserPolicy;
 use crate::config::Config;
 use crate::content::problem::Problem;
 use crate::events::EventStore;
@@ -58,7 +64,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/status"),
     ("post", "/api/reindex"),
     ("post", "/api/deflect"),
-    ("post", "/api/deflect/{id}/feedback"),
+    ("post", "/api/deflect/{deflection_id}/feedback"),
     ("get", "/api/analytics/deflection"),
     ("get", "/api/analytics/search"),
     ("get", "/case"),
@@ -80,6 +86,8 @@ pub struct AppState {
     /// Problems of the content folder, as the last index refresh reported them.
     pub problems: Arc<ArcSwap<Vec<Problem>>>,
     pub metrics: Arc<Metrics>,
+    /// Budgets per client address for the routes that write and, if configured, search.
+    rate_limits: Arc<RateLimits>,
     /// The threads that compute searches and deflections, one per core.
     pub search_pool: SearchPool,
     /// The live indexer, when this service keeps the index current itself.
@@ -99,6 +107,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config) -> Self {
         AppState {
+            rate_limits: Arc::new(RateLimits::new(&config.rate_limit)),
             config: Arc::new(config),
             searcher: Arc::new(ArcSwapOption::empty()),
             facet_cache: Arc::default(),
@@ -182,25 +191,41 @@ impl AppState {
     }
 }
 
-/// The whole application: routes, limits, timeouts, metrics and request logs.
+/// The whole application: routes, rate limits, limits, timeouts, metrics, security headers and
+/// request logs.
 pub fn router(state: AppState) -> Router {
     let limits = &state.config.limits;
+    let writes =
+        axum::middleware::from_fn_with_state((state.clone(), Budget::Writes), rate_limit::limit);
+    let searches =
+        axum::middleware::from_fn_with_state((state.clone(), Budget::Search), rate_limit::limit);
     let api = Router::new()
-        .route("/search", get(api::search))
-        .route("/suggest", get(api::suggest))
+        .route("/search", get(api::search).layer(searches.clone()))
+        .route("/suggest", get(api::suggest).layer(searches.clone()))
         .route("/articles/{*id}", get(api::article))
         .route("/status", get(api::status))
         .route("/reindex", post(api::reindex))
-        .route("/deflect", post(deflect::deflect))
-        .route("/deflect/{id}/feedback", post(deflect::feedback))
+        .route("/deflect", post(deflect::deflect).layer(writes.clone()))
+        .route(
+            "/deflect/{deflection_id}/feedback",
+            post(deflect::feedback).layer(writes.clone()),
+        )
         .route("/analytics/deflection", get(deflect::deflection_analytics))
         .route("/analytics/search", get(deflect::search_analytics))
         .route("/openapi.json", get(openapi::document))
         .fallback(api::not_found);
-    Router::new()
-        .route("/", get(pages::search_page))
+    let app = Router::new()
+        .route("/", get(pages::search_page).layer(searches))
         .route("/articles/{*id}", get(pages::article_page))
-        .route("/case", get(pages::case_page).post(pages::case_submitted))
+        .route(
+            "/case",
+            get(pages::case_page).merge(
+                post(pages::case_submitted)
+                    .layer(writes)
+                    // Outermost: a form from another site is refused before it costs a budget.
+                    .layer(axum::middleware::from_fn(security::same_origin_form)),
+            ),
+        )
         .route("/assets/{file}", get(pages::asset))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
@@ -215,7 +240,8 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(limits.request_timeout_secs),
-        ))
+        ));
+    with_security_headers(app, &state.config)
         // Request spans and failures at debug: a 503 from /readyz while starting is not an
         // error, and real internal errors are logged once, where they become responses.
         .layer(
@@ -226,7 +252,19 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The production router with the writers' preview routes, and its banner on every page.
+/// `router` with the security headers (`security`) on every response.
+fn with_security_headers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    config: &Config,
+) -> Router<S> {
+    router.layer(axum::middleware::from_fn_with_state(
+        Arc::new(BrowserPolicy::new(&config.server)),
+        security::add_headers,
+    ))
+}
+
+/// The production router with the writers' preview routes, its banner on every page, and only
+/// for requests to localhost.
 pub fn preview_router(state: AppState) -> Router {
     let preview = Router::new()
         .route("/preview", get(preview::article_list))
@@ -234,10 +272,15 @@ pub fn preview_router(state: AppState) -> Router {
         .route("/preview/api/article", get(preview::article_details))
         .route("/preview/api/rank", get(preview::rank))
         .with_state(state.clone());
-    router(state.clone())
+    let app = router(state.clone())
         .merge(preview)
         .layer(axum::middleware::from_fn_with_state(
-            state,
+            state.clone(),
             preview::add_banner,
         ))
+        // Before anything else: a page of another site reaching the preview by DNS rebinding.
+        .layer(axum::middleware::from_fn(preview::only_local_hosts));
+    // Layers apply to the routes already there: the preview's own routes need the headers too
+    // (the production ones get the same values again).
+    with_security_headers(app, &state.config)
 }

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -126,8 +127,10 @@ pub async fn case_page(State(state): State<AppState>) -> Response {
 pub async fn case_submitted(
     State(state): State<AppState>,
     caller: Caller,
-    axum::Form(form): axum::Form<CaseForm>,
+    form: Result<axum::Form<CaseForm>, FormRejection>,
 ) -> Result<Markup, PageError> {
+    let axum::Form(form) =
+        form.map_err(|err| PageError::titled("The case could not be submitted", err.into()))?;
     let (_, deflection) = submit_case(&state, caller, form)
         .await
         .map_err(|err| PageError::titled("The case could not be submitted", err))?;

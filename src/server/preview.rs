@@ -7,6 +7,12 @@
 //! responses on the way out, and `assets/preview.js` asks the `/preview/api/…` routes for the
 //! problems and ranks it shows. `preview_router` (in `mod.rs`, beside the production router)
 //! adds these routes and the banner to the production ones.
+//!
+//! The preview shows drafts and internal articles to whoever asks, which is safe only because it
+//! listens on 127.0.0.1. A web page can still reach it through DNS rebinding (its own name made
+//! to resolve to 127.0.0.1, so the browser lets it read the answers); such requests carry the
+//! page's name in `Host`, so the preview answers only `localhost`, `127.0.0.1` and `[::1]` with
+//! its own port, and 421 to any other name.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -14,7 +20,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +31,8 @@ use serde_json::{Value, json};
 use tokio_stream::wrappers::WatchStream;
 
 use super::AppState;
-use super::error::ApiError;
+use super::connections::LocalAddr;
+use super::error::{ApiError, PageError};
 use super::layout::layout;
 use super::requests::article_url;
 use crate::content::problem::Problem;
@@ -36,6 +43,59 @@ use crate::quality::rank_check::RankCheck;
 const MAX_INJECT_BYTES: usize = 8 * 1024 * 1024;
 /// Deepest rank the ranking box looks at.
 const RANK_DEPTH: usize = 50;
+
+/// Middleware: answers only requests for `localhost`, `127.0.0.1` or `[::1]` at the port the
+/// request came in on; any other `Host` gets 421. A request without `Host` is not from a browser
+/// (every browser sends it), so no rebinding page can be behind it.
+pub async fn only_local_hosts(request: Request, next: Next) -> Response {
+    let port = request
+        .extensions()
+        .get::<LocalAddr>()
+        .map(|LocalAddr(address)| address.port());
+    let host = match request.headers().get(header::HOST) {
+        Some(value) => value.to_str().ok(),
+        None => match request.uri().authority() {
+            Some(authority) => Some(authority.as_str()),
+            None => return next.run(request).await,
+        },
+    };
+    if host.is_some_and(|host| is_local_host(host, port)) {
+        return next.run(request).await;
+    }
+    let address = port.map_or_else(|| "its own port".to_string(), |port| port.to_string());
+    PageError::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        "Open the preview at localhost",
+        format!(
+            "The preview answers only at http://127.0.0.1:{address}/ or http://localhost:{address}/; \
+             this request was for `{}`. Drafts and internal articles are not shown to pages of \
+             other sites.",
+            host.unwrap_or("an unreadable host")
+        ),
+    )
+    .into_response()
+}
+
+/// Whether `host` (a `Host` header) names this machine's loopback at `port` (`None`: any port).
+fn is_local_host(host: &str, port: Option<u16>) -> bool {
+    let (name, written_port) = match host.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((address, rest)) => (address, rest.strip_prefix(':')),
+            None => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
+    };
+    let local_name = name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "::1";
+    // Browsers leave out only the default port.
+    let written_port = match written_port {
+        Some(text) => text.parse::<u16>().ok(),
+        None => Some(80),
+    };
+    local_name && port.is_none_or(|port| written_port == Some(port))
+}
 
 /// The live indexer's count of applied batches, if the preview has one.
 fn batches(state: &AppState) -> Option<u64> {
@@ -274,4 +334,42 @@ pub async fn rank(
     Ok(Json(
         serde_json::to_value(report).map_err(|e| ApiError::Internal(e.to_string()))?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_names_with_the_preview_port_are_local() {
+        for host in [
+            "localhost:8090",
+            "LOCALHOST:8090",
+            "127.0.0.1:8090",
+            "[::1]:8090",
+        ] {
+            assert!(is_local_host(host, Some(8090)), "{host}");
+        }
+        for host in [
+            "evil.example:8090",
+            "localhost.evil.example:8090",
+            "127.0.0.1.nip.io:8090",
+            "localhost:8091",
+            "127.0.0.1",
+            "[::1]",
+            "[::1:8090",
+            "localhost:port",
+            "192.168.1.10:8090",
+        ] {
+            assert!(!is_local_host(host, Some(8090)), "{host}");
+        }
+        assert!(
+            is_local_host("localhost", Some(80)),
+            "the default port is left out"
+        );
+        assert!(
+            is_local_host("127.0.0.1:1234", None),
+            "any port when not known"
+        );
+    }
 }

@@ -22,7 +22,7 @@ use crate::events::{
 use crate::search::{KbSearcher, SearchRequest, SearchResults, SortOrder, StoredArticle};
 
 /// Longest subject accepted, in characters; the description is bounded by the body limit.
-const MAX_SUBJECT_CHARS: usize = 1_000;
+pub(super) const MAX_SUBJECT_CHARS: usize = 1_000;
 
 /// Path of an article page.
 pub fn article_url(id: &str) -> String {
@@ -31,7 +31,7 @@ pub fn article_url(id: &str) -> String {
 
 /// Longest value of a search filter (`type`, `product`, `version`, `tag`), in characters:
 /// names and tags are short, and every value becomes part of the result cache's key.
-const MAX_FILTER_VALUE_CHARS: usize = 100;
+pub(super) const MAX_FILTER_VALUE_CHARS: usize = 100;
 
 /// Query parameters of `/api/search` and of the search page, as received.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -308,10 +308,12 @@ pub struct DeflectBody {
 
 impl DeflectBody {
     fn to_draft(&self, caller: Caller, state: &AppState) -> Result<DraftCase, ApiError> {
-        if self.subject.chars().count() > MAX_SUBJECT_CHARS {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "field `subject` is longer than {MAX_SUBJECT_CHARS} characters"
-            )));
+        let subject_chars = self.subject.chars().count();
+        if subject_chars > MAX_SUBJECT_CHARS {
+            return Err(ApiError::parameter(
+                "subject",
+                format!("is {subject_chars} characters long; the limit is {MAX_SUBJECT_CHARS}"),
+            ));
         }
         let case_type = match &self.case_type {
             Some(text) if !text.trim().is_empty() => text.parse::<CaseType>()?,
@@ -500,7 +502,11 @@ pub async fn submit_case(
         subject: form.subject,
         description: form.description,
         case_type: form.case_type,
-        severity: form.severity.map(Value::String),
+        // The form's empty choice is no choice: the default severity.
+        severity: form
+            .severity
+            .filter(|s| !s.trim().is_empty())
+            .map(Value::String),
         product: form.product,
         version: form.version,
         limit: None,

@@ -1,8 +1,10 @@
 //! Starting and stopping the service, the same way for `kbsearch serve` and `kbsearch preview`.
 //! It listens at once (so `/healthz` answers) while the live indexer brings the index up to date
 //! on its own thread; the service is ready when the first searcher is published, and follows the
-//! content folder from then on. On Ctrl-C or SIGTERM it stops taking requests, ends the preview's
-//! live-reload streams, commits what the indexer has queued and writes the last events.
+//! content folder from then on. Connections are taken by `connections::serve`, with the limits
+//! of `[limits]`. On Ctrl-C or SIGTERM it stops taking requests, ends the preview's live-reload
+//! streams, lets answers under way finish, commits what the indexer has queued and writes the
+//! last events.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use super::connections::{ConnectionLimits, serve};
 use super::{AppState, preview_router, router};
 use crate::config::{Config, WatchOptions};
 use crate::events::{EventStore, SqliteEventStore, StoreError};
@@ -58,8 +61,6 @@ pub enum StartError {
     Events(#[source] StoreError),
     #[error("starting the indexer thread")]
     Indexer(#[source] std::io::Error),
-    #[error("serving HTTP")]
-    Serve(#[source] std::io::Error),
     #[error("stopping the indexer")]
     Stop(#[source] tokio::task::JoinError),
     #[error("loading the semantic model")]
@@ -185,18 +186,17 @@ impl Service {
     /// Serves until Ctrl-C or SIGTERM, then commits what the indexer has queued and writes the
     /// last events.
     pub async fn run(self) -> Result<(), StartError> {
+        let limits = ConnectionLimits::from_config(&self.state.config.limits);
         let app = match self.mode {
             Mode::Serve => router(self.state),
             Mode::Preview => preview_router(self.state),
         };
         let stop = self.stop;
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown_signal().await;
-                let _ = stop.send(true);
-            })
-            .await
-            .map_err(StartError::Serve);
+        serve(self.listener, app, limits, async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        })
+        .await;
         // Commits what is queued and waits for merges, off the async runtime.
         let live = self.live;
         let embedder = self.embedder;
@@ -211,7 +211,7 @@ impl Service {
         if let Err(err) = self.events.flush().await {
             warn!("writing the last search events: {err}");
         }
-        served
+        Ok(())
     }
 }
 

@@ -20,6 +20,7 @@
     const params = query();
     try {
       const response = await fetch("/?" + params + "&fragment=results", { headers: { "Accept": "text/html" } });
+      if (response.status === 429) return; // rate limited: keep the results shown
       const html = await response.text();
       if (ticket !== latest) return; // a newer request is on its way
       results.innerHTML = html;

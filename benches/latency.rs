@@ -5,6 +5,11 @@
 //! Same inputs as `benches/search.rs`: the sample `kb/` and its judged queries by default, or
 //! `KBSEARCH_BENCH_KB` and `KBSEARCH_BENCH_QUERIES` for a synthetic knowledge base. Each query
 //! runs as an anonymous portal search would: top 10, snippets, facets, spelling.
+//!
+//! `KBSEARCH_BENCH_MODEL` (a sentence-transformers folder): search with the semantic layer, every
+//! article embedded first (cached in the index folder's `vectors/`; keep it with
+//! `KBSEARCH_BENCH_INDEX`). Queries of four words or more are then reranked by the vectors; the
+//! figures are also given for short and long queries apart.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -37,8 +42,22 @@ fn main() {
             .collect(),
     };
     let tmp = tempfile::tempdir().expect("temp dir");
-    Indexer::refresh(&IndexOptions::new(&kb, tmp.path()), &Silent).expect("index");
-    let searcher = KbSearcher::open(tmp.path(), &kb).expect("searcher");
+    let index = std::env::var("KBSEARCH_BENCH_INDEX")
+        .map_or_else(|_| tmp.path().to_path_buf(), PathBuf::from);
+    Indexer::refresh(&IndexOptions::new(&kb, &index), &Silent).expect("index");
+    let searcher = KbSearcher::open(&index, &kb).expect("searcher");
+    let semantic = std::env::var_os("KBSEARCH_BENCH_MODEL").map(|model| {
+        let semantic = std::sync::Arc::new(
+            kbsearch::semantic::Semantic::open(
+                std::path::Path::new(&model),
+                Some(&index.join(kbsearch::semantic::VECTORS_DIR)),
+            )
+            .expect("load the model"),
+        );
+        kbsearch::semantic::catch_up(&semantic, searcher.searcher(), &Silent, true).expect("embed");
+        semantic
+    });
+    let searcher = searcher.with_semantic(semantic);
     let run = |query: &str, snippets: bool, facets: bool| {
         let mut request = SearchRequest::new(query);
         request.facets = facets;
@@ -65,6 +84,31 @@ fn main() {
         times.sort();
         println!(
             "{} | {} queries | {label} | p50 {:.3} ms | p95 {:.3} ms | p99 {:.3} ms | max {:.3} ms",
+            kb.display(),
+            times.len(),
+            percentile(&times, 0.50).as_secs_f64() * 1e3,
+            percentile(&times, 0.95).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3,
+            times.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        );
+    }
+    // Short and long queries apart: only long ones may use the vectors.
+    let words = |q: &String| q.split_whitespace().count();
+    for (label, long) in [
+        ("queries under 4 words", false),
+        ("queries of 4+ words", true),
+    ] {
+        let mut times: Vec<Duration> = queries
+            .iter()
+            .filter(|q| (words(q) >= 4) == long)
+            .map(|q| run(q, true, true))
+            .collect();
+        if times.is_empty() {
+            continue;
+        }
+        times.sort();
+        println!(
+            "{} | {} {label} | full | p50 {:.3} ms | p95 {:.3} ms | p99 {:.3} ms | max {:.3} ms",
             kb.display(),
             times.len(),
             percentile(&times, 0.50).as_secs_f64() * 1e3,

@@ -293,6 +293,17 @@ impl Default for Deflect {
     }
 }
 
+/// The optional semantic layer (`crate::semantic`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SemanticConfig {
+    /// A sentence-transformers model folder (BERT family: `config.json`, `model.safetensors`,
+    /// `tokenizer.json`, the pooling folder); none: lexical ranking only.
+    pub model: Option<PathBuf>,
+}
+
+/// Files a sentence-transformers model folder must hold.
+pub const MODEL_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
 /// What the event store keeps, and for how long.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -378,6 +389,7 @@ pub struct Config {
     pub server: Server,
     pub watch: Watch,
     pub deflect: Deflect,
+    pub semantic: SemanticConfig,
     pub events: Events,
     pub keys: Vec<ApiKey>,
 }
@@ -395,6 +407,7 @@ impl Default for Config {
             server: Server::default(),
             watch: Watch::default(),
             deflect: Deflect::default(),
+            semantic: SemanticConfig::default(),
             events: Events::default(),
             keys: Vec::new(),
         }
@@ -430,6 +443,7 @@ pub struct Overrides {
     pub bind: Option<String>,
     pub max_file_bytes: Option<u64>,
     pub watch: Option<WatchMode>,
+    pub semantic_model: Option<PathBuf>,
 }
 
 impl Config {
@@ -487,6 +501,10 @@ impl Config {
                 message,
             })?;
         }
+        if let Some(value) = lookup("KBSEARCH_SEMANTIC_MODEL") {
+            // Set but empty: no model, whatever the file says.
+            self.semantic.model = (!value.trim().is_empty()).then(|| PathBuf::from(value));
+        }
         if let Some(value) = lookup("KBSEARCH_MAX_FILE_BYTES") {
             self.max_file_bytes = value.trim().parse().map_err(|_| ConfigError::Env {
                 name: "KBSEARCH_MAX_FILE_BYTES".to_string(),
@@ -514,6 +532,9 @@ impl Config {
         }
         if let Some(mode) = overrides.watch {
             self.watch.mode = mode;
+        }
+        if let Some(model) = &overrides.semantic_model {
+            self.semantic.model = Some(model.clone());
         }
     }
 
@@ -557,6 +578,23 @@ impl Config {
                 "deflect.min_confidence",
                 format!("{} is not between 0 and 1", self.deflect.min_confidence),
             ));
+        }
+        if let Some(model) = &self.semantic.model {
+            if !model.is_dir() {
+                return Err(invalid(
+                    "semantic.model",
+                    format!("{} is not a folder", model.display()),
+                ));
+            }
+            if let Some(missing) = MODEL_FILES.iter().find(|f| !model.join(f).is_file()) {
+                return Err(invalid(
+                    "semantic.model",
+                    format!(
+                        "{} has no {missing}: give a sentence-transformers model folder",
+                        model.display()
+                    ),
+                ));
+            }
         }
         if limits.request_timeout_secs == 0 {
             return Err(invalid(
@@ -815,6 +853,42 @@ mod tests {
             .apply_env(|n| (n == "KBSEARCH_MAX_FILE_BYTES").then(|| "lots".into()))
             .unwrap_err();
         assert!(err.to_string().contains("KBSEARCH_MAX_FILE_BYTES"));
+    }
+
+    #[test]
+    fn a_semantic_model_comes_from_file_env_or_flag_and_must_be_a_model_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[semantic]\nmodel = {:?}\n",
+            dir.path().display().to_string()
+        );
+        let mut config = Config::parse(&text, Path::new("k.toml")).unwrap();
+        assert_eq!(config.semantic.model.as_deref(), Some(dir.path()));
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("config key `semantic.model`") && err.contains("config.json"),
+            "{err}"
+        );
+        for file in MODEL_FILES {
+            std::fs::write(dir.path().join(file), "{}").unwrap();
+        }
+        config.validate().unwrap();
+        config
+            .apply_env(|n| (n == "KBSEARCH_SEMANTIC_MODEL").then(String::new))
+            .unwrap();
+        assert_eq!(config.semantic.model, None);
+        config.apply(&Overrides {
+            semantic_model: Some("/no/such/model".into()),
+            ..Overrides::default()
+        });
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("not a folder")
+        );
+        assert!(Config::default().semantic.model.is_none());
     }
 
     #[test]

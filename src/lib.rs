@@ -16,6 +16,8 @@
 //! - [`index`] is the contract between writing and reading the index: analysis, schema and
 //!   generations on disk.
 //! - [`search`] ranks, filters and highlights; [`deflect`] suggests articles for draft cases.
+//! - [`semantic`] is the optional sentence-embedding layer both of them fuse with lexical ranking
+//!   when a model is configured: article vectors computed in the background and cached.
 //! - [`events`] keeps deflection events and search analytics durably.
 //! - [`server`] is the axum service over all of the above.
 //! - [`quality`] checks content, says why an article ranks where it does, and measures ranking.
@@ -33,4 +35,5 @@ pub mod index;
 pub mod ingest;
 pub mod quality;
 pub mod search;
+pub mod semantic;
 pub mod server;

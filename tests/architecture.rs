@@ -19,23 +19,31 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("content", &["error", "config"]),
     ("index", &["error", "config", "content"]),
     ("ingest", &["error", "config", "content", "index"]),
-    ("search", &["error", "config", "content", "index"]),
+    // `ingest` only for its `Progress` trait (embedding is long work too).
+    (
+        "semantic",
+        &["error", "config", "content", "index", "ingest"],
+    ),
+    (
+        "search",
+        &["error", "config", "content", "index", "semantic"],
+    ),
     (
         "deflect",
-        &["error", "config", "content", "index", "search"],
+        &["error", "config", "content", "index", "search", "semantic"],
     ),
     ("events", &["error", "config"]),
     (
         "quality",
         &[
-            "error", "config", "content", "index", "ingest", "search", "deflect",
+            "error", "config", "content", "index", "ingest", "search", "deflect", "semantic",
         ],
     ),
     (
         "server",
         &[
             "error", "config", "content", "index", "ingest", "search", "deflect", "events",
-            "quality",
+            "quality", "semantic",
         ],
     ),
 ];

@@ -69,6 +69,7 @@ const KINDS: &[Kind] = &[
     ("search/filters", search_filters),
     ("search/hidden-filters", search_hidden_filters),
     ("search/paging-and-sort", search_paging_and_sort),
+    ("search/long-question", search_long_question),
     ("search/bad-parameters", search_bad_parameters),
     ("suggest", suggest),
     ("deflect", deflect),
@@ -405,6 +406,27 @@ fn search_paging_and_sort(g: &mut Gen) -> Vec<Probe> {
             ("per_page", per_page),
             ("sort", sort),
         ]));
+    }
+    probes
+}
+
+/// Questions and described symptoms of four words or more: with a model, these are the searches
+/// reranked by the vectors.
+fn search_long_question(g: &mut Gen) -> Vec<Probe> {
+    let mut probes = Vec::new();
+    for i in 0..16 {
+        let mut words = vec!["why".to_string(), "does".to_string()];
+        for j in 0..(3 + i % 4) {
+            words.push(match (i + j) % 4 {
+                0 | 1 => g.visible_word(),
+                2 => g.shared_word(),
+                _ => g.hidden_word(),
+            });
+        }
+        let q = words.join(" ");
+        let per_page = ["5", "10", "20"][i % 3];
+        let page = ["1", "2"][i % 2];
+        probes.push(search(&[("q", &q), ("per_page", per_page), ("page", page)]));
     }
     probes
 }
@@ -1522,6 +1544,14 @@ impl Side {
         }
     }
 
+    /// The service with a sentence-embedding model, every article embedded.
+    fn with_model(kb: &Kb, model: &common::Model) -> Side {
+        Side {
+            app: kb.app_with_model(model),
+            last_deflection: None,
+        }
+    }
+
     /// Sends `probe`, with this service's last deflection id in place of [`LAST_DEFLECTION`];
     /// in the answer, that id is put back to [`LAST_DEFLECTION`].
     async fn send(&mut self, probe: &Probe, key: Option<&str>) -> Reply {
@@ -2155,6 +2185,52 @@ async fn hidden_articles_change_no_answer_for_those_who_may_not_see_them() {
     assert!(
         !anonymous.failed() && !customers.failed(),
         "hidden articles change answers to callers who may not see them: see the list above"
+    );
+}
+
+/// The same with a sentence-embedding model: deflection adds the nearest articles by vector to
+/// its candidates and fuses scores, long searches are reranked; neither may let a hidden
+/// article in or move a visible one. Skipped without the test model (required under CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_model_hidden_articles_change_no_answer_either() {
+    let Some(model) = common::Model::for_tests() else {
+        return;
+    };
+    let corpus = Corpus::generate(SEED);
+    let public = corpus.knowledge_base(|g| Audience::Anonymous.sees(g));
+    let customer = corpus.knowledge_base(|g| Audience::Customer.sees(g));
+    let everything = corpus.knowledge_base(|_| true);
+    let (anonymous, customers) = tokio::join!(
+        run(
+            "anonymous, with a model",
+            &corpus,
+            Audience::Anonymous,
+            Side::with_model(&public, &model),
+            Side::with_model(&everything, &model)
+        ),
+        run(
+            "customer, with a model",
+            &corpus,
+            Audience::Customer,
+            Side::with_model(&customer, &model),
+            Side::with_model(&everything, &model)
+        ),
+    );
+    let mut out = String::new();
+    for outcome in [&anonymous, &customers] {
+        let _ = writeln!(
+            out,
+            "{}: requests by kind {:?}\n{:?}",
+            outcome.label, outcome.requests, outcome.coverage
+        );
+        outcome.coverage.check();
+    }
+    anonymous.report(&mut out);
+    customers.report(&mut out);
+    eprintln!("{out}");
+    assert!(
+        !anonymous.failed() && !customers.failed(),
+        "with a model, hidden articles change answers to callers who may not see them"
     );
 }
 

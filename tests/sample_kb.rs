@@ -69,6 +69,7 @@ fn the_hand_judged_queries_rank_well() {
         &[kb.join("judgments.tsv")],
         Part::All,
         Visibility::Customer,
+        None,
         &Silent,
     )
     .unwrap();
@@ -88,9 +89,9 @@ fn the_hand_judged_queries_rank_well() {
 fn the_blind_judgments_read_with_kinds_unanswered_queries_and_both_parts() {
     let kb = sample_kb();
     let files = [kb.join("judgments-blind.tsv")];
-    let all = eval_judgments(&kb, &files, Part::All, Visibility::Public, &Silent).unwrap();
-    let fit = eval_judgments(&kb, &files, Part::Fit, Visibility::Public, &Silent).unwrap();
-    let test = eval_judgments(&kb, &files, Part::Test, Visibility::Public, &Silent).unwrap();
+    let all = eval_judgments(&kb, &files, Part::All, Visibility::Public, None, &Silent).unwrap();
+    let fit = eval_judgments(&kb, &files, Part::Fit, Visibility::Public, None, &Silent).unwrap();
+    let test = eval_judgments(&kb, &files, Part::Test, Visibility::Public, None, &Silent).unwrap();
     assert!(all.unanswerable >= 50, "{} unanswered", all.unanswerable);
     assert_eq!(
         fit.metrics.queries + test.metrics.queries,
@@ -115,8 +116,8 @@ fn the_blind_judgments_read_with_kinds_unanswered_queries_and_both_parts() {
 fn the_blind_drafts_read_with_kinds_and_parts() {
     let kb = sample_kb();
     let files = [kb.join("deflection-blind.jsonl")];
-    let all = eval_drafts(&kb, &files, Part::All, 0.4, &Silent).unwrap();
-    let fit = eval_drafts(&kb, &files, Part::Fit, 0.4, &Silent).unwrap();
+    let all = eval_drafts(&kb, &files, Part::All, 0.4, None, &Silent).unwrap();
+    let fit = eval_drafts(&kb, &files, Part::Fit, 0.4, None, &Silent).unwrap();
     assert_eq!(all.drafts, 170);
     assert!(all.unanswerable * 3 >= all.drafts, "a third unanswerable");
     assert!(

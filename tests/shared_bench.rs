@@ -85,6 +85,7 @@ fn scifact_train_reaches_the_bm25_baseline() {
         &scifact.join("queries-train.jsonl"),
         &scifact.join("qrels-train.tsv"),
         None,
+        None,
         &Silent,
     )
     .unwrap();

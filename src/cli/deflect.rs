@@ -9,12 +9,14 @@ use clap::Args;
 use kbsearch::config::{DEFAULT_MIN_CONFIDENCE, Overrides};
 use kbsearch::deflect::{self, CaseType, Deflection, Deflector, DraftCase, Severity};
 
-use super::{Paths, Role, emit, open_searcher};
+use super::{ModelArg, Paths, Role, emit, open_searcher};
 
 #[derive(Args)]
 pub struct DeflectArgs {
     #[command(flatten)]
     paths: Paths,
+    #[command(flatten)]
+    model: ModelArg,
     /// The case subject.
     #[arg(long, default_value = "")]
     subject: String,
@@ -44,7 +46,7 @@ pub struct DeflectArgs {
 }
 
 pub fn run(args: DeflectArgs) -> Result<ExitCode> {
-    let config = args.paths.config(Overrides::default())?;
+    let config = args.paths.config(args.model.over(Overrides::default()))?;
     let searcher = open_searcher(&config)?;
     let draft = DraftCase {
         case_type: args.case_type.parse::<CaseType>()?,

@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use crate::cli::progress::Bar;
 use anyhow::{Context, Result};
 use clap::Args;
-use kbsearch::config::DEFAULT_MIN_CONFIDENCE;
+use kbsearch::config::{Config, DEFAULT_MIN_CONFIDENCE, Overrides};
+use kbsearch::deflect::Fusion;
 use kbsearch::quality::draft_eval;
-use kbsearch::quality::eval::{self, EvalReport};
+use kbsearch::quality::eval::{self, EvalModel, EvalReport};
 use kbsearch::quality::split::Part;
 
 use super::{Role, emit};
@@ -54,16 +55,51 @@ pub struct EvalArgs {
     show_below: Option<f64>,
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    model: super::ModelArg,
+    /// Where vectors are cached [default: INDEX/vectors of the configuration].
+    #[arg(long, value_name = "DIR")]
+    vector_cache: Option<PathBuf>,
+    /// Search: weight of the lexical score in the fusion with the vectors (for tuning).
+    #[arg(long, hide = true)]
+    search_lexical_weight: Option<f32>,
+    /// Search: fewest words of a query reranked with the vectors (for tuning).
+    #[arg(long, hide = true)]
+    search_min_words: Option<usize>,
+    /// Deflection: weight of the lexical score ratio in the fusion with the vectors (for tuning).
+    #[arg(long, hide = true)]
+    draft_lexical_weight: Option<f32>,
+    /// Configuration file [default: kbsearch.toml when present].
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let progress = Bar::new();
+    let config = Config::load(
+        args.config.as_deref(),
+        &args.model.over(Overrides::default()),
+    )?;
+    let model = config.semantic.model.as_ref().map(|folder| EvalModel {
+        folder: folder.clone(),
+        cache: args
+            .vector_cache
+            .clone()
+            .unwrap_or_else(|| config.index.join(kbsearch::semantic::VECTORS_DIR)),
+        search_lexical_weight: args.search_lexical_weight,
+        search_min_words: args.search_min_words,
+        fusion: args
+            .draft_lexical_weight
+            .map(|lexical_weight| Fusion { lexical_weight }),
+    });
+    let model = model.as_ref();
     if !args.drafts.is_empty() {
         let report = draft_eval::eval_drafts(
             &args.kb,
             &args.drafts,
             args.part,
             args.min_confidence,
+            model,
             &progress,
         )?;
         if args.json {
@@ -83,13 +119,21 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
                 .qrels
                 .as_deref()
                 .context("--qrels is required with --corpus")?;
-            eval::eval_beir(corpus, queries, qrels, args.run_out.as_deref(), &progress)?
+            eval::eval_beir(
+                corpus,
+                queries,
+                qrels,
+                args.run_out.as_deref(),
+                model,
+                &progress,
+            )?
         }
         (None, false) => eval::eval_judgments(
             &args.kb,
             &args.judgments,
             args.part,
             args.role.audience(),
+            model,
             &progress,
         )?,
         (None, true) => anyhow::bail!("give --corpus/--queries/--qrels, --judgments or --drafts"),
@@ -137,6 +181,14 @@ fn format_draft_eval(report: &draft_eval::DraftEvalReport, details: bool) -> Str
         auc(report.auc_ratio),
         auc(report.auc_raw_score)
     );
+    if report.auc_similarity.is_some() {
+        let _ = writeln!(
+            out,
+            "AUC with the model: top cosine {}, top fused score {}",
+            auc(report.auc_similarity),
+            auc(report.auc_fused)
+        );
+    }
     let _ = writeln!(
         out,
         "calibration fit: a = {:.3}, b = {:.3}",

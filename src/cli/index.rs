@@ -7,30 +7,57 @@ use std::process::ExitCode;
 use crate::cli::progress::Bar;
 use anyhow::{Context, Result};
 use clap::Args;
+use kbsearch::config::Overrides;
 use kbsearch::ingest::indexer::{IndexOptions, IndexReport, Indexer};
+use kbsearch::search::KbSearcher;
 
-use super::{Paths, emit};
+use super::{ModelArg, Paths, emit, open_semantic};
 
 #[derive(Args)]
 pub struct IndexArgs {
     #[command(flatten)]
     paths: Paths,
+    #[command(flatten)]
+    model: ModelArg,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: IndexArgs) -> Result<ExitCode> {
-    let options = args.paths.index_options()?;
+    let config = args.paths.config(args.model.over(Overrides::default()))?;
+    let options = super::index_options(&config);
     let report = Indexer::refresh(&options, &Bar::new())
         .with_context(|| format!("indexing {}", options.kb_root.display()))?;
+    // With a model, every article's vector too (cached: only new and changed articles cost).
+    let embedded = if config.semantic.model.is_some() {
+        let searcher = KbSearcher::open(&config.index, &config.kb)?;
+        open_semantic(&config, searcher.searcher(), true)?.map(|(_, caught_up)| caught_up)
+    } else {
+        None
+    };
     if args.json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+        let mut json = serde_json::to_value(&report)?;
+        json["embedding"] = serde_json::to_value(embedded)?;
+        emit(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     } else {
         for problem in &report.problems {
             eprintln!("{problem}");
         }
-        emit(&summary(&report, &options))?;
+        let mut out = summary(&report, &options);
+        if let Some(done) = embedded {
+            let rate = if done.seconds > 0.0 {
+                done.embedded as f64 / done.seconds
+            } else {
+                0.0
+            };
+            let _ = writeln!(
+                out,
+                "vectors: {} articles embedded in {:.1}s ({rate:.1}/s), {} reused from the cache",
+                done.embedded, done.seconds, done.reused
+            );
+        }
+        emit(&out)?;
     }
     Ok(ExitCode::SUCCESS)
 }

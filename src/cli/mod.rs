@@ -15,6 +15,7 @@ pub mod serve;
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::cli::progress::Bar;
 use anyhow::{Context, Result};
@@ -24,6 +25,7 @@ use kbsearch::content::article::Visibility;
 use kbsearch::index::generations::IndexDir;
 use kbsearch::ingest::indexer::{IndexOptions, Indexer};
 use kbsearch::search::KbSearcher;
+use kbsearch::semantic::{CatchUp, Semantic};
 use kbsearch::server::{Mode, Service};
 
 #[derive(Parser)]
@@ -85,12 +87,6 @@ impl Paths {
         };
         Ok(Config::load(self.config.as_deref(), &overrides)?)
     }
-
-    /// Where to index from and to, for commands that only index.
-    pub fn index_options(&self) -> Result<IndexOptions> {
-        let config = self.config(Overrides::default())?;
-        Ok(index_options(&config))
-    }
 }
 
 /// The configured folders, file size limit and link rule, as the indexer takes them (the same
@@ -101,6 +97,45 @@ fn index_options(config: &Config) -> IndexOptions {
         follow_symlinks: config.watch.follow_symlinks,
         ..IndexOptions::new(&config.kb, &config.index)
     }
+}
+
+/// The optional sentence-embedding model: the flag overrides `KBSEARCH_SEMANTIC_MODEL`, which
+/// overrides `[semantic] model` in the configuration file.
+#[derive(Args, Clone, Default)]
+pub struct ModelArg {
+    /// A sentence-transformers model folder (e.g. all-MiniLM-L6-v2): ranks with its vectors
+    /// besides the words [default: none, lexical only].
+    #[arg(long, value_name = "DIR")]
+    pub semantic_model: Option<PathBuf>,
+}
+
+impl ModelArg {
+    /// `extra` with this flag.
+    pub fn over(&self, extra: Overrides) -> Overrides {
+        Overrides {
+            semantic_model: self.semantic_model.clone().or(extra.semantic_model),
+            ..extra
+        }
+    }
+}
+
+/// The configured model with its vector cache under the index folder, every article of
+/// `searcher` embedded (with a progress bar); `None` without a model.
+pub fn open_semantic(
+    config: &Config,
+    searcher: &tantivy::Searcher,
+    compact: bool,
+) -> Result<Option<(Arc<Semantic>, CatchUp)>> {
+    let Some(model) = &config.semantic.model else {
+        return Ok(None);
+    };
+    let semantic = Arc::new(Semantic::open(
+        model,
+        Some(&config.index.join(kbsearch::semantic::VECTORS_DIR)),
+    )?);
+    let caught_up = kbsearch::semantic::catch_up(&semantic, searcher, &Bar::new(), compact)
+        .context("embedding the articles")?;
+    Ok(Some((semantic, caught_up)))
 }
 
 /// Who the search is for: decides which visibility levels are shown.
@@ -122,13 +157,16 @@ impl Role {
     }
 }
 
-/// A searcher over the configured index, built from the content folder first if there is none.
+/// A searcher over the configured index, built from the content folder first if there is none;
+/// with a model configured, every article embedded first.
 pub fn open_searcher(config: &Config) -> Result<KbSearcher> {
     if IndexDir::new(&config.index).open_current().is_err() {
         Indexer::refresh(&index_options(config), &Bar::new())
             .with_context(|| format!("building the index from {}", config.kb.display()))?;
     }
-    Ok(KbSearcher::open(&config.index, &config.kb)?)
+    let searcher = KbSearcher::open(&config.index, &config.kb)?;
+    let semantic = open_semantic(config, searcher.searcher(), false)?;
+    Ok(searcher.with_semantic(semantic.map(|(semantic, _)| semantic)))
 }
 
 /// Runs the service until Ctrl-C or SIGTERM; `open` opens it in the default browser first.

@@ -9,7 +9,7 @@ use clap::Args;
 use kbsearch::config::{Config, Overrides, WatchMode};
 use kbsearch::server::Mode;
 
-use super::run_service;
+use super::{ModelArg, run_service};
 
 #[derive(Args)]
 pub struct PreviewArgs {
@@ -28,6 +28,8 @@ pub struct PreviewArgs {
     /// How to follow changes: native, poll or off [default: native].
     #[arg(long, value_name = "MODE")]
     watch: Option<WatchMode>,
+    #[command(flatten)]
+    model: ModelArg,
 }
 
 pub fn run(args: PreviewArgs) -> Result<ExitCode> {
@@ -38,14 +40,14 @@ pub fn run(args: PreviewArgs) -> Result<ExitCode> {
         .context("creating the preview's temporary folder")?;
     let config = Config::load(
         args.config.as_deref(),
-        &Overrides {
+        &args.model.over(Overrides {
             kb: args.kb.clone(),
             index: Some(scratch.path().join("index")),
             data: Some(scratch.path().join("data")),
             bind: Some(format!("127.0.0.1:{}", args.port)),
             watch: args.watch,
             ..Overrides::default()
-        },
+        }),
     )?;
     anyhow::ensure!(
         config.kb.is_dir(),

@@ -11,7 +11,7 @@ use kbsearch::config::Overrides;
 use kbsearch::content::article::ArticleType;
 use kbsearch::search::{SearchRequest, SearchResults};
 
-use super::{Paths, Role, emit, open_searcher};
+use super::{ModelArg, Paths, Role, emit, open_searcher};
 
 #[derive(Args)]
 pub struct SearchArgs {
@@ -19,6 +19,8 @@ pub struct SearchArgs {
     query: String,
     #[command(flatten)]
     paths: Paths,
+    #[command(flatten)]
+    model: ModelArg,
     /// Only this type (kb, help, release-note); repeat for several.
     #[arg(long = "type", value_name = "TYPE")]
     types: Vec<String>,
@@ -47,7 +49,7 @@ pub struct SearchArgs {
 }
 
 pub fn run(args: SearchArgs) -> Result<ExitCode> {
-    let config = args.paths.config(Overrides::default())?;
+    let config = args.paths.config(args.model.over(Overrides::default()))?;
     let searcher = open_searcher(&config)?;
     let types = args
         .types

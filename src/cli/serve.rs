@@ -9,12 +9,14 @@ use clap::Args;
 use kbsearch::config::{Overrides, WatchMode};
 use kbsearch::server::Mode;
 
-use super::{Paths, run_service};
+use super::{ModelArg, Paths, run_service};
 
 #[derive(Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     paths: Paths,
+    #[command(flatten)]
+    model: ModelArg,
     /// Folder for events and analytics [default: data].
     #[arg(long)]
     data: Option<PathBuf>,
@@ -28,12 +30,12 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
-    let config = args.paths.config(Overrides {
+    let config = args.paths.config(args.model.over(Overrides {
         data: args.data.clone(),
         bind: args.bind.clone(),
         watch: args.watch,
         ..Overrides::default()
-    })?;
+    }))?;
     run_service(config, Mode::Serve, false)?;
     Ok(ExitCode::SUCCESS)
 }

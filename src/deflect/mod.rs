@@ -28,7 +28,7 @@ use serde::Serialize;
 use tantivy::postings::SegmentPostings;
 use tantivy::query::{BoostQuery, PhraseQuery, Query};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocAddress, DocId, DocSet, Searcher, Term};
+use tantivy::{BitSet, DocAddress, DocId, DocSet, Searcher, Term};
 
 use crate::content::article::{ALL_VERSIONS, ArticleType};
 use crate::content::products::SupportStatus;
@@ -39,11 +39,13 @@ use crate::search::facets::FACET_FIELDS;
 use crate::search::maxscore::{self, Clause, FieldStats, TermLookup};
 use crate::search::order;
 use crate::search::rank::{
-    BM25_K1, CALIBRATION, CANDIDATES, DRAFT_TITLE_WEIGHT, FEATURE_HELP_FIT,
-    FEATURE_RELEASE_NOTE_FIT, OTHER_VERSION_FIT, PHRASE_WEIGHT, SAME_VERSION_FIT,
+    BM25_K1, CALIBRATION, CANDIDATES, DRAFT_SEMANTIC_CANDIDATES, DRAFT_SEMANTIC_LEXICAL_WEIGHT,
+    DRAFT_TITLE_WEIGHT, FEATURE_HELP_FIT, FEATURE_RELEASE_NOTE_FIT, OTHER_VERSION_FIT,
+    PHRASE_WEIGHT, SAME_VERSION_FIT, SEMANTIC_CALIBRATION,
 };
 use crate::search::snippet::{Highlighted, Highlighter};
 use crate::search::{ArticleInfo, KbSearcher, SectionRef};
+use crate::semantic::model::dot;
 
 /// Most suggestions a caller may ask for.
 pub const MAX_LIMIT: usize = 20;
@@ -73,6 +75,57 @@ pub struct Suggestion {
     pub score_ratio: f32,
     /// The raw BM25 score, comparable only within one draft.
     pub score: f32,
+    /// With a sentence-embedding model: the cosine of the draft and the article.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
+    /// With a sentence-embedding model: the fused score the suggestions are ordered by, which
+    /// the confidence is computed from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fused_score: Option<f32>,
+}
+
+/// A candidate article for a draft, before it is shown.
+struct Candidate {
+    /// What candidates are ordered by: the lexical score, or the fused score with a model.
+    rank: f32,
+    key: u64,
+    address: DocAddress,
+    /// Lexical score, after the policy's factor.
+    score: f32,
+    ratio: f32,
+    similarity: Option<f32>,
+}
+
+impl Candidate {
+    fn confidence(&self) -> f32 {
+        match self.similarity {
+            // The fused score, which orders the candidates: what is shown is always the top of
+            // the ranking, and a draft nothing answers is left alone when its fused top-1 is low.
+            Some(_) => semantic_confidence(self.rank),
+            None => confidence(self.ratio),
+        }
+    }
+}
+
+/// How deflection fuses the lexical score with the vectors.
+#[derive(Debug, Clone, Copy)]
+pub struct Fusion {
+    /// Weight of the lexical score ratio; the cosine gets the rest.
+    pub lexical_weight: f32,
+}
+
+impl Default for Fusion {
+    fn default() -> Self {
+        Fusion {
+            lexical_weight: DRAFT_SEMANTIC_LEXICAL_WEIGHT,
+        }
+    }
+}
+
+impl Fusion {
+    fn fuse(&self, ratio: f32, similarity: f32) -> f32 {
+        self.lexical_weight * ratio.min(1.0) + (1.0 - self.lexical_weight) * similarity
+    }
 }
 
 /// What deflection found for a draft.
@@ -126,11 +179,68 @@ impl Notice {
 /// the searcher's public API, so search's internals stay its own.
 pub struct Deflector<'a> {
     kb: &'a KbSearcher,
+    fusion: Fusion,
 }
 
 impl<'a> Deflector<'a> {
     pub fn new(kb: &'a KbSearcher) -> Self {
-        Deflector { kb }
+        Deflector {
+            kb,
+            fusion: Fusion::default(),
+        }
+    }
+
+    /// The same deflector with another fusion of lexical score and vectors (for measurements).
+    pub fn with_fusion(self, fusion: Fusion) -> Self {
+        Deflector { fusion, ..self }
+    }
+
+    /// With a model and every lexical candidate's vector at hand: the cosine of the draft with
+    /// each candidate, lexical ones first, then the nearest allowed articles by vector that are
+    /// not among them. `None` means ranking lexically: no model, a lexical candidate still
+    /// waiting for its vector (its neighbours would be ranked on other terms), or the model
+    /// failing on the draft.
+    fn semantic_inputs(
+        &self,
+        draft: &DraftCase,
+        pool: &[(f32, DocAddress)],
+        allowed: &[BitSet],
+        tie_key: &dyn Fn(u32, DocId) -> u64,
+    ) -> Option<(Vec<f32>, Vec<DocAddress>)> {
+        let semantic = self.kb.semantic()?;
+        let vectors = self.kb.vectors()?;
+        if pool
+            .iter()
+            .any(|(_, address)| vectors.get(*address).is_none())
+        {
+            return None;
+        }
+        let text = format!("{}\n{}", draft.subject, draft.description);
+        let query = match semantic.encoder().encode_one(&text) {
+            Ok(query) => query,
+            Err(err) => {
+                tracing::warn!("cannot embed the draft: {err}; ranked lexically");
+                return None;
+            }
+        };
+        let mut addresses: Vec<DocAddress> = pool.iter().map(|(_, address)| *address).collect();
+        let mut similarities: Vec<f32> = addresses
+            .iter()
+            .map(|address| dot(&query, vectors.get(*address).expect("checked above")))
+            .collect();
+        for (similarity, address) in vectors.nearest(
+            &query,
+            allowed,
+            DRAFT_SEMANTIC_CANDIDATES,
+            &order::quantize,
+            tie_key,
+        ) {
+            if !addresses.contains(&address) {
+                addresses.push(address);
+                similarities.push(similarity);
+            }
+        }
+        Some((similarities, addresses))
     }
 
     /// Suggests articles that may answer `draft`, with notices from the support policy.
@@ -171,7 +281,8 @@ impl<'a> Deflector<'a> {
         let DraftTerms { lookup, terms } = self.draft_terms(&stats, draft)?;
         let phrases = self.quoted_phrases(&draft.subject, &draft.description);
         let mut suggestions = Vec::new();
-        if !terms.is_empty() {
+        let with_vectors = self.kb.semantic().is_some();
+        if !terms.is_empty() || with_vectors {
             let max_score: f32 = terms
                 .iter()
                 .map(|t| t.weight * t.idf * (BM25_K1 + 1.0))
@@ -192,24 +303,68 @@ impl<'a> Deflector<'a> {
                 .collect::<tantivy::Result<Vec<_>>>()
                 .map_err(SearchError::from)?;
             let tie_key = |segment: u32, doc: DocId| keys[segment as usize].get_val(doc);
-            let pool = maxscore::top_k(searcher, &lookup, &clauses, &allowed, CANDIDATES, &tie_key)
-                .map_err(SearchError::from)?;
-            let phrase_scores = phrase_scores(&stats, &phrases, &pool)?;
-            let mut ranked: Vec<(f32, u64, DocAddress)> = pool
-                .into_iter()
-                .zip(phrase_scores)
-                .map(|((score, address), phrase_score)| {
-                    let fit = self.policy_fit(searcher, address, draft, version.as_deref())?;
-                    let key = tie_key(address.segment_ord, address.doc_id);
-                    Ok((order::quantize((score + phrase_score) * fit), key, address))
-                })
-                .collect::<Result<_, SearchError>>()?;
-            ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            let shown: Vec<(f32, f32, DocAddress)> = ranked
+            let pool = if terms.is_empty() {
+                Vec::new()
+            } else {
+                maxscore::top_k(searcher, &lookup, &clauses, &allowed, CANDIDATES, &tie_key)
+                    .map_err(SearchError::from)?
+            };
+            let lexical_only =
+                |pool: Vec<(f32, DocAddress)>| -> Result<Vec<Candidate>, SearchError> {
+                    let phrase_scores = phrase_scores(&stats, &phrases, &pool)?;
+                    pool.into_iter()
+                        .zip(phrase_scores)
+                        .map(|((score, address), phrase_score)| {
+                            let fit =
+                                self.policy_fit(searcher, address, draft, version.as_deref())?;
+                            let score = order::quantize((score + phrase_score) * fit);
+                            Ok(Candidate {
+                                rank: score,
+                                key: tie_key(address.segment_ord, address.doc_id),
+                                address,
+                                score,
+                                ratio: order::quantize(score / max_score),
+                                similarity: None,
+                            })
+                        })
+                        .collect()
+                };
+            let mut ranked = match self.semantic_inputs(draft, &pool, &allowed, &tie_key) {
+                None => lexical_only(pool)?,
+                Some((similarities, addresses)) => {
+                    // Every candidate, lexical or by vector, scored the same way.
+                    let scores = maxscore::score_documents(searcher, &lookup, &clauses, &addresses)
+                        .map_err(SearchError::from)?;
+                    let scored: Vec<(f32, DocAddress)> =
+                        scores.into_iter().zip(addresses).collect();
+                    let phrase_scores = phrase_scores(&stats, &phrases, &scored)?;
+                    scored
+                        .into_iter()
+                        .zip(phrase_scores)
+                        .zip(similarities)
+                        .map(|(((score, address), phrase_score), similarity)| {
+                            let fit =
+                                self.policy_fit(searcher, address, draft, version.as_deref())?;
+                            let lexical = score + phrase_score;
+                            let ratio = order::quantize(lexical / max_score);
+                            let fused = self.fusion.fuse(ratio, similarity) * fit;
+                            Ok(Candidate {
+                                rank: order::quantize(fused),
+                                key: tie_key(address.segment_ord, address.doc_id),
+                                address,
+                                score: order::quantize(lexical * fit),
+                                ratio,
+                                similarity: Some(similarity),
+                            })
+                        })
+                        .collect::<Result<_, SearchError>>()?
+                }
+            };
+            ranked.sort_by(|a, b| b.rank.total_cmp(&a.rank).then(a.key.cmp(&b.key)));
+            let shown: Vec<Candidate> = ranked
                 .into_iter()
                 .take(draft.limit.clamp(1, MAX_LIMIT))
-                .map(|(score, _, address)| (score, order::quantize(score / max_score), address))
-                .filter(|(_, ratio, _)| confidence(*ratio) >= draft.min_confidence)
+                .filter(|c| c.confidence() >= draft.min_confidence)
                 .collect();
             // Built only when something is shown: a third of drafts show nothing.
             let highlighter = (!shown.is_empty()).then(|| {
@@ -217,20 +372,25 @@ impl<'a> Deflector<'a> {
                 let doc_freqs: Vec<u64> = (0..terms.len()).map(|i| lookup.doc_freq(i)).collect();
                 Highlighter::with_doc_freqs(self.kb.schema().body, &words, &doc_freqs)
             });
-            let addresses: Vec<DocAddress> = shown.iter().map(|(_, _, address)| *address).collect();
+            let addresses: Vec<DocAddress> = shown.iter().map(|c| c.address).collect();
             let matched = matched_terms(searcher, &lookup, &addresses, &terms)?;
-            for ((score, ratio, address), matched_terms) in shown.into_iter().zip(matched) {
-                let hit = self
-                    .kb
-                    .hit(searcher, highlighter.as_ref(), score, address)?;
+            for (candidate, matched_terms) in shown.into_iter().zip(matched) {
+                let hit = self.kb.hit(
+                    searcher,
+                    highlighter.as_ref(),
+                    candidate.score,
+                    candidate.address,
+                )?;
                 suggestions.push(Suggestion {
                     info: hit.info,
                     snippet: hit.snippet,
                     section: hit.section,
-                    confidence: confidence(ratio),
+                    confidence: candidate.confidence(),
                     matched_terms,
-                    score_ratio: ratio,
-                    score,
+                    score_ratio: candidate.ratio,
+                    score: candidate.score,
+                    similarity: candidate.similarity,
+                    fused_score: candidate.similarity.map(|_| candidate.rank),
                 });
             }
         }
@@ -525,6 +685,13 @@ fn matched_terms(
 pub fn confidence(ratio: f32) -> f32 {
     let (slope, intercept) = CALIBRATION;
     1.0 / (1.0 + (-(slope * ratio + intercept)).exp())
+}
+
+/// With a sentence-embedding model: the calibrated probability that a suggestion with this
+/// fused score answers the case.
+pub fn semantic_confidence(fused: f32) -> f32 {
+    let (slope, intercept) = SEMANTIC_CALIBRATION;
+    1.0 / (1.0 + (-(slope * fused + intercept)).exp())
 }
 
 fn end_of_support_notice(version: &str, ends: Option<NaiveDate>) -> String {

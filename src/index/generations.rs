@@ -6,6 +6,8 @@
 //!   CURRENT                 name of the live generation, replaced atomically
 //!   gen-1-1732617000123/    a complete tantivy index (schema version 1)
 //!   aside-corrupt-…/        a generation that could not be opened, kept for inspection
+//!   vectors/                the semantic layer's article vectors, one file per model: a cache
+//!                           keyed by article text, shared by every generation
 //!   lost+found/             anything else is not kbsearch's: left alone
 //! ```
 //!
@@ -33,6 +35,8 @@ const CURRENT_FILE: &str = "CURRENT";
 const GENERATION_PREFIX: &str = "gen-";
 /// Prefix of generations moved aside because they could not be opened.
 const ASIDE_PREFIX: &str = "aside-";
+/// The folder of cached article vectors (`crate::semantic::store`), beside the generations.
+pub const VECTORS_DIR: &str = "vectors";
 
 /// What every commit records in tantivy's `meta.json` payload.
 #[derive(Debug, Serialize, Deserialize)]
@@ -364,6 +368,7 @@ fn is_kbsearch_name(name: &str) -> bool {
         || name == format!("{CURRENT_FILE}.tmp")
         || is_generation_name(name)
         || name.starts_with(ASIDE_PREFIX)
+        || name == VECTORS_DIR
 }
 
 #[cfg(test)]

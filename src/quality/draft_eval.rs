@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::content::article::Visibility;
 use crate::deflect::{self, CaseType, Deflector, DraftCase, Severity};
 use crate::ingest::progress::Progress;
-use crate::quality::eval::{ANSWER_GRADE, EvalError, index_in_temp_dir};
+use crate::quality::eval::{ANSWER_GRADE, EvalError, EvalModel, index_in_temp_dir, with_model};
 use crate::quality::split::Part;
 use crate::search::KbSearcher;
 
@@ -85,6 +85,16 @@ pub struct DraftOutcome {
     pub shown_matches: usize,
     pub top_ratio: Option<f32>,
     pub top_score: Option<f32>,
+    /// With a model: the top suggestion's cosine with the draft, and its fused score.
+    pub top_similarity: Option<f32>,
+    pub top_fused: Option<f32>,
+    /// Per ranked suggestion: its score ratio, and with a model its cosine and fused score (for
+    /// fitting the abstention outside).
+    pub ranked_ratio: Vec<f32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ranked_similarity: Vec<f32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ranked_fused: Vec<f32>,
 }
 
 /// Ranking measures of the drafts of one kind.
@@ -124,9 +134,14 @@ pub struct DraftEvalReport {
     pub auc_ratio: Option<f64>,
     /// The same by the raw BM25 score.
     pub auc_raw_score: Option<f64>,
+    /// With a model: the same by the top suggestion's cosine with the draft, and by its fused
+    /// score.
+    pub auc_similarity: Option<f64>,
+    pub auc_fused: Option<f64>,
     /// Recall, silence and precision at confidence thresholds 0.1 to 0.9.
     pub sweep: Vec<ThresholdPoint>,
-    /// Logistic fit `confidence = 1 / (1 + e^-(a·ratio + b))` on the judged top-5 suggestions.
+    /// Logistic fit `confidence = 1 / (1 + e^-(a·x + b))` on the judged top-5 suggestions, where
+    /// x is the score ratio, or with a model the fused score.
     pub calibration: (f64, f64),
     /// Ranking measures per kind of draft, where the drafts name kinds.
     pub per_kind: BTreeMap<String, KindScores>,
@@ -247,10 +262,13 @@ pub fn eval_drafts(
     draft_files: &[PathBuf],
     part: Part,
     min_confidence: f32,
+    model: Option<&EvalModel>,
     progress: &dyn Progress,
 ) -> Result<DraftEvalReport, EvalError> {
     let started = std::time::Instant::now();
     let (_tmp, searcher) = index_in_temp_dir(kb_root)?;
+    let searcher = with_model(searcher, model, progress)?;
+    let fusion = model.and_then(|m| m.fusion).unwrap_or_default();
     let mut drafts: Vec<(PathBuf, usize, JudgedDraft)> = Vec::new();
     for path in draft_files {
         let read = read_drafts(path)?;
@@ -269,6 +287,7 @@ pub fn eval_drafts(
         let case = draft_case(*line, judged, path)?;
         // Ranked without a threshold; what is shown is the part above it (plus policy additions).
         let ranked = Deflector::new(&searcher)
+            .with_fusion(fusion)
             .deflect(&DraftCase {
                 min_confidence: 0.0,
                 ..case
@@ -279,7 +298,8 @@ pub fn eval_drafts(
                 .relevant
                 .get(&suggestion.info.id)
                 .is_some_and(|g| *g >= 1);
-            labelled.push((f64::from(suggestion.score_ratio), relevant));
+            let feature = suggestion.fused_score.unwrap_or(suggestion.score_ratio);
+            labelled.push((f64::from(feature), relevant));
         }
         let first_match = ranked.first();
         outcomes.push(DraftOutcome {
@@ -289,7 +309,12 @@ pub fn eval_drafts(
             shown_matches: 0,
             top_ratio: first_match.map(|s| s.score_ratio),
             top_score: first_match.map(|s| s.score),
+            top_similarity: first_match.and_then(|s| s.similarity),
+            top_fused: first_match.and_then(|s| s.fused_score),
             ranked: ranked.iter().map(|s| s.info.id.clone()).collect(),
+            ranked_ratio: ranked.iter().map(|s| s.score_ratio).collect(),
+            ranked_similarity: ranked.iter().filter_map(|s| s.similarity).collect(),
+            ranked_fused: ranked.iter().filter_map(|s| s.fused_score).collect(),
         });
         ranked_per_draft.push(ranked);
     }
@@ -337,25 +362,14 @@ pub fn eval_drafts(
                 .collect(),
         )
     };
-    let top_of = |o: &DraftOutcome, raw: bool| {
-        if raw {
-            o.top_score.map_or(0.0, f64::from)
-        } else {
-            o.top_ratio.map_or(0.0, f64::from)
-        }
-    };
-    let auc = |raw: bool| {
+    let auc_of = |top: fn(&DraftOutcome) -> Option<f32>| {
+        let value = |o: &DraftOutcome| top(o).map_or(0.0, f64::from);
         auc(
-            &answerable
-                .iter()
-                .map(|(o, _)| top_of(o, raw))
-                .collect::<Vec<_>>(),
-            &unanswerable
-                .iter()
-                .map(|o| top_of(o, raw))
-                .collect::<Vec<_>>(),
+            &answerable.iter().map(|(o, _)| value(o)).collect::<Vec<_>>(),
+            &unanswerable.iter().map(|o| value(o)).collect::<Vec<_>>(),
         )
     };
+    let with_model = outcomes.iter().any(|o| o.top_similarity.is_some());
     let mut per_kind = BTreeMap::new();
     let mut kinds: Vec<&String> = judged.iter().filter_map(|d| d.kind.as_ref()).collect();
     kinds.sort();
@@ -407,8 +421,10 @@ pub fn eval_drafts(
         shown_precision: at_default.precision,
         shown_suggestions: at_default.suggestions,
         sweep,
-        auc_ratio: auc(false),
-        auc_raw_score: auc(true),
+        auc_ratio: auc_of(|o| o.top_ratio),
+        auc_raw_score: auc_of(|o| o.top_score),
+        auc_similarity: with_model.then(|| auc_of(|o| o.top_similarity)).flatten(),
+        auc_fused: with_model.then(|| auc_of(|o| o.top_fused)).flatten(),
         calibration: fit_logistic(&labelled),
         per_kind,
         seconds: started.elapsed().as_secs_f64(),

@@ -55,6 +55,47 @@ pub enum EvalError {
     Draft(#[from] crate::deflect::DraftError),
     #[error("tantivy: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
+    #[error(transparent)]
+    Model(#[from] crate::semantic::ModelError),
+}
+
+/// A sentence-embedding model to evaluate with, and where its vectors are cached (keyed by text
+/// and model, so one cache serves every collection and run).
+#[derive(Debug, Clone)]
+pub struct EvalModel {
+    pub folder: PathBuf,
+    pub cache: PathBuf,
+    /// Search: weight of the lexical score in the fusion, instead of the tuned constant.
+    pub search_lexical_weight: Option<f32>,
+    /// Search: fewest words of a reranked query, instead of the tuned constant.
+    pub search_min_words: Option<usize>,
+    /// Deflection: the fusion, instead of the tuned one.
+    pub fusion: Option<crate::deflect::Fusion>,
+}
+
+/// `searcher` with the model of `model` (every article embedded first), or as it is.
+pub(crate) fn with_model(
+    searcher: KbSearcher,
+    model: Option<&EvalModel>,
+    progress: &dyn Progress,
+) -> Result<KbSearcher, EvalError> {
+    let Some(model) = model else {
+        return Ok(searcher);
+    };
+    let semantic = std::sync::Arc::new(crate::semantic::Semantic::open(
+        &model.folder,
+        Some(&model.cache),
+    )?);
+    crate::semantic::catch_up(&semantic, searcher.searcher(), progress, false)?;
+    let searcher = searcher.with_semantic(Some(semantic));
+    let searcher = match model.search_lexical_weight {
+        Some(weight) => searcher.with_search_lexical_weight(weight),
+        None => searcher,
+    };
+    Ok(match model.search_min_words {
+        Some(words) => searcher.with_search_min_words(words),
+        None => searcher,
+    })
 }
 
 /// The four measures, for one query or averaged over all.
@@ -360,6 +401,7 @@ pub fn eval_beir(
     queries: &Path,
     qrels: &Path,
     run_out: Option<&Path>,
+    model: Option<&EvalModel>,
     progress: &dyn Progress,
 ) -> Result<EvalReport, EvalError> {
     let started = std::time::Instant::now();
@@ -378,6 +420,7 @@ pub fn eval_beir(
     }
     let index = writer.finish()?;
     let searcher = KbSearcher::new(&index, Synonyms::default(), Catalog::default())?;
+    let searcher = with_model(searcher, model, progress)?;
     let documents = searcher.num_docs();
     let judged: Vec<(String, String)> = queries
         .into_iter()
@@ -484,10 +527,12 @@ pub fn eval_judgments(
     judgment_files: &[PathBuf],
     part: Part,
     audience: Visibility,
+    model: Option<&EvalModel>,
     progress: &dyn Progress,
 ) -> Result<EvalReport, EvalError> {
     let started = std::time::Instant::now();
     let (_tmp, searcher) = index_in_temp_dir(kb_root)?;
+    let searcher = with_model(searcher, model, progress)?;
     let documents = searcher.num_docs();
     let mut qrels: Qrels = HashMap::new();
     let mut queries: Vec<(String, String)> = Vec::new();

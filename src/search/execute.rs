@@ -14,7 +14,7 @@ use crate::search::facets::{FACET_FIELDS, FacetCollector, Facets, sorted};
 use crate::search::filters::FilterKind;
 use crate::search::order;
 use crate::search::query::{self, UserQuery};
-use crate::search::rank::MAX_TIERED_CONCEPTS;
+use crate::search::rank::{MAX_TIERED_CONCEPTS, SEARCH_SEMANTIC_DEPTH};
 use crate::search::snippet::Highlighter;
 use crate::search::{KbSearcher, MAX_CLAUSES, SearchRequest, SearchResults, SortOrder};
 
@@ -90,7 +90,12 @@ impl KbSearcher {
         let (total, facets) =
             self.count_and_facets(searcher, request, &matching, &any_concept, &restrict)?;
 
-        let wanted = request.offset + request.limit;
+        let semantic = self.may_use_vectors(request);
+        let wanted = if semantic {
+            (request.offset + request.limit).max(SEARCH_SEMANTIC_DEPTH)
+        } else {
+            request.offset + request.limit
+        };
         let tiered = request.sort == SortOrder::Relevance
             && (2..=MAX_TIERED_CONCEPTS).contains(&built.concepts.len());
         let scored: Vec<(f32, DocAddress)> = if request.sort == SortOrder::Updated {
@@ -122,6 +127,11 @@ impl KbSearcher {
             }
         } else {
             order::top_by_score(searcher, &*matching, &stats, wanted)?
+        };
+        let scored = if semantic {
+            self.rerank_by_vectors(&request.query, scored)
+        } else {
+            scored
         };
         let page: Vec<(f32, DocAddress)> = scored
             .into_iter()
@@ -155,6 +165,82 @@ impl KbSearcher {
             did_you_mean,
             notices,
         })
+    }
+
+    /// Whether `request` is one the vectors may rank: a question or a described symptom (enough
+    /// words for meaning to matter) ranked by relevance, with a model configured. Short queries
+    /// never are, so they cost what they cost without a model.
+    pub(crate) fn may_use_vectors(&self, request: &SearchRequest) -> bool {
+        self.semantic.is_some()
+            && request.sort == SortOrder::Relevance
+            && request
+                .query
+                .split_whitespace()
+                .filter(|word| word.chars().any(char::is_alphanumeric))
+                .count()
+                >= self.search_min_words
+    }
+
+    /// The first [`SEARCH_SEMANTIC_DEPTH`] results reordered by a linear fusion of their
+    /// lexical score (divided by the best of them) with the cosine of the query and the
+    /// article; the rest keep their lexical order. Unchanged when one of them has no vector
+    /// yet (it would be ranked on other terms than its neighbours) or the model fails.
+    fn rerank_by_vectors(
+        &self,
+        query: &str,
+        scored: Vec<(f32, DocAddress)>,
+    ) -> Vec<(f32, DocAddress)> {
+        let (Some(semantic), Some(vectors)) = (&self.semantic, self.vectors()) else {
+            return scored;
+        };
+        let depth = scored.len().min(SEARCH_SEMANTIC_DEPTH);
+        if depth < 2
+            || scored[..depth]
+                .iter()
+                .any(|(_, address)| vectors.get(*address).is_none())
+        {
+            return scored;
+        }
+        let query_vector = match semantic.encoder().encode_one(query) {
+            Ok(vector) => vector,
+            Err(err) => {
+                tracing::warn!("cannot embed the query: {err}; ranked lexically");
+                return scored;
+            }
+        };
+        let best = scored[..depth]
+            .iter()
+            .map(|(score, _)| *score)
+            .fold(f32::MIN_POSITIVE, f32::max);
+        let keys: Vec<_> = match self
+            .searcher
+            .segment_readers()
+            .iter()
+            .map(order::id_keys)
+            .collect::<tantivy::Result<Vec<_>>>()
+        {
+            Ok(keys) => keys,
+            Err(_) => return scored,
+        };
+        let mut rest = scored;
+        let tail = rest.split_off(depth);
+        let mut fused: Vec<(f32, u64, DocAddress)> = rest
+            .into_iter()
+            .map(|(score, address)| {
+                let vector = vectors.get(address).expect("checked above");
+                let similarity = crate::semantic::model::dot(&query_vector, vector);
+                let fused = self.search_lexical_weight * (score / best)
+                    + (1.0 - self.search_lexical_weight) * similarity;
+                let key = keys[address.segment_ord as usize].get_val(address.doc_id);
+                (order::quantize(fused), key, address)
+            })
+            .collect();
+        fused.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        fused
+            .into_iter()
+            .map(|(score, _, address)| (score, address))
+            .chain(tail)
+            .collect()
     }
 
     /// Counts all matches and, when asked, the facets: one pass per distinct filter set.

@@ -23,10 +23,12 @@ use lru::LruCache;
 
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::index::InvertedIndexReader;
-use tantivy::postings::{BlockSegmentPostings, SegmentPostings, TermInfo};
+use tantivy::postings::{BlockSegmentPostings, Postings, SegmentPostings, TermInfo};
 use tantivy::query::{Bm25StatisticsProvider, Bm25Weight};
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{BitSet, DocAddress, DocId, Score, Searcher, SegmentReader, TERMINATED, Term};
+use tantivy::{
+    BitSet, DocAddress, DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term,
+};
 
 use crate::search::audience::AudienceStats;
 
@@ -543,6 +545,56 @@ pub fn top_k(
         .collect())
 }
 
+/// The scores of the documents at `addresses` (in that order) under `clauses`, each clause's
+/// BM25 added in clause order: for documents found by other means (the nearest articles by
+/// vector), whatever their rank among all matches.
+pub fn score_documents(
+    searcher: &Searcher,
+    lookup: &TermLookup,
+    clauses: &[Clause],
+    addresses: &[DocAddress],
+) -> tantivy::Result<Vec<Score>> {
+    let mut scores = vec![0.0; addresses.len()];
+    // Documents of each segment in order, as postings only move forward.
+    let mut order: Vec<usize> = (0..addresses.len()).collect();
+    order.sort_by_key(|&i| addresses[i]);
+    for clause in clauses {
+        let field = lookup.terms[clause.term].field();
+        let mut current: Option<(u32, Option<SegmentPostings>, FieldNormReader)> = None;
+        for &i in &order {
+            let address = addresses[i];
+            if current
+                .as_ref()
+                .is_none_or(|(segment, _, _)| *segment != address.segment_ord)
+            {
+                let reader = searcher.segment_reader(address.segment_ord);
+                let postings = lookup.postings(
+                    address.segment_ord as usize,
+                    reader,
+                    clause.term,
+                    IndexRecordOption::WithFreqs,
+                )?;
+                let norms = reader.get_fieldnorms_reader(field)?;
+                current = Some((address.segment_ord, postings, norms));
+            }
+            let Some((_, Some(postings), norms)) = current.as_mut() else {
+                continue;
+            };
+            let doc = if postings.doc() >= address.doc_id {
+                postings.doc()
+            } else {
+                postings.seek(address.doc_id)
+            };
+            if doc == address.doc_id {
+                scores[i] += clause
+                    .weight
+                    .score(norms.fieldnorm_id(doc), postings.term_freq());
+            }
+        }
+    }
+    Ok(scores)
+}
+
 /// MaxScore over one segment, a window of documents at a time; `cursors` are sorted by their
 /// maximum, smallest first.
 fn search_segment(
@@ -737,6 +789,15 @@ mod tests {
                 .collect();
             let k = [1, 5, 50, 200][round % 4];
             let found = top_k(&searcher, &lookup, &clauses, &allowed, k, &by_address).unwrap();
+            // The same scores for the same documents when they are scored one by one.
+            let addresses: Vec<DocAddress> = found.iter().map(|(_, a)| *a).collect();
+            let one_by_one = score_documents(&searcher, &lookup, &clauses, &addresses).unwrap();
+            for ((score, _), alone) in found.iter().zip(&one_by_one) {
+                assert!(
+                    (score - alone).abs() <= 1e-4 * score.abs().max(1.0),
+                    "{score} {alone}"
+                );
+            }
 
             let text: Vec<(Occur, Box<dyn Query>)> = terms
                 .iter()

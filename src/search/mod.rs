@@ -50,6 +50,8 @@ use crate::search::facets::FacetCache;
 use crate::search::filters::AllowedKey;
 use crate::search::lexicon::{Lexicon, Suggestion};
 use crate::search::maxscore::TermInfoCache;
+use crate::semantic::Semantic;
+use crate::semantic::vectors::SnapshotVectors;
 
 pub use crate::search::execute::ONLY_COMMON_WORDS;
 pub use crate::search::request::{MAX_CLAUSES, SearchRequest, SortOrder};
@@ -86,6 +88,12 @@ pub struct KbSearcher {
     term_infos: TermInfoCache,
     /// Recent results by request; see [`KbSearcher::search_cached`].
     results_cache: Option<Mutex<LruCache<String, Arc<SearchResults>>>>,
+    /// The sentence-embedding layer, when a model is configured.
+    semantic: Option<Arc<Semantic>>,
+    /// Weight of the lexical score when long queries are reranked with the vectors.
+    search_lexical_weight: f32,
+    /// Fewest words of a query reranked with the vectors.
+    search_min_words: usize,
 }
 
 impl KbSearcher {
@@ -172,7 +180,42 @@ impl KbSearcher {
             term_infos: TermInfoCache::new(TERM_INFO_CACHE_ENTRIES),
             results_cache: NonZeroUsize::new(DEFAULT_CACHE_ENTRIES)
                 .map(|n| Mutex::new(LruCache::new(n))),
+            semantic: None,
+            search_lexical_weight: rank::SEARCH_SEMANTIC_LEXICAL_WEIGHT,
+            search_min_words: rank::SEARCH_SEMANTIC_MIN_WORDS,
         })
+    }
+
+    /// The same searcher with another weight of the lexical score in the fusion with the
+    /// vectors (for measurements; the service uses the tuned constant).
+    pub fn with_search_lexical_weight(mut self, weight: f32) -> Self {
+        self.search_lexical_weight = weight;
+        self
+    }
+
+    /// The same searcher, reranking queries of at least `words` words with the vectors (for
+    /// measurements; the service uses the tuned constant).
+    pub fn with_search_min_words(mut self, words: usize) -> Self {
+        self.search_min_words = words;
+        self
+    }
+
+    /// The same searcher, ranking with the sentence-embedding layer where it helps.
+    pub fn with_semantic(mut self, semantic: Option<Arc<Semantic>>) -> Self {
+        self.semantic = semantic;
+        self
+    }
+
+    /// The sentence-embedding layer, when a model is configured.
+    pub fn semantic(&self) -> Option<&Arc<Semantic>> {
+        self.semantic.as_ref()
+    }
+
+    /// The article vectors of this snapshot as last published, when a model is configured.
+    pub fn vectors(&self) -> Option<SnapshotVectors> {
+        self.semantic
+            .as_ref()
+            .map(|semantic| semantic.vectors().for_searcher(&self.searcher))
     }
 
     /// The index snapshot this searcher reads.
@@ -248,7 +291,13 @@ impl KbSearcher {
     }
 
     fn cache_key(&self, request: &SearchRequest) -> String {
-        format!("{request:?}")
+        // Vectors arrive after the commit: an answer that may use them is keyed by their version.
+        match &self.semantic {
+            Some(semantic) if self.may_use_vectors(request) => {
+                format!("{request:?} vectors {}", semantic.version())
+            }
+            _ => format!("{request:?}"),
+        }
     }
 
     /// Like [`KbSearcher::search`], answered from a cache of recent results when the same request

@@ -44,6 +44,22 @@ pub const VERSION_BONUS: f32 = 1.5;
 /// Score bonus for articles not only about versions past their end of general support.
 pub const SUPPORTED_BONUS: f32 = 1.0;
 
+// ---- search with a sentence-embedding model (`crate::semantic`) ----
+
+/// Queries of at least this many words are reranked with the vectors: questions and described
+/// symptoms, where meaning matters more than the exact words. Shorter ones are searched
+/// lexically, at the speed they had without a model. On the fitting part of the judged queries
+/// (anonymous, lexical weight 0.2), nDCG@10 0.8372 lexically; from 4 words 0.8433 (symptom
+/// queries 0.807 → 0.873); from 3 words 0.8572, which would also slow 3-word queries.
+pub const SEARCH_SEMANTIC_MIN_WORDS: usize = 4;
+/// Lexical results reranked by fusion with the vectors (the rest keep their lexical order).
+pub const SEARCH_SEMANTIC_DEPTH: usize = 50;
+/// Weight of the lexical score (divided by the best of the reranked results) against the
+/// cosine of query and article, fitted on the fitting part of the judged queries
+/// (`kbsearch eval --judgments … --part fit --role anonymous --search-lexical-weight W`):
+/// 0.2 best of 0.0-0.6 (from 4 words: 0.0 0.8122, 0.1 0.8403, 0.2 0.8433, 0.3 0.8388, 0.5 0.8354).
+pub const SEARCH_SEMANTIC_LEXICAL_WEIGHT: f32 = 0.2;
+
 // ---- deflection (draft cases) ----
 
 /// Extra weight of a draft word found in an article's title, on top of `all` (which already
@@ -71,3 +87,18 @@ pub const BM25_K1: f32 = 1.2;
 /// The logistic mapping from score ratio to confidence, `1 / (1 + e^-(a·ratio + b))`, fitted
 /// by `kbsearch eval --drafts kb/deflection.jsonl` on its judged suggestions.
 pub const CALIBRATION: (f32, f32) = (14.94, -4.52);
+
+// ---- deflection with a sentence-embedding model (`crate::semantic`) ----
+
+/// Nearest articles by vector added to the lexical candidates.
+pub const DRAFT_SEMANTIC_CANDIDATES: usize = 20;
+/// Weight of the score ratio against the cosine of draft and article. Fitted on the fitting part
+/// of the judged drafts with all-MiniLM-L6-v2 (`kbsearch eval --drafts … --part fit
+/// --draft-lexical-weight W`): Recall@5 is flat from 0.5 to 0.8 (0.958-0.968) and the AUC of
+/// the fused top-1, answerable against unanswerable drafts, peaks at 0.6 (0.862; 0.5: 0.860,
+/// 0.7: 0.856; the cosine alone: 0.77-0.79).
+pub const DRAFT_SEMANTIC_LEXICAL_WEIGHT: f32 = 0.6;
+/// The logistic mapping from a suggestion's fused score to its confidence, `1 / (1 +
+/// e^-(a·fused + b))`, fitted by `kbsearch eval --drafts … --part fit` with all-MiniLM-L6-v2
+/// on the judged top-5 suggestions of the fitting part (680 suggestions).
+pub const SEMANTIC_CALIBRATION: (f32, f32) = (14.89, -6.41);

@@ -163,7 +163,8 @@ pub async fn article(
     Ok(Json(body))
 }
 
-/// `GET /api/status` (agent key): index state, watcher, pending changes and per-file problems.
+/// `GET /api/status` (agent key): index state, watcher, pending changes, the semantic layer's
+/// progress (articles embedded, pending, per second) and per-file problems.
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,
@@ -190,8 +191,11 @@ pub async fn status(
         index["last_changes"] = json!(status.last_changes);
         index["last_error"] = json!(status.last_error);
     }
+    // Without a model: `null`, everything is lexical.
+    let semantic = state.semantic.as_ref().map(|semantic| semantic.status());
     Ok(Json(json!({
         "index": index,
+        "semantic": semantic,
         "content": {
             "folder": state.config.kb.display().to_string(),
             "errors": errors,
@@ -256,7 +260,10 @@ pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Re
     if let Some(events) = &state.events {
         state.metrics.observe_events(&events.stats());
     }
-    let body = state.metrics.render(documents, last_commit, pending);
+    let semantic = state.semantic.as_ref().map(|semantic| semantic.status());
+    let body = state
+        .metrics
+        .render(documents, last_commit, pending, semantic.as_ref());
     Ok((
         [(
             header::CONTENT_TYPE,

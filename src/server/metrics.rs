@@ -19,6 +19,7 @@ use tracing::debug;
 
 use super::AppState;
 use crate::events::StoreStats;
+use crate::semantic::EmbedStatus;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -47,6 +48,9 @@ pub struct Metrics {
     last_commit: Gauge<f64, AtomicU64>,
     freshness: Histogram,
     pending: Gauge,
+    embedded: Gauge,
+    embed_pending: Gauge,
+    embed_rate: Gauge<f64, AtomicU64>,
     events_dropped: Family<EventLabels, Counter>,
     events_pruned: Family<EventLabels, Counter>,
     events_database_bytes: Gauge,
@@ -101,6 +105,24 @@ impl Metrics {
             "Changed paths detected and not yet searchable",
             pending.clone(),
         );
+        let embedded = Gauge::default();
+        registry.register(
+            "semantic_articles_embedded",
+            "Documents of the index with their vector (0 without a model)",
+            embedded.clone(),
+        );
+        let embed_pending = Gauge::default();
+        registry.register(
+            "semantic_articles_pending",
+            "Documents of the index still waiting for their vector, ranked lexically meanwhile",
+            embed_pending.clone(),
+        );
+        let embed_rate = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "semantic_embedding_rate",
+            "Articles embedded per second, recently",
+            embed_rate.clone(),
+        );
         let events_dropped = Family::<EventLabels, Counter>::default();
         registry.register(
             "events_dropped",
@@ -129,6 +151,9 @@ impl Metrics {
             last_commit,
             freshness,
             pending,
+            embedded,
+            embed_pending,
+            embed_rate,
             events_dropped,
             events_pruned,
             events_database_bytes,
@@ -158,8 +183,19 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, after refreshing the index gauges.
-    pub fn render(&self, documents: u64, last_commit: Option<i64>, pending: usize) -> String {
+    /// The text exposition, after refreshing the index and embedding gauges.
+    pub fn render(
+        &self,
+        documents: u64,
+        last_commit: Option<i64>,
+        pending: usize,
+        semantic: Option<&EmbedStatus>,
+    ) -> String {
+        if let Some(status) = semantic {
+            self.embedded.set(status.embedded as i64);
+            self.embed_pending.set(status.pending as i64);
+            self.embed_rate.set(status.per_second);
+        }
         self.documents.set(documents as i64);
         self.pending.set(pending as i64);
         if let Some(at) = last_commit {

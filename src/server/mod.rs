@@ -52,6 +52,7 @@ use crate::events::EventStore;
 use crate::ingest::live::{LiveHandle, Published};
 use crate::search::KbSearcher;
 use crate::search::facets::FacetCache;
+use crate::semantic::{EmbedderHandle, Semantic};
 
 /// Every route the service answers, as documented in `/api/openapi.json`.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -97,6 +98,10 @@ pub struct AppState {
     pub preview: bool,
     /// Becomes true when the service is asked to stop, so long-lived streams end.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The sentence-embedding layer, when a model is configured.
+    pub semantic: Option<Arc<Semantic>>,
+    /// Where new snapshots go to have their articles embedded.
+    embedder: Option<EmbedderHandle>,
 }
 
 impl AppState {
@@ -113,6 +118,17 @@ impl AppState {
             events: None,
             preview: false,
             stopping: tokio::sync::watch::channel(false).1,
+            semantic: None,
+            embedder: None,
+        }
+    }
+
+    /// The same state, ranking with `semantic` and handing each new snapshot to `embedder`.
+    pub fn with_semantic(self, semantic: Arc<Semantic>, embedder: Option<EmbedderHandle>) -> Self {
+        AppState {
+            semantic: Some(semantic),
+            embedder,
+            ..self
         }
     }
 
@@ -155,8 +171,13 @@ impl AppState {
             } else {
                 self.config.limits.cache_entries
             };
+            if let Some(embedder) = &self.embedder {
+                embedder.offer(snapshot.searcher.clone());
+            }
             match KbSearcher::from_snapshot(snapshot, self.facet_cache.clone(), cache_entries) {
-                Ok(searcher) => self.searcher.store(Some(Arc::new(searcher))),
+                Ok(searcher) => self.searcher.store(Some(Arc::new(
+                    searcher.with_semantic(self.semantic.clone()),
+                ))),
                 Err(err) => tracing::error!("cannot search the new commit: {err}"),
             }
         }

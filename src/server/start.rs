@@ -21,6 +21,7 @@ use crate::events::{EventStore, SqliteEventStore, StoreError};
 use crate::ingest::indexer::IndexOptions;
 use crate::ingest::live::{LiveIndex, LiveOptions};
 use crate::ingest::progress::Progress;
+use crate::semantic::{Embedder, ModelError, Semantic, VECTORS_DIR};
 
 /// Quiet time before a saved file is shown in the preview: shorter than the service's, since one
 /// writer saves one file at a time.
@@ -62,6 +63,10 @@ pub enum StartError {
     Indexer(#[source] std::io::Error),
     #[error("stopping the indexer")]
     Stop(#[source] tokio::task::JoinError),
+    #[error("loading the semantic model")]
+    Model(#[source] ModelError),
+    #[error("starting the embedder thread")]
+    Embedder(#[source] std::io::Error),
 }
 
 /// A service that listens and indexes, not yet answering requests: [`Service::run`] serves.
@@ -71,6 +76,7 @@ pub struct Service {
     address: SocketAddr,
     state: AppState,
     live: LiveIndex,
+    embedder: Option<Embedder>,
     events: Arc<dyn EventStore>,
     /// Turned true at shutdown, so the preview's event streams end and do not hold up the exit.
     stop: tokio::sync::watch::Sender<bool>,
@@ -111,10 +117,34 @@ impl Service {
             SqliteEventStore::open_configured(&config.data, &config.events)
                 .map_err(StartError::Events)?,
         );
+        // The model loads before the indexer starts (a few tenths of a second, off the runtime);
+        // its vectors come later, in the background.
+        let semantic = match config.semantic.model.clone() {
+            Some(model) => {
+                let cache = config.index.join(VECTORS_DIR);
+                let semantic =
+                    tokio::task::spawn_blocking(move || Semantic::open(&model, Some(&cache)))
+                        .await
+                        .map_err(StartError::Stop)?
+                        .map_err(StartError::Model)?;
+                let status = semantic.status();
+                info!(model = %status.model, id = %status.model_id, dimensions = status.dimensions, "semantic model loaded");
+                Some(Arc::new(semantic))
+            }
+            None => None,
+        };
         let (stop, stopping) = tokio::sync::watch::channel(false);
-        let serving = AppState::new(config)
+        let mut serving = AppState::new(config)
             .with_events(events.clone())
             .with_stopping(stopping);
+        let embedder = match &semantic {
+            Some(semantic) => {
+                let embedder = Embedder::start(semantic.clone()).map_err(StartError::Embedder)?;
+                serving = serving.with_semantic(semantic.clone(), Some(embedder.handle()));
+                Some(embedder)
+            }
+            None => None,
+        };
         let state = match mode {
             Mode::Serve => serving,
             Mode::Preview => serving.for_preview(),
@@ -130,6 +160,7 @@ impl Service {
             address,
             state: state.with_live(live.handle()),
             live,
+            embedder,
             events,
             stop,
         };
@@ -168,9 +199,15 @@ impl Service {
         .await;
         // Commits what is queued and waits for merges, off the async runtime.
         let live = self.live;
-        tokio::task::spawn_blocking(move || live.shutdown())
-            .await
-            .map_err(StartError::Stop)?;
+        let embedder = self.embedder;
+        tokio::task::spawn_blocking(move || {
+            live.shutdown();
+            if let Some(embedder) = embedder {
+                embedder.shutdown();
+            }
+        })
+        .await
+        .map_err(StartError::Stop)?;
         if let Err(err) = self.events.flush().await {
             warn!("writing the last search events: {err}");
         }

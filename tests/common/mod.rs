@@ -132,6 +132,75 @@ pub fn shared_bench() -> Option<PathBuf> {
     None
 }
 
+/// Where `.ci/run` unpacks the packaged all-MiniLM-L6-v2 model.
+pub const DEFAULT_TEST_MODEL: &str = "target/models/all-MiniLM-L6-v2";
+
+/// The sentence-transformers model the semantic tests run on: `KBSEARCH_TEST_MODEL`, else
+/// [`DEFAULT_TEST_MODEL`]. Missing: the test is skipped with a message, except under CI, where
+/// it must be there (`.ci/run` fetches it).
+pub fn test_model() -> Option<PathBuf> {
+    let model = std::env::var_os("KBSEARCH_TEST_MODEL").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_TEST_MODEL),
+        PathBuf::from,
+    );
+    if model.join("model.safetensors").is_file() {
+        return Some(model);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "no sentence-transformers model at {}, and CI is set: .ci/run fetches it",
+        model.display()
+    );
+    eprintln!(
+        "skipped: no model at {} (set KBSEARCH_TEST_MODEL to an all-MiniLM-L6-v2 folder; see README, Semantic search)",
+        model.display()
+    );
+    None
+}
+
+/// The test model, loaded once per test binary.
+pub fn test_encoder() -> Option<std::sync::Arc<kbsearch::semantic::Encoder>> {
+    static ENCODER: std::sync::OnceLock<Option<std::sync::Arc<kbsearch::semantic::Encoder>>> =
+        std::sync::OnceLock::new();
+    ENCODER
+        .get_or_init(|| {
+            test_model().map(|model| {
+                std::sync::Arc::new(
+                    kbsearch::semantic::Encoder::load(&model).expect("load the test model"),
+                )
+            })
+        })
+        .clone()
+}
+
+/// The test model and a vector cache shared by the fixtures of one test (vectors are keyed by
+/// text, so articles two knowledge bases share are embedded once).
+pub struct Model {
+    pub encoder: std::sync::Arc<kbsearch::semantic::Encoder>,
+    cache: TempDir,
+}
+
+impl Model {
+    /// The test model, or `None` (skipped with a message; a failure under CI).
+    pub fn for_tests() -> Option<Model> {
+        Some(Model {
+            encoder: test_encoder()?,
+            cache: tempfile::tempdir().expect("temp dir"),
+        })
+    }
+
+    /// A semantic layer over this model with every article of `searcher` embedded.
+    pub fn semantic(&self, searcher: &KbSearcher) -> std::sync::Arc<kbsearch::semantic::Semantic> {
+        let semantic = std::sync::Arc::new(
+            kbsearch::semantic::Semantic::with_cache(self.encoder.clone(), self.cache.path())
+                .expect("vector cache"),
+        );
+        kbsearch::semantic::catch_up(&semantic, searcher.searcher(), &Silent, false)
+            .expect("embed the articles");
+        semantic
+    }
+}
+
 /// A customer key and an agent key used by the HTTP fixtures.
 pub const CUSTOMER_KEY: &str = "customer-key-0123456789";
 pub const AGENT_KEY: &str = "agent-key-0123456789abc";
@@ -158,6 +227,21 @@ impl Kb {
             .searcher
             .store(Some(std::sync::Arc::new(self.searcher())));
         state
+    }
+
+    /// The service over this folder with a sentence-embedding model, every article embedded.
+    pub fn app_with_model(&self, model: &Model) -> axum::Router {
+        let report = self.index();
+        let searcher = self.searcher();
+        let semantic = model.semantic(&searcher);
+        let state = kbsearch::server::AppState::new(self.app_config())
+            .with_events(self.events())
+            .with_semantic(semantic.clone(), None);
+        state.problems.store(std::sync::Arc::new(report.problems));
+        state.searcher.store(Some(std::sync::Arc::new(
+            searcher.with_semantic(Some(semantic)),
+        )));
+        kbsearch::server::router(state)
     }
 
     /// The event store in this fixture's data folder, opened once.

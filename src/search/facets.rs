@@ -138,11 +138,21 @@ impl FacetCollector {
     }
 }
 
-/// What one pass found: the number of matches and, per requested field, value → count.
+/// What one pass found: the number of matches and, per requested field, every value with a
+/// count, largest first (then by value).
 #[derive(Debug, Default)]
 pub struct FacetFruit {
     pub matches: u64,
-    pub counts: Vec<HashMap<String, u64>>,
+    pub counts: Vec<Vec<FacetCount>>,
+}
+
+/// What one segment found: counts by value ordinal of that segment's table. Values become text
+/// only once, when segments are merged, for the values that matched.
+pub struct SegmentFacets {
+    table: Arc<SegmentTable>,
+    /// Per requested field, count per value ordinal.
+    by_ord: Vec<Vec<u64>>,
+    matches: u64,
 }
 
 pub struct FacetSegmentCollector {
@@ -180,25 +190,41 @@ impl Collector for FacetCollector {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<FacetFruit>) -> tantivy::Result<FacetFruit> {
-        let mut merged = FacetFruit {
-            matches: 0,
-            counts: vec![HashMap::new(); self.fields.len()],
-        };
-        for fruit in fruits {
-            merged.matches += fruit.matches;
-            for (into, from) in merged.counts.iter_mut().zip(fruit.counts) {
-                for (value, count) in from {
-                    *into.entry(value).or_default() += count;
+    fn merge_fruits(&self, segments: Vec<SegmentFacets>) -> tantivy::Result<FacetFruit> {
+        let matches = segments.iter().map(|s| s.matches).sum();
+        let counts = self
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(position, field)| {
+                // Keyed by the tables' own strings: no value is copied until it is kept.
+                let mut merged: HashMap<&str, u64, foldhash::fast::RandomState> =
+                    HashMap::default();
+                for segment in &segments {
+                    let values = &segment.table.fields[*field].values;
+                    for (ord, count) in segment.by_ord[position].iter().enumerate() {
+                        if *count > 0 {
+                            *merged.entry(values[ord].as_str()).or_default() += count;
+                        }
+                    }
                 }
-            }
-        }
-        Ok(merged)
+                let mut out: Vec<FacetCount> = merged
+                    .into_iter()
+                    .map(|(value, count)| FacetCount {
+                        value: value.to_string(),
+                        count,
+                    })
+                    .collect();
+                sort_counts(&mut out);
+                out
+            })
+            .collect();
+        Ok(FacetFruit { matches, counts })
     }
 }
 
 impl SegmentCollector for FacetSegmentCollector {
-    type Fruit = FacetFruit;
+    type Fruit = SegmentFacets;
 
     fn collect(&mut self, doc: DocId, _: Score) {
         self.matches += 1;
@@ -212,34 +238,16 @@ impl SegmentCollector for FacetSegmentCollector {
         }
     }
 
-    fn harvest(self) -> FacetFruit {
-        let counts = self
-            .fields
-            .iter()
-            .zip(self.by_ord)
-            .map(|(field, by_ord)| {
-                let values = &self.table.fields[*field].values;
-                by_ord
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(_, count)| *count > 0)
-                    .map(|(ord, count)| (values[ord].clone(), count))
-                    .collect()
-            })
-            .collect();
-        FacetFruit {
+    fn harvest(self) -> SegmentFacets {
+        SegmentFacets {
+            table: self.table,
+            by_ord: self.by_ord,
             matches: self.matches,
-            counts,
         }
     }
 }
 
 /// Largest counts first, then by value.
-pub fn sorted(counts: HashMap<String, u64>) -> Vec<FacetCount> {
-    let mut out: Vec<FacetCount> = counts
-        .into_iter()
-        .map(|(value, count)| FacetCount { value, count })
-        .collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-    out
+fn sort_counts(counts: &mut [FacetCount]) {
+    counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
 }

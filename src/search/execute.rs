@@ -27,6 +27,14 @@ pub const ONLY_EXCLUSIONS: &str =
 /// Values listed per facet (the most frequent), besides those chosen as filters.
 const MAX_FACET_VALUES: usize = 20;
 
+/// What the counting pass found.
+struct Counted {
+    total: usize,
+    facets: Option<Facets>,
+    /// The best matches, best first, when the pass was asked to rank them.
+    ranked: Vec<(Score, DocAddress)>,
+}
+
 /// What counting a search's matches needs: the query, its parts and the filters.
 #[derive(Clone, Copy)]
 struct Counting<'a> {
@@ -113,7 +121,7 @@ impl KbSearcher {
         // The pass that counts matches and facets also ranks them whenever the page needs the
         // ranking of all matches: the union of the concepts is then read once, not twice.
         let (total, facets, scored) = if request.sort == SortOrder::Updated {
-            let (total, facets, _) = self.count_and_facets(&counting, 0)?;
+            let Counted { total, facets, .. } = self.count_and_facets(&counting, 0)?;
             let by_date = order::top_by_date(searcher, &*matching, wanted)?
                 .into_iter()
                 .map(|address| (0.0, address))
@@ -131,9 +139,12 @@ impl KbSearcher {
             if full_hits.len() < wanted {
                 let full_set: HashSet<DocAddress> = full_hits.iter().map(|(_, a)| *a).collect();
                 let rest = wanted - full_hits.len();
-                let (total, facets, any_hits) =
-                    self.count_and_facets(&counting, rest + full_hits.len())?;
-                let partial = any_hits
+                let Counted {
+                    total,
+                    facets,
+                    ranked,
+                } = self.count_and_facets(&counting, rest + full_hits.len())?;
+                let partial = ranked
                     .into_iter()
                     .filter(|(_, a)| !full_set.contains(a))
                     .take(rest);
@@ -143,11 +154,12 @@ impl KbSearcher {
                     full_hits.into_iter().chain(partial).collect(),
                 )
             } else {
-                let (total, facets, _) = self.count_and_facets(&counting, 0)?;
+                let Counted { total, facets, .. } = self.count_and_facets(&counting, 0)?;
                 (total, facets, full_hits)
             }
         } else {
-            self.count_and_facets(&counting, wanted)?
+            let counted = self.count_and_facets(&counting, wanted)?;
+            (counted.total, counted.facets, counted.ranked)
         };
         let page: Vec<(f32, DocAddress)> = scored
             .into_iter()
@@ -189,7 +201,7 @@ impl KbSearcher {
         &self,
         counting: &Counting<'_>,
         top: usize,
-    ) -> Result<(usize, Option<Facets>, Vec<(Score, DocAddress)>), SearchError> {
+    ) -> Result<Counted, SearchError> {
         let Counting {
             searcher,
             stats,
@@ -231,7 +243,11 @@ impl KbSearcher {
         };
         let total = fruit.matches as usize;
         if !request.facets {
-            return Ok((total, None, ranked));
+            return Ok(Counted {
+                total,
+                facets: None,
+                ranked,
+            });
         }
         let mut counts: HashMap<usize, Vec<FacetCount>> =
             shared.into_iter().zip(fruit.counts).collect();
@@ -276,7 +292,11 @@ impl KbSearcher {
             version: take(2),
             tag: take(3),
         };
-        Ok((total, Some(facets), ranked))
+        Ok(Counted {
+            total,
+            facets: Some(facets),
+            ranked,
+        })
     }
 
     /// The query with unknown words replaced by their corrections, if that query has results.

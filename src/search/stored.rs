@@ -22,13 +22,17 @@ struct Stored<'a> {
     doc: &'a TantivyDocument,
 }
 
-impl Stored<'_> {
+impl<'a> Stored<'a> {
     fn text(&self, field: Field) -> String {
+        self.borrowed(field).to_string()
+    }
+
+    /// The text of `field` without a copy (a body is kilobytes, read once per hit).
+    fn borrowed(&self, field: Field) -> &'a str {
         self.doc
             .get_first(field)
             .and_then(|v| v.as_str())
             .unwrap_or_default()
-            .to_string()
     }
 
     fn optional(&self, field: Field) -> Option<String> {
@@ -188,11 +192,11 @@ impl KbSearcher {
         let schema = &self.schema;
         let doc: TantivyDocument = searcher.doc(address)?;
         let stored = Stored { doc: &doc };
-        let body = stored.text(schema.body);
-        let found = snippets.and_then(|highlighter| highlighter.highlight(&body));
+        let body = stored.borrowed(schema.body);
+        let found = snippets.and_then(|highlighter| highlighter.highlight(body));
         let section = found.as_ref().and_then(|snippet| {
             let sections: Vec<Heading> =
-                serde_json::from_str(&stored.text(schema.sections)).unwrap_or_default();
+                serde_json::from_str(stored.borrowed(schema.sections)).unwrap_or_default();
             // The section holding the first highlighted word, not where the fragment starts.
             sections
                 .iter()

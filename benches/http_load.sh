@@ -9,7 +9,9 @@
 #            feedback at 1 and 64 connections, checks the `feedback` rows against the answers).
 # Usage: benches/http_load.sh [SCRATCH_DIR] [ARTICLES] [search|deflect|all]
 #        (default /tmp/kbsearch-bench 10000 search; KBSEARCH_BIN=FILE skips the release build,
-#        KBSEARCH_BENCH_PORT picks the port, default 18090)
+#        KBSEARCH_BENCH_PORT picks the port, default 18090; KBSEARCH_BENCH_QUERIES=DIR replays
+#        another query set made by gen_corpus.py queries and prep_queries.py, e.g. 50,000 short
+#        queries with few repeats)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scratch="${1:-/tmp/kbsearch-bench}"
@@ -26,7 +28,7 @@ fi
 mkdir -p "$scratch"
 kb="$scratch/kb$n"
 [ -d "$kb/articles" ] || python3 "$shared/gen_corpus.py" articles --n "$n" --out "$kb" >/dev/null
-queries="$scratch/kbq"
+queries="${KBSEARCH_BENCH_QUERIES:-$scratch/kbq}"
 [ -f "$queries/short.url" ] || { python3 "$shared/gen_corpus.py" queries --out "$queries" >/dev/null; python3 "$shared/load/prep_queries.py" "$queries" >/dev/null; }
 # /metrics needs an agent key: the bench reads its request counts with this one.
 metrics_key="http-load-bench-agent-key-0123456789"

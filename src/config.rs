@@ -221,8 +221,9 @@ impl std::fmt::Display for WatchMode {
 #[derive(Debug, Clone, Copy)]
 pub struct WatchOptions {
     pub mode: WatchMode,
-    /// Quiet time per path before its events are handed over: one editor save or one `git
-    /// checkout` becomes one batch, and one commit.
+    /// Longest time changes that keep arriving (a `git checkout`, a copy of many files) are
+    /// gathered into one commit; a single save waits only [`crate::ingest::watcher::QUIET`] (or
+    /// this, when shorter).
     pub debounce: Duration,
     /// How often the polling watcher compares the folder.
     pub poll_interval: Duration,
@@ -237,7 +238,8 @@ pub struct WatchOptions {
 pub struct Watch {
     /// `native` (with a fallback to polling), `poll`, or `off`.
     pub mode: WatchMode,
-    /// Quiet time per path before a change is indexed, in milliseconds.
+    /// Longest time changes that keep arriving are gathered into one commit, in milliseconds; a
+    /// single save is indexed after 50 ms of quiet (or this, when shorter).
     pub debounce_ms: u64,
     /// How often the polling watcher compares the folder, in milliseconds.
     pub poll_interval_ms: u64,

@@ -426,8 +426,10 @@ impl Worker {
         }
     }
 
-    /// Waits for the next message (or the reconcile timer), then takes everything else queued, so
-    /// a burst of batches becomes one commit.
+    /// Waits for the next message (or the reconcile timer), then takes everything else queued.
+    /// When more changes were queued behind the first, a burst is under way (a checkout, a copy
+    /// of many files): they are gathered while they keep coming, for up to the debounce, so the
+    /// burst becomes a few commits, not one per watcher batch. A single save is applied at once.
     fn next_batch(&self, next_reconcile: Option<Instant>) -> Batch {
         let mut batch = Batch::default();
         let first = match next_reconcile {
@@ -444,13 +446,39 @@ impl Worker {
             },
             None => Some(self.rx.recv().unwrap_or(Message::Shutdown)),
         };
+        let gather_until = Instant::now() + self.options.watch.debounce;
+        let mut messages = 0;
         if let Some(message) = first {
             batch.add(message);
+            messages += 1;
         }
-        while let Ok(message) = self.rx.try_recv() {
-            batch.add(message);
+        messages += self.take_queued(&mut batch);
+        let burst = messages > 1;
+        while burst && batch.reconcile.is_none() && !batch.shutdown {
+            let left = gather_until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.rx.recv_timeout(left.min(watcher::QUIET)) {
+                Ok(message) => {
+                    batch.add(message);
+                    self.take_queued(&mut batch);
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => batch.shutdown = true,
+            }
         }
         batch
+    }
+
+    /// Adds every message already queued to `batch`; returns how many there were.
+    fn take_queued(&self, batch: &mut Batch) -> usize {
+        let mut taken = 0;
+        while let Ok(message) = self.rx.try_recv() {
+            batch.add(message);
+            taken += 1;
+        }
+        taken
     }
 
     /// Applies one batch: a reconcile or the changed paths, one commit, one publish.

@@ -31,6 +31,18 @@ use crate::config::{WatchMode, WatchOptions};
 /// How often the guard checks that the watched folder is still the one at the configured path.
 pub const ROOT_CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// Quiet time per path before its events are handed over (at most the configured debounce). An
+/// editor's save (truncate and write, or temp file and rename) takes a few milliseconds, so one
+/// save is still one batch, and a single save is searchable well under 300 ms; changes that keep
+/// arriving are gathered into one commit by the indexer for up to the debounce
+/// ([`crate::ingest::live`]). A 300 ms quiet time made every save wait 300-375 ms.
+pub const QUIET: Duration = Duration::from_millis(50);
+
+/// The quiet time the debouncer runs with under `options`.
+fn quiet(options: &WatchOptions) -> Duration {
+    QUIET.min(options.debounce)
+}
+
 /// What the watcher tells the indexer.
 #[derive(Debug)]
 pub enum Change {
@@ -176,7 +188,7 @@ fn arm(
     };
     if options.mode == WatchMode::Native {
         let native = new_debouncer_opt::<_, RecommendedWatcher, RecommendedCache>(
-            options.debounce,
+            quiet(&options),
             None,
             handler(root.clone()),
             RecommendedCache::new(),
@@ -300,7 +312,7 @@ fn start_polling(
         .with_poll_interval(options.poll_interval)
         .with_compare_contents(false);
     let mut debouncer = new_debouncer_opt::<_, PollWatcher, NoCache>(
-        options.debounce,
+        quiet(&options),
         None,
         handler,
         NoCache,

@@ -6,13 +6,13 @@ use std::collections::{HashMap, HashSet};
 
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query};
-use tantivy::{DocAddress, Searcher};
+use tantivy::{DocAddress, Score, Searcher};
 
 use crate::error::SearchError;
 use crate::search::audience::AudienceStats;
-use crate::search::facets::{FACET_FIELDS, FacetCollector, Facets, sorted};
+use crate::search::facets::{FACET_FIELDS, FacetCollector, FacetCount, Facets};
 use crate::search::filters::FilterKind;
-use crate::search::order;
+use crate::search::order::{self, TopByScoreThenKey};
 use crate::search::query::{self, UserQuery};
 use crate::search::rank::{MAX_TIERED_CONCEPTS, SEARCH_SEMANTIC_DEPTH};
 use crate::search::snippet::Highlighter;
@@ -26,6 +26,25 @@ pub const ONLY_EXCLUSIONS: &str =
     "the query only excludes words (`-word`): add a word to search for";
 /// Values listed per facet (the most frequent), besides those chosen as filters.
 const MAX_FACET_VALUES: usize = 20;
+
+/// What the counting pass found.
+struct Counted {
+    total: usize,
+    facets: Option<Facets>,
+    /// The best matches, best first, when the pass was asked to rank them.
+    ranked: Vec<(Score, DocAddress)>,
+}
+
+/// What counting a search's matches needs: the query, its parts and the filters.
+#[derive(Clone, Copy)]
+struct Counting<'a> {
+    searcher: &'a Searcher,
+    stats: &'a AudienceStats,
+    request: &'a SearchRequest,
+    matching: &'a dyn Query,
+    any_concept: &'a dyn Query,
+    restrict: &'a dyn Fn(Box<dyn Query>, Option<FilterKind>) -> Box<dyn Query>,
+}
 
 impl KbSearcher {
     /// Runs `request` and returns one page of hits.
@@ -87,8 +106,14 @@ impl KbSearcher {
             Box::new(BooleanQuery::new(clauses))
         };
         let matching = restrict(any_concept.box_clone(), None);
-        let (total, facets) =
-            self.count_and_facets(searcher, request, &matching, &any_concept, &restrict)?;
+        let counting = Counting {
+            searcher,
+            stats: &stats,
+            request,
+            matching: &*matching,
+            any_concept: &*any_concept,
+            restrict: &restrict,
+        };
 
         let semantic = self.may_use_vectors(request);
         let wanted = if semantic {
@@ -98,11 +123,15 @@ impl KbSearcher {
         };
         let tiered = request.sort == SortOrder::Relevance
             && (2..=MAX_TIERED_CONCEPTS).contains(&built.concepts.len());
-        let scored: Vec<(f32, DocAddress)> = if request.sort == SortOrder::Updated {
-            order::top_by_date(searcher, &*matching, wanted)?
+        // The pass that counts matches and facets also ranks them whenever the page needs the
+        // ranking of all matches: the union of the concepts is then read once, not twice.
+        let (total, facets, scored) = if request.sort == SortOrder::Updated {
+            let Counted { total, facets, .. } = self.count_and_facets(&counting, 0)?;
+            let by_date = order::top_by_date(searcher, &*matching, wanted)?
                 .into_iter()
                 .map(|address| (0.0, address))
-                .collect()
+                .collect();
+            (total, facets, by_date)
         } else if tiered {
             let every_concept: Box<dyn Query> = Box::new(BooleanQuery::intersection(
                 built.concepts.iter().map(|q| q.box_clone()).collect(),
@@ -115,18 +144,27 @@ impl KbSearcher {
             if full_hits.len() < wanted {
                 let full_set: HashSet<DocAddress> = full_hits.iter().map(|(_, a)| *a).collect();
                 let rest = wanted - full_hits.len();
-                let any_hits =
-                    order::top_by_score(searcher, &*matching, &stats, rest + full_hits.len())?;
-                let partial = any_hits
+                let Counted {
+                    total,
+                    facets,
+                    ranked,
+                } = self.count_and_facets(&counting, rest + full_hits.len())?;
+                let partial = ranked
                     .into_iter()
                     .filter(|(_, a)| !full_set.contains(a))
                     .take(rest);
-                full_hits.into_iter().chain(partial).collect()
+                (
+                    total,
+                    facets,
+                    full_hits.into_iter().chain(partial).collect(),
+                )
             } else {
-                full_hits
+                let Counted { total, facets, .. } = self.count_and_facets(&counting, 0)?;
+                (total, facets, full_hits)
             }
         } else {
-            order::top_by_score(searcher, &*matching, &stats, wanted)?
+            let counted = self.count_and_facets(&counting, wanted)?;
+            (counted.total, counted.facets, counted.ranked)
         };
         let scored = if semantic {
             self.rerank_by_vectors(&request.query, scored)
@@ -244,14 +282,21 @@ impl KbSearcher {
     }
 
     /// Counts all matches and, when asked, the facets: one pass per distinct filter set.
+    /// Counts all matches and, when asked, the facets: one pass per distinct filter set. With
+    /// `top` above 0 the first pass also ranks the matches and returns the best `top`.
     fn count_and_facets(
         &self,
-        searcher: &Searcher,
-        request: &SearchRequest,
-        matching: &dyn Query,
-        any_concept: &dyn Query,
-        restrict: &dyn Fn(Box<dyn Query>, Option<FilterKind>) -> Box<dyn Query>,
-    ) -> Result<(usize, Option<Facets>), SearchError> {
+        counting: &Counting<'_>,
+        top: usize,
+    ) -> Result<Counted, SearchError> {
+        let Counting {
+            searcher,
+            stats,
+            request,
+            matching,
+            any_concept,
+            restrict,
+        } = *counting;
         // The filter that each of FACET_FIELDS ignores.
         let facet_filters = [
             FilterKind::Type,
@@ -274,12 +319,24 @@ impl KbSearcher {
             Vec::new()
         };
         let collector = FacetCollector::new(self.facet_cache.clone(), shared.clone());
-        let fruit = searcher.search(matching, &collector)?;
+        let (fruit, ranked) = if top > 0 {
+            searcher.search_with_statistics_provider(
+                matching,
+                &(collector, TopByScoreThenKey::new(top)),
+                stats,
+            )?
+        } else {
+            (searcher.search(matching, &collector)?, Vec::new())
+        };
         let total = fruit.matches as usize;
         if !request.facets {
-            return Ok((total, None));
+            return Ok(Counted {
+                total,
+                facets: None,
+                ranked,
+            });
         }
-        let mut counts: HashMap<usize, HashMap<String, u64>> =
+        let mut counts: HashMap<usize, Vec<FacetCount>> =
             shared.into_iter().zip(fruit.counts).collect();
         for field in (0..FACET_FIELDS.len()).filter(|f| active(facet_filters[*f])) {
             let query = restrict(any_concept.box_clone(), Some(facet_filters[field]));
@@ -308,7 +365,7 @@ impl KbSearcher {
             request.tags.iter().map(|t| t.to_lowercase()).collect(),
         ];
         let mut take = |field: usize| {
-            let mut values = sorted(counts.remove(&field).unwrap_or_default());
+            let mut values = counts.remove(&field).unwrap_or_default();
             let mut position = 0;
             values.retain(|v| {
                 position += 1;
@@ -322,7 +379,11 @@ impl KbSearcher {
             version: take(2),
             tag: take(3),
         };
-        Ok((total, Some(facets)))
+        Ok(Counted {
+            total,
+            facets: Some(facets),
+            ranked,
+        })
     }
 
     /// The query with unknown words replaced by their corrections, if that query has results.

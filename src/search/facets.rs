@@ -76,9 +76,41 @@ impl FieldTable {
 #[derive(Debug)]
 pub struct SegmentTable {
     fields: Vec<FieldTable>,
+    /// Every facet value of each document in one list, as ordinals of one space (field `f`'s
+    /// ordinal `o` is `bases[f] + o`): counting all facets of a match, the usual search, reads
+    /// one list instead of one per field.
+    all: FieldTable,
+    bases: Vec<usize>,
 }
 
 impl SegmentTable {
+    fn new(fields: Vec<FieldTable>) -> SegmentTable {
+        let mut bases = Vec::with_capacity(fields.len());
+        let mut next = 0;
+        for table in &fields {
+            bases.push(next);
+            next += table.values.len();
+        }
+        let docs = fields
+            .first()
+            .map_or(0, |t| t.offsets.len().saturating_sub(1));
+        let mut all = FieldTable {
+            offsets: Vec::with_capacity(docs + 1),
+            ords: Vec::with_capacity(fields.iter().map(|t| t.ords.len()).sum()),
+            values: Vec::new(),
+        };
+        all.offsets.push(0);
+        for doc in 0..docs {
+            for (table, base) in fields.iter().zip(&bases) {
+                let (from, to) = (table.offsets[doc] as usize, table.offsets[doc + 1] as usize);
+                all.ords
+                    .extend(table.ords[from..to].iter().map(|ord| *ord + *base as u32));
+            }
+            all.offsets.push(all.ords.len() as u32);
+        }
+        SegmentTable { fields, all, bases }
+    }
+
     /// The values of keyword field `field` (an index into [`FACET_FIELDS`]) for `doc`.
     pub fn values(&self, field: usize, doc: DocId) -> impl Iterator<Item = &str> {
         let table = &self.fields[field];
@@ -109,7 +141,7 @@ impl FacetCache {
             .iter()
             .map(|field| FieldTable::read(segment, field))
             .collect::<tantivy::Result<Vec<_>>>()?;
-        let table = Arc::new(SegmentTable { fields });
+        let table = Arc::new(SegmentTable::new(fields));
         self.segments
             .write()
             .expect("facet cache lock")
@@ -138,11 +170,21 @@ impl FacetCollector {
     }
 }
 
-/// What one pass found: the number of matches and, per requested field, value → count.
+/// What one pass found: the number of matches and, per requested field, every value with a
+/// count, largest first (then by value).
 #[derive(Debug, Default)]
 pub struct FacetFruit {
     pub matches: u64,
-    pub counts: Vec<HashMap<String, u64>>,
+    pub counts: Vec<Vec<FacetCount>>,
+}
+
+/// What one segment found: counts by value ordinal of that segment's table. Values become text
+/// only once, when segments are merged, for the values that matched.
+pub struct SegmentFacets {
+    table: Arc<SegmentTable>,
+    /// Per requested field, count per value ordinal.
+    by_ord: Vec<Vec<u64>>,
+    matches: u64,
 }
 
 pub struct FacetSegmentCollector {
@@ -150,6 +192,9 @@ pub struct FacetSegmentCollector {
     fields: Vec<usize>,
     /// Per requested field, count per value ordinal.
     by_ord: Vec<Vec<u64>>,
+    /// When every field is requested: counts per ordinal of the table's one space, split by
+    /// field at harvest.
+    all: Option<Vec<u64>>,
     matches: u64,
 }
 
@@ -163,15 +208,23 @@ impl Collector for FacetCollector {
         segment: &SegmentReader,
     ) -> tantivy::Result<Self::Child> {
         let table = self.cache.table(segment)?;
-        let by_ord = self
-            .fields
-            .iter()
-            .map(|f| vec![0; table.fields[*f].values.len()])
-            .collect();
+        let every_field = self.fields.iter().copied().eq(0..FACET_FIELDS.len());
+        let (by_ord, all) = if every_field {
+            let space = table.fields.iter().map(|t| t.values.len()).sum();
+            (Vec::new(), Some(vec![0; space]))
+        } else {
+            let by_ord = self
+                .fields
+                .iter()
+                .map(|f| vec![0; table.fields[*f].values.len()])
+                .collect();
+            (by_ord, None)
+        };
         Ok(FacetSegmentCollector {
             table,
             fields: self.fields.clone(),
             by_ord,
+            all,
             matches: 0,
         })
     }
@@ -180,29 +233,53 @@ impl Collector for FacetCollector {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<FacetFruit>) -> tantivy::Result<FacetFruit> {
-        let mut merged = FacetFruit {
-            matches: 0,
-            counts: vec![HashMap::new(); self.fields.len()],
-        };
-        for fruit in fruits {
-            merged.matches += fruit.matches;
-            for (into, from) in merged.counts.iter_mut().zip(fruit.counts) {
-                for (value, count) in from {
-                    *into.entry(value).or_default() += count;
+    fn merge_fruits(&self, segments: Vec<SegmentFacets>) -> tantivy::Result<FacetFruit> {
+        let matches = segments.iter().map(|s| s.matches).sum();
+        let counts = self
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(position, field)| {
+                // Keyed by the tables' own strings: no value is copied until it is kept.
+                let mut merged: HashMap<&str, u64, foldhash::fast::RandomState> =
+                    HashMap::default();
+                for segment in &segments {
+                    let values = &segment.table.fields[*field].values;
+                    for (ord, count) in segment.by_ord[position].iter().enumerate() {
+                        if *count > 0 {
+                            *merged.entry(values[ord].as_str()).or_default() += count;
+                        }
+                    }
                 }
-            }
-        }
-        Ok(merged)
+                let mut out: Vec<FacetCount> = merged
+                    .into_iter()
+                    .map(|(value, count)| FacetCount {
+                        value: value.to_string(),
+                        count,
+                    })
+                    .collect();
+                sort_counts(&mut out);
+                out
+            })
+            .collect();
+        Ok(FacetFruit { matches, counts })
     }
 }
 
 impl SegmentCollector for FacetSegmentCollector {
-    type Fruit = FacetFruit;
+    type Fruit = SegmentFacets;
 
     fn collect(&mut self, doc: DocId, _: Score) {
         self.matches += 1;
         let doc = doc as usize;
+        if let Some(counts) = &mut self.all {
+            let table = &self.table.all;
+            let (from, to) = (table.offsets[doc] as usize, table.offsets[doc + 1] as usize);
+            for ord in &table.ords[from..to] {
+                counts[*ord as usize] += 1;
+            }
+            return;
+        }
         for (field, counts) in self.fields.iter().zip(self.by_ord.iter_mut()) {
             let table = &self.table.fields[*field];
             let (from, to) = (table.offsets[doc] as usize, table.offsets[doc + 1] as usize);
@@ -212,34 +289,26 @@ impl SegmentCollector for FacetSegmentCollector {
         }
     }
 
-    fn harvest(self) -> FacetFruit {
-        let counts = self
-            .fields
-            .iter()
-            .zip(self.by_ord)
-            .map(|(field, by_ord)| {
-                let values = &self.table.fields[*field].values;
-                by_ord
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(_, count)| *count > 0)
-                    .map(|(ord, count)| (values[ord].clone(), count))
-                    .collect()
-            })
-            .collect();
-        FacetFruit {
+    fn harvest(self) -> SegmentFacets {
+        let by_ord = match self.all {
+            Some(all) => self
+                .table
+                .fields
+                .iter()
+                .zip(&self.table.bases)
+                .map(|(field, base)| all[*base..*base + field.values.len()].to_vec())
+                .collect(),
+            None => self.by_ord,
+        };
+        SegmentFacets {
+            table: self.table,
+            by_ord,
             matches: self.matches,
-            counts,
         }
     }
 }
 
 /// Largest counts first, then by value.
-pub fn sorted(counts: HashMap<String, u64>) -> Vec<FacetCount> {
-    let mut out: Vec<FacetCount> = counts
-        .into_iter()
-        .map(|(value, count)| FacetCount { value, count })
-        .collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-    out
+fn sort_counts(counts: &mut [FacetCount]) {
+    counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
 }

@@ -16,6 +16,7 @@ pub mod docs_query;
 pub mod execute;
 pub mod facets;
 pub mod filters;
+pub mod hit_docs;
 pub mod lexicon;
 pub mod maxscore;
 pub mod order;
@@ -48,6 +49,7 @@ use crate::index::snapshot::Snapshot;
 use crate::search::audience::AudienceStats;
 use crate::search::facets::FacetCache;
 use crate::search::filters::AllowedKey;
+use crate::search::hit_docs::HitDocs;
 use crate::search::lexicon::{Lexicon, Suggestion};
 use crate::search::maxscore::TermInfoCache;
 use crate::semantic::Semantic;
@@ -86,6 +88,8 @@ pub struct KbSearcher {
     audiences: Mutex<HashMap<(Visibility, bool), Arc<AudienceStats>>>,
     /// Dictionary entries of the words of recent drafts; see [`TermInfoCache`].
     term_infos: TermInfoCache,
+    /// What hits show of recently shown documents; see [`HitDocs`].
+    hit_docs: HitDocs,
     /// Recent results by request; see [`KbSearcher::search_cached`].
     results_cache: Option<Mutex<LruCache<String, Arc<SearchResults>>>>,
     /// The sentence-embedding layer, when a model is configured.
@@ -178,6 +182,7 @@ impl KbSearcher {
             allowed: Mutex::default(),
             audiences: Mutex::default(),
             term_infos: TermInfoCache::new(TERM_INFO_CACHE_ENTRIES),
+            hit_docs: HitDocs::default(),
             results_cache: NonZeroUsize::new(DEFAULT_CACHE_ENTRIES)
                 .map(|n| Mutex::new(LruCache::new(n))),
             semantic: None,

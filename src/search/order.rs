@@ -43,14 +43,22 @@ pub fn top_by_score(
 }
 
 /// The top `k` by score, then smaller id key, then address (should two keys collide). The key
-/// is read only for documents that reach the current k-th score.
-struct TopByScoreThenKey {
+/// is read only for documents that reach the current k-th score. Run it with the audience's
+/// statistics ([`Searcher::search_with_statistics_provider`]), as [`top_by_score`] does; on its
+/// own or beside another collector in the same pass.
+pub struct TopByScoreThenKey {
     k: usize,
+}
+
+impl TopByScoreThenKey {
+    pub fn new(k: usize) -> Self {
+        TopByScoreThenKey { k }
+    }
 }
 
 /// A candidate: ordered by score, then smaller key first.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Ranked {
+pub struct Ranked {
     score: Score,
     key: u64,
     address: DocAddress,
@@ -73,7 +81,7 @@ impl PartialOrd for Ranked {
     }
 }
 
-struct SegmentTop {
+pub struct SegmentTop {
     k: usize,
     segment_ord: u32,
     keys: Arc<dyn ColumnValues<u64>>,

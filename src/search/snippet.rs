@@ -175,19 +175,20 @@ impl Highlighter {
         })
     }
 
-    /// The part of `body` worth analysing: around the window where the most distinct term
-    /// prefixes occur.
+    /// The part of `body` worth analysing: around the first window where the most distinct term
+    /// prefixes occur. The body is scanned only until a window holds every prefix: no later
+    /// window can hold more, so the rest of the body would not change the choice.
     fn region(&self, body: &str) -> Option<Range<usize>> {
-        let hits = word_starts(&self.prefixes, body);
-        if hits.is_empty() {
-            return None;
-        }
-        let mut best = (0, hits[0].0);
+        let mut starts = WordStarts::new(&self.prefixes, body);
+        let first = starts.next()?;
+        let mut hits = vec![first];
+        let mut best = (0, first.0);
         // Hits of each prefix in the window, and how many prefixes have any.
         let mut counts = vec![0u32; self.prefixes.len()];
         let mut distinct = 0;
         let mut left = 0;
-        for right in 0..hits.len() {
+        let mut right = 0;
+        loop {
             let pattern = hits[right].1;
             counts[pattern] += 1;
             distinct += usize::from(counts[pattern] == 1);
@@ -199,7 +200,15 @@ impl Highlighter {
             }
             if distinct > best.0 {
                 best = (distinct, hits[left].0);
+                if distinct == self.prefixes.len() {
+                    break;
+                }
             }
+            let Some(next) = starts.next() else {
+                break;
+            };
+            hits.push(next);
+            right += 1;
         }
         let start = floor_char_boundary(body, best.1.saturating_sub(MARGIN_BYTES));
         let end = ceil_char_boundary(body, (best.1 + WINDOW_BYTES + MARGIN_BYTES).min(body.len()));
@@ -208,32 +217,52 @@ impl Highlighter {
 }
 
 /// Byte offset and prefix number of every word of `text` that starts like a term.
+#[cfg(test)]
+fn word_starts(prefixes: &TermPrefixes, text: &str) -> Vec<(usize, usize)> {
+    WordStarts::new(prefixes, text).collect()
+}
+
+/// The words of a text that start like a term: byte offset and prefix number, in order.
 ///
 /// Words are runs of ASCII letters and digits and non-ASCII characters, so `ERR_SHARE_LOCKED`
 /// holds words starting `err`, `sha` and `loc`, as the tokenizer splits it; ASCII case is ignored,
-/// as the analyser lowercases. Three bodies are scanned per deflection, so the loop skips whole
-/// runs of bytes and turns most words away by their first two bytes.
-fn word_starts(prefixes: &TermPrefixes, text: &str) -> Vec<(usize, usize)> {
-    let mut hits = Vec::new();
-    if prefixes.is_empty() {
-        return hits;
+/// as the analyser lowercases. Three bodies are scanned per deflection and ten per search, so the
+/// scan skips whole runs of bytes and turns most words away by their first two bytes.
+struct WordStarts<'a> {
+    prefixes: &'a TermPrefixes,
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> WordStarts<'a> {
+    fn new(prefixes: &'a TermPrefixes, text: &'a str) -> Self {
+        // No prefix can match: start past the end.
+        let at = if prefixes.is_empty() { text.len() } else { 0 };
+        WordStarts { prefixes, text, at }
     }
-    let bytes = text.as_bytes();
-    let mut at = 0;
-    while let Some(skipped) = bytes[at..].iter().position(|&b| is_word_byte(b)) {
-        at += skipped;
-        let word_length = bytes[at..]
-            .iter()
-            .position(|&b| !is_word_byte(b))
-            .unwrap_or(bytes.len() - at);
-        // A word starts after an ASCII byte (or at the start), so `at` is a character boundary,
-        // and so is its end.
-        if let Some(id) = prefixes.find(&text[at..at + word_length]) {
-            hits.push((at, id));
+}
+
+impl Iterator for WordStarts<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let bytes = self.text.as_bytes();
+        while let Some(skipped) = bytes[self.at..].iter().position(|&b| is_word_byte(b)) {
+            let at = self.at + skipped;
+            let word_length = bytes[at..]
+                .iter()
+                .position(|&b| !is_word_byte(b))
+                .unwrap_or(bytes.len() - at);
+            self.at = at + word_length;
+            // A word starts after an ASCII byte (or at the start), so `at` is a character
+            // boundary, and so is its end.
+            if let Some(id) = self.prefixes.find(&self.text[at..at + word_length]) {
+                return Some((at, id));
+            }
         }
-        at += word_length;
+        self.at = bytes.len();
+        None
     }
-    hits
 }
 
 fn is_word_byte(byte: u8) -> bool {

@@ -17,18 +17,59 @@ use crate::search::{
     ArticleInfo, Hit, KbSearcher, SearchRequest, SectionRef, StoredArticle, VersionSupport,
 };
 
+/// What a hit shows of a document, read once from the store (see [`crate::search::hit_docs`]).
+pub struct DocFields {
+    /// As stored; the support status of its versions is computed again at each use.
+    pub info: ArticleInfo,
+    /// Body text, for snippets.
+    pub body: String,
+    /// Headings with their body offsets, for deep links.
+    pub sections: Vec<Heading>,
+}
+
+impl DocFields {
+    /// Bytes held, near enough to bound a cache.
+    pub fn size(&self) -> usize {
+        let info = &self.info;
+        let strings = [
+            &info.id,
+            &info.title,
+            &info.kind,
+            &info.path,
+            &info.visibility,
+            &info.status,
+            &info.summary,
+            &self.body,
+        ];
+        let lists = info.versions.iter().chain(&info.tags);
+        let headings = self
+            .sections
+            .iter()
+            .map(|h| h.text.len() + h.anchor.len() + 64);
+        std::mem::size_of::<DocFields>()
+            + strings.iter().map(|s| s.len()).sum::<usize>()
+            + info.product.as_ref().map_or(0, String::len)
+            + lists.map(|s| s.len() + 24).sum::<usize>()
+            + headings.sum::<usize>()
+    }
+}
+
 /// Reads stored fields of one document.
 struct Stored<'a> {
     doc: &'a TantivyDocument,
 }
 
-impl Stored<'_> {
+impl<'a> Stored<'a> {
     fn text(&self, field: Field) -> String {
+        self.borrowed(field).to_string()
+    }
+
+    /// The text of `field` without a copy (a body is kilobytes, read once per hit).
+    fn borrowed(&self, field: Field) -> &'a str {
         self.doc
             .get_first(field)
             .and_then(|v| v.as_str())
             .unwrap_or_default()
-            .to_string()
     }
 
     fn optional(&self, field: Field) -> Option<String> {
@@ -186,15 +227,20 @@ impl KbSearcher {
         address: DocAddress,
     ) -> Result<Hit, SearchError> {
         let schema = &self.schema;
-        let doc: TantivyDocument = searcher.doc(address)?;
-        let stored = Stored { doc: &doc };
-        let body = stored.text(schema.body);
-        let found = snippets.and_then(|highlighter| highlighter.highlight(&body));
+        let fields = self.hit_docs.get(searcher, address, |doc| {
+            let stored = Stored { doc };
+            DocFields {
+                info: self.info(&stored),
+                body: stored.text(schema.body),
+                sections: serde_json::from_str(stored.borrowed(schema.sections))
+                    .unwrap_or_default(),
+            }
+        })?;
+        let found = snippets.and_then(|highlighter| highlighter.highlight(&fields.body));
+        // The section holding the first highlighted word, not where the fragment starts.
         let section = found.as_ref().and_then(|snippet| {
-            let sections: Vec<Heading> =
-                serde_json::from_str(&stored.text(schema.sections)).unwrap_or_default();
-            // The section holding the first highlighted word, not where the fragment starts.
-            sections
+            fields
+                .sections
                 .iter()
                 .rev()
                 .find(|h| h.text_offset <= snippet.first_match)
@@ -206,12 +252,15 @@ impl KbSearcher {
         let highlighted = match found {
             Some(snippet) => snippet.highlighted,
             None => Highlighted {
-                text: stored.text(schema.summary),
+                text: fields.info.summary.clone(),
                 ranges: Vec::new(),
             },
         };
+        let mut info = fields.info.clone();
+        // Today's status: a kept document may outlive a day.
+        (info.support, info.end_of_support) = self.support(&info.versions);
         Ok(Hit {
-            info: self.info(&stored),
+            info,
             score,
             snippet: highlighted,
             section,

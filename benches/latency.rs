@@ -80,16 +80,10 @@ fn main() {
         .into_iter()
         .filter(|(label, _, _)| only.as_deref().is_none_or(|o| label.contains(o)))
     {
-        let mut times: Vec<Duration> = queries.iter().map(|q| run(q, snippets, facets)).collect();
-        times.sort();
-        println!(
-            "{} | {} queries | {label} | p50 {:.3} ms | p95 {:.3} ms | p99 {:.3} ms | max {:.3} ms",
-            kb.display(),
-            times.len(),
-            percentile(&times, 0.50).as_secs_f64() * 1e3,
-            percentile(&times, 0.95).as_secs_f64() * 1e3,
-            percentile(&times, 0.99).as_secs_f64() * 1e3,
-            times.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        let times: Vec<Duration> = queries.iter().map(|q| run(q, snippets, facets)).collect();
+        print_distribution(
+            &format!("{} | {} queries | {label}", kb.display(), times.len()),
+            times,
         );
     }
     // Short and long queries apart: only long ones may use the vectors.
@@ -98,7 +92,7 @@ fn main() {
         ("queries under 4 words", false),
         ("queries of 4+ words", true),
     ] {
-        let mut times: Vec<Duration> = queries
+        let times: Vec<Duration> = queries
             .iter()
             .filter(|q| (words(q) >= 4) == long)
             .map(|q| run(q, true, true))
@@ -106,15 +100,20 @@ fn main() {
         if times.is_empty() {
             continue;
         }
-        times.sort();
-        println!(
-            "{} | {} {label} | full | p50 {:.3} ms | p95 {:.3} ms | p99 {:.3} ms | max {:.3} ms",
-            kb.display(),
-            times.len(),
-            percentile(&times, 0.50).as_secs_f64() * 1e3,
-            percentile(&times, 0.95).as_secs_f64() * 1e3,
-            percentile(&times, 0.99).as_secs_f64() * 1e3,
-            times.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
-        );
+        let what = format!("{} | {} {label} | full", kb.display(), times.len());
+        print_distribution(&what, times);
     }
+}
+
+/// One line of the report: `what`, then the distribution of `times`.
+fn print_distribution(what: &str, mut times: Vec<Duration>) {
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{what} | p50 {:.3} ms | p95 {:.3} ms | p99 {:.3} ms | max {:.3} ms",
+        ms(percentile(&times, 0.50)),
+        ms(percentile(&times, 0.95)),
+        ms(percentile(&times, 0.99)),
+        ms(times.last().copied().unwrap_or_default()),
+    );
 }

@@ -2145,31 +2145,30 @@ impl Run {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hidden_articles_change_no_answer_for_those_who_may_not_see_them() {
+/// Runs the differential for anonymous callers and for customers side by side (each run has
+/// services of its own, so their metrics count only its requests), with the services `side`
+/// builds, and fails with `failure` after the report when any answer differs.
+async fn differential(labels: [&'static str; 2], side: impl Fn(&Kb) -> Side, failure: &str) {
     let corpus = Corpus::generate(SEED);
     let public = corpus.knowledge_base(|g| Audience::Anonymous.sees(g));
     let customer = corpus.knowledge_base(|g| Audience::Customer.sees(g));
     let everything = corpus.knowledge_base(|_| true);
-    // Each run has services of its own (their metrics count only its requests); the two runs
-    // go side by side.
     let (anonymous, customers) = tokio::join!(
         run(
-            "anonymous",
+            labels[0],
             &corpus,
             Audience::Anonymous,
-            Side::new(&public),
-            Side::new(&everything)
+            side(&public),
+            side(&everything)
         ),
         run(
-            "customer",
+            labels[1],
             &corpus,
             Audience::Customer,
-            Side::new(&customer),
-            Side::new(&everything)
+            side(&customer),
+            side(&everything)
         ),
     );
-
     let mut out = String::new();
     for outcome in [&anonymous, &customers] {
         let _ = writeln!(
@@ -2182,10 +2181,17 @@ async fn hidden_articles_change_no_answer_for_those_who_may_not_see_them() {
     anonymous.report(&mut out);
     customers.report(&mut out);
     eprintln!("{out}");
-    assert!(
-        !anonymous.failed() && !customers.failed(),
-        "hidden articles change answers to callers who may not see them: see the list above"
-    );
+    assert!(!anonymous.failed() && !customers.failed(), "{failure}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_articles_change_no_answer_for_those_who_may_not_see_them() {
+    differential(
+        ["anonymous", "customer"],
+        Side::new,
+        "hidden articles change answers to callers who may not see them: see the list above",
+    )
+    .await;
 }
 
 /// The same with a sentence-embedding model: deflection adds the nearest articles by vector to
@@ -2196,42 +2202,12 @@ async fn with_a_model_hidden_articles_change_no_answer_either() {
     let Some(model) = common::Model::for_tests() else {
         return;
     };
-    let corpus = Corpus::generate(SEED);
-    let public = corpus.knowledge_base(|g| Audience::Anonymous.sees(g));
-    let customer = corpus.knowledge_base(|g| Audience::Customer.sees(g));
-    let everything = corpus.knowledge_base(|_| true);
-    let (anonymous, customers) = tokio::join!(
-        run(
-            "anonymous, with a model",
-            &corpus,
-            Audience::Anonymous,
-            Side::with_model(&public, &model),
-            Side::with_model(&everything, &model)
-        ),
-        run(
-            "customer, with a model",
-            &corpus,
-            Audience::Customer,
-            Side::with_model(&customer, &model),
-            Side::with_model(&everything, &model)
-        ),
-    );
-    let mut out = String::new();
-    for outcome in [&anonymous, &customers] {
-        let _ = writeln!(
-            out,
-            "{}: requests by kind {:?}\n{:?}",
-            outcome.label, outcome.requests, outcome.coverage
-        );
-        outcome.coverage.check();
-    }
-    anonymous.report(&mut out);
-    customers.report(&mut out);
-    eprintln!("{out}");
-    assert!(
-        !anonymous.failed() && !customers.failed(),
-        "with a model, hidden articles change answers to callers who may not see them"
-    );
+    differential(
+        ["anonymous, with a model", "customer, with a model"],
+        |kb| Side::with_model(kb, &model),
+        "with a model, hidden articles change answers to callers who may not see them",
+    )
+    .await;
 }
 
 /// The control: the same content indexed twice gives the same answers to the same requests.

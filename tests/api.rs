@@ -219,6 +219,7 @@ async fn bad_parameters_are_json_400s_that_name_the_parameter() {
         ("/api/search?q=", "q"),
         ("/api/search?q=share&per_page=500", "per_page"),
         ("/api/search?q=share&per_page=0", "per_page"),
+        ("/api/search?q=share&page=%203", "page"),
         ("/api/search?q=share&page=abc", "page"),
         ("/api/search?q=share&page=1000", "page"),
         ("/api/search?q=share&type=faq", "type"),
@@ -691,4 +692,16 @@ async fn the_case_form_refuses_what_does_not_parse_as_a_page() {
     )
     .await;
     assert_eq!(no_severity.status, 200, "{}", no_severity.body);
+
+    // Blank-looking is not empty: the form never sends it (found by schemathesis).
+    for blank in ["\u{c}", " ", " 3", "\u{a0}"] {
+        let padded = common::post_form(
+            &app,
+            "/case",
+            &[("subject", "share access denied"), ("severity", blank)],
+        )
+        .await;
+        assert_eq!(padded.status, 400, "{blank:?}: {}", padded.body);
+        assert!(padded.body.contains("severity"), "{}", padded.body);
+    }
 }

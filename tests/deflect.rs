@@ -308,6 +308,8 @@ async fn bad_drafts_are_refused_with_the_field_named() {
         (json!({"subject": "x", "case_type": "bug"}), "case_type"),
         (json!({"subject": "x", "severity": 7}), "severity"),
         (json!({"subject": "x", "severity": "high"}), "severity"),
+        (json!({"subject": "x", "severity": "2"}), "severity"),
+        (json!({"subject": "x", "limit": " 3"}), "limit"),
         (json!({"subject": "x", "limit": 0}), "limit"),
         (json!({"subject": "x", "limit": 500}), "limit"),
         (
@@ -394,6 +396,21 @@ async fn bad_feedback_is_refused_and_unknown_drafts_are_404() {
     .await;
     assert_eq!(dates.status, 400, "{}", dates.body);
     assert!(dates.body.contains("`from`"));
+    // Only an empty bound is no bound; a blank-looking one is not a date (found by schemathesis).
+    for (blank, status) in [
+        ("", 200),
+        ("%C2%A0", 400),
+        ("%20", 400),
+        ("%202026-11-01", 400),
+    ] {
+        let reply = get(
+            &app,
+            &format!("/api/analytics/deflection?from={blank}"),
+            Some(AGENT_KEY),
+        )
+        .await;
+        assert_eq!(reply.status, status, "from={blank}: {}", reply.body);
+    }
 }
 
 #[tokio::test]

@@ -141,14 +141,21 @@ pub struct RangeParams {
 }
 
 fn instant(parameter: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    let Some(text) = value.map(str::trim).filter(|t| !t.is_empty()) else {
+    // Only an empty value means "no bound" (a form's blank field); a blank-looking one
+    // (a space, a no-break space) is not a date and is refused like any other.
+    let Some(text) = value.filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    if let Ok(date) = text.parse::<NaiveDate>() {
+    // chrono skips leading spaces; the schema's `date` and `date-time` formats do not.
+    let padded = text.trim() != text;
+    if let Some(date) = text.parse::<NaiveDate>().ok().filter(|_| !padded) {
         return Ok(Some(date.and_hms_opt(0, 0, 0).expect("midnight").and_utc()));
     }
     DateTime::parse_from_rfc3339(text)
+        .ok()
+        .filter(|_| !padded)
         .map(|t| Some(t.with_timezone(&Utc)))
+        .ok_or(())
         .map_err(|_| {
             ApiError::parameter(
                 parameter,

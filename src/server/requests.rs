@@ -96,10 +96,11 @@ impl From<ReceivedParams> for SearchParams {
 }
 
 fn positive(parameter: &str, value: Option<&str>, default: usize) -> Result<usize, ApiError> {
-    let Some(text) = value.filter(|v| !v.trim().is_empty()) else {
+    // Only empty is the default; " 3" is not the schema's integer, so it is refused too.
+    let Some(text) = value.filter(|v| !v.is_empty()) else {
         return Ok(default);
     };
-    match text.trim().parse::<usize>() {
+    match text.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(ApiError::parameter(
             parameter,
@@ -350,12 +351,9 @@ impl DeflectBody {
     }
 }
 
+/// A JSON integer; a string of digits is not one (the schema says `integer`).
 fn whole_number(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    value.as_i64()
 }
 
 /// The event store, or 503 when this service records no events.
@@ -491,6 +489,21 @@ pub struct CaseForm {
     version: Option<String>,
 }
 
+/// The form's select sends exactly `""` (no choice: the default severity) or a digit from 1
+/// to 4; anything else, blank-looking or padded, did not come from the form and is refused.
+fn form_severity(written: Option<&str>) -> Result<Option<Value>, ApiError> {
+    match written {
+        None | Some("") => Ok(None),
+        Some(text @ ("1" | "2" | "3" | "4")) => {
+            Ok(Some(Value::from(text.parse::<u8>().expect("a digit"))))
+        }
+        Some(other) => Err(ApiError::parameter(
+            "severity",
+            format!("{other:?} is not a severity: 1 to 4, or empty for the default"),
+        )),
+    }
+}
+
 /// A case submitted without JavaScript: the draft and its `case_submitted` outcome are recorded
 /// as the case form's script would record them; returns the draft's id and its suggestions.
 pub async fn submit_case(
@@ -502,11 +515,7 @@ pub async fn submit_case(
         subject: form.subject,
         description: form.description,
         case_type: form.case_type,
-        // The form's empty choice is no choice: the default severity.
-        severity: form
-            .severity
-            .filter(|s| !s.trim().is_empty())
-            .map(Value::String),
+        severity: form_severity(form.severity.as_deref())?,
         product: form.product,
         version: form.version,
         limit: None,

@@ -63,6 +63,22 @@ impl Tally {
         self.dropped_searches.fetch_add(searches, Ordering::Relaxed) + searches
     }
 
+    /// Takes a new measurement of the database and whether it is over the cap; whether it was
+    /// over before.
+    pub(super) fn measured(&self, bytes: u64, over_cap: bool) -> bool {
+        self.database_bytes.store(bytes, Ordering::Relaxed);
+        self.over_cap.swap(over_cap, Ordering::Relaxed)
+    }
+
+    /// Counts events deleted by retention or to make room.
+    pub(super) fn add_pruned(&self, kind: Pruned, deleted: u64) {
+        let counter = match kind {
+            Pruned::Deflections => &self.pruned_deflections,
+            Pruned::Searches => &self.pruned_searches,
+        };
+        counter.fetch_add(deleted, Ordering::Relaxed);
+    }
+
     pub(super) fn stats(&self) -> StoreStats {
         StoreStats {
             database_bytes: self.database_bytes.load(Ordering::Relaxed),
@@ -348,11 +364,7 @@ impl Retention {
             elapsed_us = started.elapsed().as_micros() as u64,
             "events pruned"
         );
-        let counter = match step.kind {
-            Pruned::Deflections => &self.tally.pruned_deflections,
-            Pruned::Searches => &self.tally.pruned_searches,
-        };
-        counter.fetch_add(deleted, Ordering::Relaxed);
+        self.tally.add_pruned(step.kind, deleted);
         Ok(deleted)
     }
 }

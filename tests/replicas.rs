@@ -305,19 +305,9 @@ async fn analytics(http: &reqwest::Client, base: &str) -> Value {
     body
 }
 
-fn suggestion_ids(answer: &Value) -> Vec<String> {
-    answer["suggestions"]
-        .as_array()
-        .map(|all| {
-            all.iter()
-                .filter_map(|s| s["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn hit_ids(answer: &Value) -> Vec<String> {
-    answer["hits"]
+/// The `id` of each entry of `answer[list]` (`suggestions` or `hits`).
+fn ids(answer: &Value, list: &str) -> Vec<String> {
+    answer[list]
         .as_array()
         .map(|all| {
             all.iter()
@@ -405,7 +395,7 @@ async fn client(
         let Some(id) = id.filter(|_| status == 200) else {
             continue;
         };
-        for article in suggestion_ids(&answer).iter().take(3) {
+        for article in ids(&answer, "suggestions").iter().take(3) {
             let (status, _) = send_feedback(&http, &base, &id, "not_helpful", article).await;
             let mut seen = tally.lock().unwrap();
             if status == 200 {
@@ -454,7 +444,7 @@ async fn two_replicas_behind_nginx_share_postgres_and_survive_failures() {
     let (status, answer) = deflect(&http, &a.base(), "share access denied after cutover").await;
     assert_eq!(status, 200, "{answer}");
     let id = answer["deflection_id"].as_str().unwrap().to_string();
-    let article = suggestion_ids(&answer)
+    let article = ids(&answer, "suggestions")
         .into_iter()
         .next()
         .expect("the sample kb has an answer");
@@ -476,7 +466,7 @@ async fn two_replicas_behind_nginx_share_postgres_and_survive_failures() {
         let page =
             |base: String| send(http.get(format!("{base}/api/search?q={query}&per_page=5&page=2")));
         let (from_a, from_b) = (page(a.base()).await.1, page(b.base()).await.1);
-        assert_eq!(hit_ids(&from_a), hit_ids(&from_b), "{query}");
+        assert_eq!(ids(&from_a, "hits"), ids(&from_b, "hits"), "{query}");
     }
 
     // Steady load through nginx; one replica killed with SIGKILL and started again.
@@ -625,7 +615,7 @@ async fn two_replicas_behind_nginx_share_postgres_and_survive_failures() {
     let (status, answer) = deflect(&http, &front, "share access denied again").await;
     assert_eq!(status, 200, "{answer}");
     let new_id = answer["deflection_id"].as_str().unwrap();
-    let new_article = suggestion_ids(&answer).into_iter().next().unwrap();
+    let new_article = ids(&answer, "suggestions").into_iter().next().unwrap();
     for replica in [&a, &b] {
         let (status, _) =
             send_feedback(&http, &replica.base(), new_id, "not_helpful", &new_article).await;

@@ -89,25 +89,17 @@ fn read_deflection_analytics(
 ) -> rusqlite::Result<DeflectionAnalytics> {
     let Bounds { from_ms, to_ms } = range.into();
     let range = params![from_ms, to_ms];
-    let [drafts] = counts(conn, queries::DRAFTS, range)?;
-    let [suggestions_shown, drafts_with_suggestions] = counts(conn, queries::SUGGESTIONS, range)?;
-    let [solved, not_helpful, case_submitted] = counts(conn, queries::FEEDBACK_KINDS, range)?;
-    let [drafts_with_outcome, drafts_deflected] = counts(conn, queries::OUTCOMES, range)?;
+    let numbers = DeflectionCounts {
+        drafts: counts(conn, queries::DRAFTS, range)?,
+        suggestions: counts(conn, queries::SUGGESTIONS, range)?,
+        feedback: counts(conn, queries::FEEDBACK_KINDS, range)?,
+        outcomes: counts(conn, queries::OUTCOMES, range)?,
+    };
     let ranked = params![from_ms, to_ms, queries::limit(top), queries::MIN_SHOWN];
     let top_solving = article_counts(conn, queries::TOP_SOLVING, &ranked[..3])?;
     let shown_never_helpful = article_counts(conn, queries::SHOWN_NEVER_HELPFUL, ranked)?;
-    let counts = DeflectionCounts {
-        drafts,
-        suggestions_shown,
-        drafts_with_suggestions,
-        solved,
-        not_helpful,
-        case_submitted,
-        drafts_with_outcome,
-        drafts_deflected,
-    };
     Ok(queries::deflection_analytics(
-        counts,
+        numbers,
         top_solving,
         shown_never_helpful,
     ))

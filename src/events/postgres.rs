@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use futures_util::future::BoxFuture;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
@@ -30,11 +30,12 @@ use super::pg_retention::keep_bounded;
 use super::pg_schema::{MigrateError, migrate};
 use super::queries::{self, Bounds, DeflectionCounts};
 use super::retention::Tally;
+use super::writer::{Reply, ask};
 use super::{
     ArticleCount, DeflectionAnalytics, DeflectionEvent, DeflectionOutcome, EventStore,
     FeedbackEvent, FeedbackKind, FeedbackOutcome, QueryCount, SearchAnalytics, SearchEvent,
-    StoreError, StoreStats, StoreStatus, TimeRange, bounded_deflection, bounded_search,
-    validate_deflection, validate_feedback,
+    StoreError, StoreStats, StoreStatus, TimeRange, bounded_deflection, validate_deflection,
+    validate_feedback,
 };
 use crate::config;
 
@@ -103,7 +104,7 @@ impl Health {
 /// What the search writer task is asked to do.
 enum Message {
     Search(SearchEvent),
-    Flush(oneshot::Sender<Result<(), StoreError>>),
+    Flush(Reply<()>),
 }
 
 /// The event store on PostgreSQL: a pool of connections, the search writer task and the
@@ -201,17 +202,22 @@ impl PgEventStore {
         })
     }
 
-    /// Counts a search event that is not written, and says so in the log now and then.
-    fn drop_search(&self, why: &str) {
-        let dropped = self.tally.add_dropped_searches(1);
-        if dropped % 1000 == 1 {
-            warn!(dropped, "search event dropped: {why}");
-        }
-    }
-
-    /// A connection from the pool, or why there is none.
-    async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
-        self.pool.get().await.map_err(|err| pool_error(&err))
+    /// Runs `operation` on a pooled connection: its failure worded for the request, and the
+    /// database's state noted for `/api/status`.
+    async fn on_client<T>(
+        &self,
+        operation: impl for<'c> FnOnce(
+            &'c mut deadpool_postgres::Client,
+        ) -> BoxFuture<'c, Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, StoreError> {
+        let result = match self.pool.get().await {
+            Ok(mut client) => operation(&mut client)
+                .await
+                .map_err(|err| database_error(&err)),
+            Err(err) => Err(pool_error(&err)),
+        };
+        self.health.saw(&result);
+        result
     }
 }
 
@@ -222,16 +228,11 @@ impl EventStore for PgEventStore {
     ) -> BoxFuture<'_, Result<DeflectionOutcome, StoreError>> {
         Box::pin(async move {
             validate_deflection(&event)?;
-            let event = bounded_deflection(event);
-            let result = async {
-                let mut client = self.client().await?;
-                insert_deflection(&mut client, &event)
-                    .await
-                    .map_err(|err| database_error(&err))
-            }
-            .await;
-            self.health.saw(&result);
-            result
+            let bounded = bounded_deflection(event);
+            self.on_client(move |client| {
+                Box::pin(async move { insert_deflection(client, &bounded).await })
+            })
+            .await
         })
     }
 
@@ -240,42 +241,20 @@ impl EventStore for PgEventStore {
         event: FeedbackEvent,
     ) -> BoxFuture<'_, Result<FeedbackOutcome, StoreError>> {
         Box::pin(async move {
-            let event = validate_feedback(event)?;
-            let result = async {
-                let mut client = self.client().await?;
-                insert_feedback(&mut client, &event)
-                    .await
-                    .map_err(|err| database_error(&err))
-            }
-            .await;
-            self.health.saw(&result);
-            result
+            let checked = validate_feedback(event)?;
+            self.on_client(move |client| {
+                Box::pin(async move { insert_feedback(client, &checked).await })
+            })
+            .await
         })
     }
 
     fn record_search(&self, event: SearchEvent) {
-        if self.tally.over_cap() {
-            self.drop_search("the event database is over its size cap (events.max_database_mb)");
-            return;
-        }
-        if self
-            .queue
-            .try_send(Message::Search(bounded_search(event)))
-            .is_err()
-        {
-            self.drop_search("the event queue is full or closed");
-        }
+        self.tally.queue_search(&self.queue, event, Message::Search);
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            self.queue
-                .send(Message::Flush(reply))
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            answer.await.map_err(|_| StoreError::Closed)?
-        })
+        Box::pin(ask(&self.queue, Message::Flush))
     }
 
     fn stats(&self) -> StoreStats {
@@ -291,17 +270,9 @@ impl EventStore for PgEventStore {
         range: TimeRange,
         top: usize,
     ) -> BoxFuture<'_, Result<DeflectionAnalytics, StoreError>> {
-        Box::pin(async move {
-            let result = async {
-                let mut client = self.client().await?;
-                read_deflection_analytics(&mut client, range, top)
-                    .await
-                    .map_err(|err| database_error(&err))
-            }
-            .await;
-            self.health.saw(&result);
-            result
-        })
+        Box::pin(
+            self.on_client(move |client| Box::pin(read_deflection_analytics(client, range, top))),
+        )
     }
 
     fn search_analytics(
@@ -309,17 +280,7 @@ impl EventStore for PgEventStore {
         range: TimeRange,
         top: usize,
     ) -> BoxFuture<'_, Result<SearchAnalytics, StoreError>> {
-        Box::pin(async move {
-            let result = async {
-                let mut client = self.client().await?;
-                read_search_analytics(&mut client, range, top)
-                    .await
-                    .map_err(|err| database_error(&err))
-            }
-            .await;
-            self.health.saw(&result);
-            result
-        })
+        Box::pin(self.on_client(move |client| Box::pin(read_search_analytics(client, range, top))))
     }
 }
 
@@ -570,11 +531,12 @@ async fn read_deflection_analytics(
     let Bounds { from_ms, to_ms } = range.into();
     let limit = queries::limit(top);
     let range: &[&(dyn ToSql + Sync)] = &[&from_ms, &to_ms];
-    let [drafts] = counts(&tx, queries::DRAFTS, range).await?;
-    let [suggestions_shown, drafts_with_suggestions] =
-        counts(&tx, queries::SUGGESTIONS, range).await?;
-    let [solved, not_helpful, case_submitted] = counts(&tx, queries::FEEDBACK_KINDS, range).await?;
-    let [drafts_with_outcome, drafts_deflected] = counts(&tx, queries::OUTCOMES, range).await?;
+    let numbers = DeflectionCounts {
+        drafts: counts(&tx, queries::DRAFTS, range).await?,
+        suggestions: counts(&tx, queries::SUGGESTIONS, range).await?,
+        feedback: counts(&tx, queries::FEEDBACK_KINDS, range).await?,
+        outcomes: counts(&tx, queries::OUTCOMES, range).await?,
+    };
     let articles = |pairs: Vec<(String, u64)>| -> Vec<ArticleCount> {
         pairs
             .into_iter()
@@ -589,18 +551,8 @@ async fn read_deflection_analytics(
     )
     .await?;
     tx.commit().await?;
-    let counts = DeflectionCounts {
-        drafts,
-        suggestions_shown,
-        drafts_with_suggestions,
-        solved,
-        not_helpful,
-        case_submitted,
-        drafts_with_outcome,
-        drafts_deflected,
-    };
     Ok(queries::deflection_analytics(
-        counts,
+        numbers,
         articles(top_solving),
         articles(shown_never_helpful),
     ))

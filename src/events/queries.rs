@@ -129,17 +129,13 @@ pub(super) fn limit(top: usize) -> i64 {
 /// The smallest number of showings for "shown, never helpful", as a parameter.
 pub(super) const MIN_SHOWN: i64 = NEVER_HELPFUL_MIN_SHOWN as i64;
 
-/// The counts of [`DRAFTS`] … [`OUTCOMES`], in that order.
+/// The counts of [`DRAFTS`], [`SUGGESTIONS`], [`FEEDBACK_KINDS`] and [`OUTCOMES`], as read.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct DeflectionCounts {
-    pub(super) drafts: u64,
-    pub(super) suggestions_shown: u64,
-    pub(super) drafts_with_suggestions: u64,
-    pub(super) solved: u64,
-    pub(super) not_helpful: u64,
-    pub(super) case_submitted: u64,
-    pub(super) drafts_with_outcome: u64,
-    pub(super) drafts_deflected: u64,
+    pub(super) drafts: [u64; 1],
+    pub(super) suggestions: [u64; 2],
+    pub(super) feedback: [u64; 3],
+    pub(super) outcomes: [u64; 2],
 }
 
 /// The answer both stores give, from what their statements read.
@@ -148,17 +144,21 @@ pub(super) fn deflection_analytics(
     top_solving: Vec<ArticleCount>,
     shown_never_helpful: Vec<ArticleCount>,
 ) -> DeflectionAnalytics {
-    let deflection_rate = (counts.drafts_with_outcome > 0)
-        .then(|| counts.drafts_deflected as f64 / counts.drafts_with_outcome as f64);
+    let [drafts] = counts.drafts;
+    let [suggestions_shown, drafts_with_suggestions] = counts.suggestions;
+    let [solved, not_helpful, case_submitted] = counts.feedback;
+    let [drafts_with_outcome, drafts_deflected] = counts.outcomes;
+    let deflection_rate =
+        (drafts_with_outcome > 0).then(|| drafts_deflected as f64 / drafts_with_outcome as f64);
     DeflectionAnalytics {
-        drafts: counts.drafts,
-        suggestions_shown: counts.suggestions_shown,
-        drafts_with_suggestions: counts.drafts_with_suggestions,
-        solved: counts.solved,
-        not_helpful: counts.not_helpful,
-        case_submitted: counts.case_submitted,
-        drafts_with_outcome: counts.drafts_with_outcome,
-        drafts_deflected: counts.drafts_deflected,
+        drafts,
+        suggestions_shown,
+        drafts_with_suggestions,
+        solved,
+        not_helpful,
+        case_submitted,
+        drafts_with_outcome,
+        drafts_deflected,
         deflection_rate,
         top_solving,
         shown_never_helpful,

@@ -124,8 +124,8 @@ impl Postgres {
         self.dir.path().join("server.log")
     }
 
-    /// Runs one of the server's binaries, as `nobody` under root.
-    fn run(&self, tool: &str, args: &[&str]) -> Output {
+    /// One of the server's binaries, to run as `nobody` under root.
+    fn command(&self, tool: &str) -> Command {
         let program = self.bin.join(tool);
         let mut command = if self.as_root {
             let mut command = Command::new("runuser");
@@ -134,8 +134,14 @@ impl Postgres {
         } else {
             Command::new(&program)
         };
-        command.args(args).current_dir(self.dir.path());
-        checked(command.output(), &format!("{tool} {}", args.join(" ")))
+        command.current_dir(self.dir.path());
+        command
+    }
+
+    /// Runs one of the server's binaries; fails the test when it fails.
+    fn run(&self, tool: &str, args: &[&str]) -> Output {
+        let output = self.command(tool).args(args).output();
+        checked(output, &format!("{tool} {}", args.join(" ")))
     }
 
     /// `postgres://kbsearch@127.0.0.1:PORT/events`.
@@ -220,18 +226,10 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let program = self.bin.join("pg_ctl");
-        let data = self.data();
-        let mut command = if self.as_root {
-            let mut command = Command::new("runuser");
-            command.args(["-u", UNPRIVILEGED, "--"]).arg(&program);
-            command
-        } else {
-            Command::new(&program)
-        };
-        let _ = command
+        let _ = self
+            .command("pg_ctl")
             .arg("-D")
-            .arg(&data)
+            .arg(self.data())
             .args(["-m", "immediate", "-w", "stop"])
             .output();
     }

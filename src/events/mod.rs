@@ -82,8 +82,9 @@ pub enum StoreError {
     /// The writer thread has stopped.
     #[error("the event writer has stopped")]
     Closed,
-    /// At start-up: the database server cannot be reached, refuses the connection, or its
-    /// schema is newer than this build. `target` is the URL without its password.
+    /// At start-up: the URL cannot be used, or the database server refuses the connection (a
+    /// wrong password) or has a schema newer than this build. One that cannot be reached is not
+    /// an error: the store waits for it. `target` is the URL without its password.
     #[error("event database {target} cannot be opened: {reason}")]
     Connect { target: String, reason: String },
 }

@@ -111,6 +111,9 @@ enum Message {
 /// retention task, both stopped when the store is dropped.
 pub struct PgEventStore {
     pool: Pool,
+    /// Set once the schema is known to be this build's (migrated at start-up, or once the
+    /// database came back when it was down then); until then every write is unavailable.
+    schema: Arc<AtomicBool>,
     queue: mpsc::Sender<Message>,
     tally: Arc<Tally>,
     health: Arc<Health>,
@@ -140,8 +143,9 @@ pub fn redacted(url: &str) -> String {
 }
 
 impl PgEventStore {
-    /// Connects, migrates the schema (once across replicas) and starts the store's tasks.
-    /// Fails when the database cannot be reached or is newer than this build.
+    /// Connects, migrates the schema (once across replicas) and starts the store's tasks. Fails
+    /// when the URL is unusable or the database refuses (newer than this build, a failed step);
+    /// a database that cannot be reached is migrated once it can, writes unavailable until then.
     pub async fn open(url: &str, events: &config::Events) -> Result<PgEventStore, StoreError> {
         let options = PgOptions {
             keep: events.keep(),
@@ -172,15 +176,24 @@ impl PgEventStore {
             .recycle_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(|err| open_error(err.to_string()))?;
-        let mut client = pool
-            .get()
-            .await
-            .map_err(|err| open_error(pool_error(&err).to_string()))?;
-        migrate(&mut client).await.map_err(|err| match err {
-            MigrateError::Database(err) => open_error(format!("migration failed: {err}")),
-            newer @ MigrateError::Newer { .. } => open_error(newer.to_string()),
-        })?;
-        drop(client);
+        let schema = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        match migrate_pooled(&pool).await {
+            Ok(()) => schema.store(true, Ordering::Relaxed),
+            // Down at start-up: serve searches now, and record events once it is back.
+            Err(Unreached(reason)) => {
+                warn!(
+                    database = %redacted(url),
+                    "event database unreachable at start-up ({reason}): searches are answered, \
+                     events wait until it is back"
+                );
+                tasks.push(tokio::spawn(migrate_when_back(
+                    pool.clone(),
+                    schema.clone(),
+                )));
+            }
+            Err(Refused(reason)) => return Err(open_error(reason)),
+        }
 
         let tally = Arc::new(Tally::default());
         let health = Arc::new(Health::default());
@@ -192,13 +205,15 @@ impl PgEventStore {
             health.clone(),
         ));
         let retention = tokio::spawn(keep_bounded(pool.clone(), tally.clone(), options));
+        tasks.extend([writer, retention]);
         info!(database = %redacted(url), "events recorded in PostgreSQL");
         Ok(PgEventStore {
             pool,
+            schema,
             queue,
             tally,
             health,
-            tasks: vec![writer, retention],
+            tasks,
         })
     }
 
@@ -211,6 +226,10 @@ impl PgEventStore {
         ) -> BoxFuture<'c, Result<T, tokio_postgres::Error>>,
     ) -> Result<T, StoreError> {
         let result = match self.pool.get().await {
+            Ok(_) if !self.schema.load(Ordering::Relaxed) => Err(StoreError::Unavailable(
+                "the event database has not been reached since start-up; nothing was written"
+                    .to_string(),
+            )),
             Ok(mut client) => operation(&mut client)
                 .await
                 .map_err(|err| database_error(&err)),
@@ -262,7 +281,14 @@ impl EventStore for PgEventStore {
     }
 
     fn status(&self) -> StoreStatus {
-        self.health.status()
+        let mut status = self.health.status();
+        if !self.schema.load(Ordering::Relaxed) {
+            status.available = false;
+            status.last_error.get_or_insert_with(|| {
+                "the event database has not been reached since start-up".to_string()
+            });
+        }
+        status
     }
 
     fn deflection_analytics(
@@ -281,6 +307,54 @@ impl EventStore for PgEventStore {
         top: usize,
     ) -> BoxFuture<'_, Result<SearchAnalytics, StoreError>> {
         Box::pin(self.on_client(move |client| Box::pin(read_search_analytics(client, range, top))))
+    }
+}
+
+/// Why the schema could not be checked at start-up.
+enum MigrateFailure {
+    /// The database cannot be reached now: try again later.
+    Unreached(String),
+    /// It answered, and refused or failed: a newer schema, a failed step, no permission.
+    Refused(String),
+}
+use MigrateFailure::{Refused, Unreached};
+
+/// Brings the schema up to date on a pooled connection.
+async fn migrate_pooled(pool: &Pool) -> Result<(), MigrateFailure> {
+    let unreached_or_refused = |error: StoreError, refused: String| match error {
+        StoreError::Unavailable(reason) => Unreached(reason),
+        _ => Refused(refused),
+    };
+    let mut client = pool.get().await.map_err(|err| {
+        let error = pool_error(&err);
+        let refused = error.to_string();
+        unreached_or_refused(error, refused)
+    })?;
+    migrate(&mut client).await.map_err(|err| match err {
+        MigrateError::Database(err) => {
+            unreached_or_refused(database_error(&err), format!("migration failed: {err}"))
+        }
+        newer @ MigrateError::Newer { .. } => Refused(newer.to_string()),
+    })
+}
+
+/// Retries the start-up migration every few seconds until the database answers; a database that
+/// then refuses (a newer schema) stays refused, and says so in the log.
+async fn migrate_when_back(pool: Pool, schema: Arc<AtomicBool>) {
+    loop {
+        tokio::time::sleep(POOL_TIMEOUT).await;
+        match migrate_pooled(&pool).await {
+            Ok(()) => {
+                schema.store(true, Ordering::Relaxed);
+                info!("event database reached: events are recorded again");
+                return;
+            }
+            Err(Unreached(_)) => {}
+            Err(Refused(reason)) => {
+                tracing::error!("event database refused: {reason}; no events are recorded");
+                return;
+            }
+        }
     }
 }
 

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Writes per second with the events in PostgreSQL, two replicas behind nginx, next to one process
 # with SQLite, on the sample kb/ (issue 17). For each set-up: creates drafts (kb/deflection.jsonl,
-# up to 10 suggestions each), then wrk at 64 connections for 10 s
-#   feedback: distinct `not_helpful` / `solved` feedback, every request a new row; the rows in the
-#             database are counted against the 200s wrk saw (an acknowledged write is a row);
+# 250 rounds of its 84 drafts, up to 10 suggestions each), then wrk at 64 connections for 5 s
+#   feedback: distinct feedback (`case_submitted`, and `not_helpful` and `solved` for each
+#             suggestion), every request a new row while the prepared writes last; the rows in
+#             the database are counted against the requests wrk saw (an acknowledged write is a
+#             row);
 #   deflect:  POST /api/deflect with the 84 drafts in turn (each answer records a new draft).
 # PostgreSQL runs in a cluster of the script's own (as `nobody` under root, fsync on), nginx with
 # deploy/nginx/kbsearch.conf, ports replaced. Everything listens on 127.0.0.1 and stops at the end.
 # Usage: benches/replicas.sh [SCRATCH_DIR]  (default /tmp/kbsearch-replicas-bench;
-#        KBSEARCH_BIN=FILE skips the release build; DURATION=10s; CONNECTIONS=64)
+#        KBSEARCH_BIN=FILE skips the release build; DURATION=5s; CONNECTIONS=64; ROUNDS=250)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
 scratch="${1:-/tmp/kbsearch-replicas-bench}"
-duration="${DURATION:-10s}"
+duration="${DURATION:-5s}"
 connections="${CONNECTIONS:-64}"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$pgbin/initdb" ] || { echo "PostgreSQL is missing: apt-get install postgresql"; exit 1; }
@@ -57,21 +59,27 @@ replica() { # name port [serve flags...]
 
 # Drafts to send feedback on, through `base`; a file of `path<TAB>body` lines, one a write.
 feedback_file() { # base out
-  python3 - "$1" "$2" "$repo/kb/deflection.jsonl" <<'EOF'
+  python3 - "$1" "$2" "$repo/kb/deflection.jsonl" "${ROUNDS:-250}" <<'EOF'
 import json, sys, urllib.request
-base, out, drafts = sys.argv[1:]
-cases = [json.loads(line) for line in open(drafts)]
-lines = []
-for round in range(40):
-    for case in cases:
-        body = {"subject": case["subject"], "description": case["description"], "limit": 10}
-        req = urllib.request.Request(base + "/api/deflect", json.dumps(body).encode(),
-                                     {"content-type": "application/json"})
-        answer = json.load(urllib.request.urlopen(req))
-        for s in answer["suggestions"]:
-            for outcome in ("not_helpful", "solved"):
-                lines.append("/api/deflect/%s/feedback\t%s" % (answer["deflection_id"],
-                             json.dumps({"outcome": outcome, "article_id": s["id"]})))
+from concurrent.futures import ThreadPoolExecutor
+base, out, drafts, rounds = sys.argv[1:]
+cases = [json.loads(line) for line in open(drafts)] * int(rounds)
+
+def feedback_of(case):
+    body = {"subject": case["subject"], "description": case["description"], "limit": 10}
+    req = urllib.request.Request(base + "/api/deflect", json.dumps(body).encode(),
+                                 {"content-type": "application/json"})
+    answer = json.load(urllib.request.urlopen(req))
+    lines = ["/api/deflect/%s/feedback\t%s" % (answer["deflection_id"],
+             json.dumps({"outcome": "case_submitted"}))]
+    for s in answer["suggestions"]:
+        for outcome in ("not_helpful", "solved"):
+            lines.append("/api/deflect/%s/feedback\t%s" % (answer["deflection_id"],
+                         json.dumps({"outcome": outcome, "article_id": s["id"]})))
+    return lines
+
+with ThreadPoolExecutor(16) as pool:
+    lines = [line for some in pool.map(feedback_of, cases) for line in some]
 with open(out, "w") as f:
     f.write("\n".join(lines) + "\n")
 print(len(lines), "distinct feedback writes prepared", file=sys.stderr)
@@ -113,7 +121,8 @@ measure() { # label base file
   local rps non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' "$scratch/wrk-$label.txt")
   non2xx=$(awk '/Non-2xx/ {print $5}' "$scratch/wrk-$label.txt")
-  printf "%-34s %10s req/s  non-2xx %s  %s\n" "$label" "$rps" "${non2xx:-0}" \
+  printf "%-36s %9s req/s  %s  non-2xx %s  %s\n" "$label" "$rps" \
+    "$(grep -E 'requests in' "$scratch/wrk-$label.txt" | xargs)" "${non2xx:-0}" \
     "$(grep -E 'Latency' "$scratch/wrk-$label.txt" | xargs)" | tee -a "$results"
 }
 

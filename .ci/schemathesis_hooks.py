@@ -5,7 +5,24 @@ that one rule, recognised by the parameter the error names and its message; any 
 valid data still fails the run.
 """
 
+import hypothesis.internal.lambda_sources as _lambda_sources
 import schemathesis
+
+# CPython 3.11.7's ast.parse can raise "SystemError: AST constructor recursion depth mismatch"
+# (python/cpython#106905, fixed in later releases) when hypothesis parses a lambda's source only
+# to name it in a strategy's repr; the run then ends in a "Runtime Error" that says nothing about
+# the API. The name is cosmetic: answer as hypothesis does for a source it cannot read.
+_lambda_description = _lambda_sources._lambda_description
+
+
+def _lambda_description_or_unknown(f):
+    try:
+        return _lambda_description(f)
+    except SystemError:
+        return "lambda: <unknown>"
+
+
+_lambda_sources._lambda_description = _lambda_description_or_unknown
 
 # (parameter named in the error, words of its message, why OpenAPI cannot say it)
 CROSS_FIELD_RULES = [

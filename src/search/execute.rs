@@ -17,6 +17,7 @@ use crate::search::query::{self, UserQuery};
 use crate::search::rank::{MAX_TIERED_CONCEPTS, SEARCH_SEMANTIC_DEPTH};
 use crate::search::snippet::Highlighter;
 use crate::search::{KbSearcher, MAX_CLAUSES, SearchRequest, SearchResults, SortOrder};
+use crate::semantic::RequestEmbedError;
 
 /// Why a query that can match nothing has no results.
 pub const ONLY_COMMON_WORDS: &str =
@@ -82,6 +83,7 @@ impl KbSearcher {
                     facets: request.facets.then(Facets::default),
                     did_you_mean: None,
                     notices,
+                    provisional: false,
                 });
             }
         };
@@ -166,10 +168,10 @@ impl KbSearcher {
             let counted = self.count_and_facets(&counting, wanted)?;
             (counted.total, counted.facets, counted.ranked)
         };
-        let scored = if semantic {
+        let (scored, provisional) = if semantic {
             self.rerank_by_vectors(&request.query, scored)
         } else {
-            scored
+            (scored, false)
         };
         let page: Vec<(f32, DocAddress)> = scored
             .into_iter()
@@ -202,6 +204,7 @@ impl KbSearcher {
             facets,
             did_you_mean,
             notices,
+            provisional,
         })
     }
 
@@ -222,14 +225,15 @@ impl KbSearcher {
     /// The first [`SEARCH_SEMANTIC_DEPTH`] results reordered by a linear fusion of their
     /// lexical score (divided by the best of them) with the cosine of the query and the
     /// article; the rest keep their lexical order. Unchanged when one of them has no vector
-    /// yet (it would be ranked on other terms than its neighbours) or the model fails.
+    /// yet (it would be ranked on other terms than its neighbours) or the model fails. The flag
+    /// says the model was busy with another request, so this ranking is lexical for now only.
     fn rerank_by_vectors(
         &self,
         query: &str,
         scored: Vec<(f32, DocAddress)>,
-    ) -> Vec<(f32, DocAddress)> {
+    ) -> (Vec<(f32, DocAddress)>, bool) {
         let (Some(semantic), Some(vectors)) = (&self.semantic, self.vectors()) else {
-            return scored;
+            return (scored, false);
         };
         let depth = scored.len().min(SEARCH_SEMANTIC_DEPTH);
         if depth < 2
@@ -237,13 +241,14 @@ impl KbSearcher {
                 .iter()
                 .any(|(_, address)| vectors.get(*address).is_none())
         {
-            return scored;
+            return (scored, false);
         }
-        let query_vector = match semantic.encoder().encode_one(query) {
+        let query_vector = match semantic.embed_request(query) {
             Ok(vector) => vector,
+            Err(RequestEmbedError::Busy) => return (scored, true),
             Err(err) => {
                 tracing::warn!("cannot embed the query: {err}; ranked lexically");
-                return scored;
+                return (scored, false);
             }
         };
         let best = scored[..depth]
@@ -258,7 +263,7 @@ impl KbSearcher {
             .collect::<tantivy::Result<Vec<_>>>()
         {
             Ok(keys) => keys,
-            Err(_) => return scored,
+            Err(_) => return (scored, false),
         };
         let mut rest = scored;
         let tail = rest.split_off(depth);
@@ -274,11 +279,12 @@ impl KbSearcher {
             })
             .collect();
         fused.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        fused
+        let reranked = fused
             .into_iter()
             .map(|(score, _, address)| (score, address))
             .chain(tail)
-            .collect()
+            .collect();
+        (reranked, false)
     }
 
     /// Counts all matches and, when asked, the facets: one pass per distinct filter set.

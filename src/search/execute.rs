@@ -3,6 +3,7 @@
 //! was unknown.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query};
@@ -10,7 +11,7 @@ use tantivy::{DocAddress, Score, Searcher};
 
 use crate::error::SearchError;
 use crate::search::audience::AudienceStats;
-use crate::search::facets::{FACET_FIELDS, FacetCollector, FacetCount, Facets};
+use crate::search::facets::{FACET_FIELDS, FacetCollector, FacetCount, Facets, Listed};
 use crate::search::filters::FilterKind;
 use crate::search::order::{self, TopByScoreThenKey};
 use crate::search::query::{self, UserQuery};
@@ -324,7 +325,29 @@ impl KbSearcher {
         } else {
             Vec::new()
         };
-        let collector = FacetCollector::new(self.facet_cache.clone(), shared.clone());
+        // The largest values of each facet, and always the ones chosen as filters.
+        let listed = Listed {
+            top: MAX_FACET_VALUES,
+            chosen: Arc::new([
+                request
+                    .types
+                    .iter()
+                    .map(|t| t.as_str().to_string())
+                    .collect(),
+                request.product.iter().cloned().collect(),
+                request
+                    .version
+                    .iter()
+                    .map(|v| {
+                        self.canonical_version(request.product.as_deref(), v)
+                            .unwrap_or_else(|_| v.clone())
+                    })
+                    .collect(),
+                request.tags.iter().map(|t| t.to_lowercase()).collect(),
+            ]),
+        };
+        let collector =
+            FacetCollector::new(self.facet_cache.clone(), shared.clone(), listed.clone());
         let (fruit, ranked) = if top > 0 {
             searcher.search_with_statistics_provider(
                 matching,
@@ -348,37 +371,11 @@ impl KbSearcher {
             let query = restrict(any_concept.box_clone(), Some(facet_filters[field]));
             let own = searcher.search(
                 &*query,
-                &FacetCollector::new(self.facet_cache.clone(), vec![field]),
+                &FacetCollector::new(self.facet_cache.clone(), vec![field], listed.clone()),
             )?;
             counts.insert(field, own.counts.into_iter().next().unwrap_or_default());
         }
-        // The largest values of each facet, and always the ones chosen as filters.
-        let chosen: [Vec<String>; 4] = [
-            request
-                .types
-                .iter()
-                .map(|t| t.as_str().to_string())
-                .collect(),
-            request.product.iter().cloned().collect(),
-            request
-                .version
-                .iter()
-                .map(|v| {
-                    self.canonical_version(request.product.as_deref(), v)
-                        .unwrap_or_else(|_| v.clone())
-                })
-                .collect(),
-            request.tags.iter().map(|t| t.to_lowercase()).collect(),
-        ];
-        let mut take = |field: usize| {
-            let mut values = counts.remove(&field).unwrap_or_default();
-            let mut position = 0;
-            values.retain(|v| {
-                position += 1;
-                position <= MAX_FACET_VALUES || chosen[field].contains(&v.value)
-            });
-            values
-        };
+        let mut take = |field: usize| counts.remove(&field).unwrap_or_default();
         let facets = Facets {
             kind: take(0),
             product: take(1),

@@ -4,13 +4,15 @@ requests schemathesis misjudges.
 A cross-field rule drops only a "schema-valid request rejected" (ST202) failure whose answer is
 the 400 of that one rule, recognised by the parameter the error names and its message; any
 other 400 on valid data still fails the run. A "schema-violating request accepted" (ST201) is
-dropped only when the parameter it names went out as empty values, which the schema allows.
+dropped only when the query parameter it names, as it went out on the wire, satisfies the
+schema.
 """
 
 import re
 from urllib.parse import parse_qs, urlsplit
 
 import hypothesis.internal.lambda_sources as _lambda_sources
+import jsonschema_rs
 import schemathesis
 
 # CPython 3.11.7's ast.parse can raise "SystemError: AST constructor recursion depth mismatch"
@@ -57,22 +59,36 @@ def _is_cross_field_rule(response) -> bool:
     )
 
 
-# Query parameters whose schema admits the empty string ("empty: no filter" or "the default").
-EMPTY_IS_VALID = {"type", "tag", "product", "version", "page", "per_page", "sort", "from", "to"}
+def _text_is_valid(schema, text) -> bool:
+    """Whether a query value as sent satisfies `schema`: read as text, or as an integer when it
+    is written as one (the server reads `page=3` as the number 3)."""
+    readings = [text]
+    if re.fullmatch(r"-?[0-9]+", text):
+        readings.append(int(text))
+    return any(jsonschema_rs.is_valid(schema, reading, validate_formats=True) for reading in readings)
 
 
-def _sent_empty(failure, response) -> bool:
-    """A "schema-violating request accepted" (ST201) whose named query parameter went out as
-    empty values only: schemathesis generated a non-string (say a null in the array) that its
-    URL encoding renders as `type=`, which the schema allows; the server saw a valid request."""
+def _sent_valid(failure, case, response) -> bool:
+    """A "schema-violating request accepted" (ST201) whose named query parameter, as it went out
+    on the wire, satisfies the schema: schemathesis generated a value of another type (a null,
+    `false`, an empty object) that URL encoding turns into valid text (`type=`, `tag=false`); the
+    server saw a valid request and was right to accept it."""
     if failure.code != "ST201":
         return False
-    named = re.search(r"parameter `(\w+)` in query", failure.message or "")
-    if not named or named.group(1) not in EMPTY_IS_VALID:
+    named = re.search(r"parameter `([^`]+)` in query", failure.message or "")
+    if not named:
         return False
-    sent = parse_qs(urlsplit(response.request.url).query, keep_blank_values=True)
-    values = sent.get(named.group(1))
-    return bool(values) and all(value == "" for value in values)
+    name = named.group(1)
+    definition = next((p.definition for p in case.operation.query if p.name == name), None)
+    sent = parse_qs(urlsplit(response.request.url).query, keep_blank_values=True).get(name)
+    if definition is None or not sent:
+        return False
+    schema = definition.get("schema", {})
+    if schema.get("type") == "array":
+        return len(sent) <= schema.get("maxItems", len(sent)) and all(
+            _text_is_valid(schema.get("items", {}), value) for value in sent
+        )
+    return len(sent) == 1 and _text_is_valid(schema, sent[0])
 
 
 @schemathesis.hook
@@ -81,4 +97,4 @@ def filter_failure(context, failure, case, response):
     request schemathesis took for an invalid one."""
     if failure.code == "ST202" and _is_cross_field_rule(response):
         return False
-    return not _sent_empty(failure, response)
+    return not _sent_valid(failure, case, response)

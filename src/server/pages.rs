@@ -219,6 +219,7 @@ pub async fn search_page(
         format!("{} - Search", search.q)
     };
     let page = html! {
+        h1.page-title { "Search the knowledge base" }
         form.search role="search" action="/" method="get" {
             label.visually-hidden for="q" { "Search the knowledge base" }
             input #q type="search" name="q" value=(search.q) placeholder="Describe the problem, an error code, a message…"
@@ -323,7 +324,8 @@ fn facet_list(
                     @for count in counts {
                         @let active = chosen.iter().any(|c| c == &count.value);
                         li {
-                            a.active[active] href=(link_with(search, param, Some(&count.value), true)) aria-pressed=(active) {
+                            // A link, so its state is `aria-current` (`aria-pressed` is for buttons).
+                            a.active[active] href=(link_with(search, param, Some(&count.value), true)) aria-current=[active.then_some("true")] {
                                 (count.value) " " span.count { "(" (count.count) ")" }
                             }
                         }

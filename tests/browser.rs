@@ -21,6 +21,10 @@
 //! added, renamed and deleted; and (over HTTP) a save applied before a page's live-reload stream
 //! connects is reported to it at once.
 //!
+//! Agent sign-in: an agent mistypes the key (the form says so), signs in, is sent back to the
+//! page asked for, sees the internal article labelled in the results and on its page, cannot
+//! read the cookie from a script, and signs out.
+//!
 //! Accessibility: axe-core (npm's `axe-core`, which `.ci/run` installs under `target/axe/`) runs
 //! in the browser on every page (the search page empty, with results and with none, an article,
 //! the case form empty and with suggestions, the sign-in page, the preview's pages) with the
@@ -1097,6 +1101,118 @@ async fn every_page_passes_axe() {
     .await;
 }
 
+/// An internal article of the sample knowledge base, and a query that finds it.
+const INTERNAL_ID: &str = "internal-swat-escalation-checklist";
+const INTERNAL_QUERY: &str = "swat escalation checklist";
+
+/// An agent signs in through the form (after one mistyped key), sees the internal article in
+/// the results and on its page, labelled, and signs out; every page on the way passes axe-core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_signs_in_sees_internal_articles_and_signs_out() {
+    let axe = axe_source();
+    in_browser_on(Server::with_events, |client, base| async move {
+        let mut report = AxeReport::default();
+        let search = format!("{base}/?q={}", urlencode(INTERNAL_QUERY));
+        open_page(&client, &search).await;
+        assert!(
+            !texts(&client, "#results li.hit a.title")
+                .await
+                .iter()
+                .any(|title| title.starts_with("Internal:")),
+            "not signed in: no internal article"
+        );
+
+        open_page(
+            &client,
+            &format!("{base}/signin?next={}", urlencode("/case")),
+        )
+        .await;
+        report
+            .check_if(&client, axe.as_deref(), "sign-in form")
+            .await;
+        submit_key(&client, "not-the-right-key-0123456789").await;
+        wait_for_script(
+            &client,
+            "return document.getElementById('signin-error') !== null;",
+            vec![],
+            "the wrong key's message",
+        )
+        .await;
+        let message = text_of(&client, "#signin-error").await;
+        assert!(message.contains("not accepted"), "{message}");
+        report
+            .check_if(&client, axe.as_deref(), "sign-in form after a wrong key")
+            .await;
+
+        submit_key(&client, AGENT_KEY).await;
+        wait_for_script(
+            &client,
+            "return location.pathname === '/case' && document.readyState === 'complete';",
+            vec![],
+            "back at the page asked for, signed in",
+        )
+        .await;
+        let cookie = client
+            .execute("return document.cookie;", vec![])
+            .await
+            .expect("read document.cookie");
+        assert_eq!(cookie, json!(""), "scripts cannot read the HttpOnly cookie");
+
+        open_page(&client, &search).await;
+        let titles = hit_titles(&client).await;
+        assert!(
+            titles.iter().any(|title| title.starts_with("Internal:")),
+            "signed in: the internal article is found: {titles:?}"
+        );
+        let labels = texts(&client, "#results li.hit .badge.internal").await;
+        assert!(labels.iter().any(|label| label == "Internal"), "{labels:?}");
+        report
+            .check_if(
+                &client,
+                axe.as_deref(),
+                "signed-in search page with an internal article",
+            )
+            .await;
+        open_page(&client, &format!("{base}/articles/{INTERNAL_ID}")).await;
+        assert_eq!(
+            text_of(&client, "article.kb .badge.internal").await,
+            "Internal"
+        );
+        report
+            .check_if(&client, axe.as_deref(), "internal article page")
+            .await;
+
+        open_page(&client, &format!("{base}/signin")).await;
+        report
+            .check_if(&client, axe.as_deref(), "sign-in page, signed in")
+            .await;
+        client
+            .find(Locator::Css(r#"form[action="/signout"] button"#))
+            .await
+            .expect("the sign-out button")
+            .click()
+            .await
+            .expect("sign out");
+        wait_for_script(
+            &client,
+            "return location.pathname === '/signin' && document.getElementById('key') !== null;",
+            vec![],
+            "the sign-in form again",
+        )
+        .await;
+        open_page(&client, &search).await;
+        assert!(
+            !hit_titles(&client)
+                .await
+                .iter()
+                .any(|title| title.starts_with("Internal:")),
+            "signed out: no internal article"
+        );
+        report.assert_clean();
+    })
+    .await;
+}
+
 /// The writers' preview pages (the article list, an article with its problem panel) have no
 /// axe-core violation either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1951,6 +2067,13 @@ impl AxeReport {
         }
     }
 
+    /// [`AxeReport::check`] when axe-core is installed (without it the test checks the rest).
+    async fn check_if(&mut self, client: &Client, axe: Option<&str>, what: &str) {
+        if let Some(axe) = axe {
+            self.check(client, axe, what).await;
+        }
+    }
+
     fn assert_clean(&self) {
         assert!(
             self.findings.is_empty(),
@@ -1959,6 +2082,36 @@ impl AxeReport {
             self.findings.join("\n")
         );
     }
+}
+
+/// Types `key` into the sign-in form and sends it, as a person would.
+async fn submit_key(client: &Client, key: &str) {
+    let field = client
+        .find(Locator::Css("input#key"))
+        .await
+        .expect("the key field");
+    field.clear().await.expect("clear the key field");
+    field.send_keys(key).await.expect("type the key");
+    client
+        .execute("window.kbsearchTestMark = 'before'; return null;", vec![])
+        .await
+        .expect("mark the page");
+    client
+        .find(Locator::Css(
+            r#"form[action="/signin"] button[type=submit]"#,
+        ))
+        .await
+        .expect("the sign-in button")
+        .click()
+        .await
+        .expect("send the form");
+    wait_for_script(
+        client,
+        "return window.kbsearchTestMark === undefined && document.readyState === 'complete';",
+        vec![],
+        "the answer to the sign-in form",
+    )
+    .await;
 }
 
 /// Opens `url` and waits until it has loaded.

@@ -900,6 +900,46 @@ mod tests {
     }
 
     #[test]
+    fn session_settings_have_defaults_checked_values_and_a_secret_never_printed() {
+        let defaults = Config::default();
+        assert_eq!(defaults.session.hours, DEFAULT_SESSION_HOURS);
+        assert!(defaults.session.secret.is_none() && !defaults.session.secure);
+        let secret = "0123456789abcdef0123456789abcdef";
+        let text = format!("[session]\nsecret = \"{secret}\"\nhours = 12\nsecure = true\n");
+        let config = Config::parse(&text, Path::new("k.toml")).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.session.hours, 12);
+        assert!(config.session.secure);
+        assert!(
+            !format!("{config:?}").contains(secret),
+            "Debug never shows the secret"
+        );
+        for (text, key) in [
+            ("[session]\nhours = 0\n", "session.hours"),
+            ("[session]\nhours = 745\n", "session.hours"),
+            ("[session]\nsecret = \"short\"\n", "session.secret"),
+            (
+                "[rate_limit]\nsignin_burst = 0\n",
+                "rate_limit.signin_burst",
+            ),
+        ] {
+            let error = Config::parse(text, Path::new("k.toml"))
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with(&format!("config key `{key}`")), "{error}");
+        }
+        let mut env = Config::default();
+        env.apply_env(|n| (n == "KBSEARCH_SESSION_SECRET").then(|| secret.to_string()))
+            .unwrap();
+        assert_eq!(
+            env.session.secret.as_ref().map(Secret::expose),
+            Some(secret)
+        );
+    }
+
+    #[test]
     fn file_then_env_then_flags() {
         let mut config = Config::parse(
             "kb = \"docs\"\nbind = \"127.0.0.1:9000\"\n[[keys]]\nkey = \"0123456789abcdef\"\nrole = \"agent\"\n",

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::requests::{MAX_FILTER_VALUE_CHARS, MAX_SUBJECT_CHARS};
+use super::session::MAX_NEXT_CHARS;
 use crate::config::Config;
 use crate::deflect::MAX_LIMIT;
 
@@ -359,16 +360,16 @@ pub fn spec(config: &Config) -> Value {
             },
             "/signin": {
                 "get": {"summary": "The agents' sign-in form; to a signed-in browser, who is signed in and a sign-out button",
-                        "parameters": [query("next", "The page on this site to return to after signing in (anything else returns to the search page)", json!({"type": "string", "maxLength": 2000}))],
-                        "responses": with_common(json!({"200": html("HTML page"), "400": html("HTML page: the query string does not parse")}))},
+                        "parameters": [query("next", "The page on this site to return to after signing in (anything else returns to the search page)", json!({"type": "string", "maxLength": MAX_NEXT_CHARS}))],
+                        "responses": with_common(json!({"200": html("HTML page"), "400": html("HTML page: the query string does not parse, or `next` is too long")}))},
                 "post": {"summary": "Signs an agent key in: a signed, HttpOnly, SameSite=Strict session cookie (never the key) and a redirect to `next`. Only from this site's own pages (`Origin` or `Sec-Fetch-Site`)",
                          "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": object(&["key"], json!({
                              "key": {"type": "string", "format": "password", "description": "An agent key from the configuration"},
-                             "next": {"type": "string", "maxLength": 2000}
+                             "next": {"type": "string", "maxLength": MAX_NEXT_CHARS}
                          }))}}},
                          "responses": with_common(json!({
                             "303": {"description": "Signed in: `Set-Cookie` with the session, and `Location` the page to return to", "headers": {"Set-Cookie": {"schema": {"type": "string"}}, "Location": {"schema": {"type": "string"}}}},
-                            "400": html("HTML page: the form does not parse"),
+                            "400": html("HTML page: the form does not parse, or `next` is too long"),
                             "401": html("HTML page: the key is not a configured key"),
                             "403": html("HTML page: a customer key, or the form was posted from another site"),
                             "413": html("HTML page: the form is larger than limits.max_body_bytes"),

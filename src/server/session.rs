@@ -30,6 +30,8 @@ use crate::config::{ApiKey, Config, Role};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "kbsearch_session";
+/// Longest page address to return to after signing in (`next`).
+pub const MAX_NEXT_CHARS: usize = 2000;
 /// The first part of every token, so a later format can tell old tokens apart.
 const TOKEN_VERSION: &str = "v1";
 /// Keeps the signing key derived from `session.secret` apart from any other use of that secret.
@@ -271,7 +273,11 @@ impl FromRequestParts<AppState> for AgentPage {
                     Some(OriginalUri(original)) => original,
                     None => &parts.uri,
                 };
-                let back = uri.path_and_query().map_or("/", |pq| pq.as_str());
+                let back = uri
+                    .path_and_query()
+                    .map(|pq| pq.as_str())
+                    .filter(|back| back.chars().count() <= MAX_NEXT_CHARS)
+                    .unwrap_or("/");
                 let query = form_urlencoded::Serializer::new(String::new())
                     .append_pair("next", back)
                     .finish();
@@ -281,10 +287,22 @@ impl FromRequestParts<AppState> for AgentPage {
     }
 }
 
-/// Where to go after signing in: `next` when it is a path on this site, else the search page.
-/// Anything else (`//other.example`, `https://…`, a backslash some browsers read as a slash)
-/// would make the sign-in form a way to send people to another site.
-pub fn local_path(next: Option<&str>) -> &str {
+/// Where to go after signing in: `next` when it is a path on this site, else the search page;
+/// a `next` longer than [`MAX_NEXT_CHARS`] is a bad parameter.
+pub fn return_path(next: Option<&str>) -> Result<&str, ApiError> {
+    match next {
+        Some(next) if next.chars().count() > MAX_NEXT_CHARS => Err(ApiError::parameter(
+            "next",
+            format!("longer than {MAX_NEXT_CHARS} characters"),
+        )),
+        _ => Ok(local_path(next)),
+    }
+}
+
+/// `next` when it is a path on this site, else the search page. Anything else
+/// (`//other.example`, `https://…`, a backslash some browsers read as a slash) would make the
+/// sign-in form a way to send people to another site.
+fn local_path(next: Option<&str>) -> &str {
     match next {
         Some(path)
             if path.starts_with('/')
@@ -473,5 +491,8 @@ mod tests {
             assert_eq!(local_path(Some(bad)), "/", "{bad:?}");
         }
         assert_eq!(local_path(None), "/");
+        let long = format!("/{}", "a".repeat(MAX_NEXT_CHARS));
+        assert!(return_path(Some(&long)).is_err());
+        assert_eq!(return_path(Some("/case")).unwrap(), "/case");
     }
 }

@@ -20,7 +20,7 @@ use tracing::info;
 use super::AppState;
 use super::error::{ApiError, PageError};
 use super::layout::layout;
-use super::session::{Session, key_name, local_path};
+use super::session::{Session, key_name, return_path};
 use crate::config::Role;
 
 /// Whether the browser reached the service over HTTPS, so the cookie must be `Secure`.
@@ -82,8 +82,9 @@ pub async fn signin_page(
 ) -> Result<Response, PageError> {
     let Query(query) =
         query.map_err(|rejection| PageError::titled("Bad request", ApiError::from(rejection)))?;
+    let next =
+        return_path(query.next.as_deref()).map_err(|err| PageError::titled("Bad request", err))?;
     let session = state.sessions.current(&headers);
-    let next = local_path(query.next.as_deref());
     Ok(page(&state, session.as_ref(), next, None))
 }
 
@@ -96,7 +97,8 @@ pub async fn sign_in(
 ) -> Result<Response, PageError> {
     let axum::Form(form) =
         form.map_err(|err| PageError::titled("Sign-in failed", ApiError::from(err)))?;
-    let next = local_path(form.next.as_deref());
+    let next = return_path(form.next.as_deref())
+        .map_err(|err| PageError::titled("Sign-in failed", err))?;
     let Some(key) = state.config.key(form.key.trim()) else {
         info!("sign-in refused: not a configured key");
         return Ok(page(&state, None, next, Some(Refusal::UnknownKey)));

@@ -6,8 +6,8 @@
 //! Only this file names the handler modules (`api`, `pages`, `deflect`, `preview`, `signin`), to
 //! route to them; they never import one another. What they share is in `requests` (parameters,
 //! searches, articles, cases, links), `session` (who is signed in on pages), `layout` (the page
-//! shell) and `error` (the one place errors become responses). [`Service`] starts and stops the whole service for `kbsearch serve` and
-//! `kbsearch preview`.
+//! shell) and `error` (the one place errors become responses). [`Service`] starts and stops the
+//! whole service for `kbsearch serve` and `kbsearch preview`.
 
 mod api;
 mod auth;
@@ -48,8 +48,9 @@ use self::metrics::Metrics;
 use self::rate_limit::{Budget, RateLimits};
 use self::search_pool::SearchPool;
 use self::security::BrowserPolicy;
+/// The guard of pages only agents may open (none yet: the dashboard will be the first).
+pub use self::session::AgentPage;
 use self::session::Sessions;
-pub use self::session::{AgentPage, COOKIE as SESSION_COOKIE, PageCaller};
 use crate::config::Config;
 use crate::content::problem::Problem;
 use crate::events::EventStore;
@@ -93,7 +94,8 @@ pub struct AppState {
     /// Problems of the content folder, as the last index refresh reported them.
     pub problems: Arc<ArcSwap<Vec<Problem>>>,
     pub metrics: Arc<Metrics>,
-    /// Budgets per client address for the routes that write and, if configured, search.
+    /// Budgets per client address for the routes that write, sign-in attempts and, if
+    /// configured, search.
     rate_limits: Arc<RateLimits>,
     /// Signs and reads the agents' session cookies.
     sessions: Arc<Sessions>,

@@ -712,3 +712,43 @@ async fn agent_pages_send_browsers_that_are_not_signed_in_to_signin() {
     assert_eq!(page.status, 200);
     assert_eq!(page.body, "for agents");
 }
+
+/// Log lines written while the test runs, at every level.
+#[derive(Clone, Default)]
+struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_key_never_reaches_the_log() {
+    let kb = signin_fixture();
+    let app = kb.app();
+    let log = CapturedLog::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // This test's runtime polls every request on this thread, so the subscriber sees them all.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let guess = "not-a-configured-key-0123456789";
+    let cookie = session_cookie(&sign_in(&app, AGENT_KEY, "/").await);
+    sign_in(&app, guess, "/").await;
+    sign_in(&app, CUSTOMER_KEY, "/").await;
+    get_with_cookie(&app, "/?q=zephyr", &cookie).await;
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("agent signed in"), "the log says who: {text}");
+    for secret in [AGENT_KEY, CUSTOMER_KEY, guess] {
+        assert!(!text.contains(secret), "`{secret}` in the log:\n{text}");
+    }
+}

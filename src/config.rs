@@ -855,6 +855,16 @@ fn line_at(text: &str, offset: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// `text` parses, but validation refuses it with an error that names `key`.
+    fn assert_refused_naming(text: &str, key: &str) {
+        let error = Config::parse(text, Path::new("k.toml"))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with(&format!("config key `{key}`")), "{error}");
+    }
+
     #[test]
     fn defaults_serve_the_sample_kb_locally() {
         let config = Config::default();
@@ -885,12 +895,7 @@ mod tests {
                 "limits.max_filter_values",
             ),
         ] {
-            let error = Config::parse(text, Path::new("k.toml"))
-                .unwrap()
-                .validate()
-                .unwrap_err()
-                .to_string();
-            assert!(error.starts_with(&format!("config key `{key}`")), "{error}");
+            assert_refused_naming(text, key);
         }
         let unknown = Config::parse("[events]\nkeep = 3\n", Path::new("k.toml")).unwrap_err();
         assert!(
@@ -923,12 +928,7 @@ mod tests {
                 "rate_limit.signin_burst",
             ),
         ] {
-            let error = Config::parse(text, Path::new("k.toml"))
-                .unwrap()
-                .validate()
-                .unwrap_err()
-                .to_string();
-            assert!(error.starts_with(&format!("config key `{key}`")), "{error}");
+            assert_refused_naming(text, key);
         }
         let mut env = Config::default();
         env.apply_env(|n| (n == "KBSEARCH_SESSION_SECRET").then(|| secret.to_string()))

@@ -438,17 +438,7 @@ async fn the_cookie_is_secure_over_https_by_configuration_or_from_a_trusted_prox
         config.rate_limit.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
     });
     let via = |peer: &str, proto: &str| {
-        let body = format!("key={AGENT_KEY}&next=%2F");
-        let mut request = Request::post("/signin")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-forwarded-proto", proto)
-            .body(Body::from(body))
-            .unwrap();
-        let peer: std::net::SocketAddr = peer.parse().unwrap();
-        request
-            .extensions_mut()
-            .insert(axum::extract::ConnectInfo(peer));
-        request
+        signin_from(peer, Some(proto), format!("key={AGENT_KEY}&next=%2F"))
     };
     let trusted = send(&behind_proxy, via("10.0.0.5:40000", "https")).await;
     assert!(
@@ -654,17 +644,7 @@ async fn sign_in_and_out_refuse_posts_from_other_sites() {
 async fn sign_in_attempts_are_rate_limited_per_client() {
     let kb = signin_fixture();
     let app = kb.app();
-    let attempt = |peer: &str| {
-        let mut request = Request::post("/signin")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(Body::from("key=guess-0123456789abcdef"))
-            .unwrap();
-        let peer: std::net::SocketAddr = peer.parse().unwrap();
-        request
-            .extensions_mut()
-            .insert(axum::extract::ConnectInfo(peer));
-        request
-    };
+    let attempt = |peer: &str| signin_from(peer, None, "key=guess-0123456789abcdef".to_string());
     let burst = kbsearch::config::RateLimit::default().signin_burst;
     for n in 0..burst {
         let answer = send(&app, attempt("198.51.100.7:5000")).await;
@@ -751,4 +731,20 @@ async fn the_key_never_reaches_the_log() {
     for secret in [AGENT_KEY, CUSTOMER_KEY, guess] {
         assert!(!text.contains(secret), "`{secret}` in the log:\n{text}");
     }
+}
+
+/// A `POST /signin` of `form` from the client at `peer`, through a proxy that says the client
+/// used `proto` when there is one.
+fn signin_from(peer: &str, proto: Option<&str>, form: String) -> Request<Body> {
+    let mut builder =
+        Request::post("/signin").header("content-type", "application/x-www-form-urlencoded");
+    if let Some(proto) = proto {
+        builder = builder.header("x-forwarded-proto", proto);
+    }
+    let mut request = builder.body(Body::from(form)).unwrap();
+    let peer: std::net::SocketAddr = peer.parse().unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    request
 }

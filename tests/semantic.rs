@@ -194,19 +194,24 @@ fn sample_with_model() -> Option<(
     Some((kb, with.with_semantic(Some(semantic)), without))
 }
 
-#[test]
-fn deflection_fuses_words_and_vectors_and_keeps_its_confidence_a_probability() {
-    let Some((_kb, with, _without)) = sample_with_model() else {
-        return;
-    };
-    let draft = DraftCase {
+/// A customer's draft about a cutover that open files stop, shown every suggestion.
+fn open_files_draft() -> DraftCase {
+    DraftCase {
         audience: Visibility::Customer,
         min_confidence: 0.0,
         ..DraftCase::new(
             "cutover keeps failing",
             "the final cutover stops because users still have files open on the source share",
         )
+    }
+}
+
+#[test]
+fn deflection_fuses_words_and_vectors_and_keeps_its_confidence_a_probability() {
+    let Some((_kb, with, _without)) = sample_with_model() else {
+        return;
     };
+    let draft = open_files_draft();
     let deflection = Deflector::new(&with).deflect(&draft).unwrap();
     assert!(!deflection.suggestions.is_empty());
     let first = &deflection.suggestions[0];
@@ -371,14 +376,7 @@ fn while_the_model_is_busy_requests_are_answered_lexically_and_not_cached() {
     };
     let with = with.with_cache_entries(16);
     let semantic = with.semantic().unwrap().clone();
-    let draft = DraftCase {
-        audience: Visibility::Customer,
-        min_confidence: 0.0,
-        ..DraftCase::new(
-            "cutover keeps failing",
-            "the final cutover stops because users still have files open on the source share",
-        )
-    };
+    let draft = open_files_draft();
     let mut question = SearchRequest::new("how do I make the baseline copy go faster");
     question.audience = Visibility::Customer;
     let ids = |results: &kbsearch::search::SearchResults| -> Vec<String> {

@@ -1,11 +1,35 @@
-"""Exceptions for .ci/schemathesis.sh: rules of the API that OpenAPI 3.0 cannot state.
+"""Exceptions for .ci/schemathesis.sh: rules of the API that OpenAPI 3.0 cannot state, and
+requests schemathesis misjudges.
 
-Each drops only a "schema-valid request rejected" (ST202) failure whose answer is the 400 of
-that one rule, recognised by the parameter the error names and its message; any other 400 on
-valid data still fails the run.
+A cross-field rule drops only a "schema-valid request rejected" (ST202) failure whose answer is
+the 400 of that one rule, recognised by the parameter the error names and its message; any
+other 400 on valid data still fails the run. A "schema-violating request accepted" (ST201) is
+dropped only when the query parameter it names, as it went out on the wire, satisfies the
+schema.
 """
 
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import hypothesis.internal.lambda_sources as _lambda_sources
+import jsonschema_rs
 import schemathesis
+
+# CPython 3.11.7's ast.parse can raise "SystemError: AST constructor recursion depth mismatch"
+# (python/cpython#106905, fixed in later releases) when hypothesis parses a lambda's source only
+# to name it in a strategy's repr; the run then ends in a "Runtime Error" that says nothing about
+# the API. The name is cosmetic: answer as hypothesis does for a source it cannot read.
+_lambda_description = _lambda_sources._lambda_description
+
+
+def _lambda_description_or_unknown(f):
+    try:
+        return _lambda_description(f)
+    except SystemError:
+        return "lambda: <unknown>"
+
+
+_lambda_sources._lambda_description = _lambda_description_or_unknown
 
 # (parameter named in the error, words of its message, why OpenAPI cannot say it)
 CROSS_FIELD_RULES = [
@@ -35,7 +59,42 @@ def _is_cross_field_rule(response) -> bool:
     )
 
 
+def _text_is_valid(schema, text) -> bool:
+    """Whether a query value as sent satisfies `schema`: read as text, or as an integer when it
+    is written as one (the server reads `page=3` as the number 3)."""
+    readings = [text]
+    if re.fullmatch(r"-?[0-9]+", text):
+        readings.append(int(text))
+    return any(jsonschema_rs.is_valid(schema, reading, validate_formats=True) for reading in readings)
+
+
+def _sent_valid(failure, case, response) -> bool:
+    """A "schema-violating request accepted" (ST201) whose named query parameter, as it went out
+    on the wire, satisfies the schema: schemathesis generated a value of another type (a null,
+    `false`, an empty object) that URL encoding turns into valid text (`type=`, `tag=false`); the
+    server saw a valid request and was right to accept it."""
+    if failure.code != "ST201":
+        return False
+    named = re.search(r"parameter `([^`]+)` in query", failure.message or "")
+    if not named:
+        return False
+    name = named.group(1)
+    definition = next((p.definition for p in case.operation.query if p.name == name), None)
+    sent = parse_qs(urlsplit(response.request.url).query, keep_blank_values=True).get(name)
+    if definition is None or not sent:
+        return False
+    schema = definition.get("schema", {})
+    if schema.get("type") == "array":
+        return len(sent) <= schema.get("maxItems", len(sent)) and all(
+            _text_is_valid(schema.get("items", {}), value) for value in sent
+        )
+    return len(sent) == 1 and _text_is_valid(schema, sent[0])
+
+
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
-    """Keep every failure except a valid request refused by one of the rules above."""
-    return not (failure.code == "ST202" and _is_cross_field_rule(response))
+    """Keep every failure except a valid request refused by one of the rules above, or a valid
+    request schemathesis took for an invalid one."""
+    if failure.code == "ST202" and _is_cross_field_rule(response):
+        return False
+    return not _sent_valid(failure, case, response)

@@ -43,6 +43,16 @@ pub enum Role {
     Agent,
 }
 
+impl Role {
+    /// The role as the configuration writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::Agent => "agent",
+        }
+    }
+}
+
 /// One API key, sent as `Authorization: Bearer <key>`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,6 +138,10 @@ pub struct RateLimit {
     pub search_per_second: f64,
     /// Searches a client may send at once before the rate applies.
     pub search_burst: u32,
+    /// Sustained sign-in attempts per second per client to `POST /signin` (0: not limited).
+    pub signin_per_second: f64,
+    /// Sign-in attempts a client may send at once before the rate applies.
+    pub signin_burst: u32,
     /// Proxies whose `X-Forwarded-For` names the client (addresses or networks, `10.0.0.0/8`);
     /// any other peer is the client itself.
     #[serde(deserialize_with = "addresses_or_networks")]
@@ -145,6 +159,9 @@ impl Default for RateLimit {
             writes_burst: 60,
             search_per_second: 0.0,
             search_burst: 100,
+            // Enough for a person who mistypes a few times; a guesser gets one try every 5 s.
+            signin_per_second: 0.2,
+            signin_burst: 5,
             trusted_proxies: Vec::new(),
         }
     }
@@ -178,6 +195,59 @@ pub struct Server {
     /// Origins that may show the pages in a frame (a portal embedding the case form, as
     /// `https://portal.example.com`); empty, the default, lets no site frame them.
     pub frame_ancestors: Vec<String>,
+}
+
+/// Default hours an agent's sign-in lasts: a working day.
+pub const DEFAULT_SESSION_HOURS: u32 = 8;
+/// Longest sign-in accepted for `session.hours`: a month.
+pub const MAX_SESSION_HOURS: u32 = 24 * 31;
+/// Shortest `session.secret`: 256 bits written as hex.
+pub const MIN_SESSION_SECRET_CHARS: usize = 32;
+
+/// Agent sign-in for pages (`/signin`): how its session cookie is signed and sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Session {
+    /// Secret that signs session cookies (at least 32 characters; also `KBSEARCH_SESSION_SECRET`).
+    /// Without one, each process signs with a random key of its own: sign-ins end when the
+    /// service restarts, and replicas behind one load balancer do not accept each other's.
+    pub secret: Option<Secret>,
+    /// Hours a sign-in lasts.
+    pub hours: u32,
+    /// Always mark the cookie `Secure` (the service is reached over HTTPS only). Without it,
+    /// the cookie is `Secure` when a trusted proxy says `X-Forwarded-Proto: https`.
+    pub secure: bool,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            secret: None,
+            hours: DEFAULT_SESSION_HOURS,
+            secure: false,
+        }
+    }
+}
+
+/// A value that must never be printed: its `Debug` says only that it is set.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// How the content folder is watched.
@@ -317,8 +387,8 @@ pub struct Events {
     /// dropped and the oldest pruned to make room; drafts and outcomes are still written.
     pub max_database_mb: u64,
     /// A PostgreSQL database shared by several replicas (`postgres://user:password@host:port/db`);
-    /// none: SQLite in the data folder.
-    pub url: Option<String>,
+    /// none: SQLite in the data folder. Its password never shows in `Debug`.
+    pub url: Option<Secret>,
 }
 
 impl Default for Events {
@@ -364,7 +434,7 @@ impl Config {
             ));
         }
         if let Some(url) = &self.events.url {
-            check_events_url(url).map_err(|message| invalid("events.url", message))?;
+            check_events_url(url.expose()).map_err(|message| invalid("events.url", message))?;
         }
         if self.events.max_database_mb < MIN_DATABASE_MB {
             return Err(invalid(
@@ -426,6 +496,7 @@ pub struct Config {
     pub deflect: Deflect,
     pub semantic: SemanticConfig,
     pub events: Events,
+    pub session: Session,
     pub keys: Vec<ApiKey>,
 }
 
@@ -444,6 +515,7 @@ impl Default for Config {
             deflect: Deflect::default(),
             semantic: SemanticConfig::default(),
             events: Events::default(),
+            session: Session::default(),
             keys: Vec::new(),
         }
     }
@@ -543,7 +615,11 @@ impl Config {
         }
         if let Some(value) = lookup("KBSEARCH_EVENTS_URL") {
             // Set but empty: SQLite, whatever the file says.
-            self.events.url = (!value.trim().is_empty()).then_some(value);
+            self.events.url = (!value.trim().is_empty()).then(|| Secret::new(value));
+        }
+        if let Some(value) = lookup("KBSEARCH_SESSION_SECRET") {
+            // Kept out of the file, as keys in an environment often are.
+            self.session.secret = (!value.trim().is_empty()).then(|| Secret::new(value));
         }
         if let Some(value) = lookup("KBSEARCH_MAX_FILE_BYTES") {
             self.max_file_bytes = value.trim().parse().map_err(|_| ConfigError::Env {
@@ -577,7 +653,7 @@ impl Config {
             self.semantic.model = Some(model.clone());
         }
         if let Some(url) = &overrides.events_url {
-            self.events.url = Some(url.clone());
+            self.events.url = Some(Secret::new(url.clone()));
         }
     }
 
@@ -648,6 +724,7 @@ impl Config {
         self.validate_connections()?;
         self.validate_rate_limit()?;
         self.validate_frame_ancestors()?;
+        self.validate_session()?;
         for (index, key) in self.keys.iter().enumerate() {
             if key.key.trim().len() < 16 {
                 return Err(invalid(
@@ -714,6 +791,12 @@ impl Config {
                 "rate_limit.search_burst",
                 rate_limit.search_burst,
             ),
+            (
+                "rate_limit.signin_per_second",
+                rate_limit.signin_per_second,
+                "rate_limit.signin_burst",
+                rate_limit.signin_burst,
+            ),
         ] {
             if !rate.is_finite() || !(0.0..=MAX_RATE_PER_SECOND).contains(&rate) {
                 return Err(ConfigError::Invalid {
@@ -729,6 +812,29 @@ impl Config {
                     message: "must be at least 1 where a rate is set".to_string(),
                 });
             }
+        }
+        Ok(())
+    }
+
+    /// A sign-in lasts between an hour and a month; a secret is long enough not to be guessed.
+    fn validate_session(&self) -> Result<(), ConfigError> {
+        let session = &self.session;
+        if !(1..=MAX_SESSION_HOURS).contains(&session.hours) {
+            return Err(ConfigError::Invalid {
+                key: "session.hours".to_string(),
+                message: format!("{} is not between 1 and {MAX_SESSION_HOURS}", session.hours),
+            });
+        }
+        if let Some(secret) = &session.secret
+            && secret.expose().trim().chars().count() < MIN_SESSION_SECRET_CHARS
+        {
+            return Err(ConfigError::Invalid {
+                key: "session.secret".to_string(),
+                message: format!(
+                    "must be at least {MIN_SESSION_SECRET_CHARS} characters (use a random token, \
+                     such as `openssl rand -hex 32`)"
+                ),
+            });
         }
         Ok(())
     }
@@ -790,6 +896,16 @@ fn line_at(text: &str, offset: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// `text` parses, but validation refuses it with an error that names `key`.
+    fn assert_refused_naming(text: &str, key: &str) {
+        let error = Config::parse(text, Path::new("k.toml"))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with(&format!("config key `{key}`")), "{error}");
+    }
+
     #[test]
     fn defaults_serve_the_sample_kb_locally() {
         let config = Config::default();
@@ -820,17 +936,47 @@ mod tests {
                 "limits.max_filter_values",
             ),
         ] {
-            let error = Config::parse(text, Path::new("k.toml"))
-                .unwrap()
-                .validate()
-                .unwrap_err()
-                .to_string();
-            assert!(error.starts_with(&format!("config key `{key}`")), "{error}");
+            assert_refused_naming(text, key);
         }
         let unknown = Config::parse("[events]\nkeep = 3\n", Path::new("k.toml")).unwrap_err();
         assert!(
             unknown.to_string().contains("unknown field `keep`"),
             "{unknown}"
+        );
+    }
+
+    #[test]
+    fn session_settings_have_defaults_checked_values_and_a_secret_never_printed() {
+        let defaults = Config::default();
+        assert_eq!(defaults.session.hours, DEFAULT_SESSION_HOURS);
+        assert!(defaults.session.secret.is_none() && !defaults.session.secure);
+        let secret = "0123456789abcdef0123456789abcdef";
+        let text = format!("[session]\nsecret = \"{secret}\"\nhours = 12\nsecure = true\n");
+        let config = Config::parse(&text, Path::new("k.toml")).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.session.hours, 12);
+        assert!(config.session.secure);
+        assert!(
+            !format!("{config:?}").contains(secret),
+            "Debug never shows the secret"
+        );
+        for (text, key) in [
+            ("[session]\nhours = 0\n", "session.hours"),
+            ("[session]\nhours = 745\n", "session.hours"),
+            ("[session]\nsecret = \"short\"\n", "session.secret"),
+            (
+                "[rate_limit]\nsignin_burst = 0\n",
+                "rate_limit.signin_burst",
+            ),
+        ] {
+            assert_refused_naming(text, key);
+        }
+        let mut env = Config::default();
+        env.apply_env(|n| (n == "KBSEARCH_SESSION_SECRET").then(|| secret.to_string()))
+            .unwrap();
+        assert_eq!(
+            env.session.secret.as_ref().map(Secret::expose),
+            Some(secret)
         );
     }
 

@@ -558,6 +558,11 @@ async fn every_route_is_in_the_openapi_document_and_answers() {
                 let form = [("subject", "share access denied"), ("severity", "3")];
                 (common::post_form(&app, "/case", &form).await, 200)
             }
+            "/signin" if *method == "post" => {
+                let form = [("key", AGENT_KEY), ("next", "/")];
+                (common::post_form(&app, "/signin", &form).await, 303)
+            }
+            "/signout" => (request(&app, method, &uri, None).await, 303),
             "/api/deflect" => {
                 let draft = serde_json::json!({"subject": "share access denied"});
                 (post_json(&app, &uri, Some(AGENT_KEY), &draft).await, 200)

@@ -21,6 +21,16 @@
 //! added, renamed and deleted; and (over HTTP) a save applied before a page's live-reload stream
 //! connects is reported to it at once.
 //!
+//! Agent sign-in: an agent mistypes the key (the form says so), signs in, is sent back to the
+//! page asked for, sees the internal article labelled in the results and on its page, cannot
+//! read the cookie from a script, and signs out.
+//!
+//! Accessibility: axe-core (npm's `axe-core`, which `.ci/run` installs under `target/axe/`) runs
+//! in the browser on every page (the search page empty, with results and with none, an article,
+//! the case form empty and with suggestions, the sign-in page, the preview's pages) with the
+//! WCAG 2.1 A and AA rules and axe's best practices, and finds no violation. Without axe-core
+//! these tests are skipped, except under CI, where they fail.
+//!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian: `apt-get install chromium
 //! chromium-driver`). Without them the browser tests are skipped, except under CI (`CI` set),
 //! where they fail. The browser tests take turns: one Chromium at a time.
@@ -150,7 +160,8 @@ async fn type_facet_filters_the_results() {
         );
         let heading = page_heading(&client).await;
         assert_eq!(
-            heading, None,
+            heading.as_deref(),
+            Some(SEARCH_HEADING),
             "the filtered page is a results page, not an error page"
         );
         let kinds = hit_kinds(&client).await;
@@ -167,12 +178,12 @@ async fn type_facet_filters_the_results() {
         let chosen = facet_link(&client, "Type", "help").await;
         assert_eq!(
             chosen
-                .attr("aria-pressed")
+                .attr("aria-current")
                 .await
-                .expect("aria-pressed")
+                .expect("aria-current")
                 .as_deref(),
             Some("true"),
-            "the chosen facet shows as pressed"
+            "the chosen facet is marked as the current one"
         );
     })
     .await;
@@ -1037,6 +1048,194 @@ async fn preview_stream_reports_a_save_made_before_it_connected() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Accessibility
+// ---------------------------------------------------------------------------------------------
+
+/// A query the sample knowledge base has no article for.
+const NO_RESULTS_QUERY: &str = "zebra pancake telescope";
+
+/// Every customer-facing page, in the states a customer sees it, has no axe-core violation of
+/// WCAG 2.1 A and AA or of axe's best practices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_passes_axe() {
+    let Some(axe) = axe_source() else { return };
+    in_browser_on(Server::with_events, |client, base| async move {
+        let mut report = AxeReport::default();
+        for (what, path) in [
+            ("search page, empty", "/".to_string()),
+            (
+                "search page with results",
+                format!("/?q={}", urlencode(QUERY)),
+            ),
+            (
+                "search page with no results",
+                format!("/?q={}", urlencode(NO_RESULTS_QUERY)),
+            ),
+            ("article page", format!("/articles/{CUTOVER_ID}")),
+            ("page not found", "/no-such-page".to_string()),
+            ("case form, empty", "/case".to_string()),
+        ] {
+            open_page(&client, &format!("{base}{path}")).await;
+            report.check(&client, &axe, what).await;
+        }
+
+        open_search_page(&client, &base).await;
+        type_query(&client, QUERY).await;
+        report
+            .check(&client, &axe, "search page, results as you type")
+            .await;
+
+        open_case_page(&client, &base, Hold::Nothing).await;
+        type_slowly(&client, "#subject", CUTOVER_SUBJECT).await;
+        type_slowly(&client, "#description", CUTOVER_DESCRIPTION).await;
+        wait_for_answer(&client, "suggestions for the draft").await;
+        assert!(
+            !suggestion_ids(&client).await.is_empty(),
+            "the case form shows suggestions"
+        );
+        report
+            .check(&client, &axe, "case form with suggestions")
+            .await;
+        report.assert_clean();
+    })
+    .await;
+}
+
+/// An internal article of the sample knowledge base, and a query that finds it.
+const INTERNAL_ID: &str = "internal-swat-escalation-checklist";
+const INTERNAL_QUERY: &str = "swat escalation checklist";
+
+/// An agent signs in through the form (after one mistyped key), sees the internal article in
+/// the results and on its page, labelled, and signs out; every page on the way passes axe-core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_signs_in_sees_internal_articles_and_signs_out() {
+    let axe = axe_source();
+    in_browser_on(Server::with_events, |client, base| async move {
+        let mut report = AxeReport::default();
+        let search = format!("{base}/?q={}", urlencode(INTERNAL_QUERY));
+        open_page(&client, &search).await;
+        assert!(
+            !texts(&client, "#results li.hit a.title")
+                .await
+                .iter()
+                .any(|title| title.starts_with("Internal:")),
+            "not signed in: no internal article"
+        );
+
+        open_page(
+            &client,
+            &format!("{base}/signin?next={}", urlencode("/case")),
+        )
+        .await;
+        report
+            .check_if(&client, axe.as_deref(), "sign-in form")
+            .await;
+        submit_key(&client, "not-the-right-key-0123456789").await;
+        wait_for_script(
+            &client,
+            "return document.getElementById('signin-error') !== null;",
+            vec![],
+            "the wrong key's message",
+        )
+        .await;
+        let message = text_of(&client, "#signin-error").await;
+        assert!(message.contains("not accepted"), "{message}");
+        report
+            .check_if(&client, axe.as_deref(), "sign-in form after a wrong key")
+            .await;
+
+        submit_key(&client, AGENT_KEY).await;
+        wait_for_script(
+            &client,
+            "return location.pathname === '/case' && document.readyState === 'complete';",
+            vec![],
+            "back at the page asked for, signed in",
+        )
+        .await;
+        let cookie = client
+            .execute("return document.cookie;", vec![])
+            .await
+            .expect("read document.cookie");
+        assert_eq!(cookie, json!(""), "scripts cannot read the HttpOnly cookie");
+
+        open_page(&client, &search).await;
+        let titles = hit_titles(&client).await;
+        assert!(
+            titles.iter().any(|title| title.starts_with("Internal:")),
+            "signed in: the internal article is found: {titles:?}"
+        );
+        let labels = texts(&client, "#results li.hit .badge.internal").await;
+        assert!(labels.iter().any(|label| label == "Internal"), "{labels:?}");
+        report
+            .check_if(
+                &client,
+                axe.as_deref(),
+                "signed-in search page with an internal article",
+            )
+            .await;
+        open_page(&client, &format!("{base}/articles/{INTERNAL_ID}")).await;
+        assert_eq!(
+            text_of(&client, "article.kb .badge.internal").await,
+            "Internal"
+        );
+        report
+            .check_if(&client, axe.as_deref(), "internal article page")
+            .await;
+
+        open_page(&client, &format!("{base}/signin")).await;
+        report
+            .check_if(&client, axe.as_deref(), "sign-in page, signed in")
+            .await;
+        client
+            .find(Locator::Css(r#"form[action="/signout"] button"#))
+            .await
+            .expect("the sign-out button")
+            .click()
+            .await
+            .expect("sign out");
+        wait_for_script(
+            &client,
+            "return location.pathname === '/signin' && document.getElementById('key') !== null;",
+            vec![],
+            "the sign-in form again",
+        )
+        .await;
+        open_page(&client, &search).await;
+        assert!(
+            !hit_titles(&client)
+                .await
+                .iter()
+                .any(|title| title.starts_with("Internal:")),
+            "signed out: no internal article"
+        );
+        report.assert_clean();
+    })
+    .await;
+}
+
+/// The writers' preview pages (the article list, an article with its problem panel) have no
+/// axe-core violation either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_pages_pass_axe() {
+    let Some(axe) = axe_source() else { return };
+    let kb = Kb::sample();
+    in_browser_on(
+        move || Server::preview(kb),
+        move |client, base| async move {
+            let mut report = AxeReport::default();
+            open_page(&client, &format!("{base}/preview")).await;
+            report.check(&client, &axe, "preview article list").await;
+            open_preview_article(&client, &base, EDITED_ID).await;
+            report
+                .check(&client, &axe, "preview article with its panel")
+                .await;
+            report.assert_clean();
+        },
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The server
 // ---------------------------------------------------------------------------------------------
 
@@ -1409,7 +1608,10 @@ async fn hit_kinds(client: &Client) -> Vec<String> {
     texts(client, "#results li.hit .meta .kind").await
 }
 
-/// The page's `h1`, if it has one (error pages do; the search page does not).
+/// The search page's `h1` (an error page has its own).
+const SEARCH_HEADING: &str = "Search the knowledge base";
+
+/// The page's `h1`, if it has one.
 async fn page_heading(client: &Client) -> Option<String> {
     let headings = texts(client, "h1").await;
     headings.into_iter().next()
@@ -1783,4 +1985,150 @@ async fn get_text(client: &reqwest::Client, url: &str) -> String {
     let body = response.text().await.expect("the body");
     assert_eq!(status, reqwest::StatusCode::OK, "GET {url}: {body}");
     body
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accessibility helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Where `.ci/run` installs npm's `axe-core` (`npm install --prefix target/axe axe-core@…`).
+const AXE_SCRIPT: &str = "target/axe/node_modules/axe-core/axe.min.js";
+
+/// The rules axe runs: WCAG 2.0 and 2.1, levels A and AA, and axe's best practices.
+const AXE_RUN: &str = r#"
+const done = arguments[arguments.length - 1];
+axe.run(document, { runOnly: { type: 'tag',
+    values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })
+  .then(function (result) {
+    done(result.violations.map(function (v) {
+      return { id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.map(function (n) { return n.target.map(String).join(' '); }) };
+    }));
+  })
+  .catch(function (err) { done({ error: String(err) }); });
+"#;
+
+/// axe-core's script, or `None` (skipped) when it is not installed; under CI (`CI` set) its
+/// absence is a failure.
+fn axe_source() -> Option<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(AXE_SCRIPT);
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(err) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "axe-core is required under CI at {}: {err} (npm install --prefix target/axe \
+                 axe-core, as .ci/run does)",
+                path.display()
+            );
+            eprintln!(
+                "skipped: axe-core not installed at {} ({err}); run `npm install --prefix \
+                 target/axe axe-core@4.14.1`",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// axe-core's findings over several pages, asserted at the end so one run lists them all.
+#[derive(Default)]
+struct AxeReport {
+    findings: Vec<String>,
+}
+
+impl AxeReport {
+    /// Runs axe-core on the page the browser shows now, described as `what`.
+    async fn check(&mut self, client: &Client, axe: &str, what: &str) {
+        let injected = client
+            .execute(&format!("{axe}\nreturn typeof window.axe;"), vec![])
+            .await
+            .unwrap_or_else(|err| panic!("inject axe-core into the {what}: {err}"));
+        assert_eq!(injected, json!("object"), "axe-core loaded on the {what}");
+        let result = client
+            .execute_async(AXE_RUN, vec![])
+            .await
+            .unwrap_or_else(|err| panic!("run axe-core on the {what}: {err}"));
+        let violations: Vec<Value> = serde_json::from_value(result.clone())
+            .unwrap_or_else(|_| panic!("axe-core failed on the {what}: {result}"));
+        for violation in &violations {
+            let finding = format!(
+                "{what}: {} ({}): {}; {}",
+                violation["id"].as_str().unwrap_or("?"),
+                violation["impact"].as_str().unwrap_or("?"),
+                violation["help"].as_str().unwrap_or("?"),
+                violation["nodes"]
+            );
+            eprintln!("axe: {finding}");
+            self.findings.push(finding);
+        }
+        if violations.is_empty() {
+            eprintln!("axe: {what}: no violations");
+        }
+    }
+
+    /// [`AxeReport::check`] when axe-core is installed (without it the test checks the rest).
+    async fn check_if(&mut self, client: &Client, axe: Option<&str>, what: &str) {
+        if let Some(axe) = axe {
+            self.check(client, axe, what).await;
+        }
+    }
+
+    fn assert_clean(&self) {
+        assert!(
+            self.findings.is_empty(),
+            "axe-core found {} violations:\n{}",
+            self.findings.len(),
+            self.findings.join("\n")
+        );
+    }
+}
+
+/// Types `key` into the sign-in form and sends it, as a person would.
+async fn submit_key(client: &Client, key: &str) {
+    let field = client
+        .find(Locator::Css("input#key"))
+        .await
+        .expect("the key field");
+    field.clear().await.expect("clear the key field");
+    field.send_keys(key).await.expect("type the key");
+    client
+        .execute("window.kbsearchTestMark = 'before'; return null;", vec![])
+        .await
+        .expect("mark the page");
+    client
+        .find(Locator::Css(
+            r#"form[action="/signin"] button[type=submit]"#,
+        ))
+        .await
+        .expect("the sign-in button")
+        .click()
+        .await
+        .expect("send the form");
+    wait_for_script(
+        client,
+        "return window.kbsearchTestMark === undefined && document.readyState === 'complete';",
+        vec![],
+        "the answer to the sign-in form",
+    )
+    .await;
+}
+
+/// Opens `url` and waits until it has loaded.
+async fn open_page(client: &Client, url: &str) {
+    client
+        .goto(url)
+        .await
+        .unwrap_or_else(|err| panic!("open {url}: {err}"));
+    wait_for_script(
+        client,
+        "return document.readyState === 'complete';",
+        vec![],
+        &format!("{url} loaded"),
+    )
+    .await;
+}
+
+fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

@@ -37,7 +37,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use common::{AGENT_KEY, CUSTOMER_KEY, Kb, Reply, send_with};
+use common::{AGENT_KEY, CUSTOMER_KEY, Kb, Reply, send_with_headers};
 use fastrand::Rng;
 use serde_json::{Value, json};
 
@@ -78,15 +78,17 @@ const KINDS: &[Kind] = &[
     ("article/page", article_page),
     ("page/search", page_search),
     ("page/case", page_case),
+    ("page/signin", page_signin),
     ("ops/last", ops_last),
 ];
 
-/// One request: method, path and query, and an optional body.
+/// One request: method, path and query, an optional body and an optional `Cookie` header.
 #[derive(Debug, Clone)]
 struct Probe {
     method: &'static str,
     uri: String,
     body: Option<Payload>,
+    cookie: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,26 +108,40 @@ impl Probe {
             method: "get",
             uri: uri.into(),
             body: None,
+            cookie: None,
+        }
+    }
+
+    fn post(uri: impl Into<String>) -> Probe {
+        Probe {
+            method: "post",
+            ..Probe::get(uri)
         }
     }
 
     fn post_json(uri: impl Into<String>, body: Value) -> Probe {
         Probe {
-            method: "post",
-            uri: uri.into(),
             body: Some(Payload::Json(body)),
+            ..Probe::post(uri)
         }
     }
 
     fn post_form(uri: impl Into<String>, form: &[(&str, &str)]) -> Probe {
         Probe {
-            method: "post",
-            uri: uri.into(),
             body: Some(Payload::Form(
                 form.iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
             )),
+            ..Probe::post(uri)
+        }
+    }
+
+    /// The same request with `Cookie: {cookie}`.
+    fn with_cookie(self, cookie: impl Into<String>) -> Probe {
+        Probe {
+            cookie: Some(cookie.into()),
+            ..self
         }
     }
 
@@ -136,7 +152,11 @@ impl Probe {
             Some(Payload::Json(value)) => format!(" {}", shorten(&value.to_string(), 160)),
             Some(Payload::Form(form)) => format!(" form {}", shorten(&format!("{form:?}"), 160)),
         };
-        format!("{} {}{body}", self.method.to_uppercase(), self.uri)
+        let cookie = match &self.cookie {
+            None => String::new(),
+            Some(cookie) => format!(" cookie {}", shorten(cookie, 80)),
+        };
+        format!("{} {}{body}{cookie}", self.method.to_uppercase(), self.uri)
     }
 
     /// The text the caller sent, which an answer may echo.
@@ -677,6 +697,38 @@ fn page_case(g: &mut Gen) -> Vec<Probe> {
     probes
 }
 
+/// Signed-out callers at the sign-in routes, and at the pages with session cookies that are not
+/// valid (unsigned, garbage, empty). None of them may open anything more.
+fn page_signin(g: &mut Gen) -> Vec<Probe> {
+    let mut probes = vec![
+        Probe::get("/signin"),
+        Probe::get(with_query(
+            "/signin",
+            &[("next", &format!("/?q={}", g.visible_word()))],
+        )),
+        Probe::post_form(
+            "/signin",
+            &[("key", "not-a-configured-key-0123"), ("next", "/")],
+        ),
+        Probe::post_form("/signin", &[("key", &g.hidden_word()), ("next", "/")]),
+        Probe::post_form("/signin", &[("key", CUSTOMER_KEY)]),
+        Probe::post("/signout"),
+    ];
+    let forged = [
+        // An unsigned token for a key's fingerprint that nobody can know, and garbage.
+        format!("kbsearch_session=v1.{}.agent.99999999999", "0".repeat(32)),
+        "kbsearch_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=v1.x.agent.1".to_string(),
+        "kbsearch_session=".to_string(),
+    ];
+    for cookie in &forged {
+        probes.push(Probe::get(with_query("/", &[("q", &g.hidden_word())])).with_cookie(cookie));
+        probes.push(Probe::get(with_query("/", &[("q", &g.visible_word())])).with_cookie(cookie));
+        probes.push(Probe::get(format!("/articles/{}", g.hidden_id())).with_cookie(cookie));
+        probes.push(Probe::get("/signin").with_cookie(cookie));
+    }
+    probes
+}
+
 fn ops_last(_: &mut Gen) -> Vec<Probe> {
     let mut probes: Vec<Probe> = [
         "/readyz",
@@ -695,11 +747,7 @@ fn ops_last(_: &mut Gen) -> Vec<Probe> {
     .into_iter()
     .map(Probe::get)
     .collect();
-    probes.push(Probe {
-        method: "post",
-        uri: "/api/reindex".to_string(),
-        body: None,
-    });
+    probes.push(Probe::post("/api/reindex"));
     // Last, so that it counts every request before it.
     probes.push(Probe::get("/metrics"));
     probes
@@ -1573,7 +1621,12 @@ impl Side {
                     .finish(),
             )),
         };
-        let mut reply = send_with(&self.app, probe.method, &uri, key, body).await;
+        let cookie: Vec<(&str, &str)> = probe
+            .cookie
+            .iter()
+            .map(|cookie| ("cookie", cookie.as_str()))
+            .collect();
+        let mut reply = send_with_headers(&self.app, probe.method, &uri, key, &cookie, body).await;
         reply.body = reply.body.replace(&deflection, LAST_DEFLECTION);
         if uri == "/api/deflect"
             && let Ok(value) = serde_json::from_str::<Value>(&reply.body)

@@ -10,7 +10,7 @@ mod postgres;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use kbsearch::config::{Config, Events};
+use kbsearch::config::{Config, Events, Secret};
 use kbsearch::events::{
     DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent, FeedbackKind, FeedbackOutcome,
     PgEventStore, SearchEvent, SqliteEventStore, StoreError, TimeRange,
@@ -376,9 +376,12 @@ fn a_bad_events_url_is_refused_naming_the_setting() {
     }
     let long = format!("postgres://kb@db/{}", "e".repeat(3000));
     let mut config = Config::default();
-    config.events.url = Some(long);
+    config.events.url = Some(Secret::new(long));
     let error = config.validate().unwrap_err().to_string();
     assert!(error.contains("events.url"), "{error}");
+    let mut config = Config::default();
+    config.events.url = Some(Secret::new("postgres://kb:hunter2@db/events"));
+    assert!(!format!("{config:?}").contains("hunter2"));
     // The environment's value is checked the same way.
     let mut config = Config::default();
     config

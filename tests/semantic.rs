@@ -12,7 +12,7 @@ use kbsearch::deflect::{Deflector, DraftCase, semantic_confidence};
 use kbsearch::ingest::progress::Silent;
 use kbsearch::search::SearchRequest;
 use kbsearch::semantic::model::cosine;
-use kbsearch::semantic::{Embedder, Encoder, Pooling, Semantic, catch_up};
+use kbsearch::semantic::{Embedder, Encoder, Pooling, REQUEST_TOKENS, Semantic, catch_up};
 
 #[test]
 fn the_encoder_agrees_with_the_published_model() {
@@ -70,6 +70,15 @@ fn texts_longer_than_the_model_reads_are_cut_to_its_length() {
     let a = encoder.encode_one(&long).unwrap();
     let b = encoder.encode_one(&longer).unwrap();
     assert!(cosine(&a, &b) > 0.9999);
+
+    // A request's text is read to REQUEST_TOKENS: what follows does not count, what precedes
+    // does (the cut is not at the model's 256).
+    let short_cut = |text: &str| encoder.encode_within(text, REQUEST_TOKENS).unwrap();
+    assert!(cosine(&short_cut(&long), &short_cut(&longer)) > 0.9999);
+    assert!(
+        cosine(&short_cut(&long), &a) < 0.9999,
+        "the request cut reads less"
+    );
 }
 
 #[test]
@@ -185,19 +194,24 @@ fn sample_with_model() -> Option<(
     Some((kb, with.with_semantic(Some(semantic)), without))
 }
 
-#[test]
-fn deflection_fuses_words_and_vectors_and_keeps_its_confidence_a_probability() {
-    let Some((_kb, with, _without)) = sample_with_model() else {
-        return;
-    };
-    let draft = DraftCase {
+/// A customer's draft about a cutover that open files stop, shown every suggestion.
+fn open_files_draft() -> DraftCase {
+    DraftCase {
         audience: Visibility::Customer,
         min_confidence: 0.0,
         ..DraftCase::new(
             "cutover keeps failing",
             "the final cutover stops because users still have files open on the source share",
         )
+    }
+}
+
+#[test]
+fn deflection_fuses_words_and_vectors_and_keeps_its_confidence_a_probability() {
+    let Some((_kb, with, _without)) = sample_with_model() else {
+        return;
     };
+    let draft = open_files_draft();
     let deflection = Deflector::new(&with).deflect(&draft).unwrap();
     assert!(!deflection.suggestions.is_empty());
     let first = &deflection.suggestions[0];
@@ -351,6 +365,51 @@ fn long_queries_are_reranked_and_short_ones_are_left_alone() {
         .map(|h| h.info.id)
         .collect();
     assert_eq!(page, ids(&reranked)[5..10].to_vec());
+}
+
+/// One request's text is embedded at a time: while the model is busy, drafts and long queries
+/// are answered lexically at once (not queued), counted, and such a search is not cached.
+#[test]
+fn while_the_model_is_busy_requests_are_answered_lexically_and_not_cached() {
+    let Some((_kb, with, without)) = sample_with_model() else {
+        return;
+    };
+    let with = with.with_cache_entries(16);
+    let semantic = with.semantic().unwrap().clone();
+    let draft = open_files_draft();
+    let mut question = SearchRequest::new("how do I make the baseline copy go faster");
+    question.audience = Visibility::Customer;
+    let ids = |results: &kbsearch::search::SearchResults| -> Vec<String> {
+        results.hits.iter().map(|h| h.info.id.clone()).collect()
+    };
+    let by_vectors = ids(&with.search(&question).unwrap());
+    let lexical = ids(&without.search(&question).unwrap());
+    assert_ne!(by_vectors, lexical, "a query the vectors reorder");
+
+    let before = semantic.status();
+    {
+        let _busy = semantic.hold_request_slot();
+        let deflection = Deflector::new(&with).deflect(&draft).unwrap();
+        assert!(!deflection.suggestions.is_empty());
+        assert!(
+            deflection
+                .suggestions
+                .iter()
+                .all(|s| s.similarity.is_none()),
+            "ranked lexically while the model is busy"
+        );
+        let expected = Deflector::new(&without).deflect(&draft).unwrap();
+        assert_eq!(
+            serde_json::to_value(&deflection.suggestions).unwrap(),
+            serde_json::to_value(&expected.suggestions).unwrap()
+        );
+        assert_eq!(ids(&with.search_cached(&question).unwrap()), lexical);
+    }
+    let after = semantic.status();
+    assert_eq!(after.requests_busy, before.requests_busy + 2);
+    // The lexical answer was not cached: the same search, the model free again, uses it.
+    assert_eq!(ids(&with.search_cached(&question).unwrap()), by_vectors);
+    assert!(after.requests_embedded >= before.requests_embedded);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

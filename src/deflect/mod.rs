@@ -45,6 +45,7 @@ use crate::search::rank::{
 };
 use crate::search::snippet::{Highlighted, Highlighter};
 use crate::search::{ArticleInfo, KbSearcher, SectionRef};
+use crate::semantic::RequestEmbedError;
 use crate::semantic::model::dot;
 
 /// Most suggestions a caller may ask for.
@@ -216,8 +217,9 @@ impl<'a> Deflector<'a> {
             return None;
         }
         let text = format!("{}\n{}", draft.subject, draft.description);
-        let query = match semantic.encoder().encode_one(&text) {
+        let query = match semantic.embed_request(&text) {
             Ok(query) => query,
+            Err(RequestEmbedError::Busy) => return None,
             Err(err) => {
                 tracing::warn!("cannot embed the draft: {err}; ranked lexically");
                 return None;

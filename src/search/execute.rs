@@ -3,6 +3,7 @@
 //! was unknown.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query};
@@ -10,13 +11,14 @@ use tantivy::{DocAddress, Score, Searcher};
 
 use crate::error::SearchError;
 use crate::search::audience::AudienceStats;
-use crate::search::facets::{FACET_FIELDS, FacetCollector, FacetCount, Facets};
+use crate::search::facets::{FACET_FIELDS, FacetCollector, FacetCount, Facets, Listed};
 use crate::search::filters::FilterKind;
 use crate::search::order::{self, TopByScoreThenKey};
 use crate::search::query::{self, UserQuery};
 use crate::search::rank::{MAX_TIERED_CONCEPTS, SEARCH_SEMANTIC_DEPTH};
 use crate::search::snippet::Highlighter;
 use crate::search::{KbSearcher, MAX_CLAUSES, SearchRequest, SearchResults, SortOrder};
+use crate::semantic::RequestEmbedError;
 
 /// Why a query that can match nothing has no results.
 pub const ONLY_COMMON_WORDS: &str =
@@ -82,6 +84,7 @@ impl KbSearcher {
                     facets: request.facets.then(Facets::default),
                     did_you_mean: None,
                     notices,
+                    provisional: false,
                 });
             }
         };
@@ -166,10 +169,10 @@ impl KbSearcher {
             let counted = self.count_and_facets(&counting, wanted)?;
             (counted.total, counted.facets, counted.ranked)
         };
-        let scored = if semantic {
+        let (scored, provisional) = if semantic {
             self.rerank_by_vectors(&request.query, scored)
         } else {
-            scored
+            (scored, false)
         };
         let page: Vec<(f32, DocAddress)> = scored
             .into_iter()
@@ -202,6 +205,7 @@ impl KbSearcher {
             facets,
             did_you_mean,
             notices,
+            provisional,
         })
     }
 
@@ -222,14 +226,15 @@ impl KbSearcher {
     /// The first [`SEARCH_SEMANTIC_DEPTH`] results reordered by a linear fusion of their
     /// lexical score (divided by the best of them) with the cosine of the query and the
     /// article; the rest keep their lexical order. Unchanged when one of them has no vector
-    /// yet (it would be ranked on other terms than its neighbours) or the model fails.
+    /// yet (it would be ranked on other terms than its neighbours) or the model fails. The flag
+    /// says the model was busy with another request, so this ranking is lexical for now only.
     fn rerank_by_vectors(
         &self,
         query: &str,
         scored: Vec<(f32, DocAddress)>,
-    ) -> Vec<(f32, DocAddress)> {
+    ) -> (Vec<(f32, DocAddress)>, bool) {
         let (Some(semantic), Some(vectors)) = (&self.semantic, self.vectors()) else {
-            return scored;
+            return (scored, false);
         };
         let depth = scored.len().min(SEARCH_SEMANTIC_DEPTH);
         if depth < 2
@@ -237,13 +242,14 @@ impl KbSearcher {
                 .iter()
                 .any(|(_, address)| vectors.get(*address).is_none())
         {
-            return scored;
+            return (scored, false);
         }
-        let query_vector = match semantic.encoder().encode_one(query) {
+        let query_vector = match semantic.embed_request(query) {
             Ok(vector) => vector,
+            Err(RequestEmbedError::Busy) => return (scored, true),
             Err(err) => {
                 tracing::warn!("cannot embed the query: {err}; ranked lexically");
-                return scored;
+                return (scored, false);
             }
         };
         let best = scored[..depth]
@@ -258,7 +264,7 @@ impl KbSearcher {
             .collect::<tantivy::Result<Vec<_>>>()
         {
             Ok(keys) => keys,
-            Err(_) => return scored,
+            Err(_) => return (scored, false),
         };
         let mut rest = scored;
         let tail = rest.split_off(depth);
@@ -274,11 +280,12 @@ impl KbSearcher {
             })
             .collect();
         fused.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        fused
+        let reranked = fused
             .into_iter()
             .map(|(score, _, address)| (score, address))
             .chain(tail)
-            .collect()
+            .collect();
+        (reranked, false)
     }
 
     /// Counts all matches and, when asked, the facets: one pass per distinct filter set.
@@ -318,7 +325,29 @@ impl KbSearcher {
         } else {
             Vec::new()
         };
-        let collector = FacetCollector::new(self.facet_cache.clone(), shared.clone());
+        // The largest values of each facet, and always the ones chosen as filters.
+        let listed = Listed {
+            top: MAX_FACET_VALUES,
+            chosen: Arc::new([
+                request
+                    .types
+                    .iter()
+                    .map(|t| t.as_str().to_string())
+                    .collect(),
+                request.product.iter().cloned().collect(),
+                request
+                    .version
+                    .iter()
+                    .map(|v| {
+                        self.canonical_version(request.product.as_deref(), v)
+                            .unwrap_or_else(|_| v.clone())
+                    })
+                    .collect(),
+                request.tags.iter().map(|t| t.to_lowercase()).collect(),
+            ]),
+        };
+        let collector =
+            FacetCollector::new(self.facet_cache.clone(), shared.clone(), listed.clone());
         let (fruit, ranked) = if top > 0 {
             searcher.search_with_statistics_provider(
                 matching,
@@ -342,37 +371,11 @@ impl KbSearcher {
             let query = restrict(any_concept.box_clone(), Some(facet_filters[field]));
             let own = searcher.search(
                 &*query,
-                &FacetCollector::new(self.facet_cache.clone(), vec![field]),
+                &FacetCollector::new(self.facet_cache.clone(), vec![field], listed.clone()),
             )?;
             counts.insert(field, own.counts.into_iter().next().unwrap_or_default());
         }
-        // The largest values of each facet, and always the ones chosen as filters.
-        let chosen: [Vec<String>; 4] = [
-            request
-                .types
-                .iter()
-                .map(|t| t.as_str().to_string())
-                .collect(),
-            request.product.iter().cloned().collect(),
-            request
-                .version
-                .iter()
-                .map(|v| {
-                    self.canonical_version(request.product.as_deref(), v)
-                        .unwrap_or_else(|_| v.clone())
-                })
-                .collect(),
-            request.tags.iter().map(|t| t.to_lowercase()).collect(),
-        ];
-        let mut take = |field: usize| {
-            let mut values = counts.remove(&field).unwrap_or_default();
-            let mut position = 0;
-            values.retain(|v| {
-                position += 1;
-                position <= MAX_FACET_VALUES || chosen[field].contains(&v.value)
-            });
-            values
-        };
+        let mut take = |field: usize| counts.remove(&field).unwrap_or_default();
         let facets = Facets {
             kind: take(0),
             product: take(1),

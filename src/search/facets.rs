@@ -162,16 +162,29 @@ impl FacetCache {
 pub struct FacetCollector {
     cache: Arc<FacetCache>,
     fields: Vec<usize>,
+    listed: Listed,
+}
+
+/// Which values of a facet are listed: the `top` most frequent, and always the `chosen` ones
+/// (the caller's filters, indexed like [`FACET_FIELDS`]), so a filter in use stays visible.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub top: usize,
+    pub chosen: Arc<[Vec<String>; FACET_FIELDS.len()]>,
 }
 
 impl FacetCollector {
-    pub fn new(cache: Arc<FacetCache>, fields: Vec<usize>) -> Self {
-        FacetCollector { cache, fields }
+    pub fn new(cache: Arc<FacetCache>, fields: Vec<usize>, listed: Listed) -> Self {
+        FacetCollector {
+            cache,
+            fields,
+            listed,
+        }
     }
 }
 
-/// What one pass found: the number of matches and, per requested field, every value with a
-/// count, largest first (then by value).
+/// What one pass found: the number of matches and, per requested field, the listed values
+/// (see [`Listed`]), largest first (then by value).
 #[derive(Debug, Default)]
 pub struct FacetFruit {
     pub matches: u64,
@@ -240,9 +253,14 @@ impl Collector for FacetCollector {
             .iter()
             .enumerate()
             .map(|(position, field)| {
-                // Keyed by the tables' own strings: no value is copied until it is kept.
+                // Keyed by the tables' own strings: only a listed value is copied.
+                let largest = segments
+                    .iter()
+                    .map(|s| s.table.fields[*field].values.len())
+                    .max()
+                    .unwrap_or(0);
                 let mut merged: HashMap<&str, u64, foldhash::fast::RandomState> =
-                    HashMap::default();
+                    HashMap::with_capacity_and_hasher(largest, Default::default());
                 for segment in &segments {
                     let values = &segment.table.fields[*field].values;
                     for (ord, count) in segment.by_ord[position].iter().enumerate() {
@@ -251,15 +269,14 @@ impl Collector for FacetCollector {
                         }
                     }
                 }
-                let mut out: Vec<FacetCount> = merged
+                self.listed
+                    .pick(*field, merged.into_iter().collect())
                     .into_iter()
                     .map(|(value, count)| FacetCount {
                         value: value.to_string(),
                         count,
                     })
-                    .collect();
-                sort_counts(&mut out);
-                out
+                    .collect()
             })
             .collect();
         Ok(FacetFruit { matches, counts })
@@ -309,6 +326,61 @@ impl SegmentCollector for FacetSegmentCollector {
 }
 
 /// Largest counts first, then by value.
-fn sort_counts(counts: &mut [FacetCount]) {
-    counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+impl Listed {
+    /// The listed values of `field` among `counts`, largest first (then by value). A field has
+    /// hundreds of tags, of which a page lists twenty: a partial selection, not a sort of all.
+    fn pick<'a>(&self, field: usize, mut counts: Vec<(&'a str, u64)>) -> Vec<(&'a str, u64)> {
+        let order = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
+        if counts.len() > self.top {
+            if self.top > 0 {
+                counts.select_nth_unstable_by(self.top - 1, order);
+            }
+            let chosen = &self.chosen[field];
+            let rest = counts.split_off(self.top);
+            counts.extend(
+                rest.into_iter()
+                    .filter(|(value, _)| chosen.iter().any(|c| c == value)),
+            );
+        }
+        counts.sort_unstable_by(order);
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The partial selection lists what sorting every value and keeping the first `top` and the
+    /// chosen ones lists, on generated counts with many ties.
+    #[test]
+    fn listed_values_are_the_top_of_a_full_sort_plus_the_chosen() {
+        let mut rng = fastrand::Rng::with_seed(16);
+        for _ in 0..500 {
+            let names: Vec<String> = (0..rng.usize(0..60)).map(|i| format!("v{i}")).collect();
+            let counts: Vec<(&str, u64)> = names
+                .iter()
+                .map(|name| (name.as_str(), rng.u64(1..6)))
+                .collect();
+            let chosen: Vec<String> = names
+                .iter()
+                .filter(|_| rng.usize(0..10) == 0)
+                .cloned()
+                .collect();
+            let top = rng.usize(0..25);
+            let listed = Listed {
+                top,
+                chosen: Arc::new([Vec::new(), Vec::new(), Vec::new(), chosen.clone()]),
+            };
+            let mut expected = counts.clone();
+            expected.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            let expected: Vec<(&str, u64)> = expected
+                .into_iter()
+                .enumerate()
+                .filter(|(i, (value, _))| *i < top || chosen.iter().any(|c| c == value))
+                .map(|(_, pair)| pair)
+                .collect();
+            assert_eq!(listed.pick(3, counts), expected, "top {top}");
+        }
+    }
 }

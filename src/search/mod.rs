@@ -320,10 +320,12 @@ impl KbSearcher {
             return Ok(hit.clone());
         }
         let results = Arc::new(self.search(request)?);
-        cache
-            .lock()
-            .expect("results cache lock")
-            .put(key, results.clone());
+        if !results.provisional {
+            cache
+                .lock()
+                .expect("results cache lock")
+                .put(key, results.clone());
+        }
         Ok(results)
     }
 

@@ -66,6 +66,10 @@ pub struct SearchResults {
     pub did_you_mean: Option<String>,
     /// Things the caller should know, such as a shortened query.
     pub notices: Vec<String>,
+    /// Ranked lexically only because the model was busy with another request: a result to
+    /// show, not to cache.
+    #[serde(skip)]
+    pub provisional: bool,
 }
 
 /// An article as stored in the index, for article pages and the API.

@@ -20,7 +20,7 @@ pub mod vectors;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 
 use arc_swap::ArcSwap;
 use serde::Serialize;
@@ -32,6 +32,22 @@ use self::vectors::DocVectors;
 
 /// The folder under the index folder that holds the vector files (see [`store`]).
 pub use crate::index::generations::VECTORS_DIR;
+
+/// Tokens of a request's text (a draft, a query) the model reads. Drafts longer than this are
+/// pasted logs and long stories whose tail moves the vector little, and a forward pass over 256
+/// tokens costs about twice one over 128 while the customer waits.
+pub const REQUEST_TOKENS: usize = 128;
+
+/// Why a request's text has no vector: it is then ranked lexically.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestEmbedError {
+    /// Another request's text is being embedded: one at a time, since one forward pass already
+    /// keeps the machine's cores busy and a queue behind it would only add latency.
+    #[error("the model is busy with another request")]
+    Busy,
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
 
 /// How far the article vectors are, for `/api/status` and `/metrics`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -57,6 +73,11 @@ pub struct EmbedStatus {
     pub computing: bool,
     /// The last failure of the model, until a batch succeeds again.
     pub last_error: Option<String>,
+    /// Drafts and queries embedded since the service started.
+    pub requests_embedded: u64,
+    /// Drafts and queries ranked lexically since the service started because the model was
+    /// busy with another request.
+    pub requests_busy: u64,
 }
 
 /// A loaded model with its vector cache and the vectors published for searches.
@@ -67,6 +88,10 @@ pub struct Semantic {
     /// Bumped at every publication: result caches key on it.
     version: AtomicU64,
     status: Mutex<EmbedStatus>,
+    /// Held while a request's text is embedded; see [`RequestEmbedError::Busy`].
+    request_slot: Mutex<()>,
+    requests_embedded: AtomicU64,
+    requests_busy: AtomicU64,
 }
 
 impl std::fmt::Debug for Semantic {
@@ -111,6 +136,9 @@ impl Semantic {
             vectors: ArcSwap::from_pointee(DocVectors::default()),
             version: AtomicU64::new(0),
             status: Mutex::new(status),
+            request_slot: Mutex::new(()),
+            requests_embedded: AtomicU64::new(0),
+            requests_busy: AtomicU64::new(0),
         }
     }
 
@@ -142,7 +170,39 @@ impl Semantic {
 
     /// How far the vectors are.
     pub fn status(&self) -> EmbedStatus {
-        self.status.lock().expect("status lock").clone()
+        EmbedStatus {
+            requests_embedded: self.requests_embedded.load(Ordering::Relaxed),
+            requests_busy: self.requests_busy.load(Ordering::Relaxed),
+            ..self.status.lock().expect("status lock").clone()
+        }
+    }
+
+    /// Keeps the model to the caller until the guard drops: requests meanwhile are answered
+    /// lexically, as when another request is being embedded (for tests of that path).
+    pub fn hold_request_slot(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.request_slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The vector of a request's text (its first [`REQUEST_TOKENS`] tokens), computed at once or
+    /// not at all: while another request's text is being embedded this answers
+    /// [`RequestEmbedError::Busy`] and the caller ranks lexically. So a burst of drafts costs at
+    /// most one forward pass at a time, and the others answer at lexical speed.
+    pub fn embed_request(&self, text: &str) -> Result<Vec<f32>, RequestEmbedError> {
+        let _slot = match self.request_slot.try_lock() {
+            Ok(slot) => slot,
+            // The slot guards no data: a panic while it was held leaves nothing half-done.
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                self.requests_busy.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("model busy: a request ranked lexically");
+                return Err(RequestEmbedError::Busy);
+            }
+        };
+        let vector = self.encoder.encode_within(text, REQUEST_TOKENS)?;
+        self.requests_embedded.fetch_add(1, Ordering::Relaxed);
+        Ok(vector)
     }
 
     fn publish(&self, vectors: DocVectors) {

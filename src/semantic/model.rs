@@ -297,28 +297,48 @@ impl Encoder {
 
     /// The vector of one text.
     pub fn encode_one(&self, text: &str) -> Result<Vec<f32>, ModelError> {
+        self.encode_within(text, self.max_tokens)
+    }
+
+    /// The vector of one text of which the model reads at most `max_tokens` tokens (the special
+    /// tokens included): a request's text is cut shorter than an article's, since the cost of a
+    /// forward pass grows with its length and a request waits for it.
+    pub fn encode_within(&self, text: &str, max_tokens: usize) -> Result<Vec<f32>, ModelError> {
+        let mut ids = self.tokenize(text)?;
+        let max_tokens = max_tokens.max(2);
+        if ids.len() > max_tokens {
+            // Keep the closing special token, as the tokenizer's own truncation does.
+            let last = *ids.last().expect("more than two ids");
+            ids.truncate(max_tokens - 1);
+            ids.push(last);
+        }
         Ok(self
-            .encode(&[text])?
+            .forward(&[&ids])?
             .pop()
             .expect("one vector for one text"))
     }
 
+    /// The token ids the model reads of `text`, special tokens included.
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        let cut = cut_text(text, MAX_TEXT_BYTES);
+        let input = if self.lowercase {
+            cut.to_lowercase()
+        } else {
+            cut.to_string()
+        };
+        let encoding = self
+            .tokenizer
+            .encode_fast(input, true)
+            .map_err(|err| ModelError::Run(err.to_string()))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
     /// The vectors of `texts`, in order. Texts are batched by length, so padding stays short.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let mut tokenized = Vec::with_capacity(texts.len());
-        for text in texts {
-            let cut = cut_text(text, MAX_TEXT_BYTES);
-            let input = if self.lowercase {
-                cut.to_lowercase()
-            } else {
-                cut.to_string()
-            };
-            let encoding = self
-                .tokenizer
-                .encode_fast(input, true)
-                .map_err(|err| ModelError::Run(err.to_string()))?;
-            tokenized.push(encoding.get_ids().to_vec());
-        }
+        let tokenized = texts
+            .iter()
+            .map(|text| self.tokenize(text))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| tokenized[i].len());
         let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];

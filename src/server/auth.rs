@@ -22,11 +22,16 @@ const FINGERPRINT_CONTEXT: &str = "kbsearch 2026-12 API key fingerprint for even
 pub struct KeyFingerprint([u8; 16]);
 
 impl KeyFingerprint {
-    fn of(key: &str) -> Self {
+    pub(super) fn of(key: &str) -> Self {
         let derived = blake3::derive_key(FINGERPRINT_CONTEXT, key.as_bytes());
         let mut fingerprint = [0; 16];
         fingerprint.copy_from_slice(&derived[..16]);
         KeyFingerprint(fingerprint)
+    }
+
+    /// The fingerprint in lowercase hex, as records and session tokens write it.
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 
@@ -52,10 +57,7 @@ impl Caller {
     /// key's fingerprint in hex. Never the key.
     pub fn creator(self) -> String {
         match (self.key, self.drafts) {
-            (Some(KeyFingerprint(bytes)), _) => {
-                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                format!("key:{hex}")
-            }
+            (Some(fingerprint), _) => format!("key:{}", fingerprint.hex()),
             (None, true) => "preview".to_string(),
             (None, false) => ANONYMOUS_CREATOR.to_string(),
         }

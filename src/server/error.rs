@@ -166,7 +166,7 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-/// A case form that does not parse (a field given twice, bytes that are not UTF-8) is a 400
+/// A form that does not parse (a field given twice, bytes that are not UTF-8) is a 400
 /// like any bad field; a form too large stays a 413 and one not sent as a form a 415.
 impl From<FormRejection> for ApiError {
     fn from(rejection: FormRejection) -> Self {
@@ -175,9 +175,9 @@ impl From<FormRejection> for ApiError {
                 "the form is larger than the request limit (limits.max_body_bytes)".to_string(),
             ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(
-                "send the case form as application/x-www-form-urlencoded".to_string(),
+                "send the form as application/x-www-form-urlencoded".to_string(),
             ),
-            _ => ApiError::BadRequest(format!("case form: {}", rejection.body_text())),
+            _ => ApiError::BadRequest(format!("form: {}", rejection.body_text())),
         }
     }
 }

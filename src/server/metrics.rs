@@ -51,6 +51,7 @@ pub struct Metrics {
     embedded: Gauge,
     embed_pending: Gauge,
     embed_rate: Gauge<f64, AtomicU64>,
+    requests_busy: Gauge,
     events_dropped: Family<EventLabels, Counter>,
     events_pruned: Family<EventLabels, Counter>,
     events_database_bytes: Gauge,
@@ -123,6 +124,13 @@ impl Metrics {
             "Articles embedded per second, recently",
             embed_rate.clone(),
         );
+        let requests_busy = Gauge::default();
+        registry.register(
+            "semantic_requests_busy",
+            "Drafts and queries ranked lexically since the service started because the model was \
+             busy embedding another request",
+            requests_busy.clone(),
+        );
         let events_dropped = Family::<EventLabels, Counter>::default();
         registry.register(
             "events_dropped",
@@ -155,6 +163,7 @@ impl Metrics {
             embedded,
             embed_pending,
             embed_rate,
+            requests_busy,
             events_dropped,
             events_pruned,
             events_database_bytes,
@@ -204,6 +213,7 @@ impl Metrics {
             self.embedded.set(status.embedded as i64);
             self.embed_pending.set(status.pending as i64);
             self.embed_rate.set(status.per_second);
+            self.requests_busy.set(status.requests_busy as i64);
         }
         self.documents.set(documents as i64);
         self.pending.set(pending as i64);

@@ -3,11 +3,11 @@
 //! searches and deflections run on the search threads (`search_pool`), other tantivy work on
 //! the blocking pool, never on the async runtime.
 //!
-//! Only this file names the handler modules (`api`, `pages`, `deflect`, `preview`), to route to
-//! them; they never import one another. What they share is in `requests` (parameters, searches,
-//! articles, cases, links), `layout` (the page shell) and `error` (the one place errors become
-//! responses). [`Service`] starts and stops the whole service for `kbsearch serve` and
-//! `kbsearch preview`.
+//! Only this file names the handler modules (`api`, `pages`, `deflect`, `preview`, `signin`), to
+//! route to them; they never import one another. What they share is in `requests` (parameters,
+//! searches, articles, cases, links), `session` (who is signed in on pages), `layout` (the page
+//! shell) and `error` (the one place errors become responses). [`Service`] starts and stops the
+//! whole service for `kbsearch serve` and `kbsearch preview`.
 
 mod api;
 mod auth;
@@ -23,6 +23,8 @@ mod rate_limit;
 mod requests;
 mod search_pool;
 mod security;
+mod session;
+mod signin;
 mod start;
 
 pub use self::connections::{ConnectionLimits, LocalAddr, serve};
@@ -46,6 +48,9 @@ use self::metrics::Metrics;
 use self::rate_limit::{Budget, RateLimits};
 use self::search_pool::SearchPool;
 use self::security::BrowserPolicy;
+/// The guard of pages only agents may open (none yet: the dashboard will be the first).
+pub use self::session::AgentPage;
+use self::session::Sessions;
 use crate::config::Config;
 use crate::content::problem::Problem;
 use crate::events::EventStore;
@@ -69,6 +74,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/analytics/search"),
     ("get", "/case"),
     ("post", "/case"),
+    ("get", "/signin"),
+    ("post", "/signin"),
+    ("post", "/signout"),
     ("get", "/api/openapi.json"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -86,8 +94,11 @@ pub struct AppState {
     /// Problems of the content folder, as the last index refresh reported them.
     pub problems: Arc<ArcSwap<Vec<Problem>>>,
     pub metrics: Arc<Metrics>,
-    /// Budgets per client address for the routes that write and, if configured, search.
+    /// Budgets per client address for the routes that write, sign-in attempts and, if
+    /// configured, search.
     rate_limits: Arc<RateLimits>,
+    /// Signs and reads the agents' session cookies.
+    sessions: Arc<Sessions>,
     /// The threads that compute searches and deflections, one per core.
     pub search_pool: SearchPool,
     /// The live indexer, when this service keeps the index current itself.
@@ -108,6 +119,7 @@ impl AppState {
     pub fn new(config: Config) -> Self {
         AppState {
             rate_limits: Arc::new(RateLimits::new(&config.rate_limit)),
+            sessions: Arc::new(Sessions::new(&config)),
             config: Arc::new(config),
             searcher: Arc::new(ArcSwapOption::empty()),
             facet_cache: Arc::default(),
@@ -199,6 +211,10 @@ pub fn router(state: AppState) -> Router {
         axum::middleware::from_fn_with_state((state.clone(), Budget::Writes), rate_limit::limit);
     let searches =
         axum::middleware::from_fn_with_state((state.clone(), Budget::Search), rate_limit::limit);
+    let sign_ins =
+        axum::middleware::from_fn_with_state((state.clone(), Budget::SignIn), rate_limit::limit);
+    // Outermost on every form post: a form from another site is refused before it costs a budget.
+    let same_origin = || axum::middleware::from_fn(security::same_origin_form);
     let api = Router::new()
         .route("/search", get(api::search).layer(searches.clone()))
         .route("/suggest", get(api::suggest).layer(searches.clone()))
@@ -222,16 +238,22 @@ pub fn router(state: AppState) -> Router {
             get(pages::case_page).merge(
                 post(pages::case_submitted)
                     .layer(writes)
-                    // Outermost: a form from another site is refused before it costs a budget.
-                    .layer(axum::middleware::from_fn(security::same_origin_form)),
+                    .layer(same_origin()),
             ),
         )
+        .route(
+            "/signin",
+            get(signin::signin_page)
+                .merge(post(signin::sign_in).layer(sign_ins).layer(same_origin())),
+        )
+        .route("/signout", post(signin::sign_out).layer(same_origin()))
         .route("/assets/{file}", get(pages::asset))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
         .nest("/api", api)
         .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(session::private_when_signed_in))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

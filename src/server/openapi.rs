@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::requests::{MAX_FILTER_VALUE_CHARS, MAX_SUBJECT_CHARS};
+use super::session::MAX_NEXT_CHARS;
 use crate::config::Config;
 use crate::deflect::MAX_LIMIT;
 
@@ -366,15 +367,39 @@ pub fn spec(config: &Config) -> Value {
                             "429": html("HTML page: rate limited (rate_limit.writes_*), with `Retry-After`")
                          }))}
             },
+            "/signin": {
+                "get": {"summary": "The agents' sign-in form; to a signed-in browser, who is signed in and a sign-out button",
+                        "parameters": [query("next", "The page on this site to return to after signing in (anything else returns to the search page)", json!({"type": "string", "maxLength": MAX_NEXT_CHARS}))],
+                        "responses": with_common(json!({"200": html("HTML page"), "400": html("HTML page: the query string does not parse, or `next` is too long")}))},
+                "post": {"summary": "Signs an agent key in: a signed, HttpOnly, SameSite=Strict session cookie (never the key) and a redirect to `next`. Only from this site's own pages (`Origin` or `Sec-Fetch-Site`)",
+                         "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": object(&["key"], json!({
+                             "key": {"type": "string", "format": "password", "description": "An agent key from the configuration"},
+                             "next": {"type": "string", "maxLength": MAX_NEXT_CHARS}
+                         }))}}},
+                         "responses": with_common(json!({
+                            "303": {"description": "Signed in: `Set-Cookie` with the session, and `Location` the page to return to", "headers": {"Set-Cookie": {"schema": {"type": "string"}}, "Location": {"schema": {"type": "string"}}}},
+                            "400": html("HTML page: the form does not parse, or `next` is too long"),
+                            "401": html("HTML page: the key is not a configured key"),
+                            "403": html("HTML page: a customer key, or the form was posted from another site"),
+                            "413": html("HTML page: the form is larger than limits.max_body_bytes"),
+                            "415": html("HTML page: not sent as `application/x-www-form-urlencoded`"),
+                            "429": html("HTML page: rate limited (rate_limit.signin_*), with `Retry-After`")
+                         }))}
+            },
+            "/signout": {"post": {"summary": "Ends the browser's sign-in: clears the session cookie and returns to the sign-in page. Only from this site's own pages",
+                         "responses": with_common(json!({
+                            "303": {"description": "Signed out: `Set-Cookie` clears the session", "headers": {"Set-Cookie": {"schema": {"type": "string"}}, "Location": {"schema": {"type": "string"}}}},
+                            "403": html("HTML page: the form was posted from another site")
+                         }))}},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": json_ok("OpenAPI 3 document", json!({"type": "object"}))}}},
             "/articles/{id}": {"get": {
-                "summary": "An article as an HTML page",
+                "summary": "An article as an HTML page; an agent key or a signed-in agent's session cookie (`/signin`) opens internal articles, labelled",
                 "security": bearer,
                 "parameters": [id_param],
                 "responses": with_common(json!({"200": html("HTML page"), "401": html("HTML page: an unknown key"), "404": html("HTML page: no such article, or not visible to the caller")}))
             }},
             "/": {"get": {
-                "summary": "The search page; with `q`, the results too (the /api/search parameters, all optional here)",
+                "summary": "The search page; with `q`, the results too (the /api/search parameters, all optional here). An agent key or a signed-in agent's session cookie (`/signin`) adds internal articles, labelled",
                 "security": bearer,
                 "responses": rate_limited(with_common(json!({"200": html("HTML page"), "400": html("HTML page: a parameter is invalid"), "401": html("HTML page: an unknown key")})), "rate_limit.search_per_second, when set")
             }},

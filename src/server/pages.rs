@@ -18,6 +18,7 @@ use super::layout::layout;
 use super::requests::{
     CaseForm, SearchParams, article_url, load_article, record_search, run_search, submit_case,
 };
+use super::session::PageCaller;
 use super::{AppState, Caller};
 use crate::content::products::SupportStatus;
 use crate::search::facets::FacetCount;
@@ -181,7 +182,7 @@ pub struct PageParams {
 /// `GET /`: the search page.
 pub async fn search_page(
     State(state): State<AppState>,
-    caller: Caller,
+    PageCaller(caller): PageCaller,
     page_query: Result<Query<PageParams>, QueryRejection>,
     search_query: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Markup, PageError> {
@@ -219,6 +220,10 @@ pub async fn search_page(
         format!("{} - Search", search.q)
     };
     let page = html! {
+        h1.page-title { "Search the knowledge base" }
+        @if caller.is_agent() && !state.preview {
+            p.notice.agent { "Internal articles are shown too, labelled “Internal”. " a href="/signin" { "Your sign-in" } }
+        }
         form.search role="search" action="/" method="get" {
             label.visually-hidden for="q" { "Search the knowledge base" }
             input #q type="search" name="q" value=(search.q) placeholder="Describe the problem, an error code, a message…"
@@ -308,6 +313,18 @@ fn support_badge(end_of_support: bool, support: &[VersionSupport]) -> Markup {
     }
 }
 
+/// Who may see the article, when that is not everyone: agents and writers must not mistake an
+/// internal article for one they can send to a customer.
+fn audience_badge(visibility: &str) -> Markup {
+    html! {
+        @match visibility {
+            "internal" => span.badge.internal { "Internal" },
+            "customer" => span.badge.customer { "Registered customers" },
+            _ => {},
+        }
+    }
+}
+
 fn facet_list(
     search: &SearchParams,
     title: &str,
@@ -323,7 +340,8 @@ fn facet_list(
                     @for count in counts {
                         @let active = chosen.iter().any(|c| c == &count.value);
                         li {
-                            a.active[active] href=(link_with(search, param, Some(&count.value), true)) aria-pressed=(active) {
+                            // A link, so its state is `aria-current` (`aria-pressed` is for buttons).
+                            a.active[active] href=(link_with(search, param, Some(&count.value), true)) aria-current=[active.then_some("true")] {
                                 (count.value) " " span.count { "(" (count.count) ")" }
                             }
                         }
@@ -345,6 +363,7 @@ fn hit_block(hit: &Hit) -> Markup {
                 @if hit.info.versions.iter().any(|v| v == "all") { "all versions" } @else { "versions " (hit.info.versions.join(", ")) }
                 @if let Some(updated) = hit.info.updated { " · updated " (updated) }
                 " " (support_badge(hit.info.end_of_support, &hit.info.support))
+                " " (audience_badge(&hit.info.visibility))
             }
             p.snippet { (PreEscaped(hit.snippet.to_html())) }
             @if let Some(section) = &hit.section {
@@ -427,7 +446,7 @@ fn pages_around(page: usize, pages: usize) -> Vec<usize> {
 /// `GET /articles/{id}`: the article page.
 pub async fn article_page(
     State(state): State<AppState>,
-    caller: Caller,
+    PageCaller(caller): PageCaller,
     Path(id): Path<String>,
 ) -> Result<Markup, PageError> {
     let searcher = state
@@ -461,6 +480,7 @@ pub async fn article_page(
                 }
                 @if let Some(updated) = article.info.updated { " · Updated " (updated) }
                 " " (support_badge(article.info.end_of_support, &article.info.support))
+                " " (audience_badge(&article.info.visibility))
             }
             @if article.info.end_of_support {
                 p.notice role="note" { "General support has ended for the versions this article covers. See product version support for the supported versions." }

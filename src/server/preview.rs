@@ -128,7 +128,8 @@ pub async fn add_banner(State(state): State<AppState>, request: Request, next: N
     };
     let page = String::from_utf8_lossy(&bytes);
     let banner = html! {
-        div.preview-banner role="note" {
+        // A landmark of its own: everything on a page belongs to one.
+        aside.preview-banner aria-label="Writers' preview" {
             strong { "Preview" }
             " · drafts and internal articles are shown; customers see only published articles for their level. "
             a href="/preview" { "All articles and problems" }

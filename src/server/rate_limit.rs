@@ -1,5 +1,5 @@
 //! Rate limits per client address, on the routes that write (drafts, their feedback, the case
-//! form) and, when configured, on search. A client past its burst gets 429 with `Retry-After`.
+//! form), on sign-in attempts (each a guess at a key) and, when configured, on search. A client past its burst gets 429 with `Retry-After`.
 //!
 //! The client is the peer address of the connection, unless that peer is one of
 //! `rate_limit.trusted_proxies`: then `X-Forwarded-For` is read from the right, each trusted
@@ -44,12 +44,15 @@ pub enum Budget {
     Writes,
     /// The search page, `/api/search` and `/api/suggest`.
     Search,
+    /// `POST /signin`: each attempt is a guess at a key.
+    SignIn,
 }
 
 /// The service's rate limits, from `[rate_limit]`.
 pub struct RateLimits {
     writes: Option<Limiter>,
     search: Option<Limiter>,
+    signin: Option<Limiter>,
     trusted_proxies: Vec<IpNet>,
 }
 
@@ -65,6 +68,7 @@ impl RateLimits {
         RateLimits {
             writes: limiter(config.writes_per_second, config.writes_burst),
             search: limiter(config.search_per_second, config.search_burst),
+            signin: limiter(config.signin_per_second, config.signin_burst),
             trusted_proxies: config.trusted_proxies.clone(),
         }
     }
@@ -73,6 +77,7 @@ impl RateLimits {
         match budget {
             Budget::Writes => self.writes.as_ref(),
             Budget::Search => self.search.as_ref(),
+            Budget::SignIn => self.signin.as_ref(),
         }
     }
 }

@@ -5,8 +5,9 @@
 //! with no inline code of any kind, and that lets no other site frame them (or only the portals
 //! in `server.frame_ancestors`).
 //!
-//! The case form posts as a plain HTML form, so it gets a same-origin check: browsers mark every
-//! request with `Sec-Fetch-Site`, and a form posted from another site is refused. Browsers too
+//! The case form and the sign-in forms post as plain HTML forms, so they get a same-origin check:
+//! browsers mark every request with `Sec-Fetch-Site`, and a form posted from another site is
+//! refused (a forged sign-in would sign a victim's browser in as the forger). Browsers too
 //! old for that header send `Origin` on every cross-site post, which must then name the host the
 //! request was sent to. A request with neither is not from a browser, so there is no victim's
 //! browser to abuse (this is what Go's `http.CrossOriginProtection` does). Unlike a form token
@@ -95,7 +96,7 @@ pub async fn same_origin_form(request: Request, next: Next) -> Response {
         return PageError::new(
             StatusCode::FORBIDDEN,
             "The form was sent from another site",
-            "For your protection, cases are taken only from this site's own form. Open the case \
+            "For your protection, forms are taken only from this site's own pages. Open the \
              form here and send it again.",
         )
         .into_response();

@@ -115,7 +115,7 @@ impl Service {
         };
         let events: Arc<dyn EventStore> = match &config.events.url {
             Some(url) => Arc::new(
-                PgEventStore::open(url, &config.events)
+                PgEventStore::open(url.expose(), &config.events)
                     .await
                     .map_err(StartError::Events)?,
             ),

@@ -390,6 +390,18 @@ pub async fn send_with(
     key: Option<&str>,
     body: Option<(&str, String)>,
 ) -> Reply {
+    send_with_headers(app, method, uri, key, &[], body).await
+}
+
+/// [`send_with`], with more request headers (a `Cookie`, say).
+pub async fn send_with_headers(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<(&str, String)>,
+) -> Reply {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
     let mut request = axum::http::Request::builder()
@@ -397,6 +409,9 @@ pub async fn send_with(
         .uri(uri);
     if let Some(key) = key {
         request = request.header("authorization", format!("Bearer {key}"));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let body = match body {
         Some((content_type, body)) => {

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# CPU per uncached search request, builds interleaved: the figure that holds on a shared machine.
+# For each round, each build serves the synthetic KB with the result cache off; wrk (through the
+# shared run_wrk.py) sends the short queries at 8 connections, 3 s of warm-up then 8 s measured;
+# the service's utime+stime over the measured run (/proc/PID/stat) is divided by the 200 answers
+# its /metrics counted on /api/search.
+# Usage: benches/cpu_ab.sh BIN... (scratch: KBSEARCH_BENCH_DIR, default /tmp/kbsearch-bench, with
+#        kb10000/, index10000/, kbq/ and no-cache.toml as benches/http_load.sh leaves them)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 1 ] || { sed -n 2,8p "$0"; exit 2; }
+scratch="${KBSEARCH_BENCH_DIR:-/tmp/kbsearch-bench}"
+port="${KBSEARCH_BENCH_PORT:-18092}"
+key="http-load-bench-agent-key-0123456789"
+wrk_run() { # seconds
+  python3 ../shared/bench/load/run_wrk.py --name cpu_ab --url "http://127.0.0.1:$port" \
+    --file "$scratch/kbq/short.url" --path '/api/search?q=' --conns 8 --dur "$1" --reps 1 \
+    --warmup 0 --out "$scratch/cpu_ab_wrk.jsonl" > /dev/null 2>&1
+}
+answered() {
+  curl -s -H "Authorization: Bearer $key" "127.0.0.1:$port/metrics" | awk 'index($0, "kbsearch_http_requests_total{") == 1 && index($0, "route=\"/api/search\"") && index($0, "status=\"200\"") { s += $NF } END { print s + 0 }'
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+ticks_per_second=$(getconf CLK_TCK)
+for round in 1 2 3; do
+  for bin in "$@"; do
+    "$bin" serve --config "$scratch/no-cache.toml" --kb "$scratch/kb10000" \
+      --index "$scratch/index10000" --bind "127.0.0.1:$port" > "$scratch/cpu_ab_serve.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 600); do curl -sf "127.0.0.1:$port/readyz" > /dev/null && break; sleep 0.5; done
+    wrk_run 3
+    c0=$(cpu_ticks $pid); a0=$(answered)
+    wrk_run 8
+    c1=$(cpu_ticks $pid); a1=$(answered)
+    kill $pid; wait $pid 2>/dev/null || true
+    awk -v b="$bin" -v r=$round -v c=$((c1 - c0)) -v n=$((a1 - a0)) -v t="$ticks_per_second" \
+      'BEGIN { printf "%s round %d: %d requests, %.0f ms CPU, %.1f us/request\n", b, r, n, 1000 * c / t, 1e6 * c / t / n }'
+  done
+done

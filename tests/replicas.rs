@@ -250,8 +250,12 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM, not SIGKILL: the master then stops its workers, which a killed master would
+    /// leave running (and listening) behind it.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
         let _ = self.child.wait();
     }
 }

@@ -386,6 +386,9 @@ pub struct Events {
     /// Size of the event database with its write-ahead log, in MiB, past which search events are
     /// dropped and the oldest pruned to make room; drafts and outcomes are still written.
     pub max_database_mb: u64,
+    /// A PostgreSQL database shared by several replicas (`postgres://user:password@host:port/db`);
+    /// none: SQLite in the data folder. Its password never shows in `Debug`.
+    pub url: Option<Secret>,
 }
 
 impl Default for Events {
@@ -393,6 +396,7 @@ impl Default for Events {
         Events {
             keep_days: DEFAULT_KEEP_DAYS,
             max_database_mb: DEFAULT_MAX_DATABASE_MB,
+            url: None,
         }
     }
 }
@@ -429,6 +433,9 @@ impl Config {
                 "must be more than 0".to_string(),
             ));
         }
+        if let Some(url) = &self.events.url {
+            check_events_url(url.expose()).map_err(|message| invalid("events.url", message))?;
+        }
         if self.events.max_database_mb < MIN_DATABASE_MB {
             return Err(invalid(
                 "events.max_database_mb",
@@ -440,6 +447,32 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Longest `events.url` accepted.
+pub const MAX_EVENTS_URL_CHARS: usize = 2048;
+
+/// Checks a PostgreSQL URL without connecting; the message never repeats the URL, which may hold
+/// a password.
+fn check_events_url(url: &str) -> Result<(), String> {
+    if url.chars().count() > MAX_EVENTS_URL_CHARS {
+        return Err(format!("longer than {MAX_EVENTS_URL_CHARS} characters"));
+    }
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(
+            "is not a PostgreSQL URL: postgres://user:password@host:port/database".to_string(),
+        );
+    }
+    let parsed = url
+        .parse::<tokio_postgres::Config>()
+        .map_err(|err| format!("is not a PostgreSQL URL ({err})"))?;
+    if parsed.get_hosts().is_empty() {
+        return Err("names no host: postgres://user:password@host:port/database".to_string());
+    }
+    if parsed.get_user().is_none() {
+        return Err("names no user: postgres://user:password@host:port/database".to_string());
+    }
+    Ok(())
 }
 
 /// Everything `kbsearch serve` needs to know.
@@ -518,6 +551,7 @@ pub struct Overrides {
     pub max_file_bytes: Option<u64>,
     pub watch: Option<WatchMode>,
     pub semantic_model: Option<PathBuf>,
+    pub events_url: Option<String>,
 }
 
 impl Config {
@@ -579,6 +613,10 @@ impl Config {
             // Set but empty: no model, whatever the file says.
             self.semantic.model = (!value.trim().is_empty()).then(|| PathBuf::from(value));
         }
+        if let Some(value) = lookup("KBSEARCH_EVENTS_URL") {
+            // Set but empty: SQLite, whatever the file says.
+            self.events.url = (!value.trim().is_empty()).then(|| Secret::new(value));
+        }
         if let Some(value) = lookup("KBSEARCH_SESSION_SECRET") {
             // Kept out of the file, as keys in an environment often are.
             self.session.secret = (!value.trim().is_empty()).then(|| Secret::new(value));
@@ -613,6 +651,9 @@ impl Config {
         }
         if let Some(model) = &overrides.semantic_model {
             self.semantic.model = Some(model.clone());
+        }
+        if let Some(url) = &overrides.events_url {
+            self.events.url = Some(Secret::new(url.clone()));
         }
     }
 

@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// cannot watch), poll (network file systems, containers), or off [default: native].
     #[arg(long, value_name = "MODE")]
     watch: Option<WatchMode>,
+    /// PostgreSQL for the events, shared by several replicas:
+    /// postgres://user:password@host:port/database [default: SQLite in the data folder].
+    #[arg(long, value_name = "URL")]
+    events_url: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
@@ -34,6 +38,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         data: args.data.clone(),
         bind: args.bind.clone(),
         watch: args.watch,
+        events_url: args.events_url.clone(),
         ..Overrides::default()
     }))?;
     run_service(config, Mode::Serve, false)?;

@@ -1,6 +1,6 @@
 //! Analytics: what the recorded events say, read through a read-only connection of their own that
 //! WAL mode lets run while the writer commits. Each answer reads one snapshot, so its numbers
-//! agree with each other.
+//! agree with each other. The statements are the ones PostgreSQL runs too (`queries`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tracing::warn;
 
+use super::queries::{self, Bounds, DeflectionCounts};
 use super::sqlite::{OpenFailure, Options, store_error};
 use super::{
-    ArticleCount, DeflectionAnalytics, NEVER_HELPFUL_MIN_SHOWN, QueryCount, SearchAnalytics,
-    StoreError, TimeRange,
+    ArticleCount, DeflectionAnalytics, QueryCount, SearchAnalytics, StoreError, TimeRange,
 };
 
 /// The read connection of the analytics. Reads are blocking: run them off the async runtime.
@@ -66,105 +66,43 @@ impl Reader {
     }
 }
 
-/// The range as bounds on `at_ms`, unbounded ends as `NULL`.
-fn range_params(range: TimeRange) -> (Option<i64>, Option<i64>) {
-    (
-        range.from.map(|at| at.timestamp_millis()),
-        range.to.map(|at| at.timestamp_millis()),
-    )
+/// Runs one statement of [`queries`] that answers one row of counts.
+fn counts<const N: usize>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<[u64; N]> {
+    conn.prepare_cached(&queries::for_sqlite(sql))?
+        .query_row(params, |row| {
+            let mut counts = [0; N];
+            for (column, count) in counts.iter_mut().enumerate() {
+                *count = row.get(column)?;
+            }
+            Ok(counts)
+        })
 }
-
-/// `LIMIT` takes an i64; `top` beyond it means "all".
-fn limit(top: usize) -> i64 {
-    i64::try_from(top).unwrap_or(i64::MAX)
-}
-
-/// Drafts in range, as a SQL condition on `d` with `?1` = from and `?2` = to.
-const DRAFT_IN_RANGE: &str = "(?1 IS NULL OR d.at_ms >= ?1) AND (?2 IS NULL OR d.at_ms < ?2)";
 
 fn read_deflection_analytics(
     conn: &Connection,
     range: TimeRange,
     top: usize,
 ) -> rusqlite::Result<DeflectionAnalytics> {
-    let (from, to) = range_params(range);
-    let drafts: u64 = conn.query_row(
-        &format!("SELECT count(*) FROM deflections d WHERE {DRAFT_IN_RANGE}"),
-        params![from, to],
-        |row| row.get(0),
-    )?;
-    let (suggestions_shown, drafts_with_suggestions): (u64, u64) = conn.query_row(
-        &format!(
-            "SELECT count(*), count(DISTINCT s.deflection_id)
-             FROM suggestions s JOIN deflections d ON d.id = s.deflection_id
-             WHERE {DRAFT_IN_RANGE}"
-        ),
-        params![from, to],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
-    let (solved, not_helpful, case_submitted): (u64, u64, u64) = conn.query_row(
-        &format!(
-            "SELECT ifnull(sum(f.kind = 'solved'), 0), ifnull(sum(f.kind = 'not_helpful'), 0),
-                    ifnull(sum(f.kind = 'case_submitted'), 0)
-             FROM feedback f JOIN deflections d ON d.id = f.deflection_id
-             WHERE {DRAFT_IN_RANGE}"
-        ),
-        params![from, to],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-    )?;
-    let (drafts_with_outcome, drafts_deflected): (u64, u64) = conn.query_row(
-        &format!(
-            "SELECT count(*), ifnull(sum(solved AND NOT submitted), 0) FROM (
-                 SELECT max(f.kind = 'solved') AS solved, max(f.kind = 'case_submitted') AS submitted
-                 FROM feedback f JOIN deflections d ON d.id = f.deflection_id
-                 WHERE {DRAFT_IN_RANGE} AND f.kind IN ('solved', 'case_submitted')
-                 GROUP BY f.deflection_id
-             )"
-        ),
-        params![from, to],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
-    let top_solving = article_counts(
-        conn,
-        &format!(
-            "SELECT f.article_id, count(*) AS n
-             FROM feedback f JOIN deflections d ON d.id = f.deflection_id
-             WHERE {DRAFT_IN_RANGE} AND f.kind = 'solved'
-             GROUP BY f.article_id ORDER BY n DESC, f.article_id LIMIT ?3"
-        ),
-        params![from, to, limit(top)],
-    )?;
-    let shown_never_helpful = article_counts(
-        conn,
-        &format!(
-            "SELECT s.article_id, count(*) AS shown
-             FROM suggestions s JOIN deflections d ON d.id = s.deflection_id
-             WHERE {DRAFT_IN_RANGE}
-             GROUP BY s.article_id
-             HAVING shown >= ?4 AND NOT EXISTS (
-                 SELECT 1 FROM feedback f JOIN deflections d ON d.id = f.deflection_id
-                 WHERE f.kind = 'solved' AND f.article_id = s.article_id AND {DRAFT_IN_RANGE}
-             )
-             ORDER BY shown DESC, s.article_id LIMIT ?3"
-        ),
-        params![from, to, limit(top), NEVER_HELPFUL_MIN_SHOWN as i64],
-    )?;
-    let deflection_rate =
-        (drafts_with_outcome > 0).then(|| drafts_deflected as f64 / drafts_with_outcome as f64);
-    Ok(DeflectionAnalytics {
-        drafts,
-        suggestions_shown,
-        drafts_with_suggestions,
-        solved,
-        not_helpful,
-        case_submitted,
-        drafts_with_outcome,
-        drafts_deflected,
-        deflection_rate,
+    let Bounds { from_ms, to_ms } = range.into();
+    let range = params![from_ms, to_ms];
+    let numbers = DeflectionCounts {
+        drafts: counts(conn, queries::DRAFTS, range)?,
+        suggestions: counts(conn, queries::SUGGESTIONS, range)?,
+        feedback: counts(conn, queries::FEEDBACK_KINDS, range)?,
+        outcomes: counts(conn, queries::OUTCOMES, range)?,
+    };
+    let ranked = params![from_ms, to_ms, queries::limit(top), queries::MIN_SHOWN];
+    let top_solving = article_counts(conn, queries::TOP_SOLVING, &ranked[..3])?;
+    let shown_never_helpful = article_counts(conn, queries::SHOWN_NEVER_HELPFUL, ranked)?;
+    Ok(queries::deflection_analytics(
+        numbers,
         top_solving,
         shown_never_helpful,
-        never_helpful_min_shown: NEVER_HELPFUL_MIN_SHOWN,
-    })
+    ))
 }
 
 fn article_counts(
@@ -172,7 +110,7 @@ fn article_counts(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> rusqlite::Result<Vec<ArticleCount>> {
-    conn.prepare(sql)?
+    conn.prepare_cached(&queries::for_sqlite(sql))?
         .query_map(params, |row| {
             Ok(ArticleCount {
                 article_id: row.get(0)?,
@@ -182,52 +120,36 @@ fn article_counts(
         .collect()
 }
 
-/// Searches in range, as a SQL condition with `?1` = from and `?2` = to.
-const SEARCH_IN_RANGE: &str = "(?1 IS NULL OR at_ms >= ?1) AND (?2 IS NULL OR at_ms < ?2)";
-
 fn read_search_analytics(
     conn: &Connection,
     range: TimeRange,
     top: usize,
 ) -> rusqlite::Result<SearchAnalytics> {
-    let (from, to) = range_params(range);
-    let (searches, zero_results): (u64, u64) = conn.query_row(
-        &format!(
-            "SELECT count(*), ifnull(sum(total = 0), 0) FROM searches WHERE {SEARCH_IN_RANGE}"
-        ),
-        params![from, to],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
-    let top_queries = query_counts(conn, "1", from, to, top)?;
-    let zero_result_queries = query_counts(conn, "total = 0", from, to, top)?;
-    let zero_result_share = (searches > 0).then(|| zero_results as f64 / searches as f64);
+    let Bounds { from_ms, to_ms } = range.into();
+    let [searches, zero_results] = counts(conn, queries::SEARCHES, params![from_ms, to_ms])?;
+    let ranked = params![from_ms, to_ms, queries::limit(top)];
     Ok(SearchAnalytics {
         searches,
-        zero_result_share,
-        top_queries,
-        zero_result_queries,
+        zero_result_share: queries::zero_result_share(searches, zero_results),
+        top_queries: query_counts(conn, queries::TOP_QUERIES, ranked)?,
+        zero_result_queries: query_counts(conn, queries::ZERO_RESULT_QUERIES, ranked)?,
     })
 }
 
-/// The most frequent queries in range among searches matching `condition` (fixed SQL, not input).
+/// The most frequent queries of one statement of [`queries`].
 fn query_counts(
     conn: &Connection,
-    condition: &str,
-    from: Option<i64>,
-    to: Option<i64>,
-    top: usize,
+    sql: &str,
+    params: impl rusqlite::Params,
 ) -> rusqlite::Result<Vec<QueryCount>> {
-    conn.prepare(&format!(
-        "SELECT query, count(*) AS n FROM searches WHERE {SEARCH_IN_RANGE} AND {condition}
-         GROUP BY query ORDER BY n DESC, query LIMIT ?3"
-    ))?
-    .query_map(params![from, to, limit(top)], |row| {
-        Ok(QueryCount {
-            query: row.get(0)?,
-            count: row.get(1)?,
-        })
-    })?
-    .collect()
+    conn.prepare_cached(&queries::for_sqlite(sql))?
+        .query_map(params, |row| {
+            Ok(QueryCount {
+                query: row.get(0)?,
+                count: row.get(1)?,
+            })
+        })?
+        .collect()
 }
 
 #[cfg(test)]

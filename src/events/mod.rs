@@ -16,9 +16,17 @@
 //! events in groups, `checkpoint` the thread that copies the write-ahead log into the database,
 //! `retention` the thread that deletes old events and keeps the database under its cap, and
 //! `analytics` the read connection and its queries.
+//!
+//! [`PgEventStore`] keeps them in PostgreSQL, shared by several replicas (`[events] url`):
+//! `postgres` holds the pool and the writes, `pg_schema` migrates under an advisory lock, and
+//! `pg_retention` keeps the same bounds. Both stores run the analytics of `queries`.
 
 mod analytics;
 mod checkpoint;
+mod pg_retention;
+mod pg_schema;
+mod postgres;
+mod queries;
 mod retention;
 mod schema;
 mod sqlite;
@@ -33,6 +41,7 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use self::postgres::{PgEventStore, redacted};
 pub use self::sqlite::{EVENTS_FILE, SqliteEventStore};
 
 /// Articles shown fewer times than this are too new to call never helpful.
@@ -73,6 +82,22 @@ pub enum StoreError {
     /// The writer thread has stopped.
     #[error("the event writer has stopped")]
     Closed,
+    /// At start-up: the URL cannot be used, or the database server refuses the connection (a
+    /// wrong password) or has a schema newer than this build. One that cannot be reached is not
+    /// an error: the store waits for it. `target` is the URL without its password.
+    #[error("event database {target} cannot be opened: {reason}")]
+    Connect { target: String, reason: String },
+}
+
+/// Which store keeps the events and whether it answers now, for `/api/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreStatus {
+    /// `sqlite` or `postgresql`.
+    pub kind: &'static str,
+    /// False since a request found the database unreachable, until one succeeds again.
+    pub available: bool,
+    /// The last reason it was unavailable, if ever.
+    pub last_error: Option<String>,
 }
 
 /// A half-open time window `[from, to)` on when drafts and searches happened; `None` is unbounded.
@@ -322,6 +347,16 @@ pub trait EventStore: Send + Sync {
 
     /// What the store has measured, dropped and deleted; cheap, never blocks.
     fn stats(&self) -> StoreStats;
+
+    /// Which store this is and whether it answers now; cheap, never blocks. A file beside the
+    /// index is taken to answer: its failures are counted and answered where they happen.
+    fn status(&self) -> StoreStatus {
+        StoreStatus {
+            kind: "sqlite",
+            available: true,
+            last_error: None,
+        }
+    }
 
     /// How deflection went for the drafts in `range`, with the `top` articles of each list.
     fn deflection_analytics(

@@ -25,9 +25,9 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-use super::StoreStats;
 use super::sqlite::{OpenFailure, Options};
 use super::writer::Message;
+use super::{SearchEvent, StoreStats, bounded_search};
 
 /// How often events past the retention period are deleted, after the run at start-up.
 pub(super) const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
@@ -61,6 +61,47 @@ impl Tally {
     /// Counts `searches` search events lost; the total so far.
     pub(super) fn add_dropped_searches(&self, searches: u64) -> u64 {
         self.dropped_searches.fetch_add(searches, Ordering::Relaxed) + searches
+    }
+
+    /// Queues a search event for a store's writer (normalised and bounded), or counts it
+    /// dropped: over the size cap, or the queue full or closed. Never waits.
+    pub(super) fn queue_search<M>(
+        &self,
+        queue: &mpsc::Sender<M>,
+        event: SearchEvent,
+        message: fn(SearchEvent) -> M,
+    ) {
+        if self.over_cap() {
+            self.drop_search("the event database is over its size cap (events.max_database_mb)");
+            return;
+        }
+        if queue.try_send(message(bounded_search(event))).is_err() {
+            self.drop_search("the event queue is full or closed");
+        }
+    }
+
+    /// Counts a search event that is not written, and says so in the log now and then.
+    fn drop_search(&self, why: &str) {
+        let dropped = self.add_dropped_searches(1);
+        if dropped % 1000 == 1 {
+            warn!(dropped, "search event dropped: {why}");
+        }
+    }
+
+    /// Takes a new measurement of the database and whether it is over the cap; whether it was
+    /// over before.
+    pub(super) fn measured(&self, bytes: u64, over_cap: bool) -> bool {
+        self.database_bytes.store(bytes, Ordering::Relaxed);
+        self.over_cap.swap(over_cap, Ordering::Relaxed)
+    }
+
+    /// Counts events deleted by retention or to make room.
+    pub(super) fn add_pruned(&self, kind: Pruned, deleted: u64) {
+        let counter = match kind {
+            Pruned::Deflections => &self.pruned_deflections,
+            Pruned::Searches => &self.pruned_searches,
+        };
+        counter.fetch_add(deleted, Ordering::Relaxed);
     }
 
     pub(super) fn stats(&self) -> StoreStats {
@@ -348,11 +389,7 @@ impl Retention {
             elapsed_us = started.elapsed().as_micros() as u64,
             "events pruned"
         );
-        let counter = match step.kind {
-            Pruned::Deflections => &self.tally.pruned_deflections,
-            Pruned::Searches => &self.tally.pruned_searches,
-        };
-        counter.fetch_add(deleted, Ordering::Relaxed);
+        self.tally.add_pruned(step.kind, deleted);
         Ok(deleted)
     }
 }

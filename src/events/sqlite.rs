@@ -14,17 +14,16 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use rusqlite::ErrorCode;
 use thiserror::Error;
-use tokio::sync::{mpsc, oneshot};
-use tracing::warn;
+use tokio::sync::mpsc;
 
 use super::analytics::Reader;
 use super::checkpoint::{LOG_LIMIT_FRAMES, checkpoint_until, open_checkpointer};
 use super::retention::{MEASURE_EVERY, PRUNE_BATCH, PRUNE_EVERY, Retention, Tally, open_measurer};
-use super::writer::{Message, Writer, open_writer};
+use super::writer::{Message, Writer, ask, open_writer};
 use super::{
     DeflectionAnalytics, DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent,
     FeedbackOutcome, SearchAnalytics, SearchEvent, StoreError, StoreStats, TimeRange,
-    bounded_deflection, bounded_search, validate_deflection, validate_feedback,
+    bounded_deflection, validate_deflection, validate_feedback,
 };
 use crate::config;
 
@@ -170,21 +169,6 @@ impl SqliteEventStore {
     pub fn dropped_searches(&self) -> u64 {
         self.tally.stats().dropped_searches
     }
-
-    /// Counts a search event that is not written, and says so in the log now and then.
-    fn drop_search(&self, why: &str) {
-        let dropped = self.tally.add_dropped_searches(1);
-        if dropped % 1000 == 1 {
-            warn!(dropped, "search event dropped: {why}");
-        }
-    }
-
-    async fn send(&self, message: Message) -> Result<(), StoreError> {
-        self.queue
-            .send(message)
-            .await
-            .map_err(|_| StoreError::Closed)
-    }
 }
 
 impl EventStore for SqliteEventStore {
@@ -194,10 +178,8 @@ impl EventStore for SqliteEventStore {
     ) -> BoxFuture<'_, Result<DeflectionOutcome, StoreError>> {
         Box::pin(async move {
             validate_deflection(&event)?;
-            let (reply, answer) = oneshot::channel();
-            self.send(Message::Deflection(bounded_deflection(event), reply))
-                .await?;
-            answer.await.map_err(|_| StoreError::Closed)?
+            let bounded = bounded_deflection(event);
+            ask(&self.queue, |reply| Message::Deflection(bounded, reply)).await
         })
     }
 
@@ -206,10 +188,8 @@ impl EventStore for SqliteEventStore {
         event: FeedbackEvent,
     ) -> BoxFuture<'_, Result<FeedbackOutcome, StoreError>> {
         Box::pin(async move {
-            let event = validate_feedback(event)?;
-            let (reply, answer) = oneshot::channel();
-            self.send(Message::Feedback(event, reply)).await?;
-            answer.await.map_err(|_| StoreError::Closed)?
+            let checked = validate_feedback(event)?;
+            ask(&self.queue, |reply| Message::Feedback(checked, reply)).await
         })
     }
 
@@ -217,25 +197,11 @@ impl EventStore for SqliteEventStore {
     /// [`SqliteEventStore::dropped_searches`]) while the database is over its size cap or when
     /// the queue is full.
     fn record_search(&self, event: SearchEvent) {
-        if self.tally.over_cap() {
-            self.drop_search("the event database is over its size cap (events.max_database_mb)");
-            return;
-        }
-        if self
-            .queue
-            .try_send(Message::Search(bounded_search(event)))
-            .is_err()
-        {
-            self.drop_search("the event queue is full or closed");
-        }
+        self.tally.queue_search(&self.queue, event, Message::Search);
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            self.send(Message::Flush(reply)).await?;
-            answer.await.map_err(|_| StoreError::Closed)?
-        })
+        Box::pin(ask(&self.queue, Message::Flush))
     }
 
     fn stats(&self) -> StoreStats {

@@ -29,6 +29,20 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 
 pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
+/// Sends a store's writer the message `message` makes with a reply channel, and waits for the
+/// answer; `Closed` when the writer has stopped.
+pub(super) async fn ask<M, T>(
+    queue: &mpsc::Sender<M>,
+    message: impl FnOnce(Reply<T>) -> M,
+) -> Result<T, StoreError> {
+    let (reply, answer) = oneshot::channel();
+    queue
+        .send(message(reply))
+        .await
+        .map_err(|_| StoreError::Closed)?;
+    answer.await.map_err(|_| StoreError::Closed)?
+}
+
 /// What the writer thread is asked to do.
 pub(super) enum Message {
     Deflection(DeflectionEvent, Reply<DeflectionOutcome>),

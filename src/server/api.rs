@@ -193,9 +193,12 @@ pub async fn status(
     }
     // Without a model: `null`, everything is lexical.
     let semantic = state.semantic.as_ref().map(|semantic| semantic.status());
+    // Which store keeps the events and whether it answers; `null` without one.
+    let events = state.events.as_ref().map(|events| events.status());
     Ok(Json(json!({
         "index": index,
         "semantic": semantic,
+        "events": events,
         "content": {
             "folder": state.config.kb.display().to_string(),
             "errors": errors,

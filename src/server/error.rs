@@ -53,6 +53,10 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// `Retry-After` of a 503 for a store that is down or busy: long enough for a restart of the
+/// database or a fail-over, short enough that the case form's retry finds it back.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -91,6 +95,9 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            // A replica starting up: a load balancer or client tries another or comes back soon.
+            ApiError::NotReady => Some(1),
             _ => None,
         }
     }
@@ -132,7 +139,9 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable(format!("events cannot be recorded now: {err}"))
             }
             StoreError::Invalid(message) => ApiError::BadRequest(message),
-            StoreError::Open { .. } | StoreError::Failed(_) => ApiError::Internal(err.to_string()),
+            StoreError::Open { .. } | StoreError::Connect { .. } | StoreError::Failed(_) => {
+                ApiError::Internal(err.to_string())
+            }
         }
     }
 }

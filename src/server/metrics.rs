@@ -135,7 +135,8 @@ impl Metrics {
         registry.register(
             "events_dropped",
             "Events not written, by kind: search events over the event database's size cap, \
-             or when its queue was full or their batch failed (drafts and outcomes never are)",
+             or when its queue was full or their batch failed; drafts answered while the event \
+             database was unavailable (outcomes never are: they answer 503)",
             events_dropped.clone(),
         );
         let events_pruned = Family::<EventLabels, Counter>::default();
@@ -183,6 +184,14 @@ impl Metrics {
         set(&self.events_pruned, "deflection", stats.pruned_deflections);
         self.events_database_bytes
             .set(i64::try_from(stats.database_bytes).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a draft answered without being recorded (the event store unavailable); the total.
+    pub fn count_unrecorded_draft(&self) -> u64 {
+        self.events_dropped
+            .get_or_create(&EventLabels { kind: "deflection" })
+            .inc()
+            + 1
     }
 
     /// Records how long changes took to become searchable.

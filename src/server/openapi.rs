@@ -181,7 +181,16 @@ fn schemas() -> Value {
             "content": object(&["folder", "errors", "warnings", "problems"], json!({
                 "folder": string, "errors": integer, "warnings": integer,
                 "problems": {"type": "array", "items": {"type": "object"}}
-            }))
+            })),
+            "events": {
+                "type": "object", "nullable": true,
+                "required": ["kind", "available", "last_error"],
+                "properties": {
+                    "kind": {"type": "string", "enum": ["sqlite", "postgresql"]},
+                    "available": {"type": "boolean"},
+                    "last_error": nullable_string
+                }
+            }
         })),
         "DeflectionAnalytics": object(
             &["drafts", "drafts_with_suggestions", "suggestions_shown", "drafts_with_outcome", "drafts_deflected", "solved", "not_helpful", "case_submitted", "deflection_rate", "top_solving", "shown_never_helpful", "never_helpful_min_shown"],
@@ -303,7 +312,7 @@ pub fn spec(config: &Config) -> Value {
                 }))
             }},
             "/api/deflect": {"post": {
-                "summary": "Articles that may answer a draft case, with a confidence in [0,1], the words that matched, and notices from the support policy; the draft is recorded before the answer",
+                "summary": "Articles that may answer a draft case, with a confidence in [0,1], the words that matched, and notices from the support policy; the draft is recorded before the answer (while the event store is unavailable, the suggestions are answered and the draft is not recorded)",
                 "security": bearer,
                 "requestBody": {"required": true, "content": {"application/json": {"schema": deflect_body}}},
                 "responses": rate_limited(anyone(json!({

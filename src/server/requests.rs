@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
+use tracing::warn;
 
 use super::error::ApiError;
 use super::{AppState, Caller};
@@ -17,7 +18,8 @@ use crate::content::products::Catalog;
 use crate::content::render::{self, LinkTarget, LinkedArticle};
 use crate::deflect::{self, CaseType, Deflection, Deflector, DraftCase, Severity};
 use crate::events::{
-    DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent, FeedbackKind, OTHER, SearchEvent,
+    DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent, FeedbackKind, OTHER,
+    SearchEvent, StoreError,
 };
 use crate::search::{KbSearcher, SearchRequest, SearchResults, SortOrder, StoredArticle};
 
@@ -443,7 +445,7 @@ pub async fn deflect_and_record(
     let catalog = catalog_of.catalog();
     let product = known_product(catalog, draft.product.as_deref());
     let version = known_version(catalog, draft.product.as_deref(), draft.version.as_deref());
-    let outcome = event_store(state)?
+    let recorded = event_store(state)?
         .record_deflection(DeflectionEvent {
             id: id.clone(),
             creator: caller.creator(),
@@ -462,7 +464,20 @@ pub async fn deflect_and_record(
                 .map(|s| s.info.id.clone())
                 .collect(),
         })
-        .await?;
+        .await;
+    let outcome = match recorded {
+        Ok(outcome) => outcome,
+        // Suggestions do not depend on the event store: a draft it cannot take now is answered
+        // all the same, unrecorded (counted), and its feedback will be refused as unknown.
+        Err(err @ (StoreError::Unavailable(_) | StoreError::Closed)) => {
+            let skipped = state.metrics.count_unrecorded_draft();
+            if skipped % 100 == 1 {
+                warn!(skipped, "draft answered without being recorded: {err}");
+            }
+            return Ok((id, deflection));
+        }
+        Err(err) => return Err(err.into()),
+    };
     // Another caller's draft: refused without a word about it. A 400 rather than a 404: an
     // unused id starts a draft, so any refusal tells the sender that the id is taken, and a
     // 404 would claim the opposite; beyond that, the sender already held the id, and learns

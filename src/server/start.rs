@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use super::connections::{ConnectionLimits, serve};
 use super::{AppState, preview_router, router};
 use crate::config::{Config, WatchOptions};
-use crate::events::{EventStore, SqliteEventStore, StoreError};
+use crate::events::{EventStore, PgEventStore, SqliteEventStore, StoreError};
 use crate::ingest::indexer::IndexOptions;
 use crate::ingest::live::{LiveIndex, LiveOptions};
 use crate::ingest::progress::Progress;
@@ -113,10 +113,17 @@ impl Service {
             },
             reconcile_every: config.watch.reconcile_every(),
         };
-        let events: Arc<dyn EventStore> = Arc::new(
-            SqliteEventStore::open_configured(&config.data, &config.events)
-                .map_err(StartError::Events)?,
-        );
+        let events: Arc<dyn EventStore> = match &config.events.url {
+            Some(url) => Arc::new(
+                PgEventStore::open(url.expose(), &config.events)
+                    .await
+                    .map_err(StartError::Events)?,
+            ),
+            None => Arc::new(
+                SqliteEventStore::open_configured(&config.data, &config.events)
+                    .map_err(StartError::Events)?,
+            ),
+        };
         // The model loads before the indexer starts (a few tenths of a second, off the runtime);
         // its vectors come later, in the background.
         let semantic = match config.semantic.model.clone() {

@@ -340,6 +340,49 @@ async fn the_postgres_store_keeps_the_promises_of_the_sqlite_store() {
     );
 }
 
+/// A slow database: a write held up by a lock gives up at the statement timeout as unavailable
+/// (the route answers 503 and the form retries), never waits without end and never reports a
+/// success; once the lock is gone the same write is recorded, with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_held_up_by_a_slow_database_is_unavailable_then_recorded() {
+    let Some(cluster) = Postgres::start() else {
+        return;
+    };
+    let url = database(&cluster, "slow");
+    let store = PgEventStore::open(&url, &Events::default()).await.unwrap();
+    store
+        .record_deflection(draft("d1", 0, &["a"]))
+        .await
+        .unwrap();
+    // Another session holds the feedback table, as a long migration or a vacuum full would.
+    let (holder, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    holder
+        .batch_execute("BEGIN; LOCK TABLE feedback IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let held = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        store.record_feedback(feedback("d1", FeedbackKind::CaseSubmitted, None)),
+    )
+    .await
+    .expect("gave up at the statement timeout, not later");
+    let Err(StoreError::Unavailable(_)) = held else {
+        panic!("expected unavailable while the table is locked, got {held:?}");
+    };
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        store
+            .record_feedback(feedback("d1", FeedbackKind::CaseSubmitted, None))
+            .await
+            .unwrap(),
+        FeedbackOutcome::Recorded
+    );
+    assert_eq!(cluster.psql("slow", "SELECT count(*) FROM feedback"), "1");
+}
+
 #[tokio::test]
 async fn a_database_unreachable_at_start_up_is_unavailable_not_fatal() {
     let port = postgres::free_port();

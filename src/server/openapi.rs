@@ -182,6 +182,18 @@ fn schemas() -> Value {
                 "folder": string, "errors": integer, "warnings": integer,
                 "problems": {"type": "array", "items": {"type": "object"}}
             })),
+            "semantic": {
+                "type": "object", "nullable": true,
+                "description": "With a model (agents only): how far the article vectors are, and how many drafts and queries were embedded or, the model being busy with another, ranked lexically",
+                "required": ["model", "model_id", "documents", "embedded", "pending", "requests_embedded", "requests_busy"],
+                "properties": {
+                    "model": string, "model_id": string, "dimensions": integer, "max_tokens": integer,
+                    "documents": integer, "embedded": integer, "pending": integer,
+                    "per_second": {"type": "number"}, "embedded_since_start": integer,
+                    "computing": {"type": "boolean"}, "last_error": nullable_string,
+                    "requests_embedded": integer, "requests_busy": integer
+                }
+            },
             "events": {
                 "type": "object", "nullable": true,
                 "required": ["kind", "available", "last_error"],

@@ -9,54 +9,14 @@ mod postgres;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{Duration, Utc};
 use kbsearch::config::{Config, Events, Secret};
+use kbsearch::events::test_support::{at, draft, feedback, search};
 use kbsearch::events::{
     DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent, FeedbackKind, FeedbackOutcome,
-    PgEventStore, SearchEvent, SqliteEventStore, StoreError, TimeRange,
+    PgEventStore, SqliteEventStore, StoreError, TimeRange,
 };
 use postgres::Postgres;
-
-const CREATOR: &str = "key:test-portal";
-
-/// `minutes` after yesterday's midnight: recent, so no retention deletes them.
-fn at(minutes: i64) -> DateTime<Utc> {
-    let yesterday = Utc::now().date_naive().pred_opt().unwrap();
-    Utc.from_utc_datetime(&yesterday.and_hms_opt(0, 0, 0).unwrap()) + Duration::minutes(minutes)
-}
-
-fn draft(id: &str, minutes: i64, suggested: &[&str]) -> DeflectionEvent {
-    DeflectionEvent {
-        id: id.to_string(),
-        creator: CREATOR.to_string(),
-        at: at(minutes),
-        case_type: "incident".to_string(),
-        severity: 3,
-        product: Some("backup".to_string()),
-        version: Some("7.8".to_string()),
-        audience: "customer".to_string(),
-        suggested: suggested.iter().map(|id| id.to_string()).collect(),
-    }
-}
-
-fn feedback(id: &str, kind: FeedbackKind, article: Option<&str>) -> FeedbackEvent {
-    FeedbackEvent {
-        deflection_id: id.to_string(),
-        caller: CREATOR.to_string(),
-        kind,
-        article_id: article.map(str::to_string),
-        at: at(0),
-    }
-}
-
-fn search(minutes: i64, query: &str, total: u64) -> SearchEvent {
-    SearchEvent {
-        at: at(minutes),
-        query: query.to_string(),
-        total,
-        audience: "customer".to_string(),
-    }
-}
 
 /// A database of its own on the cluster, and its URL.
 fn database(cluster: &Postgres, name: &str) -> String {

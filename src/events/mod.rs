@@ -30,8 +30,9 @@ mod queries;
 mod retention;
 mod schema;
 mod sqlite;
-#[cfg(test)]
-mod test_support;
+/// Events at fixed times for the tests of both stores (unit tests here, `tests/postgres_store.rs`).
+#[doc(hidden)]
+pub mod test_support;
 mod writer;
 
 use std::path::PathBuf;

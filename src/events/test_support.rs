@@ -10,11 +10,11 @@ use rusqlite::Connection;
 use super::{DeflectionEvent, EVENTS_FILE, FeedbackEvent, FeedbackKind, SearchEvent};
 
 /// The caller who sends the drafts and feedback of these helpers.
-pub(super) const CREATOR: &str = "key:test-portal";
+pub const CREATOR: &str = "key:test-portal";
 
 /// `minutes` after yesterday's midnight (UTC, taken once per test run): recent, so that no
 /// retention period deletes the tests' events, and the same for every test of a run.
-pub(super) fn at(minutes: i64) -> DateTime<Utc> {
+pub fn at(minutes: i64) -> DateTime<Utc> {
     static START: OnceLock<DateTime<Utc>> = OnceLock::new();
     let start = START.get_or_init(|| {
         let today = Utc::now().date_naive();
@@ -26,7 +26,7 @@ pub(super) fn at(minutes: i64) -> DateTime<Utc> {
     *start + chrono::Duration::minutes(minutes)
 }
 
-pub(super) fn draft(id: &str, minutes: i64, suggested: &[&str]) -> DeflectionEvent {
+pub fn draft(id: &str, minutes: i64, suggested: &[&str]) -> DeflectionEvent {
     DeflectionEvent {
         id: id.to_string(),
         creator: CREATOR.to_string(),
@@ -40,11 +40,7 @@ pub(super) fn draft(id: &str, minutes: i64, suggested: &[&str]) -> DeflectionEve
     }
 }
 
-pub(super) fn feedback(
-    deflection_id: &str,
-    kind: FeedbackKind,
-    article: Option<&str>,
-) -> FeedbackEvent {
+pub fn feedback(deflection_id: &str, kind: FeedbackKind, article: Option<&str>) -> FeedbackEvent {
     FeedbackEvent {
         deflection_id: deflection_id.to_string(),
         caller: CREATOR.to_string(),
@@ -54,7 +50,7 @@ pub(super) fn feedback(
     }
 }
 
-pub(super) fn search(minutes: i64, query: &str, total: u64) -> SearchEvent {
+pub fn search(minutes: i64, query: &str, total: u64) -> SearchEvent {
     SearchEvent {
         at: at(minutes),
         query: query.to_string(),
@@ -64,7 +60,7 @@ pub(super) fn search(minutes: i64, query: &str, total: u64) -> SearchEvent {
 }
 
 /// Rows of `table`, read through a connection of its own as another process would.
-pub(super) fn rows(dir: &Path, table: &str) -> u64 {
+pub fn rows(dir: &Path, table: &str) -> u64 {
     let conn = Connection::open(dir.join(EVENTS_FILE)).unwrap();
     conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
         row.get(0)

@@ -23,6 +23,7 @@
 
 mod analytics;
 mod checkpoint;
+mod insights;
 mod pg_retention;
 mod pg_schema;
 mod postgres;
@@ -42,6 +43,10 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use self::insights::{
+    ArticleActivity, ClickEvent, DayActivity, Insights, InsightsQuery, MAX_COMMENT_CHARS,
+    MAX_DRAFT_TEXT_CHARS, MAX_INSIGHTS_DAYS, QueryActivity, VoteComment, VoteEvent, VoteOutcome,
+};
 pub use self::postgres::{PgEventStore, redacted};
 pub use self::sqlite::{EVENTS_FILE, SqliteEventStore};
 

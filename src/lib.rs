@@ -18,7 +18,8 @@
 //! - [`search`] ranks, filters and highlights; [`deflect`] suggests articles for draft cases.
 //! - [`semantic`] is the optional sentence-embedding layer both of them fuse with lexical ranking
 //!   when a model is configured: article vectors computed in the background and cached.
-//! - [`events`] keeps deflection events and search analytics durably.
+//! - [`events`] keeps deflection events, search analytics, votes and clicks durably; [`insights`]
+//!   makes the support managers' dashboard of them (series, charts, groups of unanswered texts).
 //! - [`server`] is the axum service over all of the above.
 //! - [`quality`] checks content, says why an article ranks where it does, and measures ranking.
 //! - [`config`] is the service configuration and [`error`] the library's error types.
@@ -32,6 +33,7 @@ pub mod deflect;
 pub mod error;
 pub mod events;
 pub mod index;
+pub mod insights;
 pub mod ingest;
 pub mod quality;
 pub mod search;

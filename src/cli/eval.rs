@@ -10,14 +10,16 @@ use anyhow::{Context, Result};
 use clap::Args;
 use kbsearch::config::{Config, DEFAULT_MIN_CONFIDENCE, Overrides};
 use kbsearch::deflect::Fusion;
+use kbsearch::insights::topics;
 use kbsearch::quality::draft_eval;
 use kbsearch::quality::eval::{self, EvalModel, EvalReport};
 use kbsearch::quality::split::Part;
+use kbsearch::quality::topics_eval;
 
 use super::{Role, emit};
 
 #[derive(Args)]
-#[command(group = clap::ArgGroup::new("collection").required(true).args(["corpus", "judgments", "drafts"]))]
+#[command(group = clap::ArgGroup::new("collection").required(true).args(["corpus", "judgments", "drafts", "write_next"]))]
 pub struct EvalArgs {
     /// BEIR corpus (`corpus.jsonl`); needs --queries and --qrels.
     #[arg(long, requires_all = ["queries", "qrels"])]
@@ -37,6 +39,13 @@ pub struct EvalArgs {
     /// Judged draft cases for deflection (`kb/deflection.jsonl`; repeat for several files).
     #[arg(long)]
     drafts: Vec<PathBuf>,
+    /// Unanswered texts labelled by missing topic (`kb/write-next.jsonl`): how "what to write
+    /// next" groups them.
+    #[arg(long, value_name = "FILE")]
+    write_next: Option<PathBuf>,
+    /// Grouping: least average similarity at which groups merge (for fitting).
+    #[arg(long, hide = true)]
+    group_threshold: Option<f32>,
     /// Which part of the judged queries and drafts to read: `fit` (what weights are tuned on),
     /// `test` (what is reported) or `all`.
     #[arg(long, default_value = "all")]
@@ -93,6 +102,22 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             .map(|lexical_weight| Fusion { lexical_weight }),
     });
     let model = model.as_ref();
+    if let Some(path) = &args.write_next {
+        let labelled = topics_eval::read_labelled(path)?;
+        let encoder = match &config.semantic.model {
+            Some(folder) => Some(kbsearch::semantic::Encoder::load(folder)?),
+            None => None,
+        };
+        let fitted = topics::Grouping::fitted(encoder.is_some()).threshold;
+        let threshold = args.group_threshold.unwrap_or(fitted);
+        let report = topics_eval::eval_grouping(&labelled, args.part, threshold, encoder.as_ref())?;
+        if args.json {
+            emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+        } else {
+            emit(&format_grouping_eval(&report))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if !args.drafts.is_empty() {
         let report = draft_eval::eval_drafts(
             &args.kb,
@@ -144,6 +169,40 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         emit(&format_eval(&report, args.show_below))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The grouping's figures at the service's threshold, then the sweep.
+fn format_grouping_eval(report: &topics_eval::GroupingReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} texts ({} topics, {} one-offs; part {:?})",
+        report.texts, report.topics, report.one_offs, report.part
+    );
+    let _ = writeln!(
+        out,
+        "threshold  B3 precision  B3 recall  B3 F1  topic together  one-offs alone  groups"
+    );
+    for (i, score) in std::iter::once(&report.score)
+        .chain(&report.sweep)
+        .enumerate()
+    {
+        if i == 1 {
+            let _ = writeln!(out, "sweep:");
+        }
+        let _ = writeln!(
+            out,
+            "{:>9.2}  {:>12.3}  {:>9.3}  {:>5.3}  {:>14.0}%  {:>14.0}%  {:>6}",
+            score.threshold,
+            score.precision,
+            score.recall,
+            score.f1,
+            score.topic_together * 100.0,
+            score.one_offs_alone * 100.0,
+            score.groups
+        );
+    }
+    out
 }
 
 /// Ranking and shown-suggestion scores, the confidence sweep and, with `details`, each draft.

@@ -18,8 +18,13 @@ use tantivy::tokenizer::{TextAnalyzer, TokenStream};
 
 use crate::index::analysis::query_analyzer;
 
-/// The threshold fitted on the fitting part of `kb/write-next.jsonl`.
-pub const DEFAULT_THRESHOLD: f32 = 0.3;
+/// The threshold fitted on the fitting part of `kb/write-next.jsonl` for words alone (best
+/// B-cubed F1 there).
+pub const WORDS_THRESHOLD: f32 = 0.25;
+/// The threshold fitted there for words and sentence vectors together.
+pub const WITH_MODEL_THRESHOLD: f32 = 0.3;
+/// The weight of word overlap beside the cosine of sentence vectors (fitted with the threshold).
+const WORD_WEIGHT: f32 = 0.5;
 
 /// Most texts grouped at once: the merging costs the square of their number in memory and time.
 pub const MAX_TEXTS: usize = 1_500;
@@ -49,11 +54,15 @@ pub struct Grouping {
     pub threshold: f32,
 }
 
-impl Default for Grouping {
-    fn default() -> Self {
-        Grouping {
-            threshold: DEFAULT_THRESHOLD,
-        }
+impl Grouping {
+    /// The fitted grouping: by words, or by words and sentence vectors.
+    pub fn fitted(with_model: bool) -> Grouping {
+        let threshold = if with_model {
+            WITH_MODEL_THRESHOLD
+        } else {
+            WORDS_THRESHOLD
+        };
+        Grouping { threshold }
     }
 }
 
@@ -61,9 +70,27 @@ impl Grouping {
     /// Groups `texts` (at most [`MAX_TEXTS`]; the rest are left out), largest group first;
     /// a text alike to no other is a group of one.
     pub fn group(&self, texts: &[Unanswered]) -> Vec<Group> {
+        self.group_with(texts, None)
+    }
+
+    /// As [`Grouping::group`], with each text's sentence vector (normalised) when a model is
+    /// configured: two texts are then as alike as the mean of their word overlap and the cosine
+    /// of their vectors, which links texts that say the same in other words.
+    pub fn group_with(&self, texts: &[Unanswered], vectors: Option<&[Vec<f32>]>) -> Vec<Group> {
         let texts = &texts[..texts.len().min(MAX_TEXTS)];
         let vocabulary = Vocabulary::of(texts);
-        let similarity = vocabulary.similarities();
+        let mut similarity = vocabulary.similarities();
+        if let Some(vectors) = vectors {
+            for i in 0..texts.len() {
+                for j in 0..texts.len() {
+                    if i != j {
+                        let cos = crate::semantic::model::dot(&vectors[i], &vectors[j]);
+                        similarity[i][j] =
+                            WORD_WEIGHT * similarity[i][j] + (1.0 - WORD_WEIGHT) * cos;
+                    }
+                }
+            }
+        }
         let clusters = average_linkage(similarity.clone(), self.threshold);
         let mut groups: Vec<Group> = clusters
             .into_iter()
@@ -306,7 +333,7 @@ mod tests {
             "sharepoint online",
             "Scheduled report email never arrives",
         ]);
-        let groups = Grouping::default().group(&items);
+        let groups = Grouping::fitted(false).group(&items);
         let sharepoint = groups
             .iter()
             .find(|g| g.members.contains(&0))
@@ -331,9 +358,14 @@ mod tests {
 
     #[test]
     fn weights_order_the_groups() {
-        let mut items = texts(&["vpn drops", "vpn drops again", "proxy auth", "proxy auth fails"]);
+        let mut items = texts(&[
+            "vpn drops",
+            "vpn drops again",
+            "proxy auth",
+            "proxy auth fails",
+        ]);
         items[2].weight = 10;
-        let groups = Grouping::default().group(&items);
+        let groups = Grouping::fitted(false).group(&items);
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].weight, 11);
         assert!(groups[0].members.contains(&2));
@@ -341,10 +373,14 @@ mod tests {
 
     #[test]
     fn nothing_to_group_is_no_group() {
-        assert!(Grouping::default().group(&[]).is_empty());
+        assert!(Grouping::fitted(false).group(&[]).is_empty());
         let blank = texts(&["", "the and of"]);
-        let groups = Grouping::default().group(&blank);
-        assert_eq!(groups.len(), 2, "texts without words stay apart: {groups:?}");
+        let groups = Grouping::fitted(false).group(&blank);
+        assert_eq!(
+            groups.len(),
+            2,
+            "texts without words stay apart: {groups:?}"
+        );
     }
 
     /// The merge with remembered best partners gives what merging the best pair of all pairs

@@ -396,12 +396,10 @@ mod tests {
         };
         for n in [1, 2, 5, 30, 60] {
             let mut matrix = vec![vec![0.0; n]; n];
-            for i in 0..n {
-                for j in i + 1..n {
-                    let s = random();
-                    matrix[i][j] = s;
-                    matrix[j][i] = s;
-                }
+            for (i, j) in (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))) {
+                let s = random();
+                matrix[i][j] = s;
+                matrix[j][i] = s;
             }
             for threshold in [0.2, 0.5, 0.9] {
                 let mut fast = average_linkage(matrix.clone(), threshold);

@@ -3,3 +3,4 @@
 //! per day or week, the charts, the tables and their CSV, and the groups of unanswered texts.
 
 pub mod topics;
+pub mod charts;

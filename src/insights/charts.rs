@@ -55,7 +55,8 @@ impl LineChart {
     /// The chart as an SVG document.
     pub fn to_svg(&self) -> Result<String, ChartError> {
         let mut svg = String::new();
-        self.draw(&mut svg).map_err(|err| ChartError(err.to_string()))?;
+        self.draw(&mut svg)
+            .map_err(|err| ChartError(err.to_string()))?;
         Ok(svg)
     }
 
@@ -119,7 +120,9 @@ impl LineChart {
                 .collect();
             let style = color.stroke_width(2);
             let series = LineSeries::new(values.clone(), style);
-            let markers = values.into_iter().map(|p| Circle::new(p, 3, color.filled()));
+            let markers = values
+                .into_iter()
+                .map(|p| Circle::new(p, 3, color.filled()));
             let legend = move |(x, y): (i32, i32)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
             };

@@ -33,23 +33,28 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["error", "config", "content", "index", "search", "semantic"],
     ),
     ("events", &["error", "config"]),
+    // What the dashboard makes of the events; groups texts with the index's analyser.
+    ("insights", &["error", "config", "index", "events", "semantic"]),
     (
         "quality",
         &[
             "error", "config", "content", "index", "ingest", "search", "deflect", "semantic",
+            "insights",
         ],
     ),
     (
         "server",
         &[
             "error", "config", "content", "index", "ingest", "search", "deflect", "events",
-            "quality", "semantic",
+            "quality", "semantic", "insights",
         ],
     ),
 ];
 
 /// The HTTP handler modules of `src/server/`: none may import another.
-const HANDLERS: &[&str] = &["api", "pages", "deflect", "preview", "signin"];
+const HANDLERS: &[&str] = &[
+    "api", "pages", "deflect", "preview", "signin", "insights", "votes", "clicks",
+];
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();

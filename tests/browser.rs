@@ -1213,6 +1213,174 @@ async fn an_agent_signs_in_sees_internal_articles_and_signs_out() {
     .await;
 }
 
+/// Drafts, outcomes, searches, a click and votes made through the public routes, as customers
+/// make them, are the numbers an agent's dashboard shows; the dashboard and the vote form pass
+/// axe-core, and a screenshot of the dashboard is saved under `target/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_what_customers_did() {
+    let axe = axe_source();
+    in_browser_on(Server::with_events, |client, base| async move {
+        let mut report = AxeReport::default();
+        let http = reqwest::Client::new();
+        // Drafts: one solved by an article; three not helped (any suggestion told not helpful)
+        // and submitted, two of them about a topic the knowledge base does not cover.
+        let drafts = [
+            (CUTOVER_SUBJECT, CUTOVER_DESCRIPTION),
+            (
+                "Cutover fails again",
+                "ERR_SHARE_LOCKED during the cutover of the finance share.",
+            ),
+            (
+                "Quokka telemetry plugin",
+                "Can StorageX send quokka telemetry to our quokka collector?",
+            ),
+            ("Quokka telemetry collector", "Is there a quokka telemetry plugin?"),
+        ];
+        let mut answers = Vec::new();
+        for (subject, description) in drafts {
+            let answer: Value = http
+                .post(format!("{base}/api/deflect"))
+                .json(&json!({"subject": subject, "description": description}))
+                .send()
+                .await
+                .expect("POST /api/deflect")
+                .json()
+                .await
+                .expect("the deflection answer");
+            answers.push(answer);
+        }
+        let shown = answers
+            .iter()
+            .filter(|a| a["suggestions"].as_array().is_some_and(|s| !s.is_empty()))
+            .count();
+        let first_suggestion = |answer: &Value| answer["suggestions"][0]["id"].as_str().map(str::to_string);
+        let outcome = |answer: &Value, body: Value| {
+            let url = format!("{base}/api/deflect/{}/feedback", answer["deflection_id"].as_str().unwrap());
+            let http = http.clone();
+            async move {
+                let response = http.post(url).json(&body).send().await.expect("feedback");
+                assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+            }
+        };
+        let solving = first_suggestion(&answers[0]).expect("the cutover draft is shown an article");
+        outcome(&answers[0], json!({"outcome": "solved", "article_id": solving})).await;
+        for answer in &answers[1..] {
+            if let Some(article) = first_suggestion(answer) {
+                outcome(answer, json!({"outcome": "not_helpful", "article_id": article})).await;
+            }
+            outcome(answer, json!({"outcome": "case_submitted"})).await;
+        }
+        // Searches: three page searches over HTTP (one finds nothing), one in the browser whose
+        // first result is opened.
+        for query in [QUERY, QUERY, NO_RESULTS_QUERY] {
+            let page = get_text(&http, &format!("{base}/?q={}", urlencode(query))).await;
+            assert!(page.contains("data-search") || query == NO_RESULTS_QUERY, "{query}");
+        }
+        open_page(&client, &format!("{base}/?q={}", urlencode(QUERY))).await;
+        first_hit(&client)
+            .await
+            .find(Locator::Css("a.title"))
+            .await
+            .expect("the first hit's link")
+            .click()
+            .await
+            .expect("open the first hit");
+        wait_for_script(
+            &client,
+            "return location.pathname.startsWith('/articles/') && document.readyState === 'complete';",
+            vec![],
+            "the first hit's article",
+        )
+        .await;
+        let url = client.current_url().await.expect("current URL");
+        assert_eq!(url.query(), None, "the article's address carries no query: {url}");
+        // Votes: yes on the cutover article (twice: one vote per browser session), no with a
+        // comment on another.
+        for _ in 0..2 {
+            open_page(&client, &format!("{base}/articles/{CUTOVER_ID}")).await;
+            report.check_if(&client, axe.as_deref(), "article page with the vote form").await;
+            click(&client, r#"section.vote button[value="yes"]"#).await;
+            wait_for_script(&client, "return document.querySelector('.thanks') !== null;", vec![], "thanks for the vote").await;
+        }
+        report.check_if(&client, axe.as_deref(), "article page after a vote").await;
+        open_page(&client, &format!("{base}/articles/{EDITED_ID}")).await;
+        click(&client, "section.vote summary").await;
+        client
+            .find(Locator::Css("#comment"))
+            .await
+            .expect("the comment box")
+            .send_keys(VOTE_COMMENT)
+            .await
+            .expect("type a comment");
+        click(&client, r#"section.vote button[value="no"]"#).await;
+        wait_for_script(&client, "return document.querySelector('.thanks') !== null;", vec![], "thanks for the vote").await;
+
+        // The agent's dashboard.
+        open_page(&client, &format!("{base}/signin?next={}", urlencode("/insights"))).await;
+        submit_key(&client, AGENT_KEY).await;
+        wait_for_script(
+            &client,
+            "return location.pathname === '/insights' && document.readyState === 'complete';",
+            vec![],
+            "the dashboard after signing in",
+        )
+        .await;
+        let figure = |id: &'static str| {
+            let client = client.clone();
+            async move { text_of(&client, &format!("dd#{id}")).await }
+        };
+        assert_eq!(figure("drafts").await, "4");
+        assert_eq!(figure("drafts-with-suggestions").await, shown.to_string());
+        assert_eq!(figure("drafts-solved").await, "1");
+        assert_eq!(figure("cases-submitted").await, "3");
+        assert_eq!(figure("deflection-rate").await, "25%");
+        assert_eq!(figure("searches").await, "4");
+        assert_eq!(figure("zero-result-share").await, "25%");
+        assert_eq!(figure("click-through-rate").await, "25%");
+        assert_eq!(figure("mean-first-click-rank").await, "1.0");
+        assert_eq!(figure("votes-helpful").await, "1");
+        assert_eq!(figure("votes-not-helpful").await, "1");
+        let charts = client
+            .find_all(Locator::Css("figure.chart svg[role=img]"))
+            .await
+            .expect("the charts");
+        assert_eq!(charts.len(), 2, "the funnel and the searches");
+        let comments = texts(&client, "#lowest-rated td").await;
+        assert!(
+            comments.iter().any(|cell| cell == VOTE_COMMENT),
+            "the not-helpful comment is shown: {comments:?}"
+        );
+        let queries = texts(&client, "#no-result-queries td a").await;
+        assert_eq!(queries, [NO_RESULTS_QUERY]);
+        let groups = texts(&client, "#write-next td").await;
+        assert!(
+            groups.iter().any(|cell| cell.contains("quokka")),
+            "the two quokka drafts are one group to write about: {groups:?}"
+        );
+        report.check_if(&client, axe.as_deref(), "insights dashboard").await;
+        let png = client.screenshot().await.expect("a screenshot of the dashboard");
+        let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/insights.png");
+        std::fs::write(&shot, png).expect("save the screenshot");
+        eprintln!("dashboard screenshot: {}", shot.display());
+        report.assert_clean();
+    })
+    .await;
+}
+
+/// A "not helpful" vote's comment in the dashboard test.
+const VOTE_COMMENT: &str = "The steps for Windows Server 2022 are missing";
+
+/// Clicks the element `css` selects.
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|err| panic!("find {css}: {err}"))
+        .click()
+        .await
+        .unwrap_or_else(|err| panic!("click {css}: {err}"));
+}
+
 /// The writers' preview pages (the article list, an article with its problem panel) have no
 /// axe-core violation either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

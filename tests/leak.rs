@@ -79,6 +79,9 @@ const KINDS: &[Kind] = &[
     ("page/search", page_search),
     ("page/case", page_case),
     ("page/signin", page_signin),
+    ("page/vote", page_vote),
+    ("page/click", page_click),
+    ("page/insights", page_insights),
     ("ops/last", ops_last),
 ];
 
@@ -726,6 +729,61 @@ fn page_signin(g: &mut Gen) -> Vec<Probe> {
         probes.push(Probe::get(format!("/articles/{}", g.hidden_id())).with_cookie(cookie));
         probes.push(Probe::get("/signin").with_cookie(cookie));
     }
+    probes
+}
+
+/// "Was this helpful?" on every article, visible or not, with and without a comment: a hidden
+/// article is "not found" as a missing one is.
+fn page_vote(g: &mut Gen) -> Vec<Probe> {
+    let mut probes = Vec::new();
+    for (i, id) in article_ids(g).into_iter().enumerate() {
+        let comment = g.hidden_word();
+        let (helpful, comment) = if i % 2 == 0 { ("yes", "") } else { ("no", comment.as_str()) };
+        probes.push(Probe::post_form(
+            "/vote",
+            &[("article", &id), ("helpful", helpful), ("comment", comment)],
+        ));
+    }
+    probes.push(Probe::post_form(
+        "/vote",
+        &[("article", &g.visible_id()), ("helpful", "maybe")],
+    ));
+    probes
+}
+
+/// Clicks on every article, visible or not, for a search id: the answer never tells them apart.
+fn page_click(g: &mut Gen) -> Vec<Probe> {
+    let search = "0190d6a8-0000-7000-8000-0000000000aa";
+    let mut probes: Vec<Probe> = article_ids(g)
+        .into_iter()
+        .map(|id| {
+            Probe::post_form(
+                "/click",
+                &[("search", search), ("article", &id), ("rank", "1")],
+            )
+        })
+        .collect();
+    probes.push(Probe::post_form(
+        "/click",
+        &[("search", "not-an-id"), ("article", &g.visible_id()), ("rank", "1")],
+    ));
+    probes
+}
+
+/// The agents' dashboard and its CSV downloads, with and without forged session cookies: never
+/// opened for anyone else (after the votes, clicks and searches above, there is data to show).
+fn page_insights(g: &mut Gen) -> Vec<Probe> {
+    let paths = [
+        "/insights".to_string(),
+        with_query("/insights", &[("from", "2020-01-01"), ("to", "2020-12-31")]),
+        "/insights/lowest-rated.csv".to_string(),
+        "/insights/write-next.csv".to_string(),
+        "/insights/top-queries.csv".to_string(),
+        format!("/insights/{}.csv", g.hidden_word()),
+    ];
+    let mut probes: Vec<Probe> = paths.iter().map(Probe::get).collect();
+    let forged = format!("kbsearch_session=v1.{}.agent.99999999999", "0".repeat(32));
+    probes.extend(paths.iter().map(|path| Probe::get(path).with_cookie(&forged)));
     probes
 }
 
@@ -1651,6 +1709,8 @@ impl Side {
 fn normalise(body: &str) -> String {
     let mut out = replace_value(body, "\"took_ms\":", |c| c.is_ascii_digit(), "0");
     out = replace_value(&out, "\"deflection_id\":\"", |c| c != '"', "ID");
+    // Each search page gives its search a new random id, for the click beacon.
+    out = replace_value(&out, "data-search=\"", |c| c != '"', "ID");
     if out.contains("# TYPE kbsearch_") {
         out = normalise_metrics(&out);
     }

@@ -11,9 +11,11 @@
 
 mod api;
 mod auth;
+mod clicks;
 pub mod connections;
 mod deflect;
 mod error;
+mod insights;
 mod layout;
 pub mod metrics;
 mod openapi;
@@ -26,6 +28,7 @@ mod security;
 mod session;
 mod signin;
 mod start;
+mod votes;
 
 pub use self::connections::{ConnectionLimits, LocalAddr, serve};
 pub use self::start::{Mode, Service, StartError};
@@ -237,7 +240,7 @@ pub fn router(state: AppState) -> Router {
             "/case",
             get(pages::case_page).merge(
                 post(pages::case_submitted)
-                    .layer(writes)
+                    .layer(writes.clone())
                     .layer(same_origin()),
             ),
         )
@@ -247,6 +250,16 @@ pub fn router(state: AppState) -> Router {
                 .merge(post(signin::sign_in).layer(sign_ins).layer(same_origin())),
         )
         .route("/signout", post(signin::sign_out).layer(same_origin()))
+        .route("/insights", get(insights::insights_page))
+        .route("/insights/{file}", get(insights::insights_csv))
+        .route(
+            "/vote",
+            post(votes::vote).layer(writes.clone()).layer(same_origin()),
+        )
+        .route(
+            "/click",
+            post(clicks::click).layer(writes.clone()).layer(same_origin()),
+        )
         .route("/assets/{file}", get(pages::asset))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))

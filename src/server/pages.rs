@@ -16,13 +16,15 @@ use serde::Deserialize;
 use super::error::{ApiError, PageError};
 use super::layout::layout;
 use super::requests::{
-    CaseForm, SearchParams, article_url, load_article, record_search, run_search, submit_case,
+    CaseForm, SearchParams, Searched, article_url, load_article, new_random_id, random_id,
+    record_search, run_search, submit_case,
 };
 use super::session::PageCaller;
 use super::{AppState, Caller};
 use crate::content::products::SupportStatus;
 use crate::search::facets::FacetCount;
 use crate::search::{Hit, SearchResults, VersionSupport};
+use crate::events::MAX_COMMENT_CHARS;
 
 const STYLE: &str = include_str!("assets/style.css");
 const SCRIPT: &str = include_str!("assets/app.js");
@@ -172,11 +174,18 @@ pub async fn not_found(uri: Uri) -> PageError {
     )
 }
 
-/// The search page's own parameter, beside those of [`SearchParams`].
+/// The search page's own parameters, beside those of [`SearchParams`].
 #[derive(Debug, Default, Deserialize)]
 pub struct PageParams {
     /// `results`: answer with the results block only, for the as-you-type script.
     fragment: Option<String>,
+    /// The id of the search being typed (the script sends back the one its last results
+    /// carried): the search is recorded under it, so that as-you-type results and the submitted
+    /// page are one search whose last words count, and clicks name it.
+    search: Option<String>,
+    /// `public`: an agent sees the page as an anonymous customer does (the dashboard's query
+    /// links); not recorded.
+    view: Option<String>,
 }
 
 /// `GET /`: the search page.
@@ -190,6 +199,8 @@ pub async fn search_page(
     let Query(page_params) = page_query.map_err(bad_request)?;
     let Query(search_params) = search_query.map_err(bad_request)?;
     let fragment = page_params.fragment.as_deref() == Some("results");
+    let as_public = page_params.view.as_deref() == Some("public");
+    let caller = if as_public { Caller::ANONYMOUS } else { caller };
     let search = &search_params;
     let versions = state
         .searcher()
@@ -206,11 +217,23 @@ pub async fn search_page(
             Err(err) => Err(err),
         })
     };
-    if !fragment && let Some(Ok(results)) = &outcome {
-        // As-you-type fragments are partial words; the submitted page is what was searched.
-        record_search(&state, &search.q, results.total, caller.audience());
-    }
-    let results = results_block(search, outcome);
+    let search_id = match &outcome {
+        Some(Ok(results)) if !as_public => {
+            let id = page_params
+                .search
+                .as_deref()
+                .and_then(random_id)
+                .unwrap_or_else(new_random_id);
+            let searched = Searched {
+                id: Some(id.clone()),
+                product: search.product.clone(),
+            };
+            record_search(&state, &search.q, results.total, caller.audience(), searched);
+            Some(id)
+        }
+        _ => None,
+    };
+    let results = results_block(search, outcome, search_id.as_deref());
     if fragment {
         return Ok(results);
     }
@@ -221,7 +244,9 @@ pub async fn search_page(
     };
     let page = html! {
         h1.page-title { "Search the knowledge base" }
-        @if caller.is_agent() && !state.preview {
+        @if as_public {
+            p.notice.agent { "You see this search as an anonymous customer does; it is not recorded." }
+        } @else if caller.is_agent() && !state.preview {
             p.notice.agent { "Internal articles are shown too, labelled “Internal”. " a href="/signin" { "Your sign-in" } }
         }
         form.search role="search" action="/" method="get" {
@@ -236,6 +261,7 @@ pub async fn search_page(
                     option value=(version) selected[search.version.as_deref() == Some(version.as_str())] { (version) }
                 }
             }
+            @if as_public { input type="hidden" name="view" value="public"; }
             @for kind in &search.types { input type="hidden" name="type" value=(kind); }
             @for tag in &search.tag { input type="hidden" name="tag" value=(tag); }
             button type="submit" { "Search" }
@@ -352,11 +378,12 @@ fn facet_list(
     }
 }
 
-fn hit_block(hit: &Hit) -> Markup {
+/// One result; `rank` counts from 1 across pages, for the click beacon.
+fn hit_block(hit: &Hit, rank: usize) -> Markup {
     let url = article_url(&hit.info.id);
     html! {
         li.hit {
-            a.title href=(url) { (hit.info.title) }
+            a.title href=(url) data-article=(hit.info.id) data-rank=(rank) { (hit.info.title) }
             div.meta {
                 span.kind { (hit.info.kind) }
                 " · "
@@ -373,9 +400,11 @@ fn hit_block(hit: &Hit) -> Markup {
     }
 }
 
+/// The results of a search; `search_id` names it for the click beacon when it was recorded.
 fn results_block(
     search: &SearchParams,
     outcome: Option<Result<Arc<SearchResults>, ApiError>>,
+    search_id: Option<&str>,
 ) -> Markup {
     let Some(outcome) = outcome else {
         return html! { p.hint { "Search by symptom, error code (for example 0x80070005 or ERR_SHARE_LOCKED) or message text." } };
@@ -409,13 +438,13 @@ fn results_block(
                     (facet_list(search, "Tag", "tag", &facets.tag, &search.tag))
                 }
             }
-            section.hits {
+            section.hits data-search=[search_id] {
                 p.count { (results.total) " articles" @if results.total > 0 { ", page " (page) " of " (pages) } }
                 @if results.hits.is_empty() {
                     p { "No articles match. Try fewer or different words, or remove a filter." }
                 }
                 ol.hits start=((page - 1) * per_page + 1) {
-                    @for hit in &results.hits { (hit_block(hit)) }
+                    @for (i, hit) in results.hits.iter().enumerate() { (hit_block(hit, (page - 1) * per_page + i + 1)) }
                 }
                 @if pages > 1 {
                     nav.pagination aria-label="Pages" {
@@ -443,12 +472,53 @@ fn pages_around(page: usize, pages: usize) -> Vec<usize> {
     shown
 }
 
+/// The article page's own parameter.
+#[derive(Debug, Default, Deserialize)]
+pub struct ArticleParams {
+    /// `yes` or `no` after a vote (`POST /vote` returns here): the page thanks the reader.
+    voted: Option<String>,
+}
+
+/// What the article page says after a vote (`?voted=yes` or `no`).
+pub fn thanks(voted: Option<&str>) -> Option<&'static str> {
+    match voted {
+        Some("yes") => Some("Thank you: glad it helped."),
+        Some("no") => Some("Thank you: your vote and comment go to the writers of this article."),
+        _ => None,
+    }
+}
+
+/// The vote form of an article page.
+pub fn vote_form(article_id: &str, voted: Option<&str>) -> Markup {
+    html! {
+        section.vote #helpful aria-labelledby="helpful-title" {
+            h2 #helpful-title { "Was this helpful?" }
+            @if let Some(thanks) = thanks(voted) {
+                p.thanks role="status" { (thanks) " You can change your vote." }
+            }
+            form method="post" action="/vote" {
+                input type="hidden" name="article" value=(article_id);
+                button type="submit" name="helpful" value="yes" { "Yes" }
+                details {
+                    summary { "No" }
+                    label for="comment" { "What was missing or wrong? (optional)" }
+                    textarea #comment name="comment" maxlength=(MAX_COMMENT_CHARS) rows="3" {}
+                    button type="submit" name="helpful" value="no" { "Send: not helpful" }
+                }
+            }
+        }
+    }
+}
+
 /// `GET /articles/{id}`: the article page.
 pub async fn article_page(
     State(state): State<AppState>,
     PageCaller(caller): PageCaller,
     Path(id): Path<String>,
+    params: Result<Query<ArticleParams>, QueryRejection>,
 ) -> Result<Markup, PageError> {
+    // A bad `voted` only loses the thanks: the article is still worth showing.
+    let voted = params.ok().and_then(|Query(params)| params.voted);
     let searcher = state
         .searcher()
         .map_err(|err| PageError::titled("Starting", err))?;
@@ -486,6 +556,7 @@ pub async fn article_page(
                 p.notice role="note" { "General support has ended for the versions this article covers. See product version support for the supported versions." }
             }
             (PreEscaped(body))
+            (vote_form(&article.info.id, voted.as_deref()))
         }
     };
     Ok(layout(&article.info.title, page))

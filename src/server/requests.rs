@@ -239,15 +239,38 @@ pub async fn run_search(
 }
 
 /// Counts a search for the analytics (top queries, queries without results); never waits.
-pub fn record_search(state: &AppState, query: &str, total: usize, audience: Visibility) {
+pub fn record_search(
+    state: &AppState,
+    query: &str,
+    total: usize,
+    audience: Visibility,
+    searched: Searched,
+) {
     if let Some(events) = &state.events {
+        // The catalog's spelling, so that one product is one name in the dashboard's filter.
+        let product = searched.product.and_then(|written| {
+            let searcher = state.searcher().ok()?;
+            let known = searcher.catalog().product(&written)?;
+            Some(known.name.clone())
+        });
         events.record_search(SearchEvent {
             at: Utc::now(),
             query: query.to_string(),
             total: total as u64,
             audience: audience.as_str().to_string(),
+            id: searched.id,
+            product,
         });
     }
+}
+
+/// What a search event records beside its query and count.
+#[derive(Debug, Clone, Default)]
+pub struct Searched {
+    /// The id the search page gave the search (clicks name it); none for the API.
+    pub id: Option<String>,
+    /// The search's product filter, as sent.
+    pub product: Option<String>,
 }
 
 /// Loads an article the audience may see and renders its body; `NotFound` otherwise, the same
@@ -370,7 +393,7 @@ pub fn event_store(state: &AppState) -> Result<&dyn EventStore, ApiError> {
 /// 7 (random bits), never nil, max, or another version (time- or name-based ones can be
 /// predicted). Anything else is refused.
 pub fn checked_id(id: &str) -> Result<String, ApiError> {
-    let refused = || {
+    random_id(id).ok_or_else(|| {
         ApiError::parameter(
             "deflection_id",
             format!(
@@ -378,23 +401,25 @@ pub fn checked_id(id: &str) -> Result<String, ApiError> {
                  random UUID (version 4 or 7)"
             ),
         )
-    };
-    let uuid = uuid::Uuid::parse_str(id.trim()).map_err(|_| refused())?;
+    })
+}
+
+/// `id` as we write ids, when it is a random UUID (version 4 or 7): drafts', searches' and
+/// visitors' ids are unguessable, so a caller can only name its own.
+pub fn random_id(id: &str) -> Option<String> {
+    let uuid = uuid::Uuid::parse_str(id.trim()).ok()?;
     let random = matches!(uuid.get_version_num(), 4 | 7)
         && uuid.get_variant() == uuid::Variant::RFC4122
         && !uuid.is_nil()
         && !uuid.is_max();
-    if !random {
-        return Err(refused());
-    }
-    Ok(uuid.hyphenated().to_string())
+    random.then(|| uuid.hyphenated().to_string())
 }
 
-/// A new draft's id: a version 7 UUID (time-ordered, so new drafts land at the end of the
-/// table's index, not on random pages) whose other 74 bits are all random. `Uuid::now_v7`
-/// spends 42 of them on a counter that the next id in the same millisecond continues, which
-/// would let one caller guess the id of the draft created just after theirs.
-fn new_deflection_id() -> String {
+/// A new id for a draft, a search or a visitor: a version 7 UUID (time-ordered, so new rows
+/// land at the end of the table's index, not on random pages) whose other 74 bits are all
+/// random. `Uuid::now_v7` spends 42 of them on a counter that the next id in the same
+/// millisecond continues, which would let one caller guess the id made just after theirs.
+pub fn new_random_id() -> String {
     let now = uuid::Timestamp::now(uuid::NoContext);
     uuid::Uuid::new_v7(now).hyphenated().to_string()
 }
@@ -431,7 +456,7 @@ pub async fn deflect_and_record(
     let draft = body.to_draft(caller, state)?;
     let id = match &body.deflection_id {
         Some(id) => checked_id(id)?,
-        None => new_deflection_id(),
+        None => new_random_id(),
     };
     let searcher = state.searcher()?;
     let catalog_of = searcher.clone();

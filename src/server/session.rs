@@ -11,6 +11,7 @@
 //! key is ignored: the request is anonymous. Only pages read the cookie ([`PageCaller`],
 //! [`AgentPage`]); the JSON API keeps bearer keys, so no signed-in browser drives it.
 
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -217,6 +218,17 @@ fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Whether the browser reached the service over HTTPS, so the cookie must be `Secure`.
+pub struct Https(pub bool);
+
+impl FromRequestParts<AppState> for Https {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        Ok(Https(state.sessions.secure(parts)))
+    }
 }
 
 /// The caller of a page: a bearer key as for the API (and the preview's own caller), else the

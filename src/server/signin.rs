@@ -5,11 +5,8 @@
 //! configured name). Both posts are plain forms behind the same-origin check of the case form,
 //! and sign-in attempts have a budget of their own (`rate_limit.signin_*`).
 
-use std::convert::Infallible;
-
 use axum::extract::rejection::FormRejection;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::{Query, QueryRejection};
@@ -20,19 +17,8 @@ use tracing::info;
 use super::AppState;
 use super::error::{ApiError, PageError};
 use super::layout::layout;
-use super::session::{Session, key_name, return_path};
+use super::session::{Https, Session, key_name, return_path};
 use crate::config::Role;
-
-/// Whether the browser reached the service over HTTPS, so the cookie must be `Secure`.
-pub struct Https(bool);
-
-impl FromRequestParts<AppState> for Https {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        Ok(Https(state.sessions.secure(parts)))
-    }
-}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SignInQuery {

@@ -11,15 +11,38 @@
   let timer = null;
   let latest = 0;
 
+  // The id of the search the results show: sent back with the next request, so that the
+  // words typed and the submitted page are one search, and named by the click beacon.
+  function searchId() {
+    const holder = results.querySelector("[data-search]");
+    return holder ? holder.dataset.search : "";
+  }
+
   function query() {
     return new URLSearchParams(new FormData(form)).toString();
   }
+
+  // Which result was opened: a beacon survives the page being left, and the article's own
+  // address stays free of the query.
+  function reportClick(event) {
+    if (event.type === "auxclick" && event.button !== 1) return;
+    const link = event.target.closest("a[data-rank]");
+    const id = searchId();
+    if (!link || !id || !navigator.sendBeacon) return;
+    navigator.sendBeacon("/click", new URLSearchParams({
+      search: id, article: link.dataset.article, rank: link.dataset.rank,
+    }));
+  }
+  results.addEventListener("click", reportClick);
+  results.addEventListener("auxclick", reportClick);
 
   async function refresh() {
     const ticket = ++latest;
     const params = query();
     try {
-      const response = await fetch("/?" + params + "&fragment=results", { headers: { "Accept": "text/html" } });
+      const id = searchId();
+      const search = id ? "&search=" + encodeURIComponent(id) : "";
+      const response = await fetch("/?" + params + "&fragment=results" + search, { headers: { "Accept": "text/html" } });
       if (response.status === 429) return; // rate limited: keep the results shown
       const html = await response.text();
       if (ticket !== latest) return; // a newer request is on its way
@@ -50,4 +73,11 @@
     timer = setTimeout(function () { refresh(); suggest(); }, 150);
   });
   if (version) version.addEventListener("change", function () { form.requestSubmit(); });
+  // With the script the results are already shown as typed: submitting refreshes them in
+  // place, so that the search typed and the search submitted are recorded once.
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    clearTimeout(timer);
+    refresh();
+  });
 })();

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::requests::{SearchParams, article_url, load_article, record_search, run_search};
+use super::requests::{SearchParams, article_url, load_article, record_search_with, run_search};
 use super::{AppState, Caller};
 use crate::content::article::Visibility;
 use crate::search::Hit;
@@ -84,7 +84,14 @@ pub async fn search(
     let (page, per_page) = (request.offset / request.limit + 1, request.limit);
     let audience = request.audience;
     let (results, took_ms) = run_search(&state, request).await?;
-    record_search(&state, &params.q, results.total, audience);
+    record_search_with(
+        &state,
+        &params.q,
+        results.total,
+        audience,
+        None,
+        params.product.as_deref(),
+    );
     let hits: Vec<ApiHit> = results.hits.iter().cloned().map(ApiHit::from).collect();
     Ok(Json(json!({
         "query": params.q,

@@ -238,16 +238,38 @@ pub async fn run_search(
     Ok((results, started.elapsed().as_millis() as u64))
 }
 
-/// Counts a search for the analytics (top queries, queries without results); never waits.
+/// Counts a search for the analytics (top queries, queries without results); never waits. For
+/// callers with no id for the search and no product filter at hand (see [`record_search_with`]).
 pub fn record_search(state: &AppState, query: &str, total: usize, audience: Visibility) {
-    if let Some(events) = &state.events {
-        events.record_search(SearchEvent {
-            at: Utc::now(),
-            query: query.to_string(),
-            total: total as u64,
-            audience: audience.as_str().to_string(),
-        });
-    }
+    record_search_with(state, query, total, audience, None, None);
+}
+
+/// Counts a search for the analytics; never waits. `id` is the one the page gave the rendered
+/// search, which its clicks name; `product` the search's product filter as written, kept in the
+/// catalog's spelling (or `other`) like a draft's.
+pub fn record_search_with(
+    state: &AppState,
+    query: &str,
+    total: usize,
+    audience: Visibility,
+    id: Option<String>,
+    product: Option<&str>,
+) {
+    let Some(events) = &state.events else {
+        return;
+    };
+    let product = product.and_then(|written| {
+        let searcher = state.searcher().ok()?;
+        known_product(searcher.catalog(), Some(written))
+    });
+    events.record_search(SearchEvent {
+        at: Utc::now(),
+        query: query.to_string(),
+        total: total as u64,
+        audience: audience.as_str().to_string(),
+        id,
+        product,
+    });
 }
 
 /// Loads an article the audience may see and renders its body; `NotFound` otherwise, the same
@@ -422,6 +444,16 @@ fn known_version(
     Some(known.unwrap_or_else(|| OTHER.to_string()))
 }
 
+/// A draft's text as the events keep it for the dashboard: the subject, a blank line, the
+/// description, each trimmed; either alone when the other is blank.
+fn draft_text(subject: &str, description: &str) -> String {
+    [subject.trim(), description.trim()]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 /// Runs deflection for a draft on the search threads and records the draft; returns its id.
 pub async fn deflect_and_record(
     state: &AppState,
@@ -463,6 +495,7 @@ pub async fn deflect_and_record(
                 .iter()
                 .map(|s| s.info.id.clone())
                 .collect(),
+            text: draft_text(&body.subject, &body.description),
         })
         .await;
     let outcome = match recorded {

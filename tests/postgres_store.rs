@@ -1,5 +1,6 @@
 //! The PostgreSQL event store against a real server of the test's own (see
-//! `common/postgres.rs`): the same analytics answers as the SQLite store for the same events,
+//! `common/postgres.rs`): the same analytics and insights answers as the SQLite store for the
+//! same events,
 //! the same feedback from two replicas at once recorded once, migrations run once when replicas
 //! start together, a newer schema refused, a database down at start-up waited for, ownership
 //! rules, retention, and the bad inputs of `[events] url`.
@@ -11,10 +12,13 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use kbsearch::config::{Config, Events, Secret};
-use kbsearch::events::test_support::{at, draft, feedback, search};
+use kbsearch::events::test_support::{
+    SECOND_DAY, at, click, draft, feedback, insights_range, insights_scenario, page_search, search,
+    vote,
+};
 use kbsearch::events::{
     DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent, FeedbackKind, FeedbackOutcome,
-    PgEventStore, SqliteEventStore, StoreError, TimeRange,
+    InsightsQuery, PgEventStore, SqliteEventStore, StoreError, TimeRange, VoteOutcome,
 };
 use postgres::Postgres;
 
@@ -118,6 +122,52 @@ async fn the_postgres_store_keeps_the_promises_of_the_sqlite_store() {
         .unwrap();
     assert_eq!((all.drafts, all.solved, all.case_submitted), (6, 5, 2));
 
+    // The insights scenario gives the same answers on both stores, for every product, range and
+    // limit (the SQLite store's unit tests say what each number is).
+    let url = database(&cluster, "insights");
+    let pg_insights = PgEventStore::open(&url, &events).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_insights = SqliteEventStore::open(dir.path()).unwrap();
+    insights_scenario(&pg_insights).await;
+    insights_scenario(&sqlite_insights).await;
+    let second_day = TimeRange {
+        from: Some(at(SECOND_DAY)),
+        to: Some(at(2 * SECOND_DAY)),
+    };
+    for range in [insights_range(), second_day, TimeRange::default()] {
+        for product in [None, Some("backup"), Some("mail"), Some("unknown")] {
+            for (top, texts) in [(10, 10), (1, 2), (0, 0)] {
+                let query = InsightsQuery {
+                    range,
+                    product: product.map(str::to_string),
+                    top,
+                    texts,
+                };
+                let expected = sqlite_insights.insights(query.clone()).await.unwrap();
+                let answer = pg_insights.insights(query.clone()).await.unwrap();
+                assert_eq!(answer, expected, "{query:?}");
+            }
+        }
+    }
+    let all = pg_insights
+        .insights(InsightsQuery {
+            range: insights_range(),
+            product: None,
+            top: 10,
+            texts: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.days.len(), 2);
+    assert_eq!(all.articles.len(), 4);
+    assert_eq!(all.unanswered_drafts.len(), 4);
+    assert_eq!(
+        cluster.psql("insights", "SELECT count(*) FROM clicks"),
+        "5",
+        "no click for an unknown search or a rank out of bounds, one row per rank"
+    );
+    drop(pg_insights);
+
     // Ownership: only the creator updates a draft or sends its feedback; feedback names only
     // articles the draft was shown; the same feedback twice is one row.
     let stranger = DeflectionEvent {
@@ -180,7 +230,7 @@ async fn the_postgres_store_keeps_the_promises_of_the_sqlite_store() {
         .collect();
     assert_eq!(
         cluster.psql("together", "SELECT version FROM kbsearch_schema"),
-        "1"
+        "2"
     );
 
     // The same feedback sent to two replicas at the same moment is recorded once.
@@ -279,6 +329,32 @@ async fn the_postgres_store_keeps_the_promises_of_the_sqlite_store() {
         ..draft("new", 0, &["a"])
     };
     store.record_deflection(new).await.unwrap();
+    // Votes and clicks too: a click with its search, or by its own age.
+    let three_days_ago =
+        |minutes| -> i64 { (Utc::now() - Duration::days(3) - at(0)).num_minutes() + minutes };
+    store.record_search(page_search(three_days_ago(0), "old", 1, "old-s", None));
+    store.record_search(page_search(
+        three_days_ago(24 * 60 * 3),
+        "new",
+        1,
+        "new-s",
+        None,
+    ));
+    store.record_click(click("old-s", "a", 1, three_days_ago(1)));
+    store.record_click(click("new-s", "a", 1, three_days_ago(2)));
+    store.record_click(click("new-s", "b", 2, three_days_ago(24 * 60 * 3)));
+    store.flush().await.unwrap();
+    let old_vote = vote("a", "v1", false, Some("old"), three_days_ago(0));
+    assert_eq!(
+        store.record_vote(old_vote).await.unwrap(),
+        VoteOutcome::Recorded
+    );
+    let new_vote = vote("a", "v2", true, None, three_days_ago(24 * 60 * 3));
+    store.record_vote(new_vote.clone()).await.unwrap();
+    assert_eq!(
+        store.record_vote(new_vote).await.unwrap(),
+        VoteOutcome::Replaced
+    );
     drop(store);
     let short = Events {
         keep_days: 1,
@@ -286,10 +362,29 @@ async fn the_postgres_store_keeps_the_promises_of_the_sqlite_store() {
     };
     let store = PgEventStore::open(&url, &short).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while store.stats().pruned_deflections == 0 {
+    while store.stats().pruned_clicks == 0 {
         assert!(std::time::Instant::now() < deadline, "nothing pruned");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    assert_eq!(
+        (store.stats().pruned_deflections, store.stats().pruned_votes),
+        (1, 1)
+    );
+    assert_eq!(
+        cluster.psql("retention", "SELECT string_agg(visitor, ',') FROM votes"),
+        "v2"
+    );
+    assert_eq!(
+        cluster.psql(
+            "retention",
+            "SELECT string_agg(article_id, ',') FROM clicks"
+        ),
+        "b"
+    );
+    assert_eq!(
+        cluster.psql("retention", "SELECT string_agg(query, ',') FROM searches"),
+        "new"
+    );
     assert_eq!(
         cluster.psql("retention", "SELECT string_agg(id, ',') FROM deflections"),
         "new"

@@ -8,10 +8,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tracing::warn;
 
+use super::insights_queries::{self as insights, Columns, InsightsParams, InsightsRows};
 use super::queries::{self, Bounds, DeflectionCounts};
 use super::sqlite::{OpenFailure, Options, store_error};
 use super::{
-    ArticleCount, DeflectionAnalytics, QueryCount, SearchAnalytics, StoreError, TimeRange,
+    ArticleCount, DeflectionAnalytics, Insights, InsightsQuery, QueryCount, SearchAnalytics,
+    StoreError, TimeRange,
 };
 
 /// The read connection of the analytics. Reads are blocking: run them off the async runtime.
@@ -45,6 +47,10 @@ impl Reader {
         top: usize,
     ) -> Result<SearchAnalytics, StoreError> {
         self.read(|conn| read_search_analytics(conn, range, top))
+    }
+
+    pub(super) fn insights(&self, query: &InsightsQuery) -> Result<Insights, StoreError> {
+        self.read(|conn| read_insights(conn, &InsightsParams::from(query)))
     }
 
     /// Runs `query` in one read transaction, so every number comes from the same snapshot.
@@ -149,6 +155,78 @@ fn query_counts(
                 count: row.get(1)?,
             })
         })?
+        .collect()
+}
+
+impl Columns for rusqlite::Row<'_> {
+    type Error = rusqlite::Error;
+
+    fn int(&self, column: usize) -> rusqlite::Result<i64> {
+        self.get(column)
+    }
+
+    fn text(&self, column: usize) -> rusqlite::Result<String> {
+        self.get(column)
+    }
+}
+
+/// Runs the statements of [`insights`] and assembles their answer.
+fn read_insights(conn: &Connection, query: &InsightsParams) -> rusqlite::Result<Insights> {
+    let InsightsParams {
+        from_ms,
+        to_ms,
+        product,
+        top,
+        texts,
+    } = query;
+    let matching = params![from_ms, to_ms, product];
+    let rows = InsightsRows {
+        draft_days: read_rows(conn, insights::DRAFT_DAYS, matching, |row| {
+            insights::day_row(row)
+        })?,
+        search_days: read_rows(conn, insights::SEARCH_DAYS, matching, |row| {
+            insights::day_row(row)
+        })?,
+        click_days: read_rows(conn, insights::CLICK_DAYS, matching, |row| {
+            insights::day_row(row)
+        })?,
+        query_lists: read_rows(
+            conn,
+            insights::QUERY_LISTS,
+            params![from_ms, to_ms, product, top],
+            |row| insights::query_row(row),
+        )?,
+        articles: read_rows(
+            conn,
+            insights::ARTICLES,
+            params![from_ms, to_ms, product, top],
+            |row| insights::article_row(row),
+        )?,
+        comments: read_rows(
+            conn,
+            insights::COMMENTS,
+            params![from_ms, to_ms, top],
+            |row| insights::comment_row(row),
+        )?,
+        texts: read_rows(
+            conn,
+            insights::UNANSWERED,
+            params![from_ms, to_ms, product, texts],
+            |row| insights::text_row(row),
+        )?,
+    };
+    Ok(insights::insights(rows))
+}
+
+/// Every row of one statement, each read by `read`.
+fn read_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    conn.prepare_cached(&queries::for_sqlite(sql))?
+        .query_map(params, |row| read(row))?
         .collect()
 }
 

@@ -17,6 +17,8 @@ pub const MAX_COMMENT_CHARS: usize = 500;
 /// Longest draft text kept for "what to write next" (subject, a blank line, description), in
 /// characters; longer text is cut and marked like free text.
 pub const MAX_DRAFT_TEXT_CHARS: usize = 1_000;
+/// Highest rank a click may name: a search shows at most 1,000 hits across its pages.
+pub const MAX_CLICK_RANK: u32 = 1_000;
 /// Most days one insights call covers: the route refuses longer periods, so that the series
 /// stays bounded.
 pub const MAX_INSIGHTS_DAYS: i64 = 366;
@@ -52,7 +54,8 @@ pub struct ClickEvent {
     /// recorded search is not kept.
     pub search_id: String,
     pub article_id: String,
-    /// 1 for the first hit of the first page.
+    /// 1 for the first hit of the first page; from 1 to [`MAX_CLICK_RANK`], or the click is not
+    /// kept.
     pub rank: u32,
     pub at: DateTime<Utc>,
 }
@@ -133,10 +136,11 @@ pub struct Insights {
     pub days: Vec<DayActivity>,
     /// By searches, most first, at most `top`.
     pub top_queries: Vec<QueryActivity>,
-    /// Queries that found nothing, by searches, most first, at most `top`.
+    /// Queries that found nothing, by searches that found nothing, most first, at most `top`.
     pub zero_result_queries: Vec<QueryActivity>,
     /// Queries that found something and were never clicked, by searches, most first, at most
-    /// `top`.
+    /// `top`. Only searches from the search page count as found (they have an id that clicks
+    /// name; the API's cannot be clicked).
     pub unclicked_queries: Vec<QueryActivity>,
     /// Articles with any activity, by shown + clicks + votes, most first, at most `top`.
     pub articles: Vec<ArticleActivity>,

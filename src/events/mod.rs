@@ -24,6 +24,7 @@
 mod analytics;
 mod checkpoint;
 mod insights;
+mod insights_queries;
 mod pg_retention;
 mod pg_schema;
 mod postgres;
@@ -44,8 +45,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use self::insights::{
-    ArticleActivity, ClickEvent, DayActivity, Insights, InsightsQuery, MAX_COMMENT_CHARS,
-    MAX_DRAFT_TEXT_CHARS, MAX_INSIGHTS_DAYS, QueryActivity, VoteComment, VoteEvent, VoteOutcome,
+    ArticleActivity, ClickEvent, DayActivity, Insights, InsightsQuery, MAX_CLICK_RANK,
+    MAX_COMMENT_CHARS, MAX_DRAFT_TEXT_CHARS, MAX_INSIGHTS_DAYS, QueryActivity, VoteComment,
+    VoteEvent, VoteOutcome,
 };
 pub use self::postgres::{PgEventStore, redacted};
 pub use self::sqlite::{EVENTS_FILE, SqliteEventStore};
@@ -63,9 +65,13 @@ pub const MAX_NAME_CHARS: usize = 64;
 pub const MAX_TEXT_CHARS: usize = 500;
 /// Marks free text cut at [`MAX_TEXT_CHARS`].
 pub const TRUNCATED: &str = "…[truncated]";
-/// Longest id kept (a draft's id, who created it or sends its feedback), in characters; a longer
-/// one is invalid. Ours are 36 (a UUID; `key:` and 32 hex digits).
+/// Longest id kept (a draft's id, who created it or sends its feedback, a vote's visitor, a
+/// search's id), in characters; a longer one is invalid. Ours are 36 (a UUID; `key:` and 32 hex
+/// digits).
 pub const MAX_ID_CHARS: usize = 128;
+/// Longest article id a vote or a click may name, in characters; a longer one is invalid. Article
+/// ids are their files' paths, far shorter; this bounds what a client can send.
+pub const MAX_ARTICLE_ID_CHARS: usize = 512;
 /// Most suggestions kept per draft, best first (deflection shows at most 20).
 pub const MAX_SUGGESTIONS: usize = 50;
 
@@ -134,6 +140,10 @@ pub struct DeflectionEvent {
     pub audience: String,
     /// Article ids shown, best first.
     pub suggested: Vec<String>,
+    /// The draft's subject, a blank line, and its description, for the dashboard's "what to
+    /// write next" (agents only); stored trimmed and cut at [`MAX_DRAFT_TEXT_CHARS`]. May be
+    /// empty.
+    pub text: String,
 }
 
 /// What a customer did about a draft's suggestions.
@@ -211,6 +221,12 @@ pub struct SearchEvent {
     /// Matching articles.
     pub total: u64,
     pub audience: String,
+    /// The id the search page gave this rendered search (a UUID v7), which its clicks name;
+    /// `None` for searches no click can name (the API). Stored as none when empty or longer than
+    /// [`MAX_ID_CHARS`].
+    pub id: Option<String>,
+    /// The product filter of the search, as the catalog spells it; a bounded name.
+    pub product: Option<String>,
 }
 
 /// An article and how often something happened to it.
@@ -274,10 +290,16 @@ pub struct StoreStats {
     pub database_bytes: u64,
     /// Search events not written: over the size cap, the queue full, or their batch failed.
     pub dropped_searches: u64,
+    /// Click events not written, for the same reasons as searches.
+    pub dropped_clicks: u64,
     /// Searches deleted, past the retention period or to make room under the size cap.
     pub pruned_searches: u64,
     /// Drafts deleted past the retention period, each with its suggestions and feedback.
     pub pruned_deflections: u64,
+    /// Votes deleted past the retention period.
+    pub pruned_votes: u64,
+    /// Clicks deleted past the retention period (those that go with their search aside).
+    pub pruned_clicks: u64,
 }
 
 /// Where events are recorded and analytics read. Callers hold an `Arc<dyn EventStore>`.
@@ -302,23 +324,30 @@ pub struct StoreStats {
 ///   [`OTHER`]. Callers map products and versions to the catalog's spelling first (the server
 ///   uses the searcher's catalog: `7.8` is stored as `7.8.0`) and send [`OTHER`] for values the
 ///   catalog does not know; the store does not know the catalog, only the bound;
-/// - free text (a search's query; drafts' subject and description are not stored) is cut at
-///   [`MAX_TEXT_CHARS`] characters, on a character boundary, followed by [`TRUNCATED`];
-/// - ids (a draft's id, its creator, feedback's caller) longer than [`MAX_ID_CHARS`] are
-///   `Invalid`; a draft keeps at most [`MAX_SUGGESTIONS`] suggestions; article ids come from the
-///   index, and feedback stores one only when it is among the draft's suggestions.
+/// - free text is cut on a character boundary and followed by [`TRUNCATED`]: a search's query
+///   at [`MAX_TEXT_CHARS`] characters, a vote's comment at [`MAX_COMMENT_CHARS`], and a draft's
+///   subject and description, stored together as its `text` for the agents' dashboard, at
+///   [`MAX_DRAFT_TEXT_CHARS`];
+/// - ids (a draft's id, its creator, feedback's caller, a vote's visitor) longer than
+///   [`MAX_ID_CHARS`] are `Invalid`, and so are article ids of votes and clicks longer than
+///   [`MAX_ARTICLE_ID_CHARS`]; a search's id that long is not kept; a draft keeps at most
+///   [`MAX_SUGGESTIONS`] suggestions; feedback stores an article only when it is among the
+///   draft's suggestions, and a click only when it names a recorded search, at a rank from 1 to
+///   [`MAX_CLICK_RANK`]; a visitor keeps one vote per article.
 ///
 /// Every store keeps events for a retention period and under a size cap (`[events]` in the
 /// configuration), in the background, never on a request's path:
-/// - drafts and searches older than `keep_days` are deleted at start-up and then hourly, in
-///   bounded batches so that no write waits long behind them; a draft goes with its suggestions
-///   and feedback (an outcome is kept as long as its draft, counted from the draft's first time);
-/// - past `max_database_mb`, search events are dropped before they are written (counted in
-///   [`StoreStats::dropped_searches`]) and the oldest searches are deleted to make room;
-/// - drafts and outcomes are never dropped or refused because of the cap: an outcome needs its
-///   draft (feedback on a draft that was not kept would be refused as unknown), so both are
-///   written while the disk has room, and only retention deletes them. A store fails them only
-///   as it fails any write (a full disk, a lock: [`StoreError::Unavailable`]).
+/// - drafts, searches, votes and clicks older than `keep_days` are deleted at start-up and then
+///   hourly, in bounded batches so that no write waits long behind them; a draft goes with its
+///   suggestions and feedback (an outcome is kept as long as its draft, counted from the draft's
+///   first time), a search with its clicks;
+/// - past `max_database_mb`, search and click events are dropped before they are written
+///   (counted in [`StoreStats::dropped_searches`] and [`StoreStats::dropped_clicks`]) and the
+///   oldest searches, with their clicks, are deleted to make room;
+/// - drafts, outcomes and votes are never dropped or refused because of the cap: an outcome
+///   needs its draft (feedback on a draft that was not kept would be refused as unknown), so
+///   they are written while the disk has room, and only retention deletes them. A store fails
+///   them only as it fails any write (a full disk, a lock: [`StoreError::Unavailable`]).
 ///
 /// The async methods return boxed futures rather than being `async fn`s: a trait with `async fn`
 /// cannot be used as `dyn EventStore`, and the `async-trait` macro would write these same
@@ -346,6 +375,15 @@ pub trait EventStore: Send + Sync {
     /// Best effort, never blocks a search: written later, and dropped (counted) rather than
     /// waited for when the store falls behind or the database is over its size cap.
     fn record_search(&self, event: SearchEvent);
+
+    /// A customer's vote on an article: `Recorded`, or `Replaced` when this visitor had voted on
+    /// it. Durable when it returns Ok; `Invalid` without an article or a visitor.
+    fn record_vote(&self, event: VoteEvent) -> BoxFuture<'_, Result<VoteOutcome, StoreError>>;
+
+    /// Best effort like [`EventStore::record_search`], on the same queue: dropped (counted) when
+    /// the store falls behind or is over its size cap, and not kept when it names no recorded
+    /// search, an invalid article id or a rank outside 1 to [`MAX_CLICK_RANK`].
+    fn record_click(&self, event: ClickEvent);
 
     /// Waits until everything recorded so far is written, or has failed and been answered (for
     /// shutdown and tests); the error when the batch it was written with failed.
@@ -377,6 +415,12 @@ pub trait EventStore: Send + Sync {
         range: TimeRange,
         top: usize,
     ) -> BoxFuture<'_, Result<SearchAnalytics, StoreError>>;
+
+    /// What the dashboard shows for `query`, every number read from one snapshot. Drafts and
+    /// searches count when they happened in the range (and match the product, when given);
+    /// clicks, votes and comments count by their own time, clicks only for searches of the
+    /// product; votes name no product and count whatever the product.
+    fn insights(&self, query: InsightsQuery) -> BoxFuture<'_, Result<Insights, StoreError>>;
 }
 
 /// Checks the rules of drafts: they have an id and a creator, neither longer than
@@ -404,8 +448,9 @@ fn check_id_length(what: &str, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A draft as every store keeps it: names longer than [`MAX_NAME_CHARS`] become [`OTHER`], and
-/// only the first [`MAX_SUGGESTIONS`] suggestions are kept.
+/// A draft as every store keeps it: names longer than [`MAX_NAME_CHARS`] become [`OTHER`], only
+/// the first [`MAX_SUGGESTIONS`] suggestions are kept, and its text is trimmed and cut at
+/// [`MAX_DRAFT_TEXT_CHARS`].
 fn bounded_deflection(event: DeflectionEvent) -> DeflectionEvent {
     let mut suggested = event.suggested;
     suggested.truncate(MAX_SUGGESTIONS);
@@ -415,16 +460,22 @@ fn bounded_deflection(event: DeflectionEvent) -> DeflectionEvent {
         version: event.version.map(bounded_name),
         audience: bounded_name(event.audience),
         suggested,
+        text: cut_text(event.text.trim(), MAX_DRAFT_TEXT_CHARS),
         ..event
     }
 }
 
 /// A search as every store keeps it: the query normalised and cut at [`MAX_TEXT_CHARS`], the
-/// audience a name.
+/// audience and product names, and no id when it is empty or longer than [`MAX_ID_CHARS`].
 fn bounded_search(event: SearchEvent) -> SearchEvent {
+    let id = event
+        .id
+        .filter(|id| (1..=MAX_ID_CHARS).contains(&id.chars().count()));
     SearchEvent {
         query: bounded_text(&normalize_query(&event.query)),
         audience: bounded_name(event.audience),
+        product: event.product.map(bounded_name),
+        id,
         ..event
     }
 }
@@ -441,10 +492,58 @@ pub fn bounded_name(name: String) -> String {
 /// Free text as stored: its first [`MAX_TEXT_CHARS`] characters, and [`TRUNCATED`] when there
 /// were more.
 pub fn bounded_text(text: &str) -> String {
-    match text.char_indices().nth(MAX_TEXT_CHARS) {
+    cut_text(text, MAX_TEXT_CHARS)
+}
+
+/// `text`'s first `max_chars` characters, and [`TRUNCATED`] when there were more.
+fn cut_text(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
         None => text.to_string(),
         Some((cut, _)) => format!("{}{TRUNCATED}", &text[..cut]),
     }
+}
+
+/// Checks the rules of votes (an article and a visitor, both bounded) and keeps a comment only on
+/// a "not helpful" vote, trimmed, cut at [`MAX_COMMENT_CHARS`]; a blank one is none.
+fn validate_vote(event: VoteEvent) -> Result<VoteEvent, StoreError> {
+    if event.article_id.is_empty() {
+        return Err(StoreError::Invalid(
+            "a vote needs an article id".to_string(),
+        ));
+    }
+    if event.visitor.is_empty() {
+        return Err(StoreError::Invalid("a vote needs its visitor".to_string()));
+    }
+    check_article_id(&event.article_id)?;
+    check_id_length("visitor", &event.visitor)?;
+    let comment = event
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|comment| !event.helpful && !comment.is_empty())
+        .map(|comment| cut_text(comment, MAX_COMMENT_CHARS));
+    Ok(VoteEvent { comment, ..event })
+}
+
+/// Whether a click may be kept (the store also needs its search): an article id within
+/// [`MAX_ARTICLE_ID_CHARS`], a search id within [`MAX_ID_CHARS`], a rank from 1 to
+/// [`MAX_CLICK_RANK`].
+fn valid_click(event: &ClickEvent) -> bool {
+    let search_id = event.search_id.chars().count();
+    let article_id = event.article_id.chars().count();
+    (1..=MAX_ID_CHARS).contains(&search_id)
+        && (1..=MAX_ARTICLE_ID_CHARS).contains(&article_id)
+        && (1..=MAX_CLICK_RANK).contains(&event.rank)
+}
+
+fn check_article_id(id: &str) -> Result<(), StoreError> {
+    let chars = id.chars().count();
+    if chars > MAX_ARTICLE_ID_CHARS {
+        return Err(StoreError::Invalid(format!(
+            "the article id is {chars} characters long; the limit is {MAX_ARTICLE_ID_CHARS}"
+        )));
+    }
+    Ok(())
 }
 
 /// Checks the rules the HTTP layer relies on, and drops the article of `case_submitted`.
@@ -486,7 +585,7 @@ fn normalize_query(query: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{draft, feedback, rows, search};
+    use super::test_support::{click, draft, feedback, page_search, rows, search, vote};
     use super::*;
 
     /// One column of every row of `table`, read as another process would.
@@ -676,5 +775,138 @@ mod tests {
             assert!(matches!(empty, Err(StoreError::Invalid(_))), "{empty:?}");
         }
         assert_eq!(rows(dir.path(), "feedback"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_second_vote_of_a_visitor_replaces_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
+        let first = store.record_vote(vote("a", "v1", false, Some("old"), 0));
+        assert_eq!(first.await.unwrap(), VoteOutcome::Recorded);
+        let other_article = store.record_vote(vote("b", "v1", true, None, 0));
+        assert_eq!(other_article.await.unwrap(), VoteOutcome::Recorded);
+        let again = store.record_vote(vote("a", "v1", true, None, 1));
+        assert_eq!(again.await.unwrap(), VoteOutcome::Replaced);
+        assert_eq!(rows(dir.path(), "votes"), 2);
+        let conn = rusqlite::Connection::open(dir.path().join(EVENTS_FILE)).unwrap();
+        let (helpful, comment, at_ms): (bool, Option<String>, i64) = conn
+            .query_row(
+                "SELECT helpful, comment, at_ms FROM votes WHERE article_id = 'a'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (helpful, comment),
+            (true, None),
+            "the new vote, without comment"
+        );
+        assert_eq!(at_ms, test_support::at(1).timestamp_millis());
+    }
+
+    #[tokio::test]
+    async fn a_vote_keeps_a_comment_only_when_not_helpful_and_cut_at_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
+        let long = format!("  {}  ", "é".repeat(MAX_COMMENT_CHARS + 20));
+        let votes = [
+            vote("a", "v1", true, Some("kept? no: helpful"), 0),
+            vote("b", "v1", false, Some("   "), 0),
+            vote("c", "v1", false, Some(" Step 3 is wrong "), 0),
+            vote("d", "v1", false, Some(&long), 0),
+        ];
+        for event in votes {
+            store.record_vote(event).await.unwrap();
+        }
+        let cut = format!("{}{TRUNCATED}", "é".repeat(MAX_COMMENT_CHARS));
+        assert_eq!(
+            column(dir.path(), "votes", "comment"),
+            [None, None, Some("Step 3 is wrong".to_string()), Some(cut)]
+        );
+    }
+
+    #[tokio::test]
+    async fn votes_without_an_article_or_visitor_or_too_long_are_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
+        let long_article = "a".repeat(MAX_ARTICLE_ID_CHARS + 1);
+        let long_visitor = "v".repeat(MAX_ID_CHARS + 1);
+        for event in [
+            vote("", "v1", true, None, 0),
+            vote("a", "", true, None, 0),
+            vote(&long_article, "v1", true, None, 0),
+            vote("a", &long_visitor, true, None, 0),
+        ] {
+            let refused = store.record_vote(event).await;
+            assert!(
+                matches!(refused, Err(StoreError::Invalid(_))),
+                "{refused:?}"
+            );
+        }
+        assert_eq!(rows(dir.path(), "votes"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_click_is_kept_only_for_a_recorded_search_and_a_rank_in_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
+        store.record_search(page_search(0, "vpn", 3, "s1", None));
+        for event in [
+            click("s1", "a", 1, 1),
+            click("s1", "a", 1, 2),
+            click("s1", "b", 2, 2),
+            click("unknown", "a", 1, 1),
+            click("s1", "a", 0, 1),
+            click("s1", "a", MAX_CLICK_RANK + 1, 1),
+            click("s1", &"a".repeat(MAX_ARTICLE_ID_CHARS + 1), 1, 1),
+        ] {
+            store.record_click(event);
+        }
+        store.flush().await.unwrap();
+        assert_eq!(
+            column(dir.path(), "clicks", "article_id"),
+            [Some("a".to_string()), Some("b".to_string())],
+            "one row per search, article and rank"
+        );
+        assert_eq!(store.stats().dropped_clicks, 0);
+    }
+
+    #[tokio::test]
+    async fn a_search_keeps_its_id_and_product_within_bounds_and_a_draft_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(dir.path()).unwrap();
+        let long_id = "s".repeat(MAX_ID_CHARS + 1);
+        store.record_search(page_search(0, "a", 1, "s1", Some("backup")));
+        store.record_search(page_search(0, "b", 1, &long_id, Some(&"p".repeat(100))));
+        store.record_search(page_search(0, "c", 1, "", None));
+        store.record_search(page_search(0, "d", 1, "s1", None));
+        store.flush().await.unwrap();
+        assert_eq!(
+            column(dir.path(), "searches", "search_id"),
+            [Some("s1".to_string()), None, None],
+            "a second search with the same id replaces the first"
+        );
+        assert_eq!(
+            column(dir.path(), "searches", "query"),
+            [Some("d".to_string()), Some("b".to_string()), Some("c".to_string())],
+            "the last words typed are what was searched"
+        );
+        assert_eq!(
+            column(dir.path(), "searches", "product"),
+            [None, Some(OTHER.to_string()), None]
+        );
+        let long_text = format!("  {}", "x".repeat(MAX_DRAFT_TEXT_CHARS + 5));
+        let event = DeflectionEvent {
+            text: long_text,
+            ..draft("d1", 0, &["a"])
+        };
+        store.record_deflection(event).await.unwrap();
+        let stored = column(dir.path(), "deflections", "text")[0]
+            .clone()
+            .unwrap();
+        assert_eq!(
+            stored,
+            format!("{}{TRUNCATED}", "x".repeat(MAX_DRAFT_TEXT_CHARS))
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! Retention on PostgreSQL: the same bounds as the SQLite store's (`retention`), kept by a task
 //! of each replica. At start-up and then hourly it deletes drafts (their suggestions and feedback
-//! go with them, by cascade) and searches older than `events.keep_days`; every few seconds it
-//! measures the events and, past `events.max_database_mb`, has search events dropped before they
-//! are queued and deletes the oldest searches to make room. Each deletion is one bounded batch
+//! go with them, by cascade), searches (their clicks go with them), votes and clicks older than
+//! `events.keep_days`; every few seconds it measures the events and, past
+//! `events.max_database_mb`, has search and click events dropped before they are queued and
+//! deletes the oldest searches to make room. Each deletion is one bounded batch
 //! in a transaction of its own. Several replicas may run the same round at once: a row deleted
 //! by one is skipped by the other.
 //!
@@ -20,6 +21,7 @@ use tracing::{info, warn};
 
 use super::StoreError;
 use super::postgres::{PgOptions, database_error, pool_error};
+use super::queries::delete_oldest;
 use super::retention::{PRUNE_BATCH, PRUNE_EVERY, Pruned, Tally};
 
 /// How often the events are measured against the size cap.
@@ -53,13 +55,13 @@ pub(super) async fn keep_bounded(pool: Pool, tally: Arc<Tally>, options: PgOptio
     }
 }
 
-/// Deletes drafts and searches past the retention period, batch by batch.
+/// Deletes the events past the retention period, kind by kind, batch by batch.
 async fn prune_expired(pool: &Pool, tally: &Tally, options: PgOptions) {
     let keep = chrono::Duration::from_std(options.keep).unwrap_or(chrono::Duration::MAX);
     let before_ms = Utc::now()
         .checked_sub_signed(keep)
         .map_or(i64::MIN, |at| at.timestamp_millis());
-    for kind in [Pruned::Deflections, Pruned::Searches] {
+    for kind in Pruned::ALL {
         let mut deleted = 0;
         for _ in 0..MAX_BATCHES {
             match delete_batch(pool, kind, before_ms).await {
@@ -88,19 +90,12 @@ async fn prune_expired(pool: &Pool, tally: &Tally, options: PgOptions) {
 /// Deletes the oldest events of one kind recorded before `before_ms`, at most a batch.
 async fn delete_batch(pool: &Pool, kind: Pruned, before_ms: i64) -> Result<u64, StoreError> {
     let client = pool.get().await.map_err(|err| pool_error(&err))?;
-    let sql = match kind {
-        Pruned::Deflections => {
-            "DELETE FROM deflections WHERE id IN
-                 (SELECT id FROM deflections WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)"
-        }
-        Pruned::Searches => {
-            "DELETE FROM searches WHERE id IN
-                 (SELECT id FROM searches WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)"
-        }
-    };
+    // Every table has an `id` key here; a draft's suggestions and feedback, and a search's
+    // clicks, go by cascade.
+    let sql = delete_oldest(kind.table(), "id");
     let limit = PRUNE_BATCH as i64;
     client
-        .execute(sql, &[&before_ms, &limit])
+        .execute(&sql, &[&before_ms, &limit])
         .await
         .map_err(|err| database_error(&err))
 }
@@ -166,7 +161,8 @@ async fn measure(pool: &Pool) -> Result<Size, StoreError> {
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
              LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-             WHERE c.relname IN ('deflections', 'suggestions', 'feedback', 'searches')
+             WHERE c.relname IN ('deflections', 'suggestions', 'feedback', 'searches', 'votes',
+                                 'clicks')
                AND c.relkind = 'r'",
             &[],
         )

@@ -51,6 +51,36 @@ pub(super) const MIGRATION_STEPS: &[&str] = &[
         audience TEXT NOT NULL
     );
     CREATE INDEX searches_at ON searches (at_ms);"#,
+    // The insights dashboard (issue 18), as the SQLite schema's fourth step: drafts' text,
+    // searches' product and page id (unique, which clicks name), votes and clicks. Votes and
+    // clicks have an id of their own, as searches do, for retention's bounded deletes.
+    r#"ALTER TABLE deflections ADD COLUMN text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE searches ADD COLUMN search_id TEXT COLLATE "C";
+    ALTER TABLE searches ADD COLUMN product TEXT;
+    CREATE UNIQUE INDEX searches_search_id ON searches (search_id);
+
+    CREATE TABLE votes (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        article_id TEXT COLLATE "C" NOT NULL,
+        visitor TEXT COLLATE "C" NOT NULL,
+        helpful BOOLEAN NOT NULL,
+        comment TEXT,
+        at_ms BIGINT NOT NULL,
+        UNIQUE (article_id, visitor)
+    );
+    CREATE INDEX votes_at ON votes (at_ms);
+
+    CREATE TABLE clicks (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        search_id TEXT COLLATE "C" NOT NULL
+            REFERENCES searches (search_id) ON DELETE CASCADE,
+        article_id TEXT COLLATE "C" NOT NULL,
+        rank INTEGER NOT NULL,
+        at_ms BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX clicks_once ON clicks (search_id, article_id, rank);
+    CREATE INDEX clicks_first ON clicks (search_id, at_ms, rank);
+    CREATE INDEX clicks_at ON clicks (at_ms);"#,
 ];
 
 /// Why migrating failed.

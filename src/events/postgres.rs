@@ -6,8 +6,9 @@
 //! outcome is one transaction, answered after its commit; the draft's row is locked while its
 //! creator and suggestions are checked, and feedback is unique by an index, so the same feedback
 //! sent to two replicas at the same moment is one row (the second insert waits for the first
-//! commit and then does nothing). Search events are queued and written in batches by a task of
-//! their own, and dropped (counted) when the queue is full or the database fails. Connections
+//! commit and then does nothing), and so is a visitor's vote on an article. Search and click
+//! events are queued and written in batches by a task of their own, and dropped (counted) when
+//! the queue is full or the database fails. Connections
 //! come from a pool with short time-outs, so that a database that is down or slow makes writes
 //! fail fast as [`StoreError::Unavailable`] (503 and `Retry-After` for the client) rather than
 //! hold requests; the pool opens new connections when it is back, with no restart.
@@ -26,16 +27,17 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 use tracing::{info, warn};
 
+use super::insights_queries::{self as insights, Columns, InsightsParams, InsightsRows};
 use super::pg_retention::keep_bounded;
 use super::pg_schema::{MigrateError, migrate};
 use super::queries::{self, Bounds, DeflectionCounts};
-use super::retention::Tally;
+use super::retention::{BestEffort, Tally};
 use super::writer::{Reply, ask};
 use super::{
-    ArticleCount, DeflectionAnalytics, DeflectionEvent, DeflectionOutcome, EventStore,
-    FeedbackEvent, FeedbackKind, FeedbackOutcome, QueryCount, SearchAnalytics, SearchEvent,
-    StoreError, StoreStats, StoreStatus, TimeRange, bounded_deflection, validate_deflection,
-    validate_feedback,
+    ArticleCount, ClickEvent, DeflectionAnalytics, DeflectionEvent, DeflectionOutcome, EventStore,
+    FeedbackEvent, FeedbackKind, FeedbackOutcome, Insights, InsightsQuery, QueryCount,
+    SearchAnalytics, SearchEvent, StoreError, StoreStats, StoreStatus, TimeRange, VoteEvent,
+    VoteOutcome, bounded_deflection, validate_deflection, validate_feedback, validate_vote,
 };
 use crate::config;
 
@@ -47,9 +49,9 @@ const POOL_SIZE: usize = 8;
 const POOL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest statement: a slow database fails the request rather than holding it.
 const STATEMENT_TIMEOUT_MS: u64 = 5_000;
-/// Search events waiting for the writer task; beyond this they are dropped.
+/// Search and click events waiting for the writer task; beyond this they are dropped.
 const QUEUE_CAPACITY: usize = 8192;
-/// Most search events in one insert.
+/// Most search and click events in one transaction.
 const MAX_BATCH: usize = 1000;
 
 /// Settings of the store: retention and the size cap come from `[events]`.
@@ -104,6 +106,7 @@ impl Health {
 /// What the search writer task is asked to do.
 enum Message {
     Search(SearchEvent),
+    Click(ClickEvent),
     Flush(Reply<()>),
 }
 
@@ -272,6 +275,20 @@ impl EventStore for PgEventStore {
         self.tally.queue_search(&self.queue, event, Message::Search);
     }
 
+    fn record_vote(&self, event: VoteEvent) -> BoxFuture<'_, Result<VoteOutcome, StoreError>> {
+        Box::pin(async move {
+            let checked = validate_vote(event)?;
+            self.on_client(move |client| {
+                Box::pin(async move { insert_vote(client, &checked).await })
+            })
+            .await
+        })
+    }
+
+    fn record_click(&self, event: ClickEvent) {
+        self.tally.queue_click(&self.queue, event, Message::Click);
+    }
+
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(ask(&self.queue, Message::Flush))
     }
@@ -307,6 +324,15 @@ impl EventStore for PgEventStore {
         top: usize,
     ) -> BoxFuture<'_, Result<SearchAnalytics, StoreError>> {
         Box::pin(self.on_client(move |client| Box::pin(read_search_analytics(client, range, top))))
+    }
+
+    fn insights(&self, query: InsightsQuery) -> BoxFuture<'_, Result<Insights, StoreError>> {
+        let params = InsightsParams::from(&query);
+        Box::pin(
+            self.on_client(move |client| {
+                Box::pin(async move { read_insights(client, &params).await })
+            }),
+        )
     }
 }
 
@@ -371,8 +397,8 @@ async fn insert_deflection(
         .execute(
             &tx.prepare_cached(
                 "INSERT INTO deflections (id, at_ms, case_type, severity, product, version,
-                     audience, creator)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+                     audience, creator, text)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
             )
             .await?,
             &[
@@ -384,6 +410,7 @@ async fn insert_deflection(
                 &event.version,
                 &event.audience,
                 &event.creator,
+                &event.text,
             ],
         )
         .await?;
@@ -404,7 +431,7 @@ async fn insert_deflection(
         tx.execute(
             &tx.prepare_cached(
                 "UPDATE deflections SET case_type = $2, severity = $3, product = $4,
-                     version = $5, audience = $6
+                     version = $5, audience = $6, text = $7
                  WHERE id = $1",
             )
             .await?,
@@ -415,6 +442,7 @@ async fn insert_deflection(
                 &event.product,
                 &event.version,
                 &event.audience,
+                &event.text,
             ],
         )
         .await?;
@@ -496,8 +524,8 @@ async fn insert_feedback(
     Ok(FeedbackOutcome::Recorded)
 }
 
-/// The search writer task: takes what is queued, inserts it in one statement, and answers the
-/// flushes queued with it.
+/// The search writer task: takes what is queued, inserts it in one transaction (searches, then
+/// the clicks that name them), and answers the flushes queued with it.
 async fn write_searches(
     pool: Pool,
     mut receiver: mpsc::Receiver<Message>,
@@ -507,22 +535,29 @@ async fn write_searches(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut searches = Vec::new();
+        let mut clicks = Vec::new();
         let mut flushes = Vec::new();
         for message in batch.drain(..) {
             match message {
                 Message::Search(event) => searches.push(event),
+                Message::Click(event) => clicks.push(event),
                 Message::Flush(reply) => flushes.push(reply),
             }
         }
-        let written = if searches.is_empty() {
+        let written = if searches.is_empty() && clicks.is_empty() {
             Ok(())
         } else {
-            insert_searches(&pool, &searches).await
+            insert_best_effort(&pool, &searches, &clicks).await
         };
         health.saw(&written);
         if let Err(err) = &written {
-            tally.add_dropped_searches(searches.len() as u64);
-            warn!(events = searches.len(), "search events not written: {err}");
+            tally.add_dropped(BestEffort::Search, searches.len() as u64);
+            tally.add_dropped(BestEffort::Click, clicks.len() as u64);
+            warn!(
+                searches = searches.len(),
+                clicks = clicks.len(),
+                "search and click events not written: {err}"
+            );
         }
         for reply in flushes {
             let _ = reply.send(written.clone());
@@ -530,8 +565,51 @@ async fn write_searches(
     }
 }
 
-async fn insert_searches(pool: &Pool, searches: &[SearchEvent]) -> Result<(), StoreError> {
-    let client = pool.get().await.map_err(|err| pool_error(&err))?;
+/// Inserts searches and then clicks in one transaction; a second search with the same id
+/// replaces the first (the customer kept typing), and a click naming no recorded search is not
+/// kept.
+async fn insert_best_effort(
+    pool: &Pool,
+    searches: &[SearchEvent],
+    clicks: &[ClickEvent],
+) -> Result<(), StoreError> {
+    let mut client = pool.get().await.map_err(|err| pool_error(&err))?;
+    let insert = async {
+        let tx = client.transaction().await?;
+        if !searches.is_empty() {
+            insert_searches(&tx, searches).await?;
+        }
+        if !clicks.is_empty() {
+            insert_clicks(&tx, clicks).await?;
+        }
+        tx.commit().await
+    };
+    insert.await.map_err(|err| database_error(&err))
+}
+
+/// The searches of a batch with only the last of those that share an id, in order.
+fn last_of_each_search(searches: &[SearchEvent]) -> Vec<&SearchEvent> {
+    let mut last_index = std::collections::HashMap::new();
+    for (i, search) in searches.iter().enumerate() {
+        if let Some(id) = &search.id {
+            last_index.insert(id.as_str(), i);
+        }
+    }
+    searches
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| s.id.as_deref().is_none_or(|id| last_index[id] == *i))
+        .map(|(_, s)| s)
+        .collect()
+}
+
+async fn insert_searches(
+    tx: &deadpool_postgres::Transaction<'_>,
+    searches: &[SearchEvent],
+) -> Result<(), tokio_postgres::Error> {
+    // One statement may update a row once only: of a search typed several times in one batch,
+    // the last words are what was searched.
+    let searches = last_of_each_search(searches);
     let at: Vec<i64> = searches.iter().map(|s| s.at.timestamp_millis()).collect();
     let query: Vec<&str> = searches.iter().map(|s| s.query.as_str()).collect();
     // A total beyond i64 is not a count anyone needs exactly.
@@ -540,19 +618,83 @@ async fn insert_searches(pool: &Pool, searches: &[SearchEvent]) -> Result<(), St
         .map(|s| i64::try_from(s.total).unwrap_or(i64::MAX))
         .collect();
     let audience: Vec<&str> = searches.iter().map(|s| s.audience.as_str()).collect();
-    let insert = async {
-        let statement = client
-            .prepare_cached(
-                "INSERT INTO searches (at_ms, query, total, audience)
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[])",
-            )
-            .await?;
-        client
-            .execute(&statement, &[&at, &query, &total, &audience])
-            .await
-    };
-    insert.await.map_err(|err| database_error(&err))?;
+    let id: Vec<Option<&str>> = searches.iter().map(|s| s.id.as_deref()).collect();
+    let product: Vec<Option<&str>> = searches.iter().map(|s| s.product.as_deref()).collect();
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO searches (at_ms, query, total, audience, search_id, product)
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[],
+                 $5::text[], $6::text[])
+             ON CONFLICT (search_id) DO UPDATE SET at_ms = excluded.at_ms,
+                 query = excluded.query, total = excluded.total,
+                 audience = excluded.audience, product = excluded.product",
+        )
+        .await?;
+    tx.execute(&statement, &[&at, &query, &total, &audience, &id, &product])
+        .await?;
     Ok(())
+}
+
+async fn insert_clicks(
+    tx: &deadpool_postgres::Transaction<'_>,
+    clicks: &[ClickEvent],
+) -> Result<(), tokio_postgres::Error> {
+    let search_id: Vec<&str> = clicks.iter().map(|c| c.search_id.as_str()).collect();
+    let article_id: Vec<&str> = clicks.iter().map(|c| c.article_id.as_str()).collect();
+    // Ranks are at most `MAX_CLICK_RANK` (`valid_click`).
+    let rank: Vec<i32> = clicks
+        .iter()
+        .map(|c| i32::try_from(c.rank).unwrap_or(i32::MAX))
+        .collect();
+    let at: Vec<i64> = clicks.iter().map(|c| c.at.timestamp_millis()).collect();
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO clicks (search_id, article_id, rank, at_ms)
+             SELECT c.search_id, c.article_id, c.rank, c.at_ms
+             FROM unnest($1::text[], $2::text[], $3::integer[], $4::bigint[])
+                 AS c (search_id, article_id, rank, at_ms)
+             WHERE EXISTS (SELECT 1 FROM searches s WHERE s.search_id = c.search_id)
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    tx.execute(&statement, &[&search_id, &article_id, &rank, &at])
+        .await?;
+    Ok(())
+}
+
+/// Records a vote, or replaces the visitor's earlier vote on the article, in one statement: two
+/// replicas voting at once agree on one row.
+async fn insert_vote(
+    client: &mut deadpool_postgres::Client,
+    event: &VoteEvent,
+) -> Result<VoteOutcome, tokio_postgres::Error> {
+    // `xmax` is 0 on a row this statement inserted, and set on one it updated.
+    let inserted: bool = client
+        .query_one(
+            &client
+                .prepare_cached(
+                    "INSERT INTO votes (article_id, visitor, helpful, comment, at_ms)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (article_id, visitor) DO UPDATE SET helpful = excluded.helpful,
+                         comment = excluded.comment, at_ms = excluded.at_ms
+                     RETURNING xmax = 0",
+                )
+                .await?,
+            &[
+                &event.article_id,
+                &event.visitor,
+                &event.helpful,
+                &event.comment,
+                &event.at.timestamp_millis(),
+            ],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(if inserted {
+        VoteOutcome::Recorded
+    } else {
+        VoteOutcome::Replaced
+    })
 }
 
 /// Runs one statement of [`queries`] that answers one row of counts.
@@ -657,6 +799,69 @@ async fn read_search_analytics(
         top_queries: query_counts(top_queries),
         zero_result_queries: query_counts(zero_result_queries),
     })
+}
+
+impl Columns for tokio_postgres::Row {
+    type Error = tokio_postgres::Error;
+
+    fn int(&self, column: usize) -> Result<i64, tokio_postgres::Error> {
+        self.try_get(column)
+    }
+
+    fn text(&self, column: usize) -> Result<String, tokio_postgres::Error> {
+        self.try_get(column)
+    }
+}
+
+/// Every row of one statement, each read by `read`.
+async fn read_rows<T>(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    read: impl Fn(&tokio_postgres::Row) -> Result<T, tokio_postgres::Error>,
+) -> Result<Vec<T>, tokio_postgres::Error> {
+    let rows = tx.query(&tx.prepare_cached(sql).await?, params).await?;
+    rows.iter().map(read).collect()
+}
+
+/// Runs the statements of [`insights`] in one snapshot and assembles their answer.
+async fn read_insights(
+    client: &mut deadpool_postgres::Client,
+    query: &InsightsParams,
+) -> Result<Insights, tokio_postgres::Error> {
+    let tx = snapshot(client).await?;
+    let InsightsParams {
+        from_ms,
+        to_ms,
+        product,
+        top,
+        texts,
+    } = query;
+    let matching: &[&(dyn ToSql + Sync)] = &[from_ms, to_ms, product];
+    let ranked: &[&(dyn ToSql + Sync)] = &[from_ms, to_ms, product, top];
+    let rows = InsightsRows {
+        draft_days: read_rows(&tx, insights::DRAFT_DAYS, matching, insights::day_row).await?,
+        search_days: read_rows(&tx, insights::SEARCH_DAYS, matching, insights::day_row).await?,
+        click_days: read_rows(&tx, insights::CLICK_DAYS, matching, insights::day_row).await?,
+        query_lists: read_rows(&tx, insights::QUERY_LISTS, ranked, insights::query_row).await?,
+        articles: read_rows(&tx, insights::ARTICLES, ranked, insights::article_row).await?,
+        comments: read_rows(
+            &tx,
+            insights::COMMENTS,
+            &[from_ms, to_ms, top],
+            insights::comment_row,
+        )
+        .await?,
+        texts: read_rows(
+            &tx,
+            insights::UNANSWERED,
+            &[from_ms, to_ms, product, texts],
+            insights::text_row,
+        )
+        .await?,
+    };
+    tx.commit().await?;
+    Ok(insights::insights(rows))
 }
 
 /// Words a pool failure for the request that met it: no connection could be had in time, so the

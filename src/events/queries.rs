@@ -170,3 +170,12 @@ pub(super) fn deflection_analytics(
 pub(super) fn zero_result_share(searches: u64, zero_results: u64) -> Option<f64> {
     (searches > 0).then(|| zero_results as f64 / searches as f64)
 }
+
+/// Deletes the oldest rows of `table` recorded before `$1`, at most `$2`, found by `key` (SQLite's
+/// `rowid`, PostgreSQL's `id` column): one bounded batch of retention.
+pub(super) fn delete_oldest(table: &str, key: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE {key} IN
+             (SELECT {key} FROM {table} WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)"
+    )
+}

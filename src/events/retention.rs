@@ -1,9 +1,10 @@
 //! Retention: how long events are kept and how large the database may grow. A thread of its own
 //! measures the database every second (its pages in use plus its write-ahead log) and, at
 //! start-up and then hourly, has the writer delete drafts and searches older than
-//! `events.keep_days`. Past `events.max_database_mb`, search events are dropped before they are
-//! queued (and counted), and the oldest searches are deleted to make room; drafts and outcomes
-//! are still written, since an outcome needs its draft. Every deletion is one bounded batch in a
+//! `events.keep_days` (and votes and clicks). Past `events.max_database_mb`, search and click
+//! events are dropped before they are queued (and counted), and the oldest searches are deleted,
+//! with their clicks, to make room; drafts, outcomes and votes are still written, since an
+//! outcome needs its draft. Every deletion is one bounded batch in a
 //! transaction of its own, sent to the writer like an event, so event batches go in between and
 //! no answer waits long for it. SQLite reuses the pages freed: the files stay near their largest
 //! size rather than shrink.
@@ -25,9 +26,10 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use super::queries::{delete_oldest, for_sqlite};
 use super::sqlite::{OpenFailure, Options};
 use super::writer::Message;
-use super::{SearchEvent, StoreStats, bounded_search};
+use super::{ClickEvent, SearchEvent, StoreStats, bounded_search, valid_click};
 
 /// How often events past the retention period are deleted, after the run at start-up.
 pub(super) const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
@@ -48,8 +50,18 @@ pub(super) struct Tally {
     over_cap: AtomicBool,
     database_bytes: AtomicU64,
     dropped_searches: AtomicU64,
+    dropped_clicks: AtomicU64,
     pruned_searches: AtomicU64,
     pruned_deflections: AtomicU64,
+    pruned_votes: AtomicU64,
+    pruned_clicks: AtomicU64,
+}
+
+/// The events written on a best-effort basis: dropped, and counted, rather than waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BestEffort {
+    Search,
+    Click,
 }
 
 impl Tally {
@@ -58,9 +70,13 @@ impl Tally {
         self.over_cap.load(Ordering::Relaxed)
     }
 
-    /// Counts `searches` search events lost; the total so far.
-    pub(super) fn add_dropped_searches(&self, searches: u64) -> u64 {
-        self.dropped_searches.fetch_add(searches, Ordering::Relaxed) + searches
+    /// Counts `events` events of one kind lost; the total so far.
+    pub(super) fn add_dropped(&self, kind: BestEffort, events: u64) -> u64 {
+        let counter = match kind {
+            BestEffort::Search => &self.dropped_searches,
+            BestEffort::Click => &self.dropped_clicks,
+        };
+        counter.fetch_add(events, Ordering::Relaxed) + events
     }
 
     /// Queues a search event for a store's writer (normalised and bounded), or counts it
@@ -71,20 +87,45 @@ impl Tally {
         event: SearchEvent,
         message: fn(SearchEvent) -> M,
     ) {
-        if self.over_cap() {
-            self.drop_search("the event database is over its size cap (events.max_database_mb)");
-            return;
-        }
-        if queue.try_send(message(bounded_search(event))).is_err() {
-            self.drop_search("the event queue is full or closed");
+        self.queue_best_effort(queue, BestEffort::Search, || message(bounded_search(event)));
+    }
+
+    /// Queues a click for a store's writer like a search; one that breaks a rule of clicks
+    /// (`valid_click`) is not kept, and not counted as dropped.
+    pub(super) fn queue_click<M>(
+        &self,
+        queue: &mpsc::Sender<M>,
+        event: ClickEvent,
+        message: fn(ClickEvent) -> M,
+    ) {
+        if valid_click(&event) {
+            self.queue_best_effort(queue, BestEffort::Click, || message(event));
         }
     }
 
-    /// Counts a search event that is not written, and says so in the log now and then.
-    fn drop_search(&self, why: &str) {
-        let dropped = self.add_dropped_searches(1);
+    fn queue_best_effort<M>(
+        &self,
+        queue: &mpsc::Sender<M>,
+        kind: BestEffort,
+        message: impl FnOnce() -> M,
+    ) {
+        if self.over_cap() {
+            self.drop_event(
+                kind,
+                "the event database is over its size cap (events.max_database_mb)",
+            );
+            return;
+        }
+        if queue.try_send(message()).is_err() {
+            self.drop_event(kind, "the event queue is full or closed");
+        }
+    }
+
+    /// Counts an event that is not written, and says so in the log now and then.
+    fn drop_event(&self, kind: BestEffort, why: &str) {
+        let dropped = self.add_dropped(kind, 1);
         if dropped % 1000 == 1 {
-            warn!(dropped, "search event dropped: {why}");
+            warn!(dropped, ?kind, "best-effort event dropped: {why}");
         }
     }
 
@@ -100,6 +141,8 @@ impl Tally {
         let counter = match kind {
             Pruned::Deflections => &self.pruned_deflections,
             Pruned::Searches => &self.pruned_searches,
+            Pruned::Votes => &self.pruned_votes,
+            Pruned::Clicks => &self.pruned_clicks,
         };
         counter.fetch_add(deleted, Ordering::Relaxed);
     }
@@ -108,8 +151,11 @@ impl Tally {
         StoreStats {
             database_bytes: self.database_bytes.load(Ordering::Relaxed),
             dropped_searches: self.dropped_searches.load(Ordering::Relaxed),
+            dropped_clicks: self.dropped_clicks.load(Ordering::Relaxed),
             pruned_searches: self.pruned_searches.load(Ordering::Relaxed),
             pruned_deflections: self.pruned_deflections.load(Ordering::Relaxed),
+            pruned_votes: self.pruned_votes.load(Ordering::Relaxed),
+            pruned_clicks: self.pruned_clicks.load(Ordering::Relaxed),
         }
     }
 }
@@ -119,7 +165,30 @@ impl Tally {
 pub(super) enum Pruned {
     /// Drafts, each with its suggestions and feedback.
     Deflections,
+    /// Searches, each with its clicks.
     Searches,
+    Votes,
+    Clicks,
+}
+
+impl Pruned {
+    /// Every kind, in the order a retention round deletes them.
+    pub(super) const ALL: [Pruned; 4] = [
+        Pruned::Deflections,
+        Pruned::Searches,
+        Pruned::Votes,
+        Pruned::Clicks,
+    ];
+
+    /// The table of the kind's events.
+    pub(super) fn table(self) -> &'static str {
+        match self {
+            Pruned::Deflections => "deflections",
+            Pruned::Searches => "searches",
+            Pruned::Votes => "votes",
+            Pruned::Clicks => "clicks",
+        }
+    }
 }
 
 /// One prune step: the oldest events of one kind recorded before `before_ms`, at most `limit`.
@@ -130,17 +199,15 @@ pub(super) struct PruneStep {
     pub(super) limit: usize,
 }
 
-/// Deletes one step's events in one transaction; how many (drafts or searches) went. A draft
-/// goes with its suggestions and feedback. Run by the writer, which owns the connection.
+/// Deletes one step's events in one transaction; how many (drafts, searches, votes or clicks)
+/// went. A draft goes with its suggestions and feedback, a search with its clicks (by cascade).
+/// Run by the writer, which owns the connection.
 pub(super) fn prune(conn: &mut Connection, step: PruneStep) -> rusqlite::Result<u64> {
     let limit = i64::try_from(step.limit).unwrap_or(i64::MAX);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let deleted = match step.kind {
-        Pruned::Searches => tx
-            .prepare_cached(
-                "DELETE FROM searches WHERE rowid IN
-                     (SELECT rowid FROM searches WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)",
-            )?
+        Pruned::Searches | Pruned::Votes | Pruned::Clicks => tx
+            .prepare_cached(&for_sqlite(&delete_oldest(step.kind.table(), "rowid")))?
             .execute(params![step.before_ms, limit])?,
         Pruned::Deflections => {
             let ids = tx
@@ -247,11 +314,11 @@ impl Retention {
         }
     }
 
-    /// Deletes drafts and searches recorded before the retention period, batch by batch.
+    /// Deletes the events recorded before the retention period, kind by kind, batch by batch.
     fn prune_expired(&mut self) -> Result<(), Halt> {
         let keep_ms = i64::try_from(self.options.keep.as_millis()).unwrap_or(i64::MAX);
         let before_ms = Utc::now().timestamp_millis().saturating_sub(keep_ms);
-        for kind in [Pruned::Deflections, Pruned::Searches] {
+        for kind in Pruned::ALL {
             let mut deleted = 0;
             loop {
                 let step = PruneStep {
@@ -400,7 +467,7 @@ mod tests {
 
     use futures_util::future::join_all;
 
-    use super::super::test_support::{draft, feedback, rows, search};
+    use super::super::test_support::{click, draft, feedback, page_search, rows, search, vote};
     use super::super::{
         DeflectionOutcome, EVENTS_FILE, EventStore, FeedbackKind, FeedbackOutcome, SqliteEventStore,
     };
@@ -520,6 +587,59 @@ mod tests {
         // The drafts kept are whole: their feedback is still theirs.
         let again = store.record_feedback(feedback("new", FeedbackKind::Solved, Some("a")));
         assert_eq!(again.await.unwrap(), FeedbackOutcome::Duplicate);
+    }
+
+    /// Votes and clicks past the retention period go too: a click with its search, or by its own
+    /// age.
+    #[tokio::test]
+    async fn old_votes_and_clicks_are_deleted_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let keep_all = Options {
+                keep: Duration::from_secs(100 * 365 * 24 * 3600),
+                ..Options::default()
+            };
+            let store = SqliteEventStore::open_with(dir.path(), keep_all).unwrap();
+            store.record_search(page_search(-days(401), "old", 1, "old-search", None));
+            store.record_search(page_search(0, "new", 1, "new-search", None));
+            for rank in 1..=3 {
+                store.record_click(click("old-search", "a", rank, -days(401) + 1));
+            }
+            // Stamped long ago by a replica with a wrong clock: it goes by its own age.
+            store.record_click(click("new-search", "a", 1, -days(401)));
+            store.record_click(click("new-search", "b", 2, 1));
+            store.flush().await.unwrap();
+            for n in 0..9 {
+                let visitor = format!("v{n}");
+                store
+                    .record_vote(vote("a", &visitor, false, Some("old"), -days(401) + n))
+                    .await
+                    .unwrap();
+            }
+            store
+                .record_vote(vote("a", "new", true, None, 0))
+                .await
+                .unwrap();
+            assert_eq!(rows(dir.path(), "clicks"), 5);
+            assert_eq!(rows(dir.path(), "votes"), 10);
+        }
+        let in_batches_of_4 = Options {
+            prune_batch: 4,
+            ..Options::default()
+        };
+        let store = SqliteEventStore::open_with(dir.path(), in_batches_of_4).unwrap();
+        wait_for("the start-up pruning", || {
+            let stats = store.stats();
+            stats.pruned_votes == 9 && stats.pruned_clicks == 1 && stats.pruned_searches == 1
+        })
+        .await;
+        assert_eq!(rows(dir.path(), "votes"), 1);
+        assert_eq!(
+            rows(dir.path(), "clicks"),
+            1,
+            "the new search's recent click"
+        );
+        assert_eq!(queries(dir.path()), ["new"]);
     }
 
     /// Issue 14: a loop filled the disk, after which deflection and feedback failed. Over the

@@ -60,7 +60,40 @@ const MIGRATION_STEPS: &[M<'static>] = &[
         "ALTER TABLE deflections ADD COLUMN creator TEXT;
     UPDATE deflections SET creator = 'anonymous' WHERE audience = 'public';",
     ),
+    // The insights dashboard (issue 18): drafts keep their text (subject and description) for
+    // "what to write next"; searches their product filter and the id the search page gave them,
+    // which clicks name (unique, so that a click finds its search and goes with it; NULLs, the
+    // API's searches, are many); customers' votes on articles, one per visitor and article; and
+    // clicks on search results.
+    M::up(SQLITE_INSIGHTS_STEP),
 ];
+
+const SQLITE_INSIGHTS_STEP: &str =
+    "ALTER TABLE deflections ADD COLUMN text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE searches ADD COLUMN search_id TEXT;
+    ALTER TABLE searches ADD COLUMN product TEXT;
+    CREATE UNIQUE INDEX searches_search_id ON searches (search_id);
+
+    CREATE TABLE votes (
+        article_id TEXT NOT NULL,
+        visitor TEXT NOT NULL,
+        helpful INTEGER NOT NULL,
+        comment TEXT,
+        at_ms INTEGER NOT NULL,
+        UNIQUE (article_id, visitor)
+    ) STRICT;
+    CREATE INDEX votes_at ON votes (at_ms);
+
+    CREATE TABLE clicks (
+        search_id TEXT NOT NULL REFERENCES searches (search_id) ON DELETE CASCADE,
+        article_id TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL
+    ) STRICT;
+    CREATE UNIQUE INDEX clicks_once ON clicks (search_id, article_id, rank);
+    -- a search's first click, read in order
+    CREATE INDEX clicks_first ON clicks (search_id, at_ms, rank);
+    CREATE INDEX clicks_at ON clicks (at_ms);";
 
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
 
@@ -89,10 +122,12 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), OpenFailure> {
 mod tests {
     use rusqlite::OptionalExtension;
 
-    use super::super::test_support::{at, draft, feedback, rows};
+    use super::super::test_support::{
+        at, click, draft, feedback, insights_range, page_search, rows, vote,
+    };
     use super::super::{
         ANONYMOUS_CREATOR, EVENTS_FILE, EventStore, FeedbackEvent, FeedbackKind, FeedbackOutcome,
-        SqliteEventStore, StoreError, TimeRange,
+        InsightsQuery, SqliteEventStore, StoreError, TimeRange, VoteOutcome,
     };
     use super::*;
 
@@ -199,6 +234,74 @@ mod tests {
             .optional()
             .unwrap();
         assert_eq!(index, None);
+    }
+
+    /// Issue 18: the dashboard's step keeps the drafts, outcomes and searches of the schema
+    /// before it; they count in the insights, with no text, product or id.
+    #[tokio::test]
+    async fn a_database_of_the_third_schema_is_brought_up_to_date_with_its_events() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut conn = Connection::open(dir.path().join(EVENTS_FILE)).unwrap();
+            Migrations::from_slice(&MIGRATION_STEPS[..3])
+                .to_latest(&mut conn)
+                .unwrap();
+            conn.execute(
+                "INSERT INTO deflections (id, at_ms, case_type, severity, audience, creator)
+                     VALUES ('old', ?1, 'problem', 3, 'public', 'anonymous')",
+                [at(0).timestamp_millis()],
+            )
+            .unwrap();
+            conn.execute_batch(
+                "INSERT INTO suggestions (deflection_id, position, article_id)
+                     VALUES ('old', 0, 'a'), ('old', 1, 'b');",
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO feedback (deflection_id, kind, article_id, at_ms)
+                     VALUES ('old', 'solved', 'a', ?1)",
+                [at(1).timestamp_millis()],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO searches (at_ms, query, total, audience)
+                     VALUES (?1, 'vpn', 0, 'public')",
+                [at(2).timestamp_millis()],
+            )
+            .unwrap();
+        }
+        let store = SqliteEventStore::open(dir.path()).unwrap();
+        store.record_search(page_search(3, "vpn", 2, "s1", None));
+        store.record_click(click("s1", "b", 2, 4));
+        store.flush().await.unwrap();
+        let voted = store.record_vote(vote("a", "v1", true, None, 5)).await;
+        assert_eq!(voted.unwrap(), VoteOutcome::Recorded);
+        let insights = store
+            .insights(InsightsQuery {
+                range: insights_range(),
+                product: None,
+                top: 10,
+                texts: 10,
+            })
+            .await
+            .unwrap();
+        let [day] = insights.days.as_slice() else {
+            panic!("one day: {:?}", insights.days);
+        };
+        assert_eq!(
+            (day.drafts, day.drafts_solved, day.drafts_deflected),
+            (1, 1, 1)
+        );
+        assert_eq!((day.searches, day.zero_result_searches), (2, 1));
+        assert_eq!((day.clicked_searches, day.first_click_rank_sum), (1, 2));
+        let ids: Vec<&str> = insights
+            .articles
+            .iter()
+            .map(|a| a.article_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(rows(dir.path(), "deflections"), 1);
+        assert!(insights.unanswered_drafts.is_empty());
     }
 
     #[test]

@@ -21,9 +21,10 @@ use super::checkpoint::{LOG_LIMIT_FRAMES, checkpoint_until, open_checkpointer};
 use super::retention::{MEASURE_EVERY, PRUNE_BATCH, PRUNE_EVERY, Retention, Tally, open_measurer};
 use super::writer::{Message, Writer, ask, open_writer};
 use super::{
-    DeflectionAnalytics, DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent,
-    FeedbackOutcome, SearchAnalytics, SearchEvent, StoreError, StoreStats, TimeRange,
-    bounded_deflection, validate_deflection, validate_feedback,
+    ClickEvent, DeflectionAnalytics, DeflectionEvent, DeflectionOutcome, EventStore, FeedbackEvent,
+    FeedbackOutcome, Insights, InsightsQuery, SearchAnalytics, SearchEvent, StoreError, StoreStats,
+    TimeRange, VoteEvent, VoteOutcome, bounded_deflection, validate_deflection, validate_feedback,
+    validate_vote,
 };
 use crate::config;
 
@@ -200,6 +201,19 @@ impl EventStore for SqliteEventStore {
         self.tally.queue_search(&self.queue, event, Message::Search);
     }
 
+    fn record_vote(&self, event: VoteEvent) -> BoxFuture<'_, Result<VoteOutcome, StoreError>> {
+        Box::pin(async move {
+            let checked = validate_vote(event)?;
+            ask(&self.queue, |reply| Message::Vote(checked, reply)).await
+        })
+    }
+
+    /// Queued and written with the next batch, like a search; the writer keeps it only when its
+    /// search is recorded.
+    fn record_click(&self, event: ClickEvent) {
+        self.tally.queue_click(&self.queue, event, Message::Click);
+    }
+
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(ask(&self.queue, Message::Flush))
     }
@@ -224,6 +238,11 @@ impl EventStore for SqliteEventStore {
     ) -> BoxFuture<'_, Result<SearchAnalytics, StoreError>> {
         let reader = self.reader.clone();
         Box::pin(off_runtime(move || reader.search_analytics(range, top)))
+    }
+
+    fn insights(&self, query: InsightsQuery) -> BoxFuture<'_, Result<Insights, StoreError>> {
+        let reader = self.reader.clone();
+        Box::pin(off_runtime(move || reader.insights(&query)))
     }
 }
 

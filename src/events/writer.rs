@@ -10,12 +10,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
-use super::retention::{PruneStep, Tally, prune};
+use super::retention::{BestEffort, PruneStep, Tally, prune};
 use super::schema::migrate;
 use super::sqlite::{OpenFailure, Options, store_error};
 use super::{
-    DeflectionEvent, DeflectionOutcome, FeedbackEvent, FeedbackKind, FeedbackOutcome, SearchEvent,
-    StoreError,
+    ClickEvent, DeflectionEvent, DeflectionOutcome, FeedbackEvent, FeedbackKind, FeedbackOutcome,
+    SearchEvent, StoreError, VoteEvent, VoteOutcome,
 };
 
 /// Most events in one transaction, so a backlog is written in bounded steps.
@@ -48,6 +48,8 @@ pub(super) enum Message {
     Deflection(DeflectionEvent, Reply<DeflectionOutcome>),
     Feedback(FeedbackEvent, Reply<FeedbackOutcome>),
     Search(SearchEvent),
+    Vote(VoteEvent, Reply<VoteOutcome>),
+    Click(ClickEvent),
     Flush(Reply<()>),
     /// Delete old events (retention, or room under the size cap): one bounded step in a
     /// transaction of its own, after the events it was queued with; the number deleted.
@@ -81,7 +83,7 @@ pub(super) struct Writer {
     pub(super) path: Arc<Path>,
     pub(super) conn: Connection,
     pub(super) receiver: mpsc::Receiver<Message>,
-    /// Counts the search events of failed batches.
+    /// Counts the search and click events of failed batches.
     pub(super) tally: Arc<Tally>,
     /// Dropped with the writer, which stops the checkpoint thread.
     pub(super) _running: std::sync::mpsc::Sender<()>,
@@ -155,18 +157,20 @@ impl Writer {
                     path = %self.path.display(),
                     "event batch rolled back: {err}"
                 );
-                let searches = answer_failed(batch, &error);
-                self.tally.add_dropped_searches(searches);
+                let lost = answer_failed(batch, &error);
+                self.tally.add_dropped(BestEffort::Search, lost.searches);
+                self.tally.add_dropped(BestEffort::Click, lost.clicks);
             }
         }
     }
 }
 
-/// What each draft and feedback of a committed batch came to, in batch order.
+/// What each draft, feedback and vote of a committed batch came to, in batch order.
 #[derive(Default)]
 struct Outcomes {
     deflections: Vec<DeflectionOutcome>,
     feedback: Vec<FeedbackOutcome>,
+    votes: Vec<VoteOutcome>,
 }
 
 /// Writes the batch in order in one transaction; what each draft and feedback came to. On error
@@ -187,6 +191,8 @@ fn write_batch(conn: &mut Connection, batch: &mut [Message]) -> rusqlite::Result
             }
             Message::Feedback(event, _) => outcomes.feedback.push(insert_feedback(&tx, event)?),
             Message::Search(event) => insert_search(&tx, event)?,
+            Message::Vote(event, _) => outcomes.votes.push(insert_vote(&tx, event)?),
+            Message::Click(event) => insert_click(&tx, event)?,
             // Prune steps run after the batch, in transactions of their own (`Writer::write`).
             Message::Flush(_) | Message::Prune(..) => {}
         }
@@ -218,11 +224,11 @@ pub(super) fn insert_deflection(
     };
     conn.prepare_cached(
         "INSERT INTO deflections (id, at_ms, case_type, severity, product, version, audience,
-             creator)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             creator, text)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (id) DO UPDATE SET case_type = excluded.case_type,
              severity = excluded.severity, product = excluded.product,
-             version = excluded.version, audience = excluded.audience",
+             version = excluded.version, audience = excluded.audience, text = excluded.text",
     )?
     .execute(params![
         event.id,
@@ -233,6 +239,7 @@ pub(super) fn insert_deflection(
         event.version,
         event.audience,
         event.creator,
+        event.text,
     ])?;
     conn.prepare_cached("DELETE FROM suggestions WHERE deflection_id = ?1")?
         .execute([&event.id])?;
@@ -284,18 +291,69 @@ fn insert_feedback(conn: &Connection, event: &FeedbackEvent) -> rusqlite::Result
     Ok(FeedbackOutcome::Recorded)
 }
 
-/// Records a search; its query arrives normalised and bounded (`bounded_search`).
+/// Records a search; its query arrives normalised and bounded (`bounded_search`). A search the
+/// page recorded before under the same id (the customer kept typing) is replaced: its last words
+/// are what was searched, and clicks name that one search.
 fn insert_search(conn: &Connection, event: &SearchEvent) -> rusqlite::Result<()> {
     // SQLite integers are signed; a total beyond i64 is not a count anyone needs exactly.
     let total = i64::try_from(event.total).unwrap_or(i64::MAX);
     conn.prepare_cached(
-        "INSERT INTO searches (at_ms, query, total, audience) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO searches (at_ms, query, total, audience, search_id, product)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (search_id) DO UPDATE SET at_ms = excluded.at_ms, query = excluded.query,
+             total = excluded.total, audience = excluded.audience, product = excluded.product",
     )?
     .execute(params![
         event.at.timestamp_millis(),
         event.query,
         total,
         event.audience,
+        event.id,
+        event.product,
+    ])?;
+    Ok(())
+}
+
+/// Records a vote, or replaces the visitor's earlier vote on the article; it arrives checked
+/// (`validate_vote`).
+fn insert_vote(conn: &Connection, event: &VoteEvent) -> rusqlite::Result<VoteOutcome> {
+    let replaced = conn
+        .prepare_cached("SELECT 1 FROM votes WHERE article_id = ?1 AND visitor = ?2")?
+        .query_row(params![event.article_id, event.visitor], |_| Ok(()))
+        .optional()?
+        .is_some();
+    conn.prepare_cached(
+        "INSERT INTO votes (article_id, visitor, helpful, comment, at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (article_id, visitor) DO UPDATE SET helpful = excluded.helpful,
+             comment = excluded.comment, at_ms = excluded.at_ms",
+    )?
+    .execute(params![
+        event.article_id,
+        event.visitor,
+        event.helpful,
+        event.comment,
+        event.at.timestamp_millis(),
+    ])?;
+    Ok(if replaced {
+        VoteOutcome::Replaced
+    } else {
+        VoteOutcome::Recorded
+    })
+}
+
+/// Records a click when its search is recorded, once per search, article and rank.
+fn insert_click(conn: &Connection, event: &ClickEvent) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO clicks (search_id, article_id, rank, at_ms)
+         SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM searches WHERE search_id = ?1)
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![
+        event.search_id,
+        event.article_id,
+        event.rank,
+        event.at.timestamp_millis(),
     ])?;
     Ok(())
 }
@@ -303,6 +361,7 @@ fn insert_search(conn: &Connection, event: &SearchEvent) -> rusqlite::Result<()>
 fn answer_committed(batch: Vec<Message>, outcomes: Outcomes) {
     let mut deflections = outcomes.deflections.into_iter();
     let mut feedback = outcomes.feedback.into_iter();
+    let mut votes = outcomes.votes.into_iter();
     for message in batch {
         // A requester that went away (timeout, disconnect) no longer listens: its event is
         // written all the same.
@@ -322,14 +381,27 @@ fn answer_committed(batch: Vec<Message>, outcomes: Outcomes) {
                     .expect("write_batch returns one outcome per feedback event");
                 let _ = reply.send(Ok(outcome));
             }
-            Message::Search(_) | Message::Prune(..) => {}
+            Message::Vote(_, reply) => {
+                let outcome = votes
+                    .next()
+                    .expect("write_batch returns one outcome per vote");
+                let _ = reply.send(Ok(outcome));
+            }
+            Message::Search(_) | Message::Click(_) | Message::Prune(..) => {}
         }
     }
 }
 
-/// Answers every request of a rolled-back batch with `error`; the search events lost.
-fn answer_failed(batch: Vec<Message>, error: &StoreError) -> u64 {
-    let mut searches = 0;
+/// The best-effort events of a rolled-back batch.
+#[derive(Default)]
+struct Lost {
+    searches: u64,
+    clicks: u64,
+}
+
+/// Answers every request of a rolled-back batch with `error`; the best-effort events lost.
+fn answer_failed(batch: Vec<Message>, error: &StoreError) -> Lost {
+    let mut lost = Lost::default();
     for message in batch {
         match message {
             Message::Flush(reply) => {
@@ -341,13 +413,17 @@ fn answer_failed(batch: Vec<Message>, error: &StoreError) -> u64 {
             Message::Feedback(_, reply) => {
                 let _ = reply.send(Err(error.clone()));
             }
-            Message::Search(_) => searches += 1,
+            Message::Vote(_, reply) => {
+                let _ = reply.send(Err(error.clone()));
+            }
+            Message::Search(_) => lost.searches += 1,
+            Message::Click(_) => lost.clicks += 1,
             Message::Prune(_, reply) => {
                 let _ = reply.send(Err(error.clone()));
             }
         }
     }
-    searches
+    lost
 }
 
 #[cfg(test)]

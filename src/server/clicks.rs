@@ -17,10 +17,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::requests::random_id;
 use super::session::PageCaller;
-use crate::events::ClickEvent;
+use crate::events::{ClickEvent, MAX_CLICK_RANK};
 
-/// Highest rank a click may name: 50 pages of 20.
-pub const MAX_RANK: u32 = 1_000;
 /// Longest article id a click may name, in characters.
 const MAX_ARTICLE_ID_CHARS: usize = 512;
 
@@ -46,8 +44,8 @@ pub async fn click(
         .rank
         .parse()
         .ok()
-        .filter(|rank| (1..=MAX_RANK).contains(rank))
-        .ok_or_else(|| ApiError::parameter("rank", format!("must be 1 to {MAX_RANK}")))?;
+        .filter(|rank| (1..=MAX_CLICK_RANK).contains(rank))
+        .ok_or_else(|| ApiError::parameter("rank", format!("must be 1 to {MAX_CLICK_RANK}")))?;
     let article_chars = form.article.chars().count();
     if form.article.is_empty() || article_chars > MAX_ARTICLE_ID_CHARS {
         return Err(ApiError::parameter(

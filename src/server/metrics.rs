@@ -134,16 +134,17 @@ impl Metrics {
         let events_dropped = Family::<EventLabels, Counter>::default();
         registry.register(
             "events_dropped",
-            "Events not written, by kind: search events over the event database's size cap, \
-             or when its queue was full or their batch failed; drafts answered while the event \
-             database was unavailable (outcomes never are: they answer 503)",
+            "Events not written, by kind: search and click events over the event database's \
+             size cap, or when its queue was full or their batch failed; drafts answered while \
+             the event database was unavailable (outcomes never are: they answer 503)",
             events_dropped.clone(),
         );
         let events_pruned = Family::<EventLabels, Counter>::default();
         registry.register(
             "events_pruned",
             "Events deleted past the retention period or to make room under the size cap, by \
-             kind (a deflection goes with its suggestions and feedback)",
+             kind (a deflection goes with its suggestions and feedback, a search with its \
+             clicks)",
             events_pruned.clone(),
         );
         let events_database_bytes = Gauge::default();
@@ -180,8 +181,11 @@ impl Metrics {
                 .store(total, Ordering::Relaxed);
         };
         set(&self.events_dropped, "search", stats.dropped_searches);
+        set(&self.events_dropped, "click", stats.dropped_clicks);
         set(&self.events_pruned, "search", stats.pruned_searches);
         set(&self.events_pruned, "deflection", stats.pruned_deflections);
+        set(&self.events_pruned, "vote", stats.pruned_votes);
+        set(&self.events_pruned, "click", stats.pruned_clicks);
         self.events_database_bytes
             .set(i64::try_from(stats.database_bytes).unwrap_or(i64::MAX));
     }

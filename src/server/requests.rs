@@ -246,22 +246,22 @@ pub fn record_search(
     audience: Visibility,
     searched: Searched,
 ) {
-    if let Some(events) = &state.events {
-        // The catalog's spelling, so that one product is one name in the dashboard's filter.
-        let product = searched.product.and_then(|written| {
-            let searcher = state.searcher().ok()?;
-            let known = searcher.catalog().product(&written)?;
-            Some(known.name.clone())
-        });
-        events.record_search(SearchEvent {
-            at: Utc::now(),
-            query: query.to_string(),
-            total: total as u64,
-            audience: audience.as_str().to_string(),
-            id: searched.id,
-            product,
-        });
-    }
+    let Some(events) = &state.events else {
+        return;
+    };
+    // The catalog's spelling (or `other`) like a draft's, so one product is one name.
+    let product = searched.product.and_then(|written| {
+        let searcher = state.searcher().ok()?;
+        known_product(searcher.catalog(), Some(&written))
+    });
+    events.record_search(SearchEvent {
+        at: Utc::now(),
+        query: query.to_string(),
+        total: total as u64,
+        audience: audience.as_str().to_string(),
+        id: searched.id,
+        product,
+    });
 }
 
 /// What a search event records beside its query and count.
@@ -447,6 +447,16 @@ fn known_version(
     Some(known.unwrap_or_else(|| OTHER.to_string()))
 }
 
+/// A draft's text as the events keep it for the dashboard: the subject, a blank line, the
+/// description, each trimmed; either alone when the other is blank.
+fn draft_text(subject: &str, description: &str) -> String {
+    [subject.trim(), description.trim()]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 /// Runs deflection for a draft on the search threads and records the draft; returns its id.
 pub async fn deflect_and_record(
     state: &AppState,
@@ -488,6 +498,7 @@ pub async fn deflect_and_record(
                 .iter()
                 .map(|s| s.info.id.clone())
                 .collect(),
+            text: draft_text(&body.subject, &body.description),
         })
         .await;
     let outcome = match recorded {

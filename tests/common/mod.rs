@@ -299,9 +299,15 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub body: String,
+    pub headers: axum::http::HeaderMap,
 }
 
 impl Reply {
+    /// A response header as text, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.body))
@@ -310,35 +316,7 @@ impl Reply {
 
 /// Sends one GET through the router without a socket, with an optional bearer key.
 pub async fn get(app: &axum::Router, uri: &str, key: Option<&str>) -> Reply {
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let mut request = axum::http::Request::get(uri);
-    if let Some(key) = key {
-        request = request.header("authorization", format!("Bearer {key}"));
-    }
-    let response = app
-        .clone()
-        .oneshot(request.body(axum::body::Body::empty()).expect("request"))
-        .await
-        .expect("infallible router");
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    Reply {
-        status,
-        content_type,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    send_with_headers(app, "get", uri, key, &[], None).await
 }
 
 /// Sends one request of any method through the router without a socket.
@@ -432,6 +410,7 @@ pub async fn send_with_headers(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let headers = response.headers().clone();
     let bytes = response
         .into_body()
         .collect()
@@ -442,6 +421,7 @@ pub async fn send_with_headers(
         status,
         content_type,
         body: String::from_utf8_lossy(&bytes).into_owned(),
+        headers,
     }
 }
 

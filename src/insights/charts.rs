@@ -100,7 +100,8 @@ impl LineChart {
             .y_label_formatter(&|y| format!("{y:.0}"))
             .y_desc("count")
             .label_style(("sans-serif", 13).into_font().color(&BLACK))
-            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(0xe4, 0xe7, 0xeb))
+            .max_light_lines(0)
             .draw()?;
         if self.lines.iter().any(|line| line.axis == Axis::Share) {
             chart

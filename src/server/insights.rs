@@ -54,9 +54,14 @@ impl InsightsParams {
         let day = |name: &str, value: &Option<String>| -> Result<Option<NaiveDate>, ApiError> {
             match value.as_deref() {
                 None | Some("") => Ok(None),
-                Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                // Exactly `YYYY-MM-DD`: chrono alone would take padded or blank-prefixed text.
+                Some(text) => text
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'-')
+                    .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+                    .flatten()
                     .map(Some)
-                    .map_err(|_| ApiError::parameter(name, "is not a date (YYYY-MM-DD)")),
+                    .ok_or_else(|| ApiError::parameter(name, "is not a date (YYYY-MM-DD)")),
             }
         };
         let last = day("to", &self.to)?.unwrap_or(today);

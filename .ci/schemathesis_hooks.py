@@ -8,6 +8,7 @@ dropped only when the query parameter it names, as it went out on the wire, sati
 schema.
 """
 
+import html
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -43,6 +44,12 @@ CROSS_FIELD_RULES = [
     # catalog is content (kb/products.yaml) and changes without a new API; an enum would make
     # every generated client stale at the next release. The description lists the current ones.
     ("version", "unknown version"),
+    # The dashboard's period: `from` not after `to` (a comparison between two parameters), and
+    # at most 366 days (a bound on their difference).
+    ("from", "is after `to`"),
+    ("from", "the period is longer than"),
+    # product must be one the catalog knows: content, like version above.
+    ("product", "is not a product of the catalog"),
 ]
 
 
@@ -52,7 +59,12 @@ def _is_cross_field_rule(response) -> bool:
     try:
         message = response.json()["error"]["message"]
     except Exception:
-        return False
+        # A page's 400 says the same words in its HTML.
+        message = html.unescape(re.sub(r"<[^>]+>", " ", response.text or ""))
+        return any(
+            f"parameter `{parameter}`" in message and words in message
+            for parameter, words in CROSS_FIELD_RULES
+        )
     return any(
         message.startswith(f"parameter `{parameter}`") and words in message
         for parameter, words in CROSS_FIELD_RULES

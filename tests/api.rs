@@ -563,6 +563,23 @@ async fn every_route_is_in_the_openapi_document_and_answers() {
                 (common::post_form(&app, "/signin", &form).await, 303)
             }
             "/signout" => (request(&app, method, &uri, None).await, 303),
+            "/insights/{file}" => (
+                get(&app, "/insights/funnel.csv", Some(AGENT_KEY)).await,
+                200,
+            ),
+            "/vote" => {
+                let form = [("article", "locked"), ("helpful", "yes")];
+                (common::post_form(&app, "/vote", &form).await, 303)
+            }
+            "/click" => {
+                let search = uuid::Uuid::new_v4().to_string();
+                let form = [
+                    ("search", search.as_str()),
+                    ("article", "locked"),
+                    ("rank", "1"),
+                ];
+                (common::post_form(&app, "/click", &form).await, 204)
+            }
             "/api/deflect" => {
                 let draft = serde_json::json!({"subject": "share access denied"});
                 (post_json(&app, &uri, Some(AGENT_KEY), &draft).await, 200)

@@ -34,7 +34,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("events", &["error", "config"]),
     // What the dashboard makes of the events; groups texts with the index's analyser.
-    ("insights", &["error", "config", "index", "events", "semantic"]),
+    (
+        "insights",
+        &["error", "config", "index", "events", "semantic"],
+    ),
     (
         "quality",
         &[

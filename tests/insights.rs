@@ -129,16 +129,29 @@ async fn a_vote_is_one_per_article_per_browser_session() {
         first.header("location"),
         Some(format!("/articles/{ARTICLE}?voted=yes#helpful").as_str())
     );
-    let cookie = first.header("set-cookie").expect("a visitor cookie").to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
-    assert!(!cookie.contains("Max-Age") && !cookie.contains("Expires"), "a session cookie");
+    let cookie = first
+        .header("set-cookie")
+        .expect("a visitor cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Max-Age") && !cookie.contains("Expires"),
+        "a session cookie"
+    );
     let visitor = cookie.split(';').next().unwrap().to_string();
     // The same browser changes its mind: one vote, now "no" with a comment.
     let again = post_form_with_cookie(
         &app,
         "/vote",
         &visitor,
-        &[("article", ARTICLE), ("helpful", "no"), ("comment", "  Step 3 is unclear  ")],
+        &[
+            ("article", ARTICLE),
+            ("helpful", "no"),
+            ("comment", "  Step 3 is unclear  "),
+        ],
     )
     .await;
     assert_eq!(again.status, 303);
@@ -148,7 +161,10 @@ async fn a_vote_is_one_per_article_per_browser_session() {
     let page = get(&app, "/insights", Some(AGENT_KEY)).await;
     assert_eq!(figure(&page.body, "votes-helpful"), "1");
     assert_eq!(figure(&page.body, "votes-not-helpful"), "1");
-    assert!(page.body.contains("Step 3 is unclear"), "the comment, trimmed");
+    assert!(
+        page.body.contains("Step 3 is unclear"),
+        "the comment, trimmed"
+    );
     let thanks = get(&app, &format!("/articles/{ARTICLE}?voted=no"), None).await;
     assert!(thanks.body.contains("class=\"thanks\""), "{}", thanks.body);
 }
@@ -159,16 +175,31 @@ async fn bad_votes_are_refused_and_nothing_is_recorded() {
     let app = kb.app();
     let long = "x".repeat(kbsearch::events::MAX_COMMENT_CHARS + 1);
     for (form, status, named) in [
-        (vec![("article", ARTICLE), ("helpful", "maybe")], 400, "helpful"),
+        (
+            vec![("article", ARTICLE), ("helpful", "maybe")],
+            400,
+            "helpful",
+        ),
         (vec![("article", ARTICLE)], 400, "helpful"),
         (
-            vec![("article", ARTICLE), ("helpful", "no"), ("comment", long.as_str())],
+            vec![
+                ("article", ARTICLE),
+                ("helpful", "no"),
+                ("comment", long.as_str()),
+            ],
             400,
             "comment",
         ),
-        (vec![("article", "no-such-article"), ("helpful", "yes")], 404, "not found"),
         (
-            vec![("article", "internal-swat-escalation-checklist"), ("helpful", "yes")],
+            vec![("article", "no-such-article"), ("helpful", "yes")],
+            404,
+            "not found",
+        ),
+        (
+            vec![
+                ("article", "internal-swat-escalation-checklist"),
+                ("helpful", "yes"),
+            ],
             404,
             "not found",
         ),
@@ -206,7 +237,12 @@ async fn a_click_counts_for_the_search_the_page_recorded() {
     // Unknown search, hidden article: the same answer, nothing kept.
     let unknown = uuid::Uuid::new_v4().to_string();
     assert_eq!(click(unknown, OTHER_ARTICLE, "1").await.status, 204);
-    let hidden = click(search.to_string(), "internal-swat-escalation-checklist", "1").await;
+    let hidden = click(
+        search.to_string(),
+        "internal-swat-escalation-checklist",
+        "1",
+    )
+    .await;
     assert_eq!(hidden.status, 204);
     for (search, rank, named) in [
         ("not-an-id", "1", "search"),

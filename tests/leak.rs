@@ -738,7 +738,11 @@ fn page_vote(g: &mut Gen) -> Vec<Probe> {
     let mut probes = Vec::new();
     for (i, id) in article_ids(g).into_iter().enumerate() {
         let comment = g.hidden_word();
-        let (helpful, comment) = if i % 2 == 0 { ("yes", "") } else { ("no", comment.as_str()) };
+        let (helpful, comment) = if i % 2 == 0 {
+            ("yes", "")
+        } else {
+            ("no", comment.as_str())
+        };
         probes.push(Probe::post_form(
             "/vote",
             &[("article", &id), ("helpful", helpful), ("comment", comment)],
@@ -765,7 +769,11 @@ fn page_click(g: &mut Gen) -> Vec<Probe> {
         .collect();
     probes.push(Probe::post_form(
         "/click",
-        &[("search", "not-an-id"), ("article", &g.visible_id()), ("rank", "1")],
+        &[
+            ("search", "not-an-id"),
+            ("article", &g.visible_id()),
+            ("rank", "1"),
+        ],
     ));
     probes
 }
@@ -783,7 +791,11 @@ fn page_insights(g: &mut Gen) -> Vec<Probe> {
     ];
     let mut probes: Vec<Probe> = paths.iter().map(Probe::get).collect();
     let forged = format!("kbsearch_session=v1.{}.agent.99999999999", "0".repeat(32));
-    probes.extend(paths.iter().map(|path| Probe::get(path).with_cookie(&forged)));
+    probes.extend(
+        paths
+            .iter()
+            .map(|path| Probe::get(path).with_cookie(&forged)),
+    );
     probes
 }
 

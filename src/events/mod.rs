@@ -888,7 +888,11 @@ mod tests {
         );
         assert_eq!(
             column(dir.path(), "searches", "query"),
-            [Some("d".to_string()), Some("b".to_string()), Some("c".to_string())],
+            [
+                Some("d".to_string()),
+                Some("b".to_string()),
+                Some("c".to_string())
+            ],
             "the last words typed are what was searched"
         );
         assert_eq!(

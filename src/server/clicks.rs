@@ -17,10 +17,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::requests::random_id;
 use super::session::PageCaller;
-use crate::events::{ClickEvent, MAX_CLICK_RANK};
-
-/// Longest article id a click may name, in characters.
-const MAX_ARTICLE_ID_CHARS: usize = 512;
+use crate::events::{ClickEvent, MAX_ARTICLE_ID_CHARS, MAX_CLICK_RANK};
 
 #[derive(Debug, Deserialize)]
 pub struct ClickForm {
@@ -38,12 +35,14 @@ pub async fn click(
     form: Result<Form<ClickForm>, FormRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Form(form) = form?;
-    let search_id = random_id(&form.search)
+    // Exactly as the page writes them: a hyphenated UUID, a number without sign or zeros first.
+    let search_id = (form.search.len() == 36)
+        .then(|| random_id(&form.search))
+        .flatten()
         .ok_or_else(|| ApiError::parameter("search", "is not the id of a search"))?;
-    let rank: u32 = form
-        .rank
-        .parse()
-        .ok()
+    let rank: u32 = Some(&form.rank)
+        .filter(|rank| rank.bytes().all(|b| b.is_ascii_digit()) && !rank.starts_with('0'))
+        .and_then(|rank| rank.parse().ok())
         .filter(|rank| (1..=MAX_CLICK_RANK).contains(rank))
         .ok_or_else(|| ApiError::parameter("rank", format!("must be 1 to {MAX_CLICK_RANK}")))?;
     let article_chars = form.article.chars().count();

@@ -81,7 +81,10 @@ impl InsightsParams {
                 let searcher = state.searcher()?;
                 let known = searcher.catalog().product(name).map(|p| p.name.clone());
                 Some(known.ok_or_else(|| {
-                    ApiError::parameter("product", format!("`{name}` is not a product of the catalog"))
+                    ApiError::parameter(
+                        "product",
+                        format!("`{name}` is not a product of the catalog"),
+                    )
                 })?)
             }
         };
@@ -93,11 +96,16 @@ impl InsightsParams {
 }
 
 /// Reads the period's counts and builds its dashboard, as the agent sees the articles.
-async fn dashboard(state: &AppState, caller: AgentPage, chosen: &Chosen) -> Result<Dashboard, ApiError> {
+async fn dashboard(
+    state: &AppState,
+    caller: AgentPage,
+    chosen: &Chosen,
+) -> Result<Dashboard, ApiError> {
     let events = state.events.clone().ok_or_else(|| {
         ApiError::Unavailable("events are not recorded by this service (no event store)".into())
     })?;
-    let midnight = |day: NaiveDate| Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight"));
+    let midnight =
+        |day: NaiveDate| Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight"));
     let query = InsightsQuery {
         range: TimeRange {
             from: Some(midnight(chosen.period.first)),
@@ -149,7 +157,13 @@ pub async fn insights_page(
         .map_err(|err| PageError::titled("Insights", err))?;
     let products: Vec<String> = state
         .searcher()
-        .map(|s| s.catalog().products.iter().map(|p| p.name.clone()).collect())
+        .map(|s| {
+            s.catalog()
+                .products
+                .iter()
+                .map(|p| p.name.clone())
+                .collect()
+        })
         .unwrap_or_default();
     Ok(layout("Insights", page(&dashboard, &chosen, &products)))
 }
@@ -175,7 +189,11 @@ pub async fn insights_csv(
     let dashboard = dashboard(&state, agent, &chosen)
         .await
         .map_err(|err| PageError::titled("Insights", err))?;
-    let table = dashboard.tables.iter().find(|t| t.id == id).ok_or_else(not_found)?;
+    let table = dashboard
+        .tables
+        .iter()
+        .find(|t| t.id == id)
+        .ok_or_else(not_found)?;
     let csv = table
         .to_csv()
         .map_err(|err| PageError::titled("Insights", ApiError::Internal(err.to_string())))?;
@@ -186,7 +204,10 @@ pub async fn insights_csv(
     let disposition = HeaderValue::from_str(&name).expect("ids and dates are header-safe");
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
             (header::CONTENT_DISPOSITION, disposition),
         ],
         csv,

@@ -80,6 +80,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/signin"),
     ("post", "/signin"),
     ("post", "/signout"),
+    ("get", "/insights"),
+    ("get", "/insights/{file}"),
+    ("post", "/vote"),
+    ("post", "/click"),
     ("get", "/api/openapi.json"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -258,7 +262,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/click",
-            post(clicks::click).layer(writes.clone()).layer(same_origin()),
+            post(clicks::click)
+                .layer(writes.clone())
+                .layer(same_origin()),
         )
         .route("/assets/{file}", get(pages::asset))
         .route("/healthz", get(api::healthz))

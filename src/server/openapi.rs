@@ -12,6 +12,7 @@ use super::requests::{MAX_FILTER_VALUE_CHARS, MAX_SUBJECT_CHARS};
 use super::session::MAX_NEXT_CHARS;
 use crate::config::Config;
 use crate::deflect::MAX_LIMIT;
+use crate::events::{MAX_ARTICLE_ID_CHARS, MAX_CLICK_RANK, MAX_COMMENT_CHARS};
 
 /// A string with something other than white space in it: what a field "not empty" means here.
 /// The class is Unicode's White_Space, which the server trims (`str::trim`); `\S` would not do,
@@ -21,6 +22,9 @@ const NOT_BLANK: &str =
 
 /// A deflection id a client may send: a UUID of version 4 or 7 with the RFC 4122 variant
 /// (see `requests::checked_id`), in any case, with surrounding white space ignored.
+/// A search's id as the search page writes it: a random UUID (version 4 or 7), hyphenated.
+const RANDOM_UUID: &str =
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[47][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$";
 const DEFLECTION_ID: &str = r"^\s*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[47][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}\s*$";
 
 fn error(description: &str) -> Value {
@@ -262,6 +266,25 @@ pub fn spec(config: &Config) -> Value {
             json!({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}]})
         ),
     ]);
+    let day = |name: &str, description: &str| {
+        query(
+            name,
+            description,
+            json!({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}),
+        )
+    };
+    let insights_params = json!([
+        day(
+            "from",
+            "First day (UTC), `YYYY-MM-DD`; empty: 29 days before `to`"
+        ),
+        day("to", "Last day, included; empty: today"),
+        query(
+            "product",
+            "One product of the catalog (`kb/products.toml`); empty: all",
+            json!({"type": "string"})
+        ),
+    ]);
     let mut deflect_body = json!({"type": "object", "properties": draft_properties(config, true), "anyOf": subject_or_description()});
     deflect_body["properties"]["severity"] = json!({"type": "integer", "minimum": 1, "maximum": 4, "nullable": true, "description": "1 (production down) to 4; 3 when absent"});
     deflect_body["properties"]["limit"] =
@@ -403,6 +426,65 @@ pub fn spec(config: &Config) -> Value {
                             "303": {"description": "Signed out: `Set-Cookie` clears the session", "headers": {"Set-Cookie": {"schema": {"type": "string"}}, "Location": {"schema": {"type": "string"}}}},
                             "403": html("HTML page: the form was posted from another site")
                          }))}},
+            "/insights": {"get": {
+                "summary": "The support dashboard, for agents (a signed-in session from `/signin`, or an agent key): the deflection funnel and searches over time, top queries, articles by helpfulness, and what to write next, for a period and product",
+                "security": bearer,
+                "parameters": insights_params.clone(),
+                "responses": with_common(json!({
+                    "200": html("HTML page"),
+                    "303": {"description": "Not signed in: to `/signin`, and back after signing in", "headers": {"Location": {"schema": {"type": "string"}}}},
+                    "400": html("HTML page: a parameter is invalid, `from` is after `to`, the period is longer than 366 days, or the product is not in the catalog"),
+                    "401": html("HTML page: an unknown key"),
+                    "403": html("HTML page: a customer key")
+                }))
+            }},
+            "/insights/{file}": {"get": {
+                "summary": "One table of the dashboard as CSV (`funnel.csv`, `searches.csv`, `top-queries.csv`, `no-result-queries.csv`, `unclicked-queries.csv`, `helpful-articles.csv`, `never-helpful.csv`, `lowest-rated.csv`, `end-of-support.csv`, `write-next.csv`); agents only, as `/insights`",
+                "security": bearer,
+                "parameters": insights_params.as_array().unwrap().iter().cloned().chain([json!({"name": "file", "in": "path", "required": true, "schema": {"type": "string"}})]).collect::<Vec<_>>(),
+                "responses": with_common(json!({
+                    "200": {"description": "CSV with a header row, as an attachment", "content": {"text/csv; charset=utf-8": {"schema": {"type": "string"}}}},
+                    "303": {"description": "Not signed in: to `/signin`", "headers": {"Location": {"schema": {"type": "string"}}}},
+                    "400": html("HTML page: a parameter is invalid, as for `/insights`"),
+                    "401": html("HTML page: an unknown key"),
+                    "403": html("HTML page: a customer key"),
+                    "404": html("HTML page: the dashboard has no such table")
+                }))
+            }},
+            "/vote": {"post": {
+                "summary": "\"Was this helpful?\" from an article page: one vote per article per browser session (a `kbsearch_visitor` session cookie; voting again replaces the vote), a comment only with `no`. Only from this site's own pages",
+                "security": bearer,
+                "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": object(&["article", "helpful"], json!({
+                    "article": {"type": "string", "maxLength": MAX_ARTICLE_ID_CHARS, "description": "The article's id"},
+                    "helpful": {"type": "string", "enum": ["yes", "no"]},
+                    "comment": {"type": "string", "maxLength": MAX_COMMENT_CHARS, "description": "What was missing or wrong; kept with `no` only"}
+                }))}}},
+                "responses": rate_limited(with_common(json!({
+                    "303": {"description": "Recorded: back to the article (`?voted=yes` or `no`), with `Set-Cookie` for a new visitor", "headers": {"Location": {"schema": {"type": "string"}}, "Set-Cookie": {"schema": {"type": "string"}}}},
+                    "400": html("HTML page: a field is missing or invalid, or the comment is too long"),
+                    "401": html("HTML page: an unknown key"),
+                    "403": html("HTML page: the form was posted from another site"),
+                    "404": html("HTML page: no such article, or not visible to the caller"),
+                    "413": html("HTML page: the form is larger than limits.max_body_bytes"),
+                    "415": html("HTML page: not sent as `application/x-www-form-urlencoded`")
+                })), "rate_limit.writes_*")
+            }},
+            "/click": {"post": {
+                "summary": "A click on a search result, sent by the search page as a beacon: the search's id (from the results' `data-search`), the article and its rank. Best effort: 204 whether or not it is kept (a click on an article the caller may not see, or for a search not recorded, is not). Only from this site's own pages",
+                "security": bearer,
+                "requestBody": {"required": true, "content": {"application/x-www-form-urlencoded": {"schema": object(&["search", "article", "rank"], json!({
+                    "search": {"type": "string", "pattern": RANDOM_UUID},
+                    "article": {"type": "string", "minLength": 1, "maxLength": MAX_ARTICLE_ID_CHARS},
+                    "rank": {"type": "integer", "minimum": 1, "maximum": MAX_CLICK_RANK}
+                }))}}},
+                "responses": rate_limited(anyone(json!({
+                    "204": {"description": "Taken"},
+                    "400": error("A field is missing or invalid"),
+                    "403": html("HTML page: the form was posted from another site"),
+                    "413": error("The form is larger than limits.max_body_bytes"),
+                    "415": error("Not sent as `application/x-www-form-urlencoded`")
+                })), "rate_limit.writes_*")
+            }},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": json_ok("OpenAPI 3 document", json!({"type": "object"}))}}},
             "/articles/{id}": {"get": {
                 "summary": "An article as an HTML page; an agent key or a signed-in agent's session cookie (`/signin`) opens internal articles, labelled",

@@ -22,9 +22,9 @@ use super::requests::{
 use super::session::PageCaller;
 use super::{AppState, Caller};
 use crate::content::products::SupportStatus;
+use crate::events::MAX_COMMENT_CHARS;
 use crate::search::facets::FacetCount;
 use crate::search::{Hit, SearchResults, VersionSupport};
-use crate::events::MAX_COMMENT_CHARS;
 
 const STYLE: &str = include_str!("assets/style.css");
 const SCRIPT: &str = include_str!("assets/app.js");
@@ -228,7 +228,13 @@ pub async fn search_page(
                 id: Some(id.clone()),
                 product: search.product.clone(),
             };
-            record_search(&state, &search.q, results.total, caller.audience(), searched);
+            record_search(
+                &state,
+                &search.q,
+                results.total,
+                caller.audience(),
+                searched,
+            );
             Some(id)
         }
         _ => None,

@@ -5,8 +5,8 @@
 //! configured name). Both posts are plain forms behind the same-origin check of the case form,
 //! and sign-in attempts have a budget of their own (`rate_limit.signin_*`).
 
-use axum::extract::rejection::FormRejection;
 use axum::extract::State;
+use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::{Query, QueryRejection};

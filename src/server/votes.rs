@@ -18,12 +18,10 @@ use super::AppState;
 use super::error::{ApiError, PageError};
 use super::requests::{article_url, new_random_id, random_id};
 use super::session::{Https, PageCaller};
-use crate::events::{MAX_COMMENT_CHARS, VoteEvent};
+use crate::events::{MAX_ARTICLE_ID_CHARS, MAX_COMMENT_CHARS, VoteEvent};
 
 /// The visitor cookie's name.
 pub const VISITOR_COOKIE: &str = "kbsearch_visitor";
-/// Longest article id a vote may name, in characters (ids are paths of the content folder).
-const MAX_ARTICLE_ID_CHARS: usize = 512;
 
 #[derive(Debug, Deserialize)]
 pub struct VoteForm {
@@ -49,12 +47,19 @@ pub async fn vote(
         "no" => false,
         _ => return Err(bad(ApiError::parameter("helpful", "must be `yes` or `no`"))),
     };
-    let comment = form.comment.trim();
-    let comment_chars = comment.chars().count();
+    let comment_chars = form.comment.chars().count();
     if comment_chars > MAX_COMMENT_CHARS {
         return Err(bad(ApiError::parameter(
             "comment",
             format!("is {comment_chars} characters long; the limit is {MAX_COMMENT_CHARS}"),
+        )));
+    }
+    let comment = form.comment.trim();
+    let article_chars = form.article.chars().count();
+    if article_chars > MAX_ARTICLE_ID_CHARS {
+        return Err(bad(ApiError::parameter(
+            "article",
+            format!("is {article_chars} characters long; the limit is {MAX_ARTICLE_ID_CHARS}"),
         )));
     }
     let not_found = || {
@@ -64,9 +69,6 @@ pub async fn vote(
             "This article does not exist or is not available to you.",
         )
     };
-    if form.article.chars().count() > MAX_ARTICLE_ID_CHARS {
-        return Err(not_found());
-    }
     let searcher = state
         .searcher()
         .map_err(|err| PageError::titled("Starting", err))?;

@@ -12,6 +12,20 @@ use crate::events::{
     ArticleActivity, DayActivity, Insights, NEVER_HELPFUL_MIN_SHOWN, QueryActivity,
 };
 
+/// The ids of the dashboard's tables, in the page's order (their CSV is `/insights/{id}.csv`).
+pub const DASHBOARD_TABLES: [&str; 10] = [
+    "funnel",
+    "searches",
+    "top-queries",
+    "no-result-queries",
+    "unclicked-queries",
+    "helpful-articles",
+    "never-helpful",
+    "lowest-rated",
+    "end-of-support",
+    "write-next",
+];
+
 /// Periods longer than this many days are shown per week.
 const MAX_DAILY_POINTS: i64 = 62;
 /// Example texts shown per group, and comments per article.
@@ -603,6 +617,17 @@ mod tests {
 
     fn rows<'a>(dashboard: &'a Dashboard, id: &str) -> &'a [Vec<Cell>] {
         &dashboard.tables.iter().find(|t| t.id == id).unwrap().rows
+    }
+
+    #[test]
+    fn the_tables_are_the_listed_ones_in_order() {
+        let period = Period {
+            first: day(1),
+            last: day(7),
+        };
+        let dashboard = Dashboard::build(period, None, &insights(), &summary);
+        let ids: Vec<&str> = dashboard.tables.iter().map(|t| t.id).collect();
+        assert_eq!(ids, DASHBOARD_TABLES);
     }
 
     #[test]

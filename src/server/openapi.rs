@@ -13,6 +13,7 @@ use super::session::MAX_NEXT_CHARS;
 use crate::config::Config;
 use crate::deflect::MAX_LIMIT;
 use crate::events::{MAX_ARTICLE_ID_CHARS, MAX_CLICK_RANK, MAX_COMMENT_CHARS};
+use crate::insights::dashboard::DASHBOARD_TABLES;
 
 /// A string with something other than white space in it: what a field "not empty" means here.
 /// The class is Unicode's White_Space, which the server trims (`str::trim`); `\S` would not do,
@@ -439,9 +440,9 @@ pub fn spec(config: &Config) -> Value {
                 }))
             }},
             "/insights/{file}": {"get": {
-                "summary": "One table of the dashboard as CSV (`funnel.csv`, `searches.csv`, `top-queries.csv`, `no-result-queries.csv`, `unclicked-queries.csv`, `helpful-articles.csv`, `never-helpful.csv`, `lowest-rated.csv`, `end-of-support.csv`, `write-next.csv`); agents only, as `/insights`",
+                "summary": "One table of the dashboard as CSV; agents only, as `/insights`",
                 "security": bearer,
-                "parameters": insights_params.as_array().unwrap().iter().cloned().chain([json!({"name": "file", "in": "path", "required": true, "schema": {"type": "string"}})]).collect::<Vec<_>>(),
+                "parameters": insights_params.as_array().unwrap().iter().cloned().chain([json!({"name": "file", "in": "path", "required": true, "schema": {"type": "string", "enum": DASHBOARD_TABLES.iter().map(|t| format!("{t}.csv")).collect::<Vec<_>>()}})]).collect::<Vec<_>>(),
                 "responses": with_common(json!({
                     "200": {"description": "CSV with a header row, as an attachment", "content": {"text/csv; charset=utf-8": {"schema": {"type": "string"}}}},
                     "303": {"description": "Not signed in: to `/signin`", "headers": {"Location": {"schema": {"type": "string"}}}},

@@ -11,8 +11,10 @@ use std::collections::HashMap;
 
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, Stemmer, StopWordFilter,
-    TextAnalyzer, Token, TokenStream, Tokenizer,
+    TextAnalyzer, TextAnalyzerBuilder, Token, TokenStream, Tokenizer,
 };
+
+use crate::index::stem_cache::CachedStemmer;
 
 /// Tokenizer name registered on the index for every full-text field.
 pub const INDEX_ANALYZER: &str = "kb_en";
@@ -263,7 +265,9 @@ impl Tokenizer for KbTokenizer {
     }
 }
 
-fn analyzer(tokenizer: KbTokenizer) -> TextAnalyzer {
+/// Every step of analysis but stemming: words and compounds, long ones dropped, lowercased,
+/// folded to ASCII, stop words removed.
+fn unstemmed(tokenizer: KbTokenizer) -> TextAnalyzerBuilder<impl Tokenizer> {
     TextAnalyzer::builder(tokenizer)
         .filter(RemoveLongFilter::limit(MAX_TOKEN_CHARS))
         .filter(LowerCaser)
@@ -271,18 +275,21 @@ fn analyzer(tokenizer: KbTokenizer) -> TextAnalyzer {
         .filter(StopWordFilter::remove(
             STOP_WORDS.iter().map(|w| w.to_string()),
         ))
-        .filter(Stemmer::new(Language::English))
-        .build()
 }
 
-/// The analyzer for indexed text.
+/// The analyzer for indexed text. It remembers stems ([`CachedStemmer`]): articles repeat their
+/// words, and indexing stems every one of them.
 pub fn index_analyzer() -> TextAnalyzer {
-    analyzer(KbTokenizer::for_index())
+    unstemmed(KbTokenizer::for_index())
+        .filter(CachedStemmer)
+        .build()
 }
 
 /// The analyzer for query text: the same filters, compounds kept whole.
 pub fn query_analyzer() -> TextAnalyzer {
-    analyzer(KbTokenizer::for_query())
+    unstemmed(KbTokenizer::for_query())
+        .filter(Stemmer::new(Language::English))
+        .build()
 }
 
 /// The analyzer snippets are highlighted with: the index analyzer's steps, except that only
@@ -579,6 +586,30 @@ mod tests {
             .into_iter()
             .map(|t| (t.text, t.position))
             .collect()
+    }
+
+    #[test]
+    fn the_index_analyzer_gives_the_tokens_of_plain_stemming_on_the_sample_kb() {
+        let mut plain = unstemmed(KbTokenizer::for_index())
+            .filter(Stemmer::new(Language::English))
+            .build();
+        let mut index = index_analyzer();
+        let kb = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kb");
+        let mut files = 0;
+        for entry in walkdir::WalkDir::new(kb) {
+            let entry = entry.expect("the sample kb is readable");
+            if entry.path().extension().is_none_or(|ext| ext != "md") {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).expect("articles are UTF-8");
+            let expected = analyze(&mut plain, &text);
+            // Twice: stems made on first sight, then stems remembered.
+            for _ in 0..2 {
+                assert_eq!(analyze(&mut index, &text), expected, "{:?}", entry.path());
+            }
+            files += 1;
+        }
+        assert!(files > 50, "the sample kb has its articles ({files})");
     }
 
     #[test]

@@ -150,6 +150,7 @@ impl KbTokenStream<'_> {
         // Extend over alphanumerics and single connectors followed by an alphanumeric.
         let mut end = start + first.len_utf8();
         let mut has_digit_or_underscore = first.is_numeric();
+        let mut has_connector = false;
         while let Some(&(offset, next)) = self.chars.peek() {
             if next.is_alphanumeric() {
                 has_digit_or_underscore |= next.is_numeric();
@@ -160,6 +161,7 @@ impl KbTokenStream<'_> {
             let after = text[offset + next.len_utf8()..].chars().next();
             if is_connector(next) && after.is_some_and(char::is_alphanumeric) {
                 has_digit_or_underscore |= next == '_';
+                has_connector = true;
                 self.chars.next();
                 continue;
             }
@@ -172,17 +174,20 @@ impl KbTokenStream<'_> {
         self.pending_at = 0;
         let mut part_start = start;
         let mut index = 0;
-        for (offset, c) in text[start..end].char_indices() {
-            if is_connector(c) {
-                if start + offset > part_start {
-                    self.pending.push(Pending::part(
-                        part_start,
-                        start + offset,
-                        self.position + index,
-                    ));
-                    index += 1;
+        // Most words have no connector: they are one part, and are not read again for parts.
+        if has_connector {
+            for (offset, c) in text[start..end].char_indices() {
+                if is_connector(c) {
+                    if start + offset > part_start {
+                        self.pending.push(Pending::part(
+                            part_start,
+                            start + offset,
+                            self.position + index,
+                        ));
+                        index += 1;
+                    }
+                    part_start = start + offset + c.len_utf8();
                 }
-                part_start = start + offset + c.len_utf8();
             }
         }
         if end > part_start {
@@ -193,7 +198,8 @@ impl KbTokenStream<'_> {
         // A word of letters then digits is kept whole and, on the index side, also split as a
         // customer may write it apart (`NFSv4` and `NFS v4`); the query side keeps it whole
         // and searches the split form as an alternative.
-        let split = (index == 1)
+        // Only a word with a digit can split: the flag spares most words the scan.
+        let split = (index == 1 && has_digit_or_underscore)
             .then(|| letters_digits_split(&text[start..end]))
             .flatten();
         if let Some(at) = split {

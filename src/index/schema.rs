@@ -17,6 +17,10 @@ pub const SCHEMA_VERSION: u32 = 5;
 /// (tuned on SciFact train and `kb/judgments.tsv`; see `crate::search::rank`).
 pub const TITLE_REPEAT: usize = 2;
 
+/// Room in a document's buffer for what [`KbSchema::document`] does not count: each value's
+/// length prefix, the keyword fields, dates and numbers.
+const DOCUMENT_SLACK_BYTES: usize = 512;
+
 /// The fast field holding [`id_key`] of each document.
 pub const ID_KEY_FIELD: &str = "id_key";
 
@@ -170,35 +174,72 @@ impl KbSchema {
 
     /// Builds the document stored for `article`, tagged with its file's `fingerprint`.
     pub fn document(&self, article: &Article, fingerprint: u64) -> TantivyDocument {
-        let mut doc = TantivyDocument::default();
-        doc.add_text(self.id, &article.id);
-        doc.add_text(self.path, &article.path);
-        doc.add_text(self.title, &article.title);
         let headings: Vec<&str> = article.headings.iter().map(|h| h.text.as_str()).collect();
-        doc.add_text(self.headings, headings.join("\n"));
+        let headings = headings.join("\n");
         let mut keywords = article.keywords.join("\n");
         for tag in &article.tags {
             keywords.push('\n');
             keywords.push_str(tag);
         }
+        let sections =
+            serde_json::to_string(&article.headings).expect("headings serialize to JSON");
+        let extras = serde_json::json!({
+            "links": article.links,
+            "images": article.images,
+            "queries": article.queries,
+        })
+        .to_string();
+        let audiences: Vec<Visibility> = if article.status == Status::Published {
+            Visibility::ALL
+                .iter()
+                .copied()
+                .filter(|a| *a >= article.visibility)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // The document copies every value into one buffer: sized once, it is not grown (and
+        // copied, on fresh pages the kernel must zero) value after value.
+        let copies_of_title = 3 + TITLE_REPEAT + audiences.len();
+        let copies_of_outline = 3 + audiences.len();
+        let bytes = copies_of_title * article.title.len()
+            + copies_of_outline * (headings.len() + keywords.len())
+            + 3 * article.text.len()
+            + article.code.len()
+            + article.source.len()
+            + article.summary.len()
+            + sections.len()
+            + extras.len()
+            + article.id.len()
+            + article.path.len()
+            + article
+                .tags
+                .iter()
+                .chain(&article.versions)
+                .map(String::len)
+                .sum::<usize>()
+            + DOCUMENT_SLACK_BYTES;
+        let mut doc = TantivyDocument::with_capacity(bytes);
+        doc.add_text(self.id, &article.id);
+        doc.add_text(self.path, &article.path);
+        doc.add_text(self.title, &article.title);
+        doc.add_text(self.headings, &headings);
         for _ in 0..TITLE_REPEAT {
             doc.add_text(self.all, &article.title);
         }
-        doc.add_text(self.all, headings.join("\n"));
+        doc.add_text(self.all, &headings);
         doc.add_text(self.all, &keywords);
         doc.add_text(self.all, &article.text);
         doc.add_text(self.all, &article.code);
         doc.add_text(self.vocab, &article.title);
-        doc.add_text(self.vocab, headings.join("\n"));
+        doc.add_text(self.vocab, &headings);
         doc.add_text(self.vocab, &keywords);
         doc.add_text(self.vocab, &article.text);
-        if article.status == Status::Published {
-            for audience in Visibility::ALL.iter().filter(|a| **a >= article.visibility) {
-                let field = self.suggest[*audience as usize];
-                doc.add_text(field, &article.title);
-                doc.add_text(field, headings.join("\n"));
-                doc.add_text(field, &keywords);
-            }
+        for audience in audiences {
+            let field = self.suggest[audience as usize];
+            doc.add_text(field, &article.title);
+            doc.add_text(field, &headings);
+            doc.add_text(field, &keywords);
         }
         doc.add_text(self.keywords, keywords);
         doc.add_text(self.body, &article.text);
@@ -223,16 +264,8 @@ impl KbSchema {
             .timestamp();
         doc.add_date(self.updated, DateTime::from_timestamp_secs(updated));
         doc.add_text(self.summary, &article.summary);
-        doc.add_text(
-            self.sections,
-            serde_json::to_string(&article.headings).expect("headings serialize to JSON"),
-        );
-        let extras = serde_json::json!({
-            "links": article.links,
-            "images": article.images,
-            "queries": article.queries,
-        });
-        doc.add_text(self.extras, extras.to_string());
+        doc.add_text(self.sections, sections);
+        doc.add_text(self.extras, extras);
         doc.add_u64(self.fingerprint, fingerprint);
         doc.add_u64(self.id_key, id_key(&article.id));
         doc

@@ -28,19 +28,23 @@ macro_rules! search_matches {
 }
 
 /// Per day: drafts, those shown suggestions, solved, submitted, with an outcome, deflected.
+/// Each draft's flags are worked out once (`MATERIALIZED`): SQLite would otherwise repeat a
+/// flag's subquery in every count that names it.
 pub(super) const DRAFT_DAYS: &str = concat!(
-    "SELECT day, count(*), count(*) FILTER (WHERE shown), count(*) FILTER (WHERE solved),
+    "WITH drafts AS MATERIALIZED (
+         SELECT d.at_ms / 86400000 AS day,
+                EXISTS (SELECT 1 FROM suggestions s WHERE s.deflection_id = d.id) AS shown,
+                EXISTS (SELECT 1 FROM feedback f
+                        WHERE f.deflection_id = d.id AND f.kind = 'solved') AS solved,
+                EXISTS (SELECT 1 FROM feedback f
+                        WHERE f.deflection_id = d.id AND f.kind = 'case_submitted') AS submitted
+         FROM deflections d WHERE ",
+    draft_matches!(),
+    ")
+     SELECT day, count(*), count(*) FILTER (WHERE shown), count(*) FILTER (WHERE solved),
             count(*) FILTER (WHERE submitted), count(*) FILTER (WHERE solved OR submitted),
             count(*) FILTER (WHERE solved AND NOT submitted)
-     FROM (SELECT d.at_ms / 86400000 AS day,
-                  EXISTS (SELECT 1 FROM suggestions s WHERE s.deflection_id = d.id) AS shown,
-                  EXISTS (SELECT 1 FROM feedback f
-                          WHERE f.deflection_id = d.id AND f.kind = 'solved') AS solved,
-                  EXISTS (SELECT 1 FROM feedback f
-                          WHERE f.deflection_id = d.id AND f.kind = 'case_submitted') AS submitted
-           FROM deflections d WHERE ",
-    draft_matches!(),
-    ") AS drafts GROUP BY day ORDER BY day"
+     FROM drafts GROUP BY day ORDER BY day"
 );
 
 /// Per day: searches, and those that found nothing.
@@ -52,16 +56,17 @@ pub(super) const SEARCH_DAYS: &str = concat!(
 );
 
 /// Per day of the search: searches clicked, and the sum of the rank of each one's first click
-/// (the earliest; the better rank among clicks at the same moment).
+/// (the earliest; the better rank among clicks at the same moment), read in order from the
+/// index `clicks_first`.
 pub(super) const CLICK_DAYS: &str = concat!(
-    "SELECT s.at_ms / 86400000 AS day, count(*), sum(f.rank)
-     FROM (SELECT c.search_id, c.rank,
-                  row_number() OVER (PARTITION BY c.search_id ORDER BY c.at_ms, c.rank) AS n
-           FROM clicks c) AS f
-     JOIN searches s ON s.search_id = f.search_id
-     WHERE f.n = 1 AND ",
+    "SELECT day, count(*), sum(first_rank)
+     FROM (SELECT s.at_ms / 86400000 AS day,
+                  (SELECT c.rank FROM clicks c WHERE c.search_id = s.search_id
+                   ORDER BY c.at_ms, c.rank LIMIT 1) AS first_rank
+           FROM searches s WHERE s.search_id IS NOT NULL AND ",
     search_matches!(),
-    " GROUP BY day ORDER BY day"
+    ") AS clicked
+     WHERE first_rank IS NOT NULL GROUP BY day ORDER BY day"
 );
 
 /// The three lists of queries, at most `$4` entries each, in order: `list` (`top`, `zero`,
@@ -98,34 +103,41 @@ pub(super) const QUERY_LISTS: &str = concat!(
 
 /// Articles with any activity, by shown + clicks + votes, most first, at most `$4`: article,
 /// shown, solved, not helpful, clicks, helpful votes, not helpful votes. Clicks and votes count
-/// by their own time; clicks of searches of the product only; votes name no product.
+/// by their own time; clicks of searches of the product only; votes name no product. Each kind
+/// is counted on its own first, so that the last grouping sorts a few rows per article rather
+/// than every one; `CROSS JOIN` keeps SQLite reading the drafts in range first (it would
+/// otherwise read every `solved` and `not_helpful` feedback, and look its draft up), and is a
+/// plain join to PostgreSQL, whose `sum` of counts is a `numeric`, cast back.
 pub(super) const ARTICLES: &str = concat!(
-    "SELECT article_id,
-            count(*) FILTER (WHERE what = 'shown'),
-            count(*) FILTER (WHERE what = 'solved'),
-            count(*) FILTER (WHERE what = 'not_helpful'),
-            count(*) FILTER (WHERE what = 'click'),
-            count(*) FILTER (WHERE what = 'helpful_vote'),
-            count(*) FILTER (WHERE what = 'unhelpful_vote')
-     FROM (SELECT s.article_id, 'shown' AS what
-           FROM suggestions s JOIN deflections d ON d.id = s.deflection_id WHERE ",
+    "SELECT article_id, CAST(sum(shown) AS BIGINT), CAST(sum(solved) AS BIGINT),
+            CAST(sum(not_helpful) AS BIGINT), CAST(sum(clicks) AS BIGINT),
+            CAST(sum(helpful) AS BIGINT), CAST(sum(unhelpful) AS BIGINT)
+     FROM (SELECT s.article_id, count(*) AS shown, 0 AS solved, 0 AS not_helpful, 0 AS clicks,
+                  0 AS helpful, 0 AS unhelpful
+           FROM deflections d CROSS JOIN suggestions s
+           WHERE s.deflection_id = d.id AND ",
     draft_matches!(),
-    "      UNION ALL
-           SELECT f.article_id, f.kind
-           FROM feedback f JOIN deflections d ON d.id = f.deflection_id
-           WHERE f.kind IN ('solved', 'not_helpful') AND ",
+    "      GROUP BY s.article_id
+           UNION ALL
+           SELECT f.article_id, 0, count(*) FILTER (WHERE f.kind = 'solved'),
+                  count(*) FILTER (WHERE f.kind = 'not_helpful'), 0, 0, 0
+           FROM deflections d CROSS JOIN feedback f
+           WHERE f.deflection_id = d.id AND f.kind IN ('solved', 'not_helpful') AND ",
     draft_matches!(),
-    "      UNION ALL
-           SELECT c.article_id, 'click' FROM clicks c
+    "      GROUP BY f.article_id
+           UNION ALL
+           SELECT c.article_id, 0, 0, 0, count(*), 0, 0 FROM clicks c
            WHERE c.at_ms >= $1 AND c.at_ms < $2 AND (CAST($3 AS TEXT) = '' OR EXISTS (
                SELECT 1 FROM searches s WHERE s.search_id = c.search_id AND s.product = $3))
+           GROUP BY c.article_id
            UNION ALL
-           SELECT v.article_id, CASE WHEN v.helpful THEN 'helpful_vote' ELSE 'unhelpful_vote' END
+           SELECT v.article_id, 0, 0, 0, 0, count(*) FILTER (WHERE v.helpful),
+                  count(*) FILTER (WHERE NOT v.helpful)
            FROM votes v WHERE v.at_ms >= $1 AND v.at_ms < $2
+           GROUP BY v.article_id
      ) AS activity
      GROUP BY article_id
-     ORDER BY count(*) FILTER (WHERE what IN ('shown', 'click', 'helpful_vote', 'unhelpful_vote'))
-              DESC, article_id
+     ORDER BY sum(shown) + sum(clicks) + sum(helpful) + sum(unhelpful) DESC, article_id
      LIMIT $4"
 );
 

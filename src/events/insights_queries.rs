@@ -27,46 +27,26 @@ macro_rules! search_matches {
     };
 }
 
-/// Per day: drafts, those shown suggestions, solved, submitted, with an outcome, deflected.
-/// Each draft's flags are worked out once (`MATERIALIZED`): SQLite would otherwise repeat a
-/// flag's subquery in every count that names it.
+/// Per day: drafts, those shown suggestions, solved, submitted, with an outcome, deflected; from
+/// the flags the writers keep on each draft.
 pub(super) const DRAFT_DAYS: &str = concat!(
-    "WITH drafts AS MATERIALIZED (
-         SELECT d.at_ms / 86400000 AS day,
-                EXISTS (SELECT 1 FROM suggestions s WHERE s.deflection_id = d.id) AS shown,
-                EXISTS (SELECT 1 FROM feedback f
-                        WHERE f.deflection_id = d.id AND f.kind = 'solved') AS solved,
-                EXISTS (SELECT 1 FROM feedback f
-                        WHERE f.deflection_id = d.id AND f.kind = 'case_submitted') AS submitted
-         FROM deflections d WHERE ",
+    "SELECT d.at_ms / 86400000 AS day, count(*), count(*) FILTER (WHERE d.shown_any),
+            count(*) FILTER (WHERE d.solved), count(*) FILTER (WHERE d.submitted),
+            count(*) FILTER (WHERE d.solved OR d.submitted),
+            count(*) FILTER (WHERE d.solved AND NOT d.submitted)
+     FROM deflections d WHERE ",
     draft_matches!(),
-    ")
-     SELECT day, count(*), count(*) FILTER (WHERE shown), count(*) FILTER (WHERE solved),
-            count(*) FILTER (WHERE submitted), count(*) FILTER (WHERE solved OR submitted),
-            count(*) FILTER (WHERE solved AND NOT submitted)
-     FROM drafts GROUP BY day ORDER BY day"
-);
-
-/// Per day: searches, and those that found nothing.
-pub(super) const SEARCH_DAYS: &str = concat!(
-    "SELECT s.at_ms / 86400000 AS day, count(*), count(*) FILTER (WHERE s.total = 0)
-     FROM searches s WHERE ",
-    search_matches!(),
     " GROUP BY day ORDER BY day"
 );
 
-/// Per day of the search: searches clicked, and the sum of the rank of each one's first click
-/// (the earliest; the better rank among clicks at the same moment), read in order from the
-/// index `clicks_first`.
-pub(super) const CLICK_DAYS: &str = concat!(
-    "SELECT day, count(*), sum(first_rank)
-     FROM (SELECT s.at_ms / 86400000 AS day,
-                  (SELECT c.rank FROM clicks c WHERE c.search_id = s.search_id
-                   ORDER BY c.at_ms, c.rank LIMIT 1) AS first_rank
-           FROM searches s WHERE s.search_id IS NOT NULL AND ",
+/// Per day: searches, those that found nothing, those clicked, and the sum of the rank of each
+/// clicked one's first click (noted on the search by the writers).
+pub(super) const SEARCH_DAYS: &str = concat!(
+    "SELECT s.at_ms / 86400000 AS day, count(*), count(*) FILTER (WHERE s.total = 0),
+            count(s.first_click_rank), coalesce(sum(s.first_click_rank), 0)
+     FROM searches s WHERE ",
     search_matches!(),
-    ") AS clicked
-     WHERE first_rank IS NOT NULL GROUP BY day ORDER BY day"
+    " GROUP BY day ORDER BY day"
 );
 
 /// The three lists of queries, at most `$4` entries each, in order: `list` (`top`, `zero`,
@@ -79,7 +59,7 @@ pub(super) const QUERY_LISTS: &str = concat!(
                 count(*) FILTER (WHERE clicked) AS clicked,
                 count(*) FILTER (WHERE clickable) AS clickable
          FROM (SELECT s.query, s.total,
-                      EXISTS (SELECT 1 FROM clicks c WHERE c.search_id = s.search_id) AS clicked,
+                      s.first_click_rank IS NOT NULL AS clicked,
                       s.total > 0 AND s.search_id IS NOT NULL AS clickable
                FROM searches s WHERE ",
     search_matches!(),
@@ -122,7 +102,8 @@ pub(super) const ARTICLES: &str = concat!(
            SELECT f.article_id, 0, count(*) FILTER (WHERE f.kind = 'solved'),
                   count(*) FILTER (WHERE f.kind = 'not_helpful'), 0, 0, 0
            FROM deflections d CROSS JOIN feedback f
-           WHERE f.deflection_id = d.id AND f.kind IN ('solved', 'not_helpful') AND ",
+           WHERE (d.solved OR d.not_helpful) AND f.deflection_id = d.id
+               AND f.kind IN ('solved', 'not_helpful') AND ",
     draft_matches!(),
     "      GROUP BY f.article_id
            UNION ALL
@@ -151,14 +132,8 @@ pub(super) const COMMENTS: &str = "SELECT v.article_id, v.comment, v.at_ms FROM 
 pub(super) const UNANSWERED: &str = concat!(
     "SELECT d.text FROM deflections d WHERE ",
     draft_matches!(),
-    " AND d.text <> '' AND (
-         NOT EXISTS (SELECT 1 FROM suggestions s WHERE s.deflection_id = d.id)
-         OR (EXISTS (SELECT 1 FROM feedback f
-                     WHERE f.deflection_id = d.id AND f.kind = 'not_helpful')
-             AND EXISTS (SELECT 1 FROM feedback f
-                         WHERE f.deflection_id = d.id AND f.kind = 'case_submitted')
-             AND NOT EXISTS (SELECT 1 FROM feedback f
-                             WHERE f.deflection_id = d.id AND f.kind = 'solved')))
+    " AND d.text <> ''
+       AND (NOT d.shown_any OR (d.not_helpful AND d.submitted AND NOT d.solved))
      ORDER BY d.at_ms DESC, d.id LIMIT $4"
 );
 
@@ -198,7 +173,7 @@ fn count<R: Columns>(row: &R, column: usize) -> Result<u64, R::Error> {
     Ok(u64::try_from(row.int(column)?).unwrap_or(0))
 }
 
-/// A day's row of [`DRAFT_DAYS`], [`SEARCH_DAYS`] or [`CLICK_DAYS`]: the day, then its counts.
+/// A day's row of [`DRAFT_DAYS`] or [`SEARCH_DAYS`]: the day, then its counts.
 pub(super) fn day_row<const N: usize, R: Columns>(row: &R) -> Result<(i64, [u64; N]), R::Error> {
     let mut counts = [0; N];
     for (column, value) in counts.iter_mut().enumerate() {
@@ -249,8 +224,7 @@ pub(super) fn text_row<R: Columns>(row: &R) -> Result<String, R::Error> {
 #[derive(Debug, Default)]
 pub(super) struct InsightsRows {
     pub(super) draft_days: Vec<(i64, [u64; 6])>,
-    pub(super) search_days: Vec<(i64, [u64; 2])>,
-    pub(super) click_days: Vec<(i64, [u64; 2])>,
+    pub(super) search_days: Vec<(i64, [u64; 4])>,
     pub(super) query_lists: Vec<(String, QueryActivity)>,
     pub(super) articles: Vec<ArticleActivity>,
     pub(super) comments: Vec<VoteComment>,
@@ -270,13 +244,11 @@ pub(super) fn insights(rows: InsightsRows) -> Insights {
         activity.drafts_with_outcome = with_outcome;
         activity.drafts_deflected = deflected;
     }
-    for (number, [searches, zero_results]) in rows.search_days {
+    for (number, counts) in rows.search_days {
+        let [searches, zero_results, clicked, rank_sum] = counts;
         let activity = day_entry(&mut days, number);
         activity.searches = searches;
         activity.zero_result_searches = zero_results;
-    }
-    for (number, [clicked, rank_sum]) in rows.click_days {
-        let activity = day_entry(&mut days, number);
         activity.clicked_searches = clicked;
         activity.first_click_rank_sum = rank_sum;
     }

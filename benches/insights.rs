@@ -12,6 +12,8 @@
 //! - `KBSEARCH_BENCH_SCALE` (1.0): multiplies every count (0.1 for a quick run).
 //! - `KBSEARCH_BENCH_EVENTS_URL`: a PostgreSQL URL (an empty database): the same events and
 //!   timings on the PostgreSQL store as well.
+//! - `KBSEARCH_BENCH_DATA`: write the SQLite store in this (new) folder and keep it, to look at
+//!   its query plans afterwards, instead of a temp dir.
 //!
 //! `cargo bench --bench insights`
 
@@ -59,9 +61,11 @@ fn main() {
     };
     let now = Utc::now();
     runtime.block_on(async {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let sqlite = SqliteEventStore::open_configured(dir.path(), &events).expect("the store");
-        println!("SQLite store in {}", dir.path().display());
+        let temp = tempfile::tempdir().expect("a temp dir");
+        let dir = std::env::var_os("KBSEARCH_BENCH_DATA")
+            .map_or_else(|| temp.path().to_path_buf(), std::path::PathBuf::from);
+        let sqlite = SqliteEventStore::open_configured(&dir, &events).expect("the store");
+        println!("SQLite store in {}", dir.display());
         measure(&sqlite, scale, now).await;
         let bytes = std::fs::metadata(sqlite.path()).map_or(0, |meta| meta.len());
         println!("database file: {:.0} MB", bytes as f64 / 1e6);
@@ -154,15 +158,24 @@ fn skewed(rng: &mut fastrand::Rng, n: usize) -> usize {
 async fn write_events(store: &dyn EventStore, counts: Counts, now: DateTime<Utc>) -> usize {
     let mut rng = fastrand::Rng::with_seed(18);
     let start_ms = now.timestamp_millis() - DAYS * DAY_MS;
-    let time = |rng: &mut fastrand::Rng| {
-        DateTime::from_timestamp_millis(start_ms + rng.i64(0..DAYS * DAY_MS)).expect("a time")
+    // Each kind's events in the order of their times, as a service records them.
+    let times = |rng: &mut fastrand::Rng, n: usize| {
+        let mut times: Vec<DateTime<Utc>> = (0..n)
+            .map(|_| {
+                DateTime::from_timestamp_millis(start_ms + rng.i64(0..DAYS * DAY_MS))
+                    .expect("a time")
+            })
+            .collect();
+        times.sort();
+        times
     };
     let creator = "key:bench".to_string();
     let mut written = 0;
 
     let mut draft_ids = Vec::with_capacity(counts.drafts);
     let mut drafts = Vec::with_capacity(CHUNK);
-    for n in 0..counts.drafts {
+    let draft_times = times(&mut rng, counts.drafts);
+    for (n, at) in draft_times.into_iter().enumerate() {
         let suggested: Vec<String> = (0..5)
             .map(|_| format!("articles/{:04}.md", skewed(&mut rng, ARTICLES)))
             .collect();
@@ -170,7 +183,7 @@ async fn write_events(store: &dyn EventStore, counts: Counts, now: DateTime<Utc>
         let event = DeflectionEvent {
             id: id.clone(),
             creator: creator.clone(),
-            at: time(&mut rng),
+            at,
             case_type: "problem".to_string(),
             severity: 3,
             product: Some(PRODUCTS[rng.usize(0..PRODUCTS.len())].to_string()),
@@ -220,15 +233,20 @@ async fn write_events(store: &dyn EventStore, counts: Counts, now: DateTime<Utc>
     }
 
     let mut search_ids = Vec::with_capacity(counts.searches);
-    for n in 0..counts.searches {
+    let search_times = times(&mut rng, counts.searches);
+    for (n, at) in search_times.into_iter().enumerate() {
         let from_page = rng.u32(0..100) < 80;
         let id = from_page.then(|| format!("search-{n:07}"));
         let query = skewed(&mut rng, QUERIES);
         let event = SearchEvent {
-            at: time(&mut rng),
+            at,
             query: format!("query {query}"),
             // One query in seven finds nothing, always.
-            total: if query % 7 == 0 { 0 } else { rng.u64(1..200) },
+            total: if query.is_multiple_of(7) {
+                0
+            } else {
+                rng.u64(1..200)
+            },
             audience: "customer".to_string(),
             id: id.clone(),
             product: (rng.u32(0..100) < 60)
@@ -245,14 +263,20 @@ async fn write_events(store: &dyn EventStore, counts: Counts, now: DateTime<Utc>
     }
     store.flush().await.expect("searches written");
 
-    for n in 0..counts.clicks {
-        let (search_id, at) = &search_ids[rng.usize(0..search_ids.len())];
-        store.record_click(ClickEvent {
-            search_id: search_id.clone(),
-            article_id: format!("articles/{:04}.md", skewed(&mut rng, ARTICLES)),
-            rank: 1 + skewed(&mut rng, 20) as u32,
-            at: *at + chrono::Duration::seconds(rng.i64(1..120)),
-        });
+    let mut clicks: Vec<ClickEvent> = (0..counts.clicks)
+        .map(|_| {
+            let (search_id, at) = &search_ids[rng.usize(0..search_ids.len())];
+            ClickEvent {
+                search_id: search_id.clone(),
+                article_id: format!("articles/{:04}.md", skewed(&mut rng, ARTICLES)),
+                rank: 1 + skewed(&mut rng, 20) as u32,
+                at: *at + chrono::Duration::seconds(rng.i64(1..120)),
+            }
+        })
+        .collect();
+    clicks.sort_by_key(|click| click.at);
+    for (n, event) in clicks.into_iter().enumerate() {
+        store.record_click(event);
         written += 1;
         if (n + 1) % CHUNK == 0 {
             store.flush().await.expect("clicks written");
@@ -261,7 +285,8 @@ async fn write_events(store: &dyn EventStore, counts: Counts, now: DateTime<Utc>
     store.flush().await.expect("clicks written");
 
     let mut votes = Vec::with_capacity(CHUNK);
-    for n in 0..counts.votes {
+    let vote_times = times(&mut rng, counts.votes);
+    for (n, at) in vote_times.into_iter().enumerate() {
         let helpful = rng.u32(0..100) < 70;
         let comment = (!helpful && rng.bool())
             .then(|| format!("Step {} does not match version 7.8", rng.u32(1..9)));
@@ -270,7 +295,7 @@ async fn write_events(store: &dyn EventStore, counts: Counts, now: DateTime<Utc>
             visitor: format!("visitor-{n:07}"),
             helpful,
             comment,
-            at: time(&mut rng),
+            at,
         });
         if votes.len() == CHUNK || n + 1 == counts.votes {
             let outcomes = join_all(votes.drain(..).map(|e| store.record_vote(e))).await;

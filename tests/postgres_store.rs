@@ -163,7 +163,7 @@ async fn the_postgres_store_keeps_the_promises_of_the_sqlite_store() {
     assert_eq!(all.unanswered_drafts.len(), 4);
     assert_eq!(
         cluster.psql("insights", "SELECT count(*) FROM clicks"),
-        "5",
+        "6",
         "no click for an unknown search or a rank out of bounds, one row per rank"
     );
     drop(pg_insights);

@@ -187,9 +187,6 @@ fn read_insights(conn: &Connection, query: &InsightsParams) -> rusqlite::Result<
         search_days: read_rows(conn, insights::SEARCH_DAYS, matching, |row| {
             insights::day_row(row)
         })?,
-        click_days: read_rows(conn, insights::CLICK_DAYS, matching, |row| {
-            insights::day_row(row)
-        })?,
         query_lists: read_rows(
             conn,
             insights::QUERY_LISTS,

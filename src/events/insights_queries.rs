@@ -27,39 +27,24 @@ macro_rules! search_matches {
     };
 }
 
-/// Per day: drafts, those shown suggestions, solved, submitted, with an outcome, deflected.
+/// Per day: drafts, those shown suggestions, solved, submitted, with an outcome, deflected; from
+/// the flags the writers keep on each draft.
 pub(super) const DRAFT_DAYS: &str = concat!(
-    "SELECT day, count(*), count(*) FILTER (WHERE shown), count(*) FILTER (WHERE solved),
-            count(*) FILTER (WHERE submitted), count(*) FILTER (WHERE solved OR submitted),
-            count(*) FILTER (WHERE solved AND NOT submitted)
-     FROM (SELECT d.at_ms / 86400000 AS day,
-                  EXISTS (SELECT 1 FROM suggestions s WHERE s.deflection_id = d.id) AS shown,
-                  EXISTS (SELECT 1 FROM feedback f
-                          WHERE f.deflection_id = d.id AND f.kind = 'solved') AS solved,
-                  EXISTS (SELECT 1 FROM feedback f
-                          WHERE f.deflection_id = d.id AND f.kind = 'case_submitted') AS submitted
-           FROM deflections d WHERE ",
+    "SELECT d.at_ms / 86400000 AS day, count(*), count(*) FILTER (WHERE d.shown_any),
+            count(*) FILTER (WHERE d.solved), count(*) FILTER (WHERE d.submitted),
+            count(*) FILTER (WHERE d.solved OR d.submitted),
+            count(*) FILTER (WHERE d.solved AND NOT d.submitted)
+     FROM deflections d WHERE ",
     draft_matches!(),
-    ") AS drafts GROUP BY day ORDER BY day"
-);
-
-/// Per day: searches, and those that found nothing.
-pub(super) const SEARCH_DAYS: &str = concat!(
-    "SELECT s.at_ms / 86400000 AS day, count(*), count(*) FILTER (WHERE s.total = 0)
-     FROM searches s WHERE ",
-    search_matches!(),
     " GROUP BY day ORDER BY day"
 );
 
-/// Per day of the search: searches clicked, and the sum of the rank of each one's first click
-/// (the earliest; the better rank among clicks at the same moment).
-pub(super) const CLICK_DAYS: &str = concat!(
-    "SELECT s.at_ms / 86400000 AS day, count(*), sum(f.rank)
-     FROM (SELECT c.search_id, c.rank,
-                  row_number() OVER (PARTITION BY c.search_id ORDER BY c.at_ms, c.rank) AS n
-           FROM clicks c) AS f
-     JOIN searches s ON s.search_id = f.search_id
-     WHERE f.n = 1 AND ",
+/// Per day: searches, those that found nothing, those clicked, and the sum of the rank of each
+/// clicked one's first click (noted on the search by the writers).
+pub(super) const SEARCH_DAYS: &str = concat!(
+    "SELECT s.at_ms / 86400000 AS day, count(*), count(*) FILTER (WHERE s.total = 0),
+            count(s.first_click_rank), coalesce(sum(s.first_click_rank), 0)
+     FROM searches s WHERE ",
     search_matches!(),
     " GROUP BY day ORDER BY day"
 );
@@ -74,7 +59,7 @@ pub(super) const QUERY_LISTS: &str = concat!(
                 count(*) FILTER (WHERE clicked) AS clicked,
                 count(*) FILTER (WHERE clickable) AS clickable
          FROM (SELECT s.query, s.total,
-                      EXISTS (SELECT 1 FROM clicks c WHERE c.search_id = s.search_id) AS clicked,
+                      s.first_click_rank IS NOT NULL AS clicked,
                       s.total > 0 AND s.search_id IS NOT NULL AS clickable
                FROM searches s WHERE ",
     search_matches!(),
@@ -98,34 +83,42 @@ pub(super) const QUERY_LISTS: &str = concat!(
 
 /// Articles with any activity, by shown + clicks + votes, most first, at most `$4`: article,
 /// shown, solved, not helpful, clicks, helpful votes, not helpful votes. Clicks and votes count
-/// by their own time; clicks of searches of the product only; votes name no product.
+/// by their own time; clicks of searches of the product only; votes name no product. Each kind
+/// is counted on its own first, so that the last grouping sorts a few rows per article rather
+/// than every one; `CROSS JOIN` keeps SQLite reading the drafts in range first (it would
+/// otherwise read every `solved` and `not_helpful` feedback, and look its draft up), and is a
+/// plain join to PostgreSQL, whose `sum` of counts is a `numeric`, cast back.
 pub(super) const ARTICLES: &str = concat!(
-    "SELECT article_id,
-            count(*) FILTER (WHERE what = 'shown'),
-            count(*) FILTER (WHERE what = 'solved'),
-            count(*) FILTER (WHERE what = 'not_helpful'),
-            count(*) FILTER (WHERE what = 'click'),
-            count(*) FILTER (WHERE what = 'helpful_vote'),
-            count(*) FILTER (WHERE what = 'unhelpful_vote')
-     FROM (SELECT s.article_id, 'shown' AS what
-           FROM suggestions s JOIN deflections d ON d.id = s.deflection_id WHERE ",
+    "SELECT article_id, CAST(sum(shown) AS BIGINT), CAST(sum(solved) AS BIGINT),
+            CAST(sum(not_helpful) AS BIGINT), CAST(sum(clicks) AS BIGINT),
+            CAST(sum(helpful) AS BIGINT), CAST(sum(unhelpful) AS BIGINT)
+     FROM (SELECT s.article_id, count(*) AS shown, 0 AS solved, 0 AS not_helpful, 0 AS clicks,
+                  0 AS helpful, 0 AS unhelpful
+           FROM deflections d CROSS JOIN suggestions s
+           WHERE s.deflection_id = d.id AND ",
     draft_matches!(),
-    "      UNION ALL
-           SELECT f.article_id, f.kind
-           FROM feedback f JOIN deflections d ON d.id = f.deflection_id
-           WHERE f.kind IN ('solved', 'not_helpful') AND ",
+    "      GROUP BY s.article_id
+           UNION ALL
+           SELECT f.article_id, 0, count(*) FILTER (WHERE f.kind = 'solved'),
+                  count(*) FILTER (WHERE f.kind = 'not_helpful'), 0, 0, 0
+           FROM deflections d CROSS JOIN feedback f
+           WHERE (d.solved OR d.not_helpful) AND f.deflection_id = d.id
+               AND f.kind IN ('solved', 'not_helpful') AND ",
     draft_matches!(),
-    "      UNION ALL
-           SELECT c.article_id, 'click' FROM clicks c
+    "      GROUP BY f.article_id
+           UNION ALL
+           SELECT c.article_id, 0, 0, 0, count(*), 0, 0 FROM clicks c
            WHERE c.at_ms >= $1 AND c.at_ms < $2 AND (CAST($3 AS TEXT) = '' OR EXISTS (
                SELECT 1 FROM searches s WHERE s.search_id = c.search_id AND s.product = $3))
+           GROUP BY c.article_id
            UNION ALL
-           SELECT v.article_id, CASE WHEN v.helpful THEN 'helpful_vote' ELSE 'unhelpful_vote' END
+           SELECT v.article_id, 0, 0, 0, 0, count(*) FILTER (WHERE v.helpful),
+                  count(*) FILTER (WHERE NOT v.helpful)
            FROM votes v WHERE v.at_ms >= $1 AND v.at_ms < $2
+           GROUP BY v.article_id
      ) AS activity
      GROUP BY article_id
-     ORDER BY count(*) FILTER (WHERE what IN ('shown', 'click', 'helpful_vote', 'unhelpful_vote'))
-              DESC, article_id
+     ORDER BY sum(shown) + sum(clicks) + sum(helpful) + sum(unhelpful) DESC, article_id
      LIMIT $4"
 );
 
@@ -139,14 +132,8 @@ pub(super) const COMMENTS: &str = "SELECT v.article_id, v.comment, v.at_ms FROM 
 pub(super) const UNANSWERED: &str = concat!(
     "SELECT d.text FROM deflections d WHERE ",
     draft_matches!(),
-    " AND d.text <> '' AND (
-         NOT EXISTS (SELECT 1 FROM suggestions s WHERE s.deflection_id = d.id)
-         OR (EXISTS (SELECT 1 FROM feedback f
-                     WHERE f.deflection_id = d.id AND f.kind = 'not_helpful')
-             AND EXISTS (SELECT 1 FROM feedback f
-                         WHERE f.deflection_id = d.id AND f.kind = 'case_submitted')
-             AND NOT EXISTS (SELECT 1 FROM feedback f
-                             WHERE f.deflection_id = d.id AND f.kind = 'solved')))
+    " AND d.text <> ''
+       AND (NOT d.shown_any OR (d.not_helpful AND d.submitted AND NOT d.solved))
      ORDER BY d.at_ms DESC, d.id LIMIT $4"
 );
 
@@ -186,7 +173,7 @@ fn count<R: Columns>(row: &R, column: usize) -> Result<u64, R::Error> {
     Ok(u64::try_from(row.int(column)?).unwrap_or(0))
 }
 
-/// A day's row of [`DRAFT_DAYS`], [`SEARCH_DAYS`] or [`CLICK_DAYS`]: the day, then its counts.
+/// A day's row of [`DRAFT_DAYS`] or [`SEARCH_DAYS`]: the day, then its counts.
 pub(super) fn day_row<const N: usize, R: Columns>(row: &R) -> Result<(i64, [u64; N]), R::Error> {
     let mut counts = [0; N];
     for (column, value) in counts.iter_mut().enumerate() {
@@ -237,8 +224,7 @@ pub(super) fn text_row<R: Columns>(row: &R) -> Result<String, R::Error> {
 #[derive(Debug, Default)]
 pub(super) struct InsightsRows {
     pub(super) draft_days: Vec<(i64, [u64; 6])>,
-    pub(super) search_days: Vec<(i64, [u64; 2])>,
-    pub(super) click_days: Vec<(i64, [u64; 2])>,
+    pub(super) search_days: Vec<(i64, [u64; 4])>,
     pub(super) query_lists: Vec<(String, QueryActivity)>,
     pub(super) articles: Vec<ArticleActivity>,
     pub(super) comments: Vec<VoteComment>,
@@ -258,13 +244,11 @@ pub(super) fn insights(rows: InsightsRows) -> Insights {
         activity.drafts_with_outcome = with_outcome;
         activity.drafts_deflected = deflected;
     }
-    for (number, [searches, zero_results]) in rows.search_days {
+    for (number, counts) in rows.search_days {
+        let [searches, zero_results, clicked, rank_sum] = counts;
         let activity = day_entry(&mut days, number);
         activity.searches = searches;
         activity.zero_result_searches = zero_results;
-    }
-    for (number, [clicked, rank_sum]) in rows.click_days {
-        let activity = day_entry(&mut days, number);
         activity.clicked_searches = clicked;
         activity.first_click_rank_sum = rank_sum;
     }

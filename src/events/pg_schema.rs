@@ -51,12 +51,27 @@ pub(super) const MIGRATION_STEPS: &[&str] = &[
         audience TEXT NOT NULL
     );
     CREATE INDEX searches_at ON searches (at_ms);"#,
-    // The insights dashboard (issue 18), as the SQLite schema's fourth step: drafts' text,
-    // searches' product and page id (unique, which clicks name), votes and clicks. Votes and
+    // The insights dashboard (issue 18), as the SQLite schema's fourth step: drafts' text and
+    // outcome flags, searches' product, page id (unique, which clicks name) and first click,
+    // votes and clicks. Votes and
     // clicks have an id of their own, as searches do, for retention's bounded deletes.
     r#"ALTER TABLE deflections ADD COLUMN text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE deflections ADD COLUMN shown_any BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE deflections ADD COLUMN solved BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE deflections ADD COLUMN not_helpful BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE deflections ADD COLUMN submitted BOOLEAN NOT NULL DEFAULT FALSE;
+    UPDATE deflections SET
+        shown_any = EXISTS (SELECT 1 FROM suggestions s WHERE s.deflection_id = deflections.id),
+        solved = EXISTS (SELECT 1 FROM feedback f
+                         WHERE f.deflection_id = deflections.id AND f.kind = 'solved'),
+        not_helpful = EXISTS (SELECT 1 FROM feedback f
+                              WHERE f.deflection_id = deflections.id AND f.kind = 'not_helpful'),
+        submitted = EXISTS (SELECT 1 FROM feedback f
+                            WHERE f.deflection_id = deflections.id AND f.kind = 'case_submitted');
     ALTER TABLE searches ADD COLUMN search_id TEXT COLLATE "C";
     ALTER TABLE searches ADD COLUMN product TEXT;
+    ALTER TABLE searches ADD COLUMN first_click_ms BIGINT;
+    ALTER TABLE searches ADD COLUMN first_click_rank INTEGER;
     CREATE UNIQUE INDEX searches_search_id ON searches (search_id);
 
     CREATE TABLE votes (
@@ -79,7 +94,6 @@ pub(super) const MIGRATION_STEPS: &[&str] = &[
         at_ms BIGINT NOT NULL
     );
     CREATE UNIQUE INDEX clicks_once ON clicks (search_id, article_id, rank);
-    CREATE INDEX clicks_first ON clicks (search_id, at_ms, rank);
     CREATE INDEX clicks_at ON clicks (at_ms);"#,
 ];
 

@@ -397,8 +397,8 @@ async fn insert_deflection(
         .execute(
             &tx.prepare_cached(
                 "INSERT INTO deflections (id, at_ms, case_type, severity, product, version,
-                     audience, creator, text)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+                     audience, creator, text, shown_any)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
             )
             .await?,
             &[
@@ -411,6 +411,7 @@ async fn insert_deflection(
                 &event.audience,
                 &event.creator,
                 &event.text,
+                &!event.suggested.is_empty(),
             ],
         )
         .await?;
@@ -431,7 +432,7 @@ async fn insert_deflection(
         tx.execute(
             &tx.prepare_cached(
                 "UPDATE deflections SET case_type = $2, severity = $3, product = $4,
-                     version = $5, audience = $6, text = $7
+                     version = $5, audience = $6, text = $7, shown_any = $8
                  WHERE id = $1",
             )
             .await?,
@@ -443,6 +444,7 @@ async fn insert_deflection(
                 &event.version,
                 &event.audience,
                 &event.text,
+                &!event.suggested.is_empty(),
             ],
         )
         .await?;
@@ -469,7 +471,9 @@ async fn insert_deflection(
 }
 
 /// Records feedback from the draft's creator, naming (for `solved` and `not_helpful`) an article
-/// among the draft's suggestions; the draft's row is locked so its suggestions hold still.
+/// among the draft's suggestions; the draft's row is locked so its suggestions hold still, for
+/// update since its outcome flag is then set (two feedbacks on one draft sharing the lock would
+/// deadlock on that update).
 async fn insert_feedback(
     client: &mut deadpool_postgres::Client,
     event: &FeedbackEvent,
@@ -477,7 +481,7 @@ async fn insert_feedback(
     let tx = client.transaction().await?;
     let creator: Option<Option<String>> = tx
         .query_opt(
-            &tx.prepare_cached("SELECT creator FROM deflections WHERE id = $1 FOR SHARE")
+            &tx.prepare_cached("SELECT creator FROM deflections WHERE id = $1 FOR NO KEY UPDATE")
                 .await?,
             &[&event.deflection_id],
         )
@@ -517,10 +521,23 @@ async fn insert_feedback(
             ],
         )
         .await?;
-    tx.commit().await?;
     if inserted == 0 {
+        tx.commit().await?;
         return Ok(FeedbackOutcome::Duplicate);
     }
+    // The draft's flag of this kind, which the insights count.
+    tx.execute(
+        &tx.prepare_cached(
+            "UPDATE deflections SET solved = solved OR $2 = 'solved',
+                 not_helpful = not_helpful OR $2 = 'not_helpful',
+                 submitted = submitted OR $2 = 'case_submitted'
+             WHERE id = $1",
+        )
+        .await?,
+        &[&event.deflection_id, &event.kind.as_str()],
+    )
+    .await?;
+    tx.commit().await?;
     Ok(FeedbackOutcome::Recorded)
 }
 
@@ -659,6 +676,21 @@ async fn insert_clicks(
         .await?;
     tx.execute(&statement, &[&search_id, &article_id, &rank, &at])
         .await?;
+    // Each search's first click (the earliest; the better rank at the same moment), as the
+    // SQLite writer notes it click by click.
+    let first = tx
+        .prepare_cached(
+            "UPDATE searches s SET first_click_ms = c.at_ms, first_click_rank = c.rank
+             FROM (SELECT DISTINCT ON (search_id) search_id, rank, at_ms
+                   FROM unnest($1::text[], $2::integer[], $3::bigint[])
+                       AS c (search_id, rank, at_ms)
+                   ORDER BY search_id, at_ms, rank) AS c
+             WHERE s.search_id = c.search_id AND (s.first_click_ms IS NULL
+                 OR s.first_click_ms > c.at_ms
+                 OR (s.first_click_ms = c.at_ms AND s.first_click_rank > c.rank))",
+        )
+        .await?;
+    tx.execute(&first, &[&search_id, &rank, &at]).await?;
     Ok(())
 }
 
@@ -842,7 +874,6 @@ async fn read_insights(
     let rows = InsightsRows {
         draft_days: read_rows(&tx, insights::DRAFT_DAYS, matching, insights::day_row).await?,
         search_days: read_rows(&tx, insights::SEARCH_DAYS, matching, insights::day_row).await?,
-        click_days: read_rows(&tx, insights::CLICK_DAYS, matching, insights::day_row).await?,
         query_lists: read_rows(&tx, insights::QUERY_LISTS, ranked, insights::query_row).await?,
         articles: read_rows(&tx, insights::ARTICLES, ranked, insights::article_row).await?,
         comments: read_rows(

@@ -61,17 +61,33 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     UPDATE deflections SET creator = 'anonymous' WHERE audience = 'public';",
     ),
     // The insights dashboard (issue 18): drafts keep their text (subject and description) for
-    // "what to write next"; searches their product filter and the id the search page gave them,
-    // which clicks name (unique, so that a click finds its search and goes with it; NULLs, the
-    // API's searches, are many); customers' votes on articles, one per visitor and article; and
-    // clicks on search results.
+    // "what to write next", and what came of them as flags the writer sets with each draft and
+    // outcome (so that the dashboard counts a range of drafts without looking up their
+    // suggestions and feedback); searches their product filter, the id the search page gave
+    // them, which clicks name (unique, so that a click finds its search and goes with it; NULLs,
+    // the API's searches, are many), and their first click; customers' votes on articles, one
+    // per visitor and article; and clicks on search results.
     M::up(SQLITE_INSIGHTS_STEP),
 ];
 
 const SQLITE_INSIGHTS_STEP: &str =
     "ALTER TABLE deflections ADD COLUMN text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE deflections ADD COLUMN shown_any INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE deflections ADD COLUMN solved INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE deflections ADD COLUMN not_helpful INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE deflections ADD COLUMN submitted INTEGER NOT NULL DEFAULT 0;
+    UPDATE deflections SET
+        shown_any = EXISTS (SELECT 1 FROM suggestions s WHERE s.deflection_id = deflections.id),
+        solved = EXISTS (SELECT 1 FROM feedback f
+                         WHERE f.deflection_id = deflections.id AND f.kind = 'solved'),
+        not_helpful = EXISTS (SELECT 1 FROM feedback f
+                              WHERE f.deflection_id = deflections.id AND f.kind = 'not_helpful'),
+        submitted = EXISTS (SELECT 1 FROM feedback f
+                            WHERE f.deflection_id = deflections.id AND f.kind = 'case_submitted');
     ALTER TABLE searches ADD COLUMN search_id TEXT;
     ALTER TABLE searches ADD COLUMN product TEXT;
+    ALTER TABLE searches ADD COLUMN first_click_ms INTEGER;
+    ALTER TABLE searches ADD COLUMN first_click_rank INTEGER;
     CREATE UNIQUE INDEX searches_search_id ON searches (search_id);
 
     CREATE TABLE votes (
@@ -91,8 +107,6 @@ const SQLITE_INSIGHTS_STEP: &str =
         at_ms INTEGER NOT NULL
     ) STRICT;
     CREATE UNIQUE INDEX clicks_once ON clicks (search_id, article_id, rank);
-    -- a search's first click, read in order
-    CREATE INDEX clicks_first ON clicks (search_id, at_ms, rank);
     CREATE INDEX clicks_at ON clicks (at_ms);";
 
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);

@@ -224,11 +224,12 @@ pub(super) fn insert_deflection(
     };
     conn.prepare_cached(
         "INSERT INTO deflections (id, at_ms, case_type, severity, product, version, audience,
-             creator, text)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             creator, text, shown_any)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (id) DO UPDATE SET case_type = excluded.case_type,
              severity = excluded.severity, product = excluded.product,
-             version = excluded.version, audience = excluded.audience, text = excluded.text",
+             version = excluded.version, audience = excluded.audience, text = excluded.text,
+             shown_any = excluded.shown_any",
     )?
     .execute(params![
         event.id,
@@ -240,6 +241,7 @@ pub(super) fn insert_deflection(
         event.audience,
         event.creator,
         event.text,
+        !event.suggested.is_empty(),
     ])?;
     conn.prepare_cached("DELETE FROM suggestions WHERE deflection_id = ?1")?
         .execute([&event.id])?;
@@ -288,8 +290,17 @@ fn insert_feedback(conn: &Connection, event: &FeedbackEvent) -> rusqlite::Result
     if inserted == 0 {
         return Ok(FeedbackOutcome::Duplicate);
     }
+    conn.prepare_cached(MARK_OUTCOME)?
+        .execute(params![event.deflection_id, event.kind.as_str()])?;
     Ok(FeedbackOutcome::Recorded)
 }
+
+/// Sets the draft's flag of the feedback's kind, which the insights count (`shown_any` is set
+/// with the draft's suggestions).
+const MARK_OUTCOME: &str = "UPDATE deflections SET solved = solved OR ?2 = 'solved',
+         not_helpful = not_helpful OR ?2 = 'not_helpful',
+         submitted = submitted OR ?2 = 'case_submitted'
+     WHERE id = ?1";
 
 /// Records a search; its query arrives normalised and bounded (`bounded_search`). A search the
 /// page recorded before under the same id (the customer kept typing) is replaced: its last words
@@ -342,7 +353,8 @@ fn insert_vote(conn: &Connection, event: &VoteEvent) -> rusqlite::Result<VoteOut
     })
 }
 
-/// Records a click when its search is recorded, once per search, article and rank.
+/// Records a click when its search is recorded, once per search, article and rank, and notes it
+/// on the search when it is the first (the earliest; the better rank at the same moment).
 fn insert_click(conn: &Connection, event: &ClickEvent) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO clicks (search_id, article_id, rank, at_ms)
@@ -354,6 +366,16 @@ fn insert_click(conn: &Connection, event: &ClickEvent) -> rusqlite::Result<()> {
         event.article_id,
         event.rank,
         event.at.timestamp_millis(),
+    ])?;
+    conn.prepare_cached(
+        "UPDATE searches SET first_click_ms = ?2, first_click_rank = ?3
+         WHERE search_id = ?1 AND (first_click_ms IS NULL OR first_click_ms > ?2
+             OR (first_click_ms = ?2 AND first_click_rank > ?3))",
+    )?
+    .execute(params![
+        event.search_id,
+        event.at.timestamp_millis(),
+        event.rank
     ])?;
     Ok(())
 }

@@ -504,3 +504,26 @@ fn serve_with_a_bad_events_url_says_which_setting() {
     assert!(stderr.contains("events.url"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+/// A search recorded again under its id (the customer kept typing) is replaced, whether the two
+/// come in one batch or in two, and its first click stays with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_recorded_again_under_its_id_is_replaced() {
+    let Some(cluster) = Postgres::start() else {
+        return;
+    };
+    let url = database(&cluster, "typed");
+    let store = PgEventStore::open(&url, &Events::default()).await.unwrap();
+    store.record_search(page_search(0, "vp", 1, "s1", None));
+    store.record_search(page_search(0, "vpn", 2, "s1", None));
+    store.flush().await.unwrap();
+    store.record_click(click("s1", "a", 1, 1));
+    store.flush().await.unwrap();
+    store.record_search(page_search(1, "vpn error", 3, "s1", None));
+    store.flush().await.unwrap();
+    assert_eq!(
+        cluster.psql("typed", "SELECT query || ' ' || total FROM searches"),
+        "vpn error 3"
+    );
+    assert_eq!(cluster.psql("typed", "SELECT count(*) FROM clicks"), "1");
+}

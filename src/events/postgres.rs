@@ -938,6 +938,27 @@ pub(super) fn database_error(err: &tokio_postgres::Error) -> StoreError {
 mod tests {
     use super::*;
 
+    /// One `INSERT … ON CONFLICT DO UPDATE` may not touch a row twice: a batch keeps the last
+    /// search of each id (the words typed last), and every search without an id.
+    #[test]
+    fn a_batch_keeps_the_last_search_of_each_id() {
+        use super::super::test_support::page_search;
+        let mut anonymous = page_search(0, "api search", 1, "", None);
+        anonymous.id = None;
+        let batch = [
+            page_search(0, "vp", 1, "s1", None),
+            anonymous.clone(),
+            page_search(0, "other", 1, "s2", None),
+            page_search(0, "vpn", 1, "s1", None),
+            anonymous,
+        ];
+        let kept: Vec<&str> = last_of_each_search(&batch)
+            .iter()
+            .map(|s| s.query.as_str())
+            .collect();
+        assert_eq!(kept, ["api search", "other", "vpn", "api search"]);
+    }
+
     #[test]
     fn urls_are_shown_without_their_password() {
         assert_eq!(

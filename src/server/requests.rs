@@ -584,3 +584,19 @@ pub async fn submit_case(
         .await?;
     Ok((id, deflection))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drafts_text_is_its_subject_a_blank_line_and_its_description() {
+        assert_eq!(
+            draft_text(" VPN drops ", "\nevery hour\n"),
+            "VPN drops\n\nevery hour"
+        );
+        assert_eq!(draft_text("VPN drops", "  "), "VPN drops");
+        assert_eq!(draft_text("", "every hour"), "every hour");
+        assert_eq!(draft_text(" ", ""), "");
+    }
+}

@@ -44,6 +44,12 @@ pub struct Line {
     pub values: Vec<Option<f64>>,
 }
 
+impl Line {
+    pub fn new(name: &'static str, axis: Axis, values: Vec<Option<f64>>) -> Line {
+        Line { name, axis, values }
+    }
+}
+
 /// A chart: the points' labels along the bottom, and its lines.
 #[derive(Debug, Clone)]
 pub struct LineChart {

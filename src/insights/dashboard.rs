@@ -237,33 +237,25 @@ fn funnel_chart(buckets: &[Bucket]) -> LineChart {
     LineChart {
         labels: buckets.iter().map(|b| b.label.clone()).collect(),
         lines: vec![
-            Line {
-                name: "Drafts",
-                axis: Axis::Count,
-                values: count(|d| d.drafts),
-            },
-            Line {
-                name: "Shown a suggestion",
-                axis: Axis::Count,
-                values: count(|d| d.drafts_with_suggestions),
-            },
-            Line {
-                name: "Solved by an article",
-                axis: Axis::Count,
-                values: count(|d| d.drafts_solved),
-            },
-            Line {
-                name: "Cases submitted",
-                axis: Axis::Count,
-                values: count(|d| d.cases_submitted),
-            },
-            Line {
-                name: "Deflection rate",
-                axis: Axis::Share,
-                values: series(buckets, |d| {
+            Line::new("Drafts", Axis::Count, count(|d| d.drafts)),
+            Line::new(
+                "Shown a suggestion",
+                Axis::Count,
+                count(|d| d.drafts_with_suggestions),
+            ),
+            Line::new(
+                "Solved by an article",
+                Axis::Count,
+                count(|d| d.drafts_solved),
+            ),
+            Line::new("Cases submitted", Axis::Count, count(|d| d.cases_submitted)),
+            Line::new(
+                "Deflection rate",
+                Axis::Share,
+                series(buckets, |d| {
                     ratio(d.drafts_deflected, d.drafts_with_outcome)
                 }),
-            },
+            ),
         ],
     }
 }
@@ -272,21 +264,21 @@ fn search_chart(buckets: &[Bucket]) -> LineChart {
     LineChart {
         labels: buckets.iter().map(|b| b.label.clone()).collect(),
         lines: vec![
-            Line {
-                name: "Searches",
-                axis: Axis::Count,
-                values: series(buckets, |d| Some(d.searches as f64)),
-            },
-            Line {
-                name: "No results",
-                axis: Axis::Share,
-                values: series(buckets, |d| ratio(d.zero_result_searches, d.searches)),
-            },
-            Line {
-                name: "Click-through",
-                axis: Axis::Share,
-                values: series(buckets, |d| ratio(d.clicked_searches, d.searches)),
-            },
+            Line::new(
+                "Searches",
+                Axis::Count,
+                series(buckets, |d| Some(d.searches as f64)),
+            ),
+            Line::new(
+                "No results",
+                Axis::Share,
+                series(buckets, |d| ratio(d.zero_result_searches, d.searches)),
+            ),
+            Line::new(
+                "Click-through",
+                Axis::Share,
+                series(buckets, |d| ratio(d.clicked_searches, d.searches)),
+            ),
         ],
     }
 }

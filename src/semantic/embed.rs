@@ -30,8 +30,9 @@ use crate::semantic::model::{MAX_TEXT_BYTES, ModelError, cut_text};
 use crate::semantic::store::{TextKey, text_key};
 use crate::semantic::vectors::{DocVectors, SegmentVectors};
 
-/// Articles embedded between two publications of the vectors (and two looks at the queue).
-const BATCH: usize = 16;
+/// Articles embedded between two publications of the vectors (and two looks at the queue):
+/// two of the encoder's batches, so `kbsearch index` keeps both cores busy.
+const BATCH: usize = 32;
 /// Weight of the newest batch in the embedding rate's moving average.
 const RATE_SMOOTHING: f64 = 0.2;
 

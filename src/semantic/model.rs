@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use rayon::prelude::*;
 use serde::Deserialize;
 use thiserror::Error;
 use tokenizers::{Tokenizer, TruncationParams};
@@ -341,10 +342,19 @@ impl Encoder {
             .collect::<Result<Vec<_>, _>>()?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| tokenized[i].len());
+        // Batches run side by side on the current rayon pool: the matrix products use every
+        // core, but the rest of a forward pass (softmax, norms, copies) runs on one.
+        let batches: Vec<&[usize]> = order.chunks(BATCH).collect();
+        let computed = batches
+            .par_iter()
+            .map(|batch| {
+                let ids: Vec<&[u32]> = batch.iter().map(|&i| tokenized[i].as_slice()).collect();
+                self.forward(&ids)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(BATCH) {
-            let ids: Vec<&[u32]> = batch.iter().map(|&i| tokenized[i].as_slice()).collect();
-            for (&i, vector) in batch.iter().zip(self.forward(&ids)?) {
+        for (batch, batch_vectors) in batches.iter().zip(computed) {
+            for (&i, vector) in batch.iter().zip(batch_vectors) {
                 vectors[i] = vector;
             }
         }

@@ -131,6 +131,22 @@ async fn typos_prefixes_and_did_you_mean() {
         prefix["total"].as_u64().unwrap() >= 2,
         "the last word is completed as you type"
     );
+    let joined = get(&app, "/api/search?q=migrationaccount", None)
+        .await
+        .json();
+    assert_eq!(
+        joined["hits"][0]["id"], "denied",
+        "a missing space is restored"
+    );
+    assert_eq!(
+        joined["total"], 1,
+        "as the phrase, not either word: {joined}"
+    );
+    assert_eq!(joined["did_you_mean"], "migration account");
+    let unknown_half = get(&app, "/api/search?q=migrationquokka", None)
+        .await
+        .json();
+    assert_eq!(unknown_half["total"], 0, "both halves must be known words");
     let exact = get(&app, "/api/search?q=share+locked", None).await.json();
     assert!(exact["did_you_mean"].is_null());
     let code = get(&app, "/api/search?q=0x80070004", None).await.json();

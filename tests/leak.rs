@@ -60,6 +60,7 @@ const KINDS: &[Kind] = &[
     ("search/visible-and-hidden", search_visible_and_hidden),
     ("search/typo-of-visible", search_typo_of_visible),
     ("search/typo-of-hidden", search_typo_of_hidden),
+    ("search/joined-words", search_joined_words),
     ("search/prefix-of-visible", search_prefix_of_visible),
     ("search/prefix-of-hidden", search_prefix_of_hidden),
     ("search/phrase", search_phrase),
@@ -262,6 +263,27 @@ fn search_typo_of_hidden(g: &mut Gen) -> Vec<Probe> {
                 0 => typo,
                 1 => format!("{} {typo}", g.visible_word()),
                 _ => format!("{typo} {}", g.visible_word()),
+            };
+            search(&[("q", &q)])
+        })
+        .collect()
+}
+
+/// Two words without their space, which search reads as the two words when both are known:
+/// a hidden half must read as unknown.
+fn search_joined_words(g: &mut Gen) -> Vec<Probe> {
+    (0..16)
+        .map(|i| {
+            let joined = match i % 4 {
+                0 => format!("{}{}", g.visible_word(), g.hidden_word()),
+                1 => format!("{}{}", g.hidden_word(), g.visible_word()),
+                2 => format!("{}{}", g.shared_word(), g.hidden_word()),
+                _ => format!("{}{}", g.visible_word(), g.visible_word()),
+            };
+            let q = if i % 2 == 0 {
+                joined
+            } else {
+                format!("{} {joined}", g.visible_word())
             };
             search(&[("q", &q)])
         })

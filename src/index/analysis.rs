@@ -29,6 +29,11 @@ const STOP_WORDS: &[&str] = &[
     "we", "our", "you", "your",
 ];
 
+/// Whether `word` (lowercased) is too common to search for.
+pub fn is_stop_word(word: &str) -> bool {
+    STOP_WORDS.contains(&word)
+}
+
 /// Tokenizer name of the unstemmed vocabulary field.
 pub const VOCAB_ANALYZER: &str = "kb_vocab";
 

@@ -71,6 +71,55 @@ pub fn corrections(
     Ok(top(found, limit))
 }
 
+/// Shortest part an unknown word is broken into: `logfile` becomes `log file`, but no word is
+/// read as a letter or two and the rest.
+const MIN_BREAK_PART_CHARS: usize = 3;
+
+/// `word`, which the audience's articles do not hold, read as two words they do: customers
+/// drop the space (`sharepermissions`, `datamover`), which no edit distance repairs. Of the
+/// splits whose halves are both visible words (and not stop words), the one whose rarer half
+/// is most frequent wins, so `passwordreset` is `password reset`, not `pass wordreset`.
+pub fn word_break(
+    stats: &AudienceStats,
+    field: Field,
+    word: &str,
+) -> tantivy::Result<Option<String>> {
+    let chars: Vec<(usize, char)> = word.char_indices().collect();
+    if is_code_like(word) || chars.len() < 2 * MIN_BREAK_PART_CHARS {
+        return Ok(None);
+    }
+    let mut best: Option<(u64, usize)> = None;
+    for &(at, _) in &chars[MIN_BREAK_PART_CHARS..=chars.len() - MIN_BREAK_PART_CHARS] {
+        let (left, right) = word.split_at(at);
+        if analysis::is_stop_word(left) || analysis::is_stop_word(right) {
+            continue;
+        }
+        let left_freq = visible_doc_freq(stats, &Term::from_field_text(field, left))?;
+        if left_freq == 0 || best.is_some_and(|(freq, _)| left_freq <= freq) {
+            continue;
+        }
+        let rarer = left_freq.min(visible_doc_freq(
+            stats,
+            &Term::from_field_text(field, right),
+        )?);
+        if rarer > 0 && best.is_none_or(|(freq, _)| rarer > freq) {
+            best = Some((rarer, at));
+        }
+    }
+    Ok(best.map(|(_, at)| format!("{} {}", &word[..at], &word[at..])))
+}
+
+/// How many documents the audience may see hold `term`.
+fn visible_doc_freq(stats: &AudienceStats, term: &Term) -> tantivy::Result<u64> {
+    let mut total = 0;
+    for (segment_ord, segment) in stats.searcher().segment_readers().iter().enumerate() {
+        if let Some(info) = segment.inverted_index(term.field())?.get_term_info(term)? {
+            total += stats.segment_doc_freq(segment_ord, segment, term.field(), &info)?;
+        }
+    }
+    Ok(total)
+}
+
 /// Words of `field` that start with `prefix` and that the audience of `stats` may see, most
 /// frequent first, without `prefix` itself. Only the first [`MAX_PREFIX_SCAN`] visible words in
 /// dictionary order are ranked: per segment, the first that many visible words hold every one of

@@ -37,6 +37,15 @@ pub(super) struct BuiltQuery {
     pub(super) corrections: HashMap<String, String>,
 }
 
+/// What else a word of the query is searched as.
+#[derive(Default)]
+struct Expansions {
+    /// An unknown word read as two known ones (`sharepermissions` → `share permissions`).
+    broken: Option<String>,
+    /// Corrections of an unknown word and completions of the last one, weighted lower.
+    similar: Vec<String>,
+}
+
 impl KbSearcher {
     /// The fields a query is scored on, with their weights: the whole article, plus extra weight
     /// where the words are in the title (`title_boost`), a heading or a curated keyword.
@@ -145,19 +154,28 @@ impl KbSearcher {
                 }
                 if expand && len == 1 {
                     let is_last = index + at + 1 == positive.len() && last_word.is_some();
-                    for expansion in
-                        self.expansions(stats, &original, is_last, &mut built.corrections)?
-                    {
+                    let expansions =
+                        self.expansions(stats, &original, is_last, &mut built.corrections)?;
+                    // A word with its space restored is the word typed, at full weight.
+                    let weighted = expansions
+                        .broken
+                        .into_iter()
+                        .map(|words| (words, 1.0))
+                        .chain(
+                            expansions
+                                .similar
+                                .into_iter()
+                                .map(|w| (w, EXPANSION_WEIGHT)),
+                        );
+                    for (expansion, weight) in weighted {
                         if let Some(query) = self.text_query(
                             title_boost,
                             &mut analyzer,
                             &expansion,
                             &mut built.highlight,
                         ) {
-                            variants.push((
-                                Occur::Should,
-                                Box::new(BoostQuery::new(query, EXPANSION_WEIGHT)),
-                            ));
+                            variants
+                                .push((Occur::Should, Box::new(BoostQuery::new(query, weight))));
                         }
                     }
                 }
@@ -189,35 +207,38 @@ impl KbSearcher {
         Ok(built)
     }
 
-    /// Other words to search for `word`: corrections when the index does not know it, and
-    /// completions when it is the last word (the customer may still be typing it).
+    /// Other words to search for `word`: when the index does not know it, the two words it may
+    /// be without their space and its corrections; completions when it is the last word (the
+    /// customer may still be typing it). The best reading of an unknown word goes to
+    /// `corrections`, for "did you mean": the broken word before a correction.
     fn expansions(
         &self,
         stats: &AudienceStats,
         word: &str,
         is_last: bool,
         corrections: &mut HashMap<String, String>,
-    ) -> Result<Vec<String>, SearchError> {
+    ) -> Result<Expansions, SearchError> {
+        let mut out = Expansions::default();
         let mut analyzer = self.vocab_analyzer.clone();
         let tokens = analysis::analyze(&mut analyzer, word);
         let [token] = tokens.as_slice() else {
-            return Ok(Vec::new());
+            return Ok(out);
         };
         if is_code_like(&token.text) {
-            return Ok(Vec::new());
+            return Ok(out);
         }
         let vocab = self.schema.vocab;
-        let mut out = Vec::new();
         if !stats.holds(&Term::from_field_text(vocab, &token.text))? {
+            out.broken = lexicon::word_break(stats, vocab, &token.text)?;
             let found = lexicon::corrections(stats, vocab, &token.text, MAX_CORRECTIONS)?;
-            if let Some((best, _)) = found.first() {
+            if let Some(best) = out.broken.as_ref().or(found.first().map(|(w, _)| w)) {
                 corrections.insert(word.to_string(), best.clone());
             }
-            out.extend(found.into_iter().map(|(w, _)| w));
+            out.similar.extend(found.into_iter().map(|(w, _)| w));
         }
         if is_last {
             let found = lexicon::completions(stats, vocab, &token.text, MAX_COMPLETIONS)?;
-            out.extend(found.into_iter().map(|(w, _)| w));
+            out.similar.extend(found.into_iter().map(|(w, _)| w));
         }
         Ok(out)
     }

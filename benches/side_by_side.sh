@@ -51,7 +51,7 @@ server=
 trap '[ -z "$server" ] || kill $server 2>/dev/null || true' EXIT
 
 wait_ready() { # path
-  for _ in $(seq 1 1200); do curl -s -o /dev/null "127.0.0.1:$port$1" && return; sleep 0.5; done
+  for _ in $(seq 1 1200); do curl -sf -o /dev/null "127.0.0.1:$port$1" && return; sleep 0.5; done
   echo "server did not become ready"; exit 1
 }
 kbsearch() { # config

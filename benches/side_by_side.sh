@@ -83,6 +83,8 @@ stop
 kbsearch "$scratch/side-cache.toml"
 wrk "kbsearch $commit/$n/search (cache)" "$queries/short.url" '/api/search?q='
 if [ "$mode" = all ]; then
+  stop
+  kbsearch "$scratch/side-cache.toml"
   wrk "kbsearch $commit/$n/deflect" "$queries/long_post.jsonl" /api/deflect --post
   stop
   peer

@@ -1,7 +1,8 @@
 //! The words of the index, for people: completions of a half-typed word, corrections of a
-//! misspelt one, and the suggestions shown under the search box.
+//! misspelt one, the two words of one typed without its space, and the suggestions shown under
+//! the search box.
 //!
-//! Corrections and completions read the unstemmed `vocab` field's term dictionary directly, so
+//! Corrections, word breaks and completions read the unstemmed `vocab` field's term dictionary directly, so
 //! they are always current, and offer only words of documents the caller may see, ranked by
 //! how many of those hold them: a typo must never be corrected to a word of an internal article. Suggestions are answered from memory (a [`Lexicon`] built when the
 //! reader is loaded), per audience, from fields that only ever hold what that audience may see.

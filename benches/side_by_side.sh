@@ -55,7 +55,7 @@ wait_ready() { # path
   echo "server did not become ready"; exit 1
 }
 kbsearch() { # config
-  # A fresh event folder each time: the searches of the runs before make SQLite's writes dearer.
+  # A fresh event folder each time, so no run depends on what the runs before it recorded.
   rm -rf "$scratch/side-data"
   "$bin" serve --config "$1" --kb "$kb" --index "$scratch/index$n" --data "$scratch/side-data" \
     --bind "127.0.0.1:$port" > "$scratch/side-serve.log" 2>&1 &

@@ -284,60 +284,74 @@ fn search_chart(buckets: &[Bucket]) -> LineChart {
 }
 
 fn funnel_table(buckets: &[Bucket], weekly: bool) -> Table {
-    Table {
-        id: "funnel",
-        caption: "Deflection funnel",
-        columns: vec![
-            if weekly { "Week" } else { "Day" },
-            "Drafts",
-            "Shown a suggestion",
-            "Solved by an article",
-            "Cases submitted",
-            "Deflection rate",
-        ],
-        rows: buckets
-            .iter()
-            .map(|b| {
-                let d = &b.counts;
-                vec![
-                    Cell::text(d.day.to_string()),
-                    d.drafts.into(),
-                    d.drafts_with_suggestions.into(),
-                    d.drafts_solved.into(),
-                    d.cases_submitted.into(),
-                    Cell::text(percent(ratio(d.drafts_deflected, d.drafts_with_outcome))),
-                ]
-            })
-            .collect(),
-    }
+    let columns = [
+        "Drafts",
+        "Shown a suggestion",
+        "Solved by an article",
+        "Cases submitted",
+        "Deflection rate",
+    ];
+    period_table(
+        "funnel",
+        "Deflection funnel",
+        buckets,
+        weekly,
+        &columns,
+        |d| {
+            vec![
+                d.drafts.into(),
+                d.drafts_with_suggestions.into(),
+                d.drafts_solved.into(),
+                d.cases_submitted.into(),
+                Cell::text(percent(ratio(d.drafts_deflected, d.drafts_with_outcome))),
+            ]
+        },
+    )
 }
 
 fn searches_table(buckets: &[Bucket], weekly: bool) -> Table {
+    let columns = [
+        "Searches",
+        "No results",
+        "Share with no results",
+        "Searches with a click",
+        "Click-through rate",
+        "Mean rank of first click",
+    ];
+    period_table("searches", "Searches", buckets, weekly, &columns, |d| {
+        vec![
+            d.searches.into(),
+            d.zero_result_searches.into(),
+            Cell::text(percent(ratio(d.zero_result_searches, d.searches))),
+            d.clicked_searches.into(),
+            Cell::text(percent(ratio(d.clicked_searches, d.searches))),
+            Cell::text(decimal(ratio(d.first_click_rank_sum, d.clicked_searches))),
+        ]
+    })
+}
+
+/// A row per day or week: the period's first day, then `cells` of its counts.
+fn period_table(
+    id: &'static str,
+    caption: &'static str,
+    buckets: &[Bucket],
+    weekly: bool,
+    columns: &[&'static str],
+    cells: impl Fn(&DayActivity) -> Vec<Cell>,
+) -> Table {
+    let period = if weekly { "Week" } else { "Day" };
     Table {
-        id: "searches",
-        caption: "Searches",
-        columns: vec![
-            if weekly { "Week" } else { "Day" },
-            "Searches",
-            "No results",
-            "Share with no results",
-            "Searches with a click",
-            "Click-through rate",
-            "Mean rank of first click",
-        ],
+        id,
+        caption,
+        columns: std::iter::once(period)
+            .chain(columns.iter().copied())
+            .collect(),
         rows: buckets
             .iter()
             .map(|b| {
-                let d = &b.counts;
-                vec![
-                    Cell::text(d.day.to_string()),
-                    d.searches.into(),
-                    d.zero_result_searches.into(),
-                    Cell::text(percent(ratio(d.zero_result_searches, d.searches))),
-                    d.clicked_searches.into(),
-                    Cell::text(percent(ratio(d.clicked_searches, d.searches))),
-                    Cell::text(decimal(ratio(d.first_click_rank_sum, d.clicked_searches))),
-                ]
+                let mut row = vec![Cell::text(b.counts.day.to_string())];
+                row.extend(cells(&b.counts));
+                row
             })
             .collect(),
     }

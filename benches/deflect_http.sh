@@ -30,6 +30,20 @@ role = "agent"
 name = "deflect bench status"
 TOML
 (cd "$HERE" && cargo build --release --quiet)
+
+ready() { curl -sf http://127.0.0.1:$PORT/readyz > /dev/null; }
+every_vector() {
+  curl -sf -H "Authorization: Bearer $KEY" http://127.0.0.1:$PORT/api/status | grep -q '"pending":0'
+}
+# Waits up to $2 seconds for check $1 to pass while the service lives; else stops with its log.
+wait_for() { # check seconds what log
+  for _ in $(seq 1 "$2"); do
+    "$1" && return
+    kill -0 "$pid" 2>/dev/null || { echo "the service stopped while $3:"; tail -20 "$4"; exit 1; }
+    sleep 1
+  done
+  echo "gave up after $2 s $3:"; tail -20 "$4"; exit 1
+}
 for mode in lexical model; do
   extra=()
   index=$SCRATCH/index-lexical
@@ -41,11 +55,11 @@ for mode in lexical model; do
     --config "$SCRATCH/kbsearch.toml" --bind 127.0.0.1:$PORT "${extra[@]}" \
     > "$SCRATCH/serve-$mode.log" 2>&1 &
   pid=$!
-  until curl -sf http://127.0.0.1:$PORT/readyz > /dev/null; do sleep 1; done
+  log=$SCRATCH/serve-$mode.log
+  wait_for ready 600 "waiting for /readyz" "$log"
   if [ "$mode" = model ]; then
-    echo "waiting for every article's vector (about 12 articles/s on 2 cores the first time)"
-    until curl -sf -H "Authorization: Bearer $KEY" http://127.0.0.1:$PORT/api/status \
-      | grep -q '"pending":0'; do sleep 2; done
+    echo "waiting for every article's vector (6-12 articles/s on 2 cores the first time)"
+    wait_for every_vector 7200 "embedding the articles" "$log"
   fi
   echo "== $mode $(date +%T)"
   python3 "$HARNESS" --name "deflect-$mode" --url http://127.0.0.1:$PORT --file "$DRAFTS" \

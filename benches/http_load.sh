@@ -18,16 +18,7 @@ scratch="${1:-/tmp/kbsearch-bench}"
 n="${2:-10000}"
 mode="${3:-search}"
 case "$mode" in search|deflect|all) ;; *) echo "mode must be search, deflect or all"; exit 2;; esac
-shared=../shared/bench
-[ -d "$shared/load" ] || { echo "skipped: $shared/load is missing"; exit 0; }
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
-if [ -n "${KBSEARCH_BIN:-}" ]; then bin="$KBSEARCH_BIN"; else
-  cargo build --release --quiet
-  bin="$PWD/target/release/kbsearch"
-fi
-mkdir -p "$scratch"
-kb="$scratch/kb$n"
-[ -d "$kb/articles" ] || python3 "$shared/gen_corpus.py" articles --n "$n" --out "$kb" >/dev/null
+source benches/load_setup.sh
 queries="${KBSEARCH_BENCH_QUERIES:-$scratch/kbq}"
 [ -f "$queries/short.url" ] || { python3 "$shared/gen_corpus.py" queries --out "$queries" >/dev/null; python3 "$shared/load/prep_queries.py" "$queries" >/dev/null; }
 # /metrics needs an agent key: the bench reads its request counts with this one.

@@ -10,7 +10,8 @@
 # after 3 s of warm-up): kbsearch `/api/search` with the cache off, tantivy-cli `serve` on the
 # same queries (top 10 + count), kbsearch with the cache on; with `all`, also kbsearch
 # `/api/deflect` and tantivy-cli with each draft as one OR query. Rate limits are off.
-# tantivy-cli: `tantivy` on PATH or TANTIVY_BIN (see ../shared/bench/load/README.md).
+# tantivy-cli: `tantivy` on PATH or TANTIVY_BIN (see ../shared/bench/load/README.md);
+# KBSEARCH_BIN=FILE serves another build instead of the release build of this tree.
 # Results are appended to SCRATCH/side-by-side.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,16 +19,9 @@ scratch="${1:-/tmp/kbsearch-bench}"
 n="${2:-10000}"
 mode="${3:-search}"
 case "$mode" in search|all) ;; *) echo "mode must be search or all"; exit 2;; esac
-shared=../shared/bench
-[ -d "$shared/load" ] || { echo "skipped: $shared/load is missing"; exit 0; }
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
 tantivy="${TANTIVY_BIN:-$(command -v tantivy || true)}"
 [ -x "$tantivy" ] || { echo "tantivy-cli is missing: cargo install tantivy-cli, or set TANTIVY_BIN"; exit 1; }
-cargo build --release --quiet
-bin="$PWD/target/release/kbsearch"
-mkdir -p "$scratch"
-kb="$scratch/kb$n"
-[ -d "$kb/articles" ] || python3 "$shared/gen_corpus.py" articles --n "$n" --out "$kb" >/dev/null
+source benches/load_setup.sh
 queries="$scratch/q50k"
 if [ ! -f "$queries/short_plain.url" ]; then
   python3 "$shared/gen_corpus.py" queries --short 50000 --long 5000 --seed 7 --out "$queries" >/dev/null
@@ -46,7 +40,8 @@ printf "[limits]\ncache_entries = 0\n[rate_limit]\nenabled = false\n$keys" > "$s
 printf "[rate_limit]\nenabled = false\n$keys" > "$scratch/side-cache.toml"
 port="${KBSEARCH_BENCH_PORT:-18091}"
 out="$scratch/side-by-side.jsonl"
-commit=$(git rev-parse --short HEAD)
+commit=${KBSEARCH_BIN:+$(basename "${KBSEARCH_BIN:-}")}
+commit=${commit:-$(git rev-parse --short HEAD)}
 server=
 trap '[ -z "$server" ] || kill $server 2>/dev/null || true' EXIT
 

@@ -89,9 +89,7 @@ impl KbSearcher {
             }
         };
         let filters = self.filters(request)?;
-        let any_concept: Box<dyn Query> = Box::new(BooleanQuery::union(
-            built.concepts.iter().map(|q| q.box_clone()).collect(),
-        ));
+        let any_concept: Box<dyn Query> = Box::new(built.any_concept());
         let bonuses = self.bonuses(request)?;
         let restrict = |core: Box<dyn Query>, skip: Option<FilterKind>| -> Box<dyn Query> {
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, core)];
@@ -420,7 +418,7 @@ impl KbSearcher {
             return Ok(None);
         }
         let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-            vec![(Occur::Must, Box::new(BooleanQuery::union(built.concepts)))];
+            vec![(Occur::Must, Box::new(built.any_concept()))];
         for (_, filter) in self.filters(request)? {
             clauses.push((Occur::Must, filter));
         }

@@ -30,11 +30,31 @@ const MAX_COMPLETIONS: usize = 5;
 pub(super) struct BuiltQuery {
     /// One query per concept (word, phrase or synonym group) the customer asked for.
     pub(super) concepts: Vec<Box<dyn Query>>,
+    /// The clauses of every concept in one list: their union matches what any concept matches
+    /// and scores the same, without a union of unions.
+    pub(super) clauses: Vec<Box<dyn Query>>,
     pub(super) exclusions: Vec<Box<dyn Query>>,
     /// Every analysed term the customer asked for, expansions included, to highlight snippets.
     pub(super) highlight: Vec<String>,
     /// Unknown words and their best correction, for "did you mean".
     pub(super) corrections: HashMap<String, String>,
+}
+
+impl BuiltQuery {
+    /// Adds a concept matched by any of `clauses` (none: a concept of stop words only).
+    fn add_concept(&mut self, clauses: Vec<(Occur, Box<dyn Query>)>) {
+        if clauses.is_empty() {
+            return;
+        }
+        self.clauses
+            .extend(clauses.iter().map(|(_, query)| query.box_clone()));
+        self.concepts.push(Box::new(BooleanQuery::new(clauses)));
+    }
+
+    /// Matches what any concept matches, with the sum of their scores.
+    pub(super) fn any_concept(&self) -> BooleanQuery {
+        BooleanQuery::union(self.clauses.iter().map(|q| q.box_clone()).collect())
+    }
 }
 
 /// What else a word of the query is searched as.
@@ -69,6 +89,7 @@ impl KbSearcher {
         let mut analyzer = self.query_analyzer.clone();
         let mut built = BuiltQuery {
             concepts: Vec::new(),
+            clauses: Vec::new(),
             exclusions: Vec::new(),
             highlight: Vec::new(),
             corrections: HashMap::new(),
@@ -88,12 +109,14 @@ impl KbSearcher {
         while index < positive.len() {
             let clause = positive[index];
             if clause.phrase {
-                built.concepts.extend(self.text_query(
+                let clauses = self.field_clauses(
                     title_boost,
+                    1.0,
                     &mut analyzer,
                     &clause.text,
                     &mut built.highlight,
-                ));
+                );
+                built.add_concept(clauses);
                 index += 1;
                 continue;
             }
@@ -113,44 +136,33 @@ impl KbSearcher {
                     .match_at(&words, at)
                     .map_or((1, &[][..]), |(len, alts)| (len, alts));
                 let original = words[at..at + len].join(" ");
+                // Every variant's field clauses go into one flat union: a union of unions built
+                // a buffer per nested union and per segment for each search.
                 let mut variants: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-                if let Some(query) =
-                    self.text_query(title_boost, &mut analyzer, &original, &mut built.highlight)
-                {
-                    variants.push((Occur::Should, query));
-                }
-                for alternative in alternatives {
-                    if let Some(query) = self.text_query(
+                let mut variant = |text: &str, weight: f32, highlight: &mut Vec<String>| {
+                    variants.extend(self.field_clauses(
                         title_boost,
+                        weight,
                         &mut analyzer,
-                        &alternative.join(" "),
-                        &mut built.highlight,
-                    ) {
-                        variants.push((
-                            Occur::Should,
-                            Box::new(BoostQuery::new(query, SYNONYM_WEIGHT)),
-                        ));
-                    }
+                        text,
+                        highlight,
+                    ));
+                };
+                variant(&original, 1.0, &mut built.highlight);
+                for alternative in alternatives {
+                    variant(&alternative.join(" "), SYNONYM_WEIGHT, &mut built.highlight);
                 }
                 // `nfsv4` also finds `NFS v4`: the split form as a phrase, at full weight (the
                 // index holds joined words split too, so the phrase finds both spellings).
                 if len == 1
                     && let Some(at) = analysis::letters_digits_split(&original)
-                    && let Some(query) = self.text_query(
-                        title_boost,
-                        &mut analyzer,
-                        &format!("{} {}", &original[..at], &original[at..]),
-                        &mut built.highlight,
-                    )
                 {
-                    variants.push((Occur::Should, query));
+                    let split = format!("{} {}", &original[..at], &original[at..]);
+                    variant(&split, 1.0, &mut built.highlight);
                 }
                 // A short version (`7.8`) also finds the release it names (`7.8.0`).
-                if let Some(release) = self.release_named(&original)
-                    && let Some(query) =
-                        self.text_query(title_boost, &mut analyzer, &release, &mut built.highlight)
-                {
-                    variants.push((Occur::Should, query));
+                if let Some(release) = self.release_named(&original) {
+                    variant(&release, 1.0, &mut built.highlight);
                 }
                 if expand && len == 1 {
                     let is_last = index + at + 1 == positive.len() && last_word.is_some();
@@ -168,22 +180,10 @@ impl KbSearcher {
                                 .map(|w| (w, EXPANSION_WEIGHT)),
                         );
                     for (expansion, weight) in weighted {
-                        if let Some(query) = self.text_query(
-                            title_boost,
-                            &mut analyzer,
-                            &expansion,
-                            &mut built.highlight,
-                        ) {
-                            variants
-                                .push((Occur::Should, Box::new(BoostQuery::new(query, weight))));
-                        }
+                        variant(&expansion, weight, &mut built.highlight);
                     }
                 }
-                match variants.len() {
-                    0 => {}
-                    1 => built.concepts.push(variants.pop().expect("one variant").1),
-                    _ => built.concepts.push(Box::new(BooleanQuery::new(variants))),
-                }
+                built.add_concept(variants);
                 at += len;
             }
             index = run_end;
@@ -267,21 +267,33 @@ impl KbSearcher {
         text: &str,
         highlight: &mut Vec<String>,
     ) -> Option<Box<dyn Query>> {
+        let per_field = self.field_clauses(title_boost, 1.0, analyzer, text, highlight);
+        (!per_field.is_empty()).then(|| Box::new(BooleanQuery::new(per_field)) as Box<dyn Query>)
+    }
+
+    /// One clause per scoring field matching `text`, each boosted by the field's boost times
+    /// `weight`; adds the terms to `highlight`. Empty when the text has no searchable terms.
+    fn field_clauses(
+        &self,
+        title_boost: f32,
+        weight: f32,
+        analyzer: &mut TextAnalyzer,
+        text: &str,
+        highlight: &mut Vec<String>,
+    ) -> Vec<(Occur, Box<dyn Query>)> {
         let tokens = analysis::analyze(analyzer, text);
         if tokens.is_empty() {
-            return None;
+            return Vec::new();
         }
         highlight.extend(tokens.iter().map(|t| t.text.clone()));
-        let per_field: Vec<(Occur, Box<dyn Query>)> = self
-            .scoring_fields(title_boost)
+        self.scoring_fields(title_boost)
             .into_iter()
             .map(|(field, boost)| {
                 let query = field_query(field, &tokens);
-                let boosted: Box<dyn Query> = Box::new(BoostQuery::new(query, boost));
+                let boosted: Box<dyn Query> = Box::new(BoostQuery::new(query, boost * weight));
                 (Occur::Should, boosted)
             })
-            .collect();
-        Some(Box::new(BooleanQuery::new(per_field)))
+            .collect()
     }
 }
 

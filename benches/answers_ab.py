@@ -3,13 +3,17 @@
 
 A change meant to make search cheaper must not change what it answers. This sends one generated
 request set to build A, then to build B, each serving its own copy of one index with the result
-cache and rate limits off, and compares the answers with `took_ms` left out. The requests are
-drawn with a fixed seed from a query file (one query per line, or the first column of a
-judgments TSV): each query as typed, and variants of it, with a filter chosen from the facets A
-answered (type, product, version, tag), the second page, newest first, a misspelled word, an
-excluded word, a quoted phrase, and an agent's key (internal articles) for every third request.
+cache and rate limits off, and compares the answers without `took_ms` (and a deflection's id).
+The requests are drawn with a fixed seed from a query file (one query per line, or the first
+column of a judgments TSV): each query as typed, and variants of it, with a filter chosen from
+the facets A answered (type, product, version, tag), the second page, newest first, a
+misspelled word, an excluded word, a quoted phrase, and an agent's key (internal articles) for
+every third request.
 
-Usage: benches/answers_ab.py A_BIN B_BIN KB INDEX QUERIES [--n 3000] [--seed 7]
+With --drafts FILE (JSON lines: a case's subject, description and other fields), every draft is
+also posted to `/api/deflect`, anonymously and with the agent's key, and the suggestions compared.
+
+Usage: benches/answers_ab.py A_BIN B_BIN KB INDEX QUERIES [--n 3000] [--seed 7] [--drafts FILE]
        (INDEX is copied for each build; a folder that does not exist has each build index KB)
 Exit status 1 when any answer differs in more than the rounding of a score (scores a relative
 1e-4 apart, in the same order: the same terms' scores added in another order); the first
@@ -52,9 +56,31 @@ def read_queries(path):
     return list(dict.fromkeys(queries))
 
 
+DRAFT_FIELDS = ("subject", "description", "case_type", "severity", "product", "version")
+
+
+def read_drafts(path):
+    drafts = []
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if line.strip():
+                draft = json.loads(line)
+                drafts.append({k: v for k, v in draft.items() if k in DRAFT_FIELDS})
+    return drafts
+
+
 def get(port, params, agent):
-    url = f"http://127.0.0.1:{port}/api/search?" + urllib.parse.urlencode(params)
-    request = urllib.request.Request(url)
+    return call(port, "/api/search?" + urllib.parse.urlencode(params), None, agent)
+
+
+def post_draft(port, draft, agent):
+    return call(port, "/api/deflect", json.dumps(draft).encode(), agent)
+
+
+def call(port, path, body, agent):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body)
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
     if agent:
         request.add_header("Authorization", f"Bearer {KEY}")
     try:
@@ -67,7 +93,9 @@ def get(port, params, agent):
     except ValueError:
         return status, body.decode("utf-8", "replace")
     if isinstance(answer, dict):
+        # Per answer by design: the time taken, and the id a deflection's feedback refers to.
         answer.pop("took_ms", None)
+        answer.pop("deflection_id", None)
     return status, answer
 
 
@@ -193,6 +221,7 @@ def main():
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--port", type=int, default=18097)
+    parser.add_argument("--drafts", help="JSON lines of case drafts for /api/deflect")
     args = parser.parse_args()
     queries = read_queries(args.queries)
     if not queries:
@@ -200,6 +229,7 @@ def main():
     rng = random.Random(args.seed)
     scratch = tempfile.mkdtemp(prefix="answers-ab-")
     chosen = [rng.choice(queries) for _ in range(args.n)]
+    drafts = read_drafts(args.drafts) if args.drafts else []
     answers = []
     try:
         requests = None
@@ -214,7 +244,10 @@ def main():
                         if status == 200 and isinstance(answer, dict):
                             facets_of[query] = answer.get("facets") or {}
                     requests = requests_for(chosen, queries, facets_of, rng)
-                answers.append([get(port, params, agent) for params, agent in requests])
+                answered = [get(port, params, agent) for params, agent in requests]
+                answered += [post_draft(port, draft, agent)
+                             for draft in drafts for agent in (False, True)]
+                answers.append(answered)
             finally:
                 service.stop()
     finally:
@@ -229,13 +262,18 @@ def main():
     statuses = {}
     for status, _ in answers[0]:
         statuses[status] = statuses.get(status, 0) + 1
-    print(f"{len(requests)} requests ({len(queries)} distinct queries in the file), "
-          f"statuses {statuses}: {len(requests) - len(differing)} the same, "
+    print(f"{len(requests)} searches ({len(queries)} distinct queries in the file) and "
+          f"{2 * len(drafts)} deflections, "
+          f"statuses {statuses}: {len(answers[0]) - len(differing)} the same, "
           f"{len(differing)} different, of which {len(rounding)} only in scores within a "
           f"relative {SCORE_TOLERANCE} (the same order)")
     for i in differing[:5]:
-        params, agent = requests[i]
-        print(f"\n{'agent' if agent else 'anonymous'} {urllib.parse.urlencode(params)}")
+        if i < len(requests):
+            params, agent = requests[i]
+            print(f"\n{'agent' if agent else 'anonymous'} {urllib.parse.urlencode(params)}")
+        else:
+            draft = drafts[(i - len(requests)) // 2]
+            print(f"\ndeflect {json.dumps(draft)[:200]}")
         for where, a, b in first_differences(answers[0][i], answers[1][i]):
             print(f"  at {where}:\n    A: {json.dumps(a)[:300]}\n    B: {json.dumps(b)[:300]}")
     sys.exit(1 if len(differing) > len(rounding) else 0)

@@ -372,7 +372,7 @@ impl<'a> Deflector<'a> {
             let highlighter = (!shown.is_empty()).then(|| {
                 let words: Vec<String> = terms.iter().map(|t| t.text.clone()).collect();
                 let doc_freqs: Vec<u64> = (0..terms.len()).map(|i| lookup.doc_freq(i)).collect();
-                Highlighter::with_doc_freqs(self.kb.schema().body, &words, &doc_freqs)
+                Highlighter::with_doc_freqs(&words, &doc_freqs)
             });
             let addresses: Vec<DocAddress> = shown.iter().map(|c| c.address).collect();
             let matched = matched_terms(searcher, &lookup, &addresses, &terms)?;

@@ -182,7 +182,6 @@ impl KbSearcher {
             Some(Highlighter::new(
                 &*stats,
                 self.schema.all,
-                self.schema.body,
                 &built.highlight,
             )?)
         } else {

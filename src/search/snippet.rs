@@ -1,17 +1,19 @@
 //! Snippets: the passage of an article body that best shows why it matched, with the matching
-//! words marked. tantivy's `SnippetGenerator` picks and marks the passage; this module decides
-//! which part of the body it reads. Analysing a whole body costs far more than ranking, so the
-//! body is first scanned (case-insensitively, without analysis) for the first letters of the
-//! query's terms, and only the region where most of them cluster is analysed.
+//! words marked. Analysing a whole body costs far more than ranking, so the body is first
+//! scanned (case-insensitively, without analysis) for the first letters of the query's terms,
+//! and only the region where most of them cluster is analysed. The passage is then chosen as
+//! tantivy's `SnippetGenerator` chooses it (the same fragments, scores and ties), without its
+//! per-word copies and its copy of the analyser per snippet.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ops::Range;
 
 use serde::Serialize;
-use tantivy::Term;
 use tantivy::query::Bm25StatisticsProvider;
-use tantivy::schema::Field;
-use tantivy::snippet::SnippetGenerator;
+use tantivy::snippet::collapse_overlapped_ranges;
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Score, Term};
 
 use crate::error::SearchError;
 use crate::index::analysis::{self, TermPrefixes};
@@ -118,11 +120,33 @@ pub struct BodySnippet {
     pub first_match: usize,
 }
 
-/// Marks the terms of one query in article bodies.
+/// Marks the terms of one query in article bodies, one body after the other.
 pub struct Highlighter {
-    generator: SnippetGenerator,
+    /// Analysed query terms and their weights: rarer terms weigh more.
+    weights: HashMap<String, Score, foldhash::fast::RandomState>,
+    /// Borrowed for one body at a time.
+    analyzer: RefCell<TextAnalyzer>,
     /// The first letters of the terms, to find the words of a body that may match one.
     prefixes: TermPrefixes,
+}
+
+/// A passage that may become the snippet: tokens that fit in [`SNIPPET_CHARS`].
+struct Fragment {
+    score: Score,
+    start: usize,
+    stop: usize,
+    highlighted: Vec<Range<usize>>,
+}
+
+impl Fragment {
+    fn new(start: usize) -> Fragment {
+        Fragment {
+            score: 0.0,
+            start,
+            stop: start,
+            highlighted: Vec::new(),
+        }
+    }
 }
 
 impl Highlighter {
@@ -131,30 +155,29 @@ impl Highlighter {
     /// counts (the caller's audience: which passage is shown must not depend on hidden ones).
     pub fn new(
         stats: &dyn Bm25StatisticsProvider,
-        weight_field: Field,
-        body_field: Field,
+        weight_field: tantivy::schema::Field,
         terms: &[String],
     ) -> Result<Self, SearchError> {
         let doc_freqs = terms
             .iter()
             .map(|term| stats.doc_freq(&Term::from_field_text(weight_field, term)))
             .collect::<tantivy::Result<Vec<u64>>>()?;
-        Ok(Self::with_doc_freqs(body_field, terms, &doc_freqs))
+        Ok(Self::with_doc_freqs(terms, &doc_freqs))
     }
 
     /// Like [`Highlighter::new`], for a caller that already knows how many documents hold each
     /// term (`doc_freqs[i]` for `terms[i]`).
-    pub fn with_doc_freqs(body_field: Field, terms: &[String], doc_freqs: &[u64]) -> Self {
-        let weights: BTreeMap<String, f32> = terms
+    pub fn with_doc_freqs(terms: &[String], doc_freqs: &[u64]) -> Self {
+        let weights: HashMap<String, Score, _> = terms
             .iter()
             .zip(doc_freqs)
             .filter(|(_, doc_freq)| **doc_freq > 0)
             .map(|(term, doc_freq)| (term.clone(), 1.0 / (1.0 + *doc_freq as f32)))
             .collect();
         let prefixes = TermPrefixes::new(weights.keys().map(String::as_str));
-        let analyzer = analysis::snippet_analyzer(terms);
         Highlighter {
-            generator: SnippetGenerator::new(weights, analyzer, body_field, SNIPPET_CHARS),
+            weights,
+            analyzer: RefCell::new(analysis::snippet_analyzer(terms)),
             prefixes,
         }
     }
@@ -162,17 +185,61 @@ impl Highlighter {
     /// The best snippet of `body`, or `None` when no term occurs in it.
     pub fn highlight(&self, body: &str) -> Option<BodySnippet> {
         let region = self.region(body)?;
-        let snippet = self.generator.snippet(&body[region.clone()]);
-        if snippet.is_empty() {
-            return None;
-        }
-        let ranges = tantivy::snippet::collapse_overlapped_ranges(snippet.highlighted());
-        let first_match =
-            region.start + snippet.fragment_range().start + ranges.first().map_or(0, |r| r.start);
+        let text = &body[region.clone()];
+        let best = self.best_fragment(text)?;
+        let highlighted: Vec<Range<usize>> = best
+            .highlighted
+            .iter()
+            .map(|r| r.start - best.start..r.end - best.start)
+            .collect();
+        let ranges = collapse_overlapped_ranges(&highlighted);
+        let first_match = region.start + best.start + ranges.first().map_or(0, |r| r.start);
         Some(BodySnippet {
-            highlighted: Highlighted::collapsing_whitespace(snippet.fragment(), &ranges),
+            highlighted: Highlighted::collapsing_whitespace(&text[best.start..best.stop], &ranges),
             first_match,
         })
+    }
+
+    /// The passage of `text` whose marked words weigh most, the first of equals, as tantivy's
+    /// `SnippetGenerator` picks it: a fragment starts at a token and takes the tokens that end
+    /// within [`SNIPPET_CHARS`] bytes of its start. `None` when no term occurs.
+    fn best_fragment(&self, text: &str) -> Option<Fragment> {
+        let mut analyzer = self.analyzer.borrow_mut();
+        let mut stream = analyzer.token_stream(text);
+        let mut best: Option<Fragment> = None;
+        let mut keep = |fragment: Fragment| {
+            if fragment.score > 0.0 && best.as_ref().is_none_or(|b| fragment.score > b.score) {
+                best = Some(fragment);
+            }
+        };
+        let mut fragment = Fragment::new(0);
+        while let Some(token) = stream.next() {
+            if token.offset_to - fragment.start > SNIPPET_CHARS {
+                keep(std::mem::replace(
+                    &mut fragment,
+                    Fragment::new(token.offset_from),
+                ));
+            }
+            fragment.stop = token.offset_to;
+            // The analyser lowercases; only what it could not fold is looked up lowercased.
+            let weight = if token
+                .text
+                .bytes()
+                .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+            {
+                self.weights.get(&token.text.to_lowercase())
+            } else {
+                self.weights.get(&token.text)
+            };
+            if let Some(weight) = weight {
+                fragment.score += weight;
+                fragment
+                    .highlighted
+                    .push(token.offset_from..token.offset_to);
+            }
+        }
+        keep(fragment);
+        best
     }
 
     /// The part of `body` worth analysing: around the first window where the most distinct term
@@ -325,5 +392,87 @@ mod tests {
         assert_eq!(prefixes.find("xylophone"), prefixes.find("x"));
         assert_eq!(prefixes.find("i"), None);
         assert_eq!(prefixes.find(""), None);
+    }
+
+    /// The passage and marks are tantivy's `SnippetGenerator`'s, on generated bodies and term
+    /// sets: mixed case, accents, compounds, numbers, long words, repeated terms, ties.
+    #[test]
+    fn best_fragment_is_the_one_tantivy_picks() {
+        use tantivy::schema::Field;
+        use tantivy::snippet::SnippetGenerator;
+        let words = [
+            "share",
+            "Shares",
+            "SHARED",
+            "locked",
+            "ERR_SHARE_LOCKED",
+            "cutover",
+            "Cutovers",
+            "café",
+            "Élan",
+            "naïve",
+            "nfsv4",
+            "NFS",
+            "v4",
+            "re-copies",
+            "the",
+            "a",
+            "of",
+            "to",
+            "0x80070005",
+            "7.8.0",
+            "migration",
+            "Migrating",
+            "permissions",
+            "ACL",
+            "mover",
+            "data-mover",
+            "SXE-1002",
+            "ﬁle",
+            "Straße",
+            "x",
+            "supercalifragilisticexpialidocious",
+        ];
+        let mut rng = fastrand::Rng::with_seed(15);
+        for round in 0..400 {
+            let body: String = (0..rng.usize(0..160))
+                .map(|_| {
+                    let word = words[rng.usize(0..words.len())];
+                    let gap = [" ", " ", "  ", ", ", ".\n\n", "\t", " — "][rng.usize(0..7)];
+                    format!("{word}{gap}")
+                })
+                .collect();
+            let mut analyzer = analysis::query_analyzer();
+            let terms: Vec<String> = (0..rng.usize(1..6))
+                .flat_map(|_| analysis::analyze(&mut analyzer, words[rng.usize(0..words.len())]))
+                .map(|token| token.text)
+                .collect();
+            let doc_freqs: Vec<u64> = terms.iter().map(|_| rng.u64(0..4)).collect();
+            let ours = Highlighter::with_doc_freqs(&terms, &doc_freqs);
+            let weights: std::collections::BTreeMap<String, f32> = ours
+                .weights
+                .iter()
+                .map(|(term, weight)| (term.clone(), *weight))
+                .collect();
+            let theirs = SnippetGenerator::new(
+                weights,
+                analysis::snippet_analyzer(&terms),
+                Field::from_field_id(0),
+                SNIPPET_CHARS,
+            )
+            .snippet(&body);
+            match ours.best_fragment(&body) {
+                None => assert!(theirs.is_empty(), "round {round}: {body:?} {terms:?}"),
+                Some(fragment) => {
+                    assert_eq!(fragment.start..fragment.stop, theirs.fragment_range());
+                    let marks: Vec<Range<usize>> = fragment
+                        .highlighted
+                        .iter()
+                        .map(|r| r.start - fragment.start..r.end - fragment.start)
+                        .collect();
+                    assert_eq!(marks, theirs.highlighted(), "round {round}: {terms:?}");
+                }
+            }
+        }
     }
 }

@@ -6,15 +6,19 @@
 # its /metrics counted on /api/search.
 # Usage: benches/cpu_ab.sh BIN... (scratch: KBSEARCH_BENCH_DIR, default /tmp/kbsearch-bench, with
 #        kb10000/, index10000/, kbq/ and no-cache.toml as benches/http_load.sh leaves them)
+#        KBSEARCH_BENCH_CONNS (default 8) and KBSEARCH_BENCH_QUERIES (a .url file, default the
+#        short queries of kbq/; side_by_side.sh's q50k/short.url is the few-repeats set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { sed -n 2,8p "$0"; exit 2; }
 scratch="${KBSEARCH_BENCH_DIR:-/tmp/kbsearch-bench}"
 port="${KBSEARCH_BENCH_PORT:-18092}"
+conns="${KBSEARCH_BENCH_CONNS:-8}"
+queries="${KBSEARCH_BENCH_QUERIES:-$scratch/kbq/short.url}"
 key="http-load-bench-agent-key-0123456789"
 wrk_run() { # seconds
   python3 ../shared/bench/load/run_wrk.py --name cpu_ab --url "http://127.0.0.1:$port" \
-    --file "$scratch/kbq/short.url" --path '/api/search?q=' --conns 8 --dur "$1" --reps 1 \
+    --file "$queries" --path '/api/search?q=' --conns "$conns" --dur "$1" --reps 1 \
     --warmup 0 --out "$scratch/cpu_ab_wrk.jsonl" > /dev/null 2>&1
 }
 answered() {

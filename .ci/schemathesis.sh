@@ -2,11 +2,13 @@
 # Property-based API tests: schemathesis generates requests from /api/openapi.json (every
 # operation, every check, valid and invalid data, stateful sequences) against a running
 # `kbsearch serve` on the sample kb/, as an agent, for a bounded time. Any failure fails CI.
-# Usage: .ci/schemathesis.sh [SECONDS]   (default 180); needs target/debug/kbsearch built.
+# Usage: .ci/schemathesis.sh [SECONDS]   (default 180); needs target/debug/kbsearch built (by
+# `cargo build` or `cargo test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${1:-180}"
+[ -x target/debug/kbsearch ] || { echo "target/debug/kbsearch is missing: run cargo build or cargo test first"; exit 1; }
 version="4.32.5"
 venv="target/schemathesis-venv"
 if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then

@@ -68,7 +68,7 @@ impl KbSearcher {
             None => None,
         };
         let built = match built {
-            Some(built) if !built.concepts.is_empty() => built,
+            Some(built) if built.concept_count() > 0 => built,
             nothing => {
                 // A query that cannot match anything: no results, and a word on why.
                 notices.push(
@@ -123,7 +123,7 @@ impl KbSearcher {
             request.offset + request.limit
         };
         let tiered = request.sort == SortOrder::Relevance
-            && (2..=MAX_TIERED_CONCEPTS).contains(&built.concepts.len());
+            && (2..=MAX_TIERED_CONCEPTS).contains(&built.concept_count());
         // The pass that counts matches and facets also ranks them whenever the page needs the
         // ranking of all matches: the union of the concepts is then read once, not twice.
         let (total, facets, scored) = if request.sort == SortOrder::Updated {
@@ -134,9 +134,7 @@ impl KbSearcher {
                 .collect();
             (total, facets, by_date)
         } else if tiered {
-            let every_concept: Box<dyn Query> = Box::new(BooleanQuery::intersection(
-                built.concepts.iter().map(|q| q.box_clone()).collect(),
-            ));
+            let every_concept: Box<dyn Query> = Box::new(built.every_concept());
             let full = restrict(every_concept, None);
             let full_hits = order::top_by_score(searcher, &*full, &stats, wanted)?;
             // Fewer full matches than wanted means all of them are in `full_hits`: the partial
@@ -413,7 +411,7 @@ impl KbSearcher {
         let suggestion = corrected.join(" ");
         let parsed = query::parse(&suggestion, MAX_CLAUSES);
         let built = self.build(stats, &parsed, false)?;
-        if built.concepts.is_empty() {
+        if built.concept_count() == 0 {
             return Ok(None);
         }
         let mut clauses: Vec<(Occur, Box<dyn Query>)> =

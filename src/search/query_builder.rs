@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use tantivy::Term;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 
@@ -28,11 +28,10 @@ const MAX_COMPLETIONS: usize = 5;
 
 /// The pieces of a built query.
 pub(super) struct BuiltQuery {
-    /// One query per concept (word, phrase or synonym group) the customer asked for.
-    pub(super) concepts: Vec<Box<dyn Query>>,
-    /// The clauses of every concept in one list: their union matches what any concept matches
-    /// and scores the same, without a union of unions.
-    pub(super) clauses: Vec<Box<dyn Query>>,
+    /// Per concept (word, phrase or synonym group) the customer asked for, the clauses that
+    /// match it: every variant of it over every scoring field. A concept matches what any of its
+    /// clauses matches; the queries are built from these on demand, each a flat union.
+    concepts: Vec<Vec<Box<dyn Query>>>,
     pub(super) exclusions: Vec<Box<dyn Query>>,
     /// Every analysed term the customer asked for, expansions included, to highlight snippets.
     pub(super) highlight: Vec<String>,
@@ -42,18 +41,42 @@ pub(super) struct BuiltQuery {
 
 impl BuiltQuery {
     /// Adds a concept matched by any of `clauses` (none: a concept of stop words only).
-    fn add_concept(&mut self, clauses: Vec<(Occur, Box<dyn Query>)>) {
-        if clauses.is_empty() {
-            return;
+    fn add_concept(&mut self, clauses: Vec<Box<dyn Query>>) {
+        if !clauses.is_empty() {
+            self.concepts.push(clauses);
         }
-        self.clauses
-            .extend(clauses.iter().map(|(_, query)| query.box_clone()));
-        self.concepts.push(Box::new(BooleanQuery::new(clauses)));
     }
 
-    /// Matches what any concept matches, with the sum of their scores.
+    /// How many concepts have searchable terms.
+    pub(super) fn concept_count(&self) -> usize {
+        self.concepts.len()
+    }
+
+    /// Matches what any concept matches, with the sum of their scores: one union of every
+    /// concept's clauses, not a union of unions (tantivy builds a buffer per nested union and
+    /// segment for each search).
     pub(super) fn any_concept(&self) -> BooleanQuery {
-        BooleanQuery::union(self.clauses.iter().map(|q| q.box_clone()).collect())
+        BooleanQuery::union(
+            self.concepts
+                .iter()
+                .flatten()
+                .map(|q| q.box_clone())
+                .collect(),
+        )
+    }
+
+    /// Matches what every concept matches.
+    pub(super) fn every_concept(&self) -> BooleanQuery {
+        BooleanQuery::intersection(
+            self.concepts
+                .iter()
+                .map(|clauses| {
+                    Box::new(BooleanQuery::union(
+                        clauses.iter().map(|q| q.box_clone()).collect(),
+                    )) as Box<dyn Query>
+                })
+                .collect(),
+        )
     }
 }
 
@@ -89,7 +112,6 @@ impl KbSearcher {
         let mut analyzer = self.query_analyzer.clone();
         let mut built = BuiltQuery {
             concepts: Vec::new(),
-            clauses: Vec::new(),
             exclusions: Vec::new(),
             highlight: Vec::new(),
             corrections: HashMap::new(),
@@ -136,9 +158,8 @@ impl KbSearcher {
                     .match_at(&words, at)
                     .map_or((1, &[][..]), |(len, alts)| (len, alts));
                 let original = words[at..at + len].join(" ");
-                // Every variant's field clauses go into one flat union: a union of unions built
-                // a buffer per nested union and per segment for each search.
-                let mut variants: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+                // Every variant's field clauses, in the one list of the concept.
+                let mut variants: Vec<Box<dyn Query>> = Vec::new();
                 let mut variant = |text: &str, weight: f32, highlight: &mut Vec<String>| {
                     variants.extend(self.field_clauses(
                         title_boost,
@@ -268,7 +289,7 @@ impl KbSearcher {
         highlight: &mut Vec<String>,
     ) -> Option<Box<dyn Query>> {
         let per_field = self.field_clauses(title_boost, 1.0, analyzer, text, highlight);
-        (!per_field.is_empty()).then(|| Box::new(BooleanQuery::new(per_field)) as Box<dyn Query>)
+        (!per_field.is_empty()).then(|| Box::new(BooleanQuery::union(per_field)) as Box<dyn Query>)
     }
 
     /// One clause per scoring field matching `text`, each boosted by the field's boost times
@@ -280,7 +301,7 @@ impl KbSearcher {
         analyzer: &mut TextAnalyzer,
         text: &str,
         highlight: &mut Vec<String>,
-    ) -> Vec<(Occur, Box<dyn Query>)> {
+    ) -> Vec<Box<dyn Query>> {
         let tokens = analysis::analyze(analyzer, text);
         if tokens.is_empty() {
             return Vec::new();
@@ -290,8 +311,7 @@ impl KbSearcher {
             .into_iter()
             .map(|(field, boost)| {
                 let query = field_query(field, &tokens);
-                let boosted: Box<dyn Query> = Box::new(BoostQuery::new(query, boost * weight));
-                (Occur::Should, boosted)
+                Box::new(BoostQuery::new(query, boost * weight)) as Box<dyn Query>
             })
             .collect()
     }

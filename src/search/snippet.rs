@@ -11,6 +11,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 use tantivy::query::Bm25StatisticsProvider;
+use tantivy::schema::Field;
 use tantivy::snippet::collapse_overlapped_ranges;
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Score, Term};
@@ -155,7 +156,7 @@ impl Highlighter {
     /// counts (the caller's audience: which passage is shown must not depend on hidden ones).
     pub fn new(
         stats: &dyn Bm25StatisticsProvider,
-        weight_field: tantivy::schema::Field,
+        weight_field: Field,
         terms: &[String],
     ) -> Result<Self, SearchError> {
         let doc_freqs = terms
@@ -398,7 +399,6 @@ mod tests {
     /// sets: mixed case, accents, compounds, numbers, long words, repeated terms, ties.
     #[test]
     fn best_fragment_is_the_one_tantivy_picks() {
-        use tantivy::schema::Field;
         use tantivy::snippet::SnippetGenerator;
         let words = [
             "share",

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Same requests, two builds: every `/api/search` answer must be the same, byte for byte.
+"""Same requests, two builds: every `/api/search` answer must be the same, scores within rounding.
 
 A change meant to make search cheaper must not change what it answers. This sends one generated
 request set to build A, then to build B, each serving its own copy of one index with the result
@@ -14,7 +14,9 @@ With --drafts FILE (JSON lines: a case's subject, description and other fields),
 also posted to `/api/deflect`, anonymously and with the agent's key, and the suggestions compared.
 
 Usage: benches/answers_ab.py A_BIN B_BIN KB INDEX QUERIES [--n 3000] [--seed 7] [--drafts FILE]
-       (INDEX is copied for each build; a folder that does not exist has each build index KB)
+       (INDEX is copied for each build; when the folder does not exist, build A indexes KB
+       into it first: both builds must read the same segments, since how documents fall into
+       segments changes the order scores are added in, and so their last bits)
 Exit status 1 when any answer differs in more than the rounding of a score (scores a relative
 1e-4 apart, in the same order: the same terms' scores added in another order); the first
 differences are printed.
@@ -62,10 +64,16 @@ DRAFT_FIELDS = ("subject", "description", "case_type", "severity", "product", "v
 def read_drafts(path):
     drafts = []
     with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            if line.strip():
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
                 draft = json.loads(line)
-                drafts.append({k: v for k, v in draft.items() if k in DRAFT_FIELDS})
+            except ValueError as error:
+                sys.exit(f"{path}:{number}: not a JSON object: {error}")
+            if not isinstance(draft, dict):
+                sys.exit(f"{path}:{number}: not a JSON object")
+            drafts.append({k: v for k, v in draft.items() if k in DRAFT_FIELDS})
     return drafts
 
 
@@ -105,8 +113,7 @@ class Service:
     def __init__(self, binary, kb, index, scratch, port):
         self.port = port
         own_index = os.path.join(scratch, f"index-{port}")
-        if os.path.isdir(index):
-            shutil.copytree(index, own_index)
+        shutil.copytree(index, own_index)
         config = os.path.join(scratch, "config.toml")
         with open(config, "w", encoding="utf-8") as out:
             out.write(CONFIG)
@@ -223,6 +230,12 @@ def main():
     parser.add_argument("--port", type=int, default=18097)
     parser.add_argument("--drafts", help="JSON lines of case drafts for /api/deflect")
     args = parser.parse_args()
+    for binary in (args.a_bin, args.b_bin):
+        if not os.access(binary, os.X_OK):
+            sys.exit(f"{binary}: not an executable build of kbsearch")
+    for path in [args.kb, args.queries] + ([args.drafts] if args.drafts else []):
+        if not os.path.exists(path):
+            sys.exit(f"{path}: no such file or folder")
     queries = read_queries(args.queries)
     if not queries:
         sys.exit(f"no queries in {args.queries}")
@@ -232,6 +245,11 @@ def main():
     drafts = read_drafts(args.drafts) if args.drafts else []
     answers = []
     try:
+        if not os.path.isdir(args.index):
+            built = subprocess.run([args.a_bin, "index", "--kb", args.kb, "--index", args.index],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if built.returncode != 0:
+                sys.exit(f"{args.a_bin} could not index {args.kb}:\n{built.stderr[-2000:]}")
         requests = None
         for binary, port in [(args.a_bin, args.port), (args.b_bin, args.port + 1)]:
             service = Service(binary, args.kb, args.index, scratch, port)

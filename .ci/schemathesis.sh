@@ -16,6 +16,9 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
   "$venv/bin/pip" install --quiet "schemathesis==$version"
 fi
 
+# The hook decides which failures are schemathesis's mistakes: check it first.
+(cd .ci && "../$venv/bin/python" test_schemathesis_hooks.py)
+
 scratch="$(mktemp -d)"
 port="${KBSEARCH_ST_PORT:-18300}"
 key="schemathesis-agent-key-$(date +%s%N)"

@@ -81,18 +81,25 @@ def _text_is_valid(schema, text) -> bool:
 
 
 def _sent_valid(failure, case, response) -> bool:
-    """A "schema-violating request accepted" (ST201) whose named query parameter, as it went out
-    on the wire, satisfies the schema: schemathesis generated a value of another type (a null,
-    `false`, an empty object) that URL encoding turns into valid text (`type=`, `tag=false`); the
-    server saw a valid request and was right to accept it."""
+    """A "schema-violating request accepted" (ST201) whose named query parameters, as they went
+    out on the wire, all satisfy the schema: schemathesis generated values of another type (a
+    null, `false`, an empty object) that URL encoding turns into valid text (`type=`,
+    `tag=false`); the server saw a valid request and was right to accept it. The failure names
+    one parameter (`parameter `tag` in query`) or several (`parameters `per_page`, `tag` in
+    query`); every one must be valid as sent."""
     if failure.code != "ST201":
         return False
-    named = re.search(r"parameter `([^`]+)` in query", failure.message or "")
+    named = re.search(r"parameters? ((?:`[^`]+`(?:, )?)+) in query", failure.message or "")
     if not named:
         return False
-    name = named.group(1)
+    names = re.findall(r"`([^`]+)`", named.group(1))
+    sent = parse_qs(urlsplit(response.request.url).query, keep_blank_values=True)
+    return bool(names) and all(_value_sent_valid(case, name, sent.get(name)) for name in names)
+
+
+def _value_sent_valid(case, name, sent) -> bool:
+    """Whether the values of query parameter `name`, as sent, satisfy its schema."""
     definition = next((p.definition for p in case.operation.query if p.name == name), None)
-    sent = parse_qs(urlsplit(response.request.url).query, keep_blank_values=True).get(name)
     if definition is None or not sent:
         return False
     schema = definition.get("schema", {})

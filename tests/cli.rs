@@ -181,6 +181,45 @@ fn eval_scores_the_kb_judgments() {
     assert_eq!(value["metrics"]["queries"], 2);
 }
 
+/// A role's ranking is judged on the articles that role may see: an anonymous caller is never
+/// shown a customer article, so its grade is left out rather than counted as a miss.
+#[test]
+fn eval_judges_a_role_on_the_articles_it_may_see() {
+    let kb = Kb::new();
+    kb.article("articles/a.md", "Cutover open files", "", "x");
+    kb.article(
+        "articles/b.md",
+        "Open files during cutover",
+        "visibility: customer\n",
+        "x",
+    );
+    kb.write(
+        "judgments.tsv",
+        "query\tarticle_id\tgrade\nopen files\tarticles/b\t3\nopen files\tarticles/a\t1\n",
+    );
+    let eval = |role: &str| {
+        let output = kbsearch(&[
+            "eval",
+            "--judgments",
+            kb.path("judgments.tsv").to_str().unwrap(),
+            "--kb",
+            kb.kb.to_str().unwrap(),
+            "--role",
+            role,
+            "--json",
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("json")
+    };
+    let anonymous = eval("anonymous");
+    assert_eq!(anonymous["unseen"], 1);
+    assert_eq!(anonymous["metrics"]["ndcg@10"], 1.0, "{anonymous}");
+    assert_eq!(anonymous["unanswerable"], 1, "grade 1 is not an answer");
+    let customer = eval("customer");
+    assert_eq!(customer["unseen"], 0);
+    assert_eq!(customer["unanswerable"], 0);
+}
+
 #[test]
 fn eval_names_the_line_of_a_judged_id_that_does_not_exist() {
     let kb = Kb::new();

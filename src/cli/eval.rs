@@ -306,6 +306,13 @@ fn format_eval(report: &EvalReport, show_below: Option<f64>) -> String {
         report.part,
         report.seconds
     );
+    if report.unseen > 0 {
+        let _ = writeln!(
+            out,
+            "{} judgments of articles this role may not see are left out",
+            report.unseen
+        );
+    }
     let _ = writeln!(
         out,
         "nDCG@10 {:.4}  Recall@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}",

@@ -144,6 +144,11 @@ pub struct EvalReport {
     /// Judged queries no article answers (none judged [`ANSWER_GRADE`] or more); those with a
     /// marginally relevant article (grade 1) are still in the measures, as in trec_eval.
     pub unanswerable: usize,
+    /// Judgments of articles the audience may not see, left out: such an article is not in
+    /// that audience's collection (an anonymous caller is never shown a customer article), so
+    /// no ranking could earn its grade, and a query left with no visible answer is unanswerable
+    /// for that audience.
+    pub unseen: usize,
     pub per_query: Vec<QueryMetrics>,
     pub seconds: f64,
 }
@@ -440,6 +445,7 @@ pub fn eval_beir(
         metrics,
         per_kind: BTreeMap::new(),
         unanswerable: 0,
+        unseen: 0,
         per_query,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -537,6 +543,7 @@ pub fn eval_judgments(
     let mut qrels: Qrels = HashMap::new();
     let mut queries: Vec<(String, String)> = Vec::new();
     let mut kinds: HashMap<String, String> = HashMap::new();
+    let mut unseen = 0;
     for path in judgment_files {
         let judgments = read_judgments(path)?;
         // A judged id that is not in the knowledge base (a typo, a renamed article) would
@@ -579,7 +586,11 @@ pub fn eval_judgments(
             }
             let judged = qrels.entry(judgment.query).or_default();
             if let Some(id) = judgment.id {
-                judged.insert(id, judgment.grade);
+                if matches!(searcher.article(&id, audience, false), Ok(Some(_))) {
+                    judged.insert(id, judgment.grade);
+                } else {
+                    unseen += 1;
+                }
             }
         }
     }
@@ -613,6 +624,7 @@ pub fn eval_judgments(
         metrics,
         per_kind,
         unanswerable,
+        unseen,
         per_query,
         seconds: started.elapsed().as_secs_f64(),
     })

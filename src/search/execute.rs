@@ -283,7 +283,6 @@ impl KbSearcher {
         (reranked, false)
     }
 
-    /// Counts all matches and, when asked, the facets: one pass per distinct filter set.
     /// Counts all matches and, when asked, the facets: one pass per distinct filter set. With
     /// `top` above 0 the first pass also ranks the matches and returns the best `top`.
     fn count_and_facets(

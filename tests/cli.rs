@@ -158,6 +158,20 @@ fn check_exits_1_on_errors_and_0_with_warnings_only() {
     assert!(stderr(&missing).contains("does not exist"));
 }
 
+/// `kbsearch eval` of the kb's `judgments.tsv`, with `extra` arguments.
+fn eval_kb_judgments(kb: &Kb, extra: &[&str]) -> Output {
+    let judgments = kb.path("judgments.tsv");
+    let mut args = vec![
+        "eval",
+        "--judgments",
+        judgments.to_str().unwrap(),
+        "--kb",
+        kb.kb.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    kbsearch(&args)
+}
+
 #[test]
 fn eval_scores_the_kb_judgments() {
     let kb = Kb::new();
@@ -167,14 +181,7 @@ fn eval_scores_the_kb_judgments() {
         "judgments.tsv",
         "query\tarticle_id\tgrade\nopen files\tarticles/a\t3\nslow copy\tarticles/b\t2\n",
     );
-    let output = kbsearch(&[
-        "eval",
-        "--judgments",
-        kb.path("judgments.tsv").to_str().unwrap(),
-        "--kb",
-        kb.kb.to_str().unwrap(),
-        "--json",
-    ]);
+    let output = eval_kb_judgments(&kb, &["--json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(value["metrics"]["ndcg@10"], 1.0);
@@ -198,16 +205,7 @@ fn eval_judges_a_role_on_the_articles_it_may_see() {
         "query\tarticle_id\tgrade\nopen files\tarticles/b\t3\nopen files\tarticles/a\t1\n",
     );
     let eval = |role: &str| {
-        let output = kbsearch(&[
-            "eval",
-            "--judgments",
-            kb.path("judgments.tsv").to_str().unwrap(),
-            "--kb",
-            kb.kb.to_str().unwrap(),
-            "--role",
-            role,
-            "--json",
-        ]);
+        let output = eval_kb_judgments(&kb, &["--role", role, "--json"]);
         assert!(output.status.success(), "{}", stderr(&output));
         serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("json")
     };
@@ -228,13 +226,7 @@ fn eval_names_the_line_of_a_judged_id_that_does_not_exist() {
         "judgments.tsv",
         "query\tarticle_id\tgrade\nopen files\tarticles/a\t3\nopen files\tarticles/typo\t2\n",
     );
-    let output = kbsearch(&[
-        "eval",
-        "--judgments",
-        kb.path("judgments.tsv").to_str().unwrap(),
-        "--kb",
-        kb.kb.to_str().unwrap(),
-    ]);
+    let output = eval_kb_judgments(&kb, &[]);
     assert!(!output.status.success());
     let message = stderr(&output);
     assert!(

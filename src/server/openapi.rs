@@ -15,11 +15,17 @@ use crate::deflect::MAX_LIMIT;
 use crate::events::{MAX_ARTICLE_ID_CHARS, MAX_CLICK_RANK, MAX_COMMENT_CHARS};
 use crate::insights::dashboard::DASHBOARD_TABLES;
 
+/// Unicode's White_Space as a regex class body: what the server trims (`str::trim`). `\s` would
+/// not do, as ECMAScript's `\s` leaves out U+0085 and adds U+FEFF.
+macro_rules! white_space {
+    () => {
+        r"\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    };
+}
 /// A string with something other than white space in it: what a field "not empty" means here.
-/// The class is Unicode's White_Space, which the server trims (`str::trim`); `\S` would not do,
-/// as ECMAScript's `\s` leaves out U+0085 and adds U+FEFF.
-const NOT_BLANK: &str =
-    r"[^\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+const NOT_BLANK: &str = concat!("[^", white_space!(), "]");
+/// A string of white space only, which the server reads as a field not given.
+const BLANK: &str = concat!("^[", white_space!(), "]*$");
 
 /// A deflection id a client may send: a UUID of version 4 or 7 with the RFC 4122 variant
 /// (see `requests::checked_id`), in any case, with surrounding white space ignored.
@@ -245,7 +251,8 @@ fn draft_properties(config: &Config, nullable: bool) -> Value {
     json!({
         "subject": {"type": "string", "maxLength": MAX_SUBJECT_CHARS},
         "description": {"type": "string", "description": format!("bounded by the request body limit ({} bytes)", config.limits.max_body_bytes)},
-        "case_type": {"type": "string", "nullable": nullable, "enum": case_types, "description": "problem when absent or empty"},
+        "case_type": {"anyOf": [{"type": "string", "nullable": nullable, "enum": case_types}, {"type": "string", "pattern": BLANK}],
+            "description": "problem when absent, empty or white space only"},
         "product": {"type": "string", "nullable": nullable}, "version": {"type": "string", "nullable": nullable}
     })
 }

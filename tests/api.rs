@@ -239,6 +239,10 @@ async fn bad_parameters_are_json_400s_that_name_the_parameter() {
         ("/api/search?q=share&page=abc", "page"),
         ("/api/search?q=share&page=1000", "page"),
         ("/api/search?q=share&type=faq", "type"),
+        // Names exactly as the schema's enum writes them: not padded, not in capitals.
+        ("/api/search?q=share&type=%20kb", "type"),
+        ("/api/search?q=share&type=KB", "type"),
+        ("/api/search?q=share&type=%09", "type"),
         ("/api/search?q=share&sort=random", "sort"),
         ("/api/search?q=share&version=9.9", "version"),
         (&format!("/api/search?q={long}"), "q"),

@@ -53,18 +53,22 @@ macro_rules! keyword_enum {
             pub fn as_str(self) -> &'static str {
                 match self { $($ty::$variant => $text),+ }
             }
+            /// The value named exactly as written here: what an API request must send, where
+            /// front matter (`from_str`) also takes `KB` or ` help`.
+            pub fn from_exact(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($ty::$variant),)+
+                    _ => Err(Self::unknown(s)),
+                }
+            }
+            fn unknown(s: &str) -> String {
+                format!("`{}` is not one of: {}", s, [$($text),+].join(", "))
+            }
         }
         impl FromStr for $ty {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
-                match s.trim().to_ascii_lowercase().as_str() {
-                    $($text => Ok($ty::$variant),)+
-                    _ => Err(format!(
-                        "`{}` is not one of: {}",
-                        s,
-                        [$($text),+].join(", ")
-                    )),
-                }
+                Self::from_exact(&s.trim().to_ascii_lowercase()).map_err(|_| Self::unknown(s))
             }
         }
         impl fmt::Display for $ty {

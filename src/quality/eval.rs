@@ -144,10 +144,10 @@ pub struct EvalReport {
     /// Judged queries no article answers (none judged [`ANSWER_GRADE`] or more); those with a
     /// marginally relevant article (grade 1) are still in the measures, as in trec_eval.
     pub unanswerable: usize,
-    /// Judgments of articles the audience may not see, left out: such an article is not in
-    /// that audience's collection (an anonymous caller is never shown a customer article), so
-    /// no ranking could earn its grade, and a query left with no visible answer is unanswerable
-    /// for that audience.
+    /// Judgments of articles the audience may not see (or drafts), left out: such an article is
+    /// not in that audience's collection (an anonymous caller is never shown a customer
+    /// article), so no ranking could earn its grade, and a query left with no visible answer is
+    /// unanswerable for that audience.
     pub unseen: usize,
     pub per_query: Vec<QueryMetrics>,
     pub seconds: f64,
@@ -526,6 +526,29 @@ pub(crate) fn index_in_temp_dir(
     Ok((tmp, searcher))
 }
 
+/// Where a judged article stands for the audience whose searches are scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// A published article the audience may be shown.
+    Visible,
+    /// In the knowledge base, but not searchable by the audience (its visibility, or a draft).
+    Hidden,
+    /// Not in the knowledge base at all.
+    Unknown,
+}
+
+impl Standing {
+    fn of(searcher: &KbSearcher, id: &str, audience: Visibility) -> Result<Standing, SearchError> {
+        if searcher.article(id, audience, false)?.is_some() {
+            Ok(Standing::Visible)
+        } else if searcher.article(id, Visibility::Internal, true)?.is_some() {
+            Ok(Standing::Hidden)
+        } else {
+            Ok(Standing::Unknown)
+        }
+    }
+}
+
 /// Indexes the knowledge base into a temporary index and scores the judgments of every file of
 /// `judgment_files` in `part`, as `audience` sees the portal.
 pub fn eval_judgments(
@@ -546,18 +569,21 @@ pub fn eval_judgments(
     let mut unseen = 0;
     for path in judgment_files {
         let judgments = read_judgments(path)?;
+        let standings = judgments
+            .iter()
+            .map(|j| {
+                j.id.as_deref()
+                    .map(|id| Standing::of(&searcher, id, audience))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         // A judged id that is not in the knowledge base (a typo, a renamed article) would
         // silently count as a miss; say so instead.
         let unknown: Vec<&Judgment> = judgments
             .iter()
-            .filter(|j| {
-                j.id.as_ref().is_some_and(|id| {
-                    !matches!(
-                        searcher.article(id, Visibility::Internal, true),
-                        Ok(Some(_))
-                    )
-                })
-            })
+            .zip(&standings)
+            .filter(|(_, standing)| **standing == Some(Standing::Unknown))
+            .map(|(judgment, _)| judgment)
             .collect();
         if let Some(first) = unknown.first() {
             let others = match unknown.len() - 1 {
@@ -574,7 +600,7 @@ pub fn eval_judgments(
                 ),
             });
         }
-        for judgment in judgments {
+        for (judgment, standing) in judgments.into_iter().zip(standings) {
             if !part.includes(&judgment.query) {
                 continue;
             }
@@ -586,7 +612,7 @@ pub fn eval_judgments(
             }
             let judged = qrels.entry(judgment.query).or_default();
             if let Some(id) = judgment.id {
-                if matches!(searcher.article(&id, audience, false), Ok(Some(_))) {
+                if standing == Some(Standing::Visible) {
                     judged.insert(id, judgment.grade);
                 } else {
                     unseen += 1;

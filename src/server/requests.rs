@@ -148,7 +148,10 @@ impl SearchParams {
             .types
             .iter()
             .filter(|t| !t.is_empty())
-            .map(|t| exact_article_type(t).map_err(|reason| ApiError::parameter("type", reason)))
+            // Exactly as the schema's enum names them, not as leniently as front matter.
+            .map(|t| {
+                ArticleType::from_exact(t).map_err(|reason| ApiError::parameter("type", reason))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let sort = match self.sort.as_deref().unwrap_or("relevance") {
             "" | "relevance" => SortOrder::Relevance,
@@ -535,22 +538,6 @@ pub struct CaseForm {
     severity: Option<String>,
     product: Option<String>,
     version: Option<String>,
-}
-
-/// An article type named exactly as the API documents it. Front matter reads names leniently
-/// (`KB`, ` help`), a request does not: what the schema's enum refuses, the server refuses.
-fn exact_article_type(text: &str) -> Result<ArticleType, String> {
-    match text.parse::<ArticleType>() {
-        Ok(kind) if kind.as_str() == text => Ok(kind),
-        _ => Err(format!(
-            "`{text}` is not one of: {}",
-            ArticleType::ALL
-                .iter()
-                .map(|kind| kind.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
 }
 
 /// The form's select sends exactly `""` (no choice: the default severity) or a digit from 1
